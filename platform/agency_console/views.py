@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from arrears.auth.permissions import GRANTABLE
+from arrears.auth.principal import permission_required
+from arrears.errors import DomainError
+from arrears.extensions import db
+from arrears.models import Approval, ApprovalStatus, OrgKind, Team, User
+from arrears.services import approvals as approval_service
+from arrears.services import partnerships as partnership_service
+from arrears.services import teams as team_service
+from arrears.services import users as user_service
+from arrears.tasks.queue import is_eager
+from arrears.tenancy import loaders
+from arrears.web import orgadmin
+from arrears.web.console import NavItem, console_blueprint
+from arrears.web.forms import RightRequestForm, TeamForm
+from arrears.web.orgadmin import _field_error
+
+bp = console_blueprint(
+    "agency_console",
+    __name__,
+    kinds=[OrgKind.AGENCY],
+    title=_l("Agency console"),
+    nav=[
+        NavItem("agency_console.home", _l("Home")),
+        NavItem("agency_console.owners", _l("Asset owners"), "agency.partnerships.view"),
+        NavItem("agency_console.teams", _l("Teams"), "org.users.view"),
+        NavItem("agency_console.approvals", _l("Approvals"), "approvals.request"),
+        NavItem("agency_console.users", _l("Users"), "org.users.view"),
+        NavItem("agency_console.roles", _l("Roles"), "org.users.view"),
+        NavItem("agency_console.audit", _l("Operation log"), "org.audit.view"),
+        NavItem("agency_console.jobs", _l("Jobs"), "org.jobs.view"),
+        NavItem("agency_console.settings", _l("Settings"), "org.settings.manage"),
+    ],
+)
+orgadmin.register(bp)
+
+
+def _me() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+@bp.route("/")
+def home():  # type: ignore[no-untyped-def]
+    me = _me()
+    if not (me.can("org.users.view") or me.can("cases.dispatch") or me.can("agency.teams.manage")):
+        if me.can("workbench.use"):
+            return redirect(url_for("agent_workbench.home"))
+        abort(404)
+    teams = team_service.list_teams()
+    pending = db.session.scalar(
+        select(func.count()).select_from(Approval).where(
+            Approval.requester_org_id == me.org_id, Approval.status == ApprovalStatus.PENDING
+        )
+    )
+    users = db.session.scalar(select(func.count()).select_from(User))
+    return render_template(
+        "agency_console/home.html", owners=partnership_service.list_partnerships(), teams=teams,
+        pending=pending, users=users, eager=is_eager(),
+    )
+
+
+@bp.route("/owners")
+@permission_required("agency.partnerships.view")
+def owners():  # type: ignore[no-untyped-def]
+    return render_template(
+        "agency_console/owners.html", partnerships=partnership_service.list_partnerships(), grantable=GRANTABLE
+    )
+
+
+@bp.route("/owners/<int:partnership_id>/request", methods=["GET", "POST"])
+@permission_required("approvals.request", "agency.partnerships.view")
+def request_right(partnership_id: int):  # type: ignore[no-untyped-def]
+    me = _me()
+    partnership = loaders.get_partnership_for(me, partnership_id)
+    form = RightRequestForm()
+    form.right.choices = [(k, str(v)) for k, v in GRANTABLE.items() if k not in partnership.grants]
+    if form.validate_on_submit():
+        try:
+            approval_service.request_right(me, partnership, form.right.data or "", form.reason.data or "")
+        except DomainError as exc:
+            _field_error(form, exc)
+        else:
+            flash(_("Your request was sent to %(owner)s.", owner=partnership.owner.name), "success")
+            return redirect(url_for("agency_console.approvals", side="outbox"))
+    return render_template("agency_console/request_right.html", form=form, partnership=partnership)
+
+
+@bp.route("/teams")
+@permission_required("org.users.view")
+def teams():  # type: ignore[no-untyped-def]
+    return render_template("agency_console/teams.html", teams=team_service.list_teams())
+
+
+@bp.route("/teams/new", methods=["GET", "POST"])
+@bp.route("/teams/<int:team_id>", methods=["GET", "POST"])
+@permission_required("agency.teams.manage")
+def team_edit(team_id: int | None = None):  # type: ignore[no-untyped-def]
+    me = _me()
+    team: Team | None = loaders.get_team_for(me, team_id) if team_id is not None else None
+    form = TeamForm(obj=team) if request.method == "GET" and team else TeamForm()
+    people = user_service.list_users()
+    form.lead_user_id.choices = [(0, "—")] + [(u.id, f"{u.name} <{u.email}>") for u in people]
+    form.member_ids.choices = [(u.id, f"{u.name} <{u.email}>") for u in people]
+    if request.method == "GET" and team is not None:
+        form.lead_user_id.data = team.lead_user_id or 0
+        form.member_ids.data = [m.id for m in team.members]
+    if form.validate_on_submit():
+        try:
+            team_service.save_team(
+                me, team=team, name=form.name.data or "", lead_user_id=form.lead_user_id.data or None,
+                member_ids=form.member_ids.data or [],
+            )
+        except DomainError as exc:
+            _field_error(form, exc)
+        else:
+            flash(_("The team was saved."), "success")
+            return redirect(url_for("agency_console.teams"))
+    return render_template("agency_console/team_form.html", form=form, team=team)
+

@@ -1,0 +1,91 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+
+from arrears.config import load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    instance_path = os.environ.get("ARREARS_INSTANCE_PATH") or os.path.join(os.getcwd(), "instance")
+    app = Flask("arrears", instance_path=os.path.abspath(instance_path), instance_relative_config=False)
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+    _configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_cli(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def register_extensions(app: Flask) -> None:
+    from arrears import models  # noqa: F401  (register every model with the metadata)
+    from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+    from arrears.i18n import select_locale, select_timezone
+    from arrears.tasks import queue
+    from arrears.tenancy import criteria, rls
+    from arrears.web import login as web_login
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(app.root_path)), "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    bootstrap.init_app(app)
+    web_login.init_app(app, login_manager)
+    criteria.install()
+    rls.install(_current_session)
+    queue.install()
+
+
+def _current_session() -> Any:
+    from flask import has_app_context
+
+    from arrears.extensions import db
+
+    if not has_app_context() or not db.session.registry.has():
+        return None
+    return db.session()
+
+
+def register_blueprints(app: Flask) -> None:
+    import agency_console
+    import agent_workbench
+    import asset_console
+    import field_api
+
+    from arrears import api
+    from arrears.admin import admin_bp
+    from arrears.web import web_bp
+
+    app.register_blueprint(web_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(asset_console.bp, url_prefix="/asset")
+    app.register_blueprint(agency_console.bp, url_prefix="/agency")
+    app.register_blueprint(agent_workbench.bp, url_prefix="/workbench")
+    api.init_app(app)
+    field_api.init_app(app)
+
+
+def register_errors(app: Flask) -> None:
+    from arrears.web.errors import init_app
+
+    init_app(app)
+
+
+def register_cli(app: Flask) -> None:
+    from arrears.cli import init_app
+
+    init_app(app)

@@ -1,0 +1,147 @@
+"""Flask commands: ``seed-demo``, ``tokens create``, ``worker``, ``cron``, ``create-tenant``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from arrears.errors import DomainError
+
+
+def _fail(exc: DomainError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": {"code": exc.code, "message": str(exc.message), "field": exc.field}},
+                              ensure_ascii=False))
+    else:
+        click.echo(f"error: {exc.message}", err=True)
+    sys.exit(2)
+
+
+@click.command("seed-demo")
+@click.option("--password", default=None, help="Password for every demo user (default: Demo-Pass-2026!).")
+@click.option("--json", "as_json", is_flag=True, help="Print organisations and logins as JSON.")
+def seed_demo(password: str | None, as_json: bool) -> None:
+    """Create (or refresh) the demo tenants and their users. Safe to run again."""
+    from arrears.services.demo import DEFAULT_PASSWORD, seed
+
+    try:
+        result = seed(password or DEFAULT_PASSWORD)
+    except DomainError as exc:
+        _fail(exc, as_json)
+        return
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo("Demo tenants: " + ", ".join(f"{o['slug']} ({o['kind']})" for o in result["organisations"]))
+    click.echo("Demo logins (password for all: %s):" % (password or DEFAULT_PASSWORD))
+    for user in result["users"]:
+        click.echo(f"  {user['org']:<18} {user['role']:<18} {user['email']}")
+
+
+tokens = AppGroup("tokens", help="API tokens.")
+
+
+@tokens.command("create")
+@click.option("--email", required=True, help="The user the token acts as.")
+@click.option("--days", type=int, default=None, help="Lifetime in days (default from API_TOKEN_DEFAULT_DAYS).")
+@click.option("--name", default="cli", help="A name to recognise the token by.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} as JSON.')
+def tokens_create(email: str, days: int | None, name: str, as_json: bool) -> None:
+    """Create an API token for a user; the token is printed once."""
+    from arrears.models import ApiTokenAudience
+    from arrears.services import auth
+    from arrears.tenancy import tenant
+
+    try:
+        user = auth.get_user_by_email(email)
+        with tenant(user.org_id, user.org.kind, user.id):
+            token, raw = auth.create_token(user, user, audience=ApiTokenAudience.API, name=name, days=days)
+            payload = {"token": raw, "email": user.email, "org": user.org.slug,
+                       "expires_at": token.expires_at.isoformat()}
+    except DomainError as exc:
+        _fail(exc, as_json)
+        return
+    if as_json:
+        click.echo(json.dumps(payload))
+    else:
+        click.echo(raw)
+
+
+@click.command("worker")
+@click.option("--queue", "queues", multiple=True, help="Queues to listen on (default: RQ_QUEUES).")
+@click.option("--burst", is_flag=True, help="Quit when the queues are empty.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run rq's scheduler for delayed jobs and retries.")
+def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
+    """Run an rq worker inside the application (jobs re-enter their tenant)."""
+    from rq import Worker
+
+    from arrears.extensions import db
+    from arrears.tasks.queue import redis_connection
+
+    conn = redis_connection()
+    if conn is None:
+        click.echo("REDIS_URL is not set or Redis does not answer: jobs run inline, no worker needed.", err=True)
+        sys.exit(1)
+    names = list(queues) or current_app.config["RQ_QUEUES"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The work horse is a fork: it must not share the parent's pooled database connections.
+    os.register_at_fork(after_in_child=lambda: _dispose_engine(app, db))
+    logging.getLogger("rq").setLevel(logging.INFO)
+    Worker(names, connection=conn).work(burst=burst, with_scheduler=not no_scheduler)
+
+
+def _dispose_engine(app: Flask, db) -> None:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        db.engine.dispose(close=False)
+
+
+@click.command("cron")
+def cron() -> None:
+    """Run rq's cron scheduler for the periodic jobs declared in arrears.tasks.schedule."""
+    from rq.cron import CronScheduler
+
+    from arrears.tasks.queue import redis_connection
+    from arrears.tasks.schedule import SCHEDULE, run_periodic
+
+    conn = redis_connection()
+    if conn is None:
+        click.echo("REDIS_URL is not set or Redis does not answer: no periodic jobs without Redis.", err=True)
+        sys.exit(1)
+    scheduler = CronScheduler(connection=conn)
+    for entry in SCHEDULE:
+        scheduler.register(
+            run_periodic, queue_name=entry.queue, args=(entry.name,), cron=entry.cron, interval=entry.interval,
+            name=entry.name,
+        )
+    scheduler.start()
+
+
+@click.command("create-tenant")
+@click.option("--kind", type=click.Choice(["platform", "asset_owner", "agency"]), required=True)
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--admin-email", required=True)
+@click.option("--admin-name", required=True)
+@click.option("--admin-password", required=True, prompt=True, hide_input=True)
+def create_tenant(kind: str, slug: str, name: str, admin_email: str, admin_name: str, admin_password: str) -> None:
+    """Create an organisation with its first administrator (for a real installation)."""
+    from arrears.services.orgs import create_organisation
+
+    try:
+        org = create_organisation(None, kind=kind, slug=slug, name=name, admin_email=admin_email,
+                                  admin_name=admin_name, admin_password=admin_password)
+    except DomainError as exc:
+        _fail(exc, False)
+        return
+    click.echo(f"created {org.slug} ({org.kind.value}) with admin {admin_email}")
+
+
+def init_app(app: Flask) -> None:
+    for command in (seed_demo, tokens, worker, cron, create_tenant):
+        app.cli.add_command(command)

@@ -1,0 +1,61 @@
+"""Maker-checker approvals, reused by every flow that needs a second pair of eyes (partnership
+grants now; placements, reductions and write-offs later)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, ForeignKey, String, false, or_
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
+
+from arrears.extensions import db
+from arrears.models.base import BigId, CreatedAtMixin, TenantScoped, UTCDateTime
+from arrears.models.orgs import Organisation, _enum
+from arrears.models.users import User
+
+
+class ApprovalStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Approval(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+    """``org_id`` is the organisation that must decide; ``requester_org_id`` the one that asked
+    (the same one for an internal approval, the agency when it asks its asset owner). Both see it."""
+
+    __tablename__ = "approvals"
+    __rls_using__: ClassVar[str] = "org_id = arrears_tenant() OR requester_org_id = arrears_tenant()"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    requester_org_id: Mapped[int] = mapped_column(BigId, ForeignKey("organisations.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    subject_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    summary: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    status: Mapped[ApprovalStatus] = mapped_column(
+        _enum(ApprovalStatus, "approval_status"), default=ApprovalStatus.PENDING, nullable=False, index=True
+    )
+    requested_by_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
+    reason: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    decided_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+
+    requester_org: Mapped[Organisation] = relationship(foreign_keys=[requester_org_id], lazy="joined")
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id], lazy="joined")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")
+
+    @classmethod
+    def __tenant_filter__(cls, org_id: int | None) -> ColumnElement[bool]:
+        if org_id is None:
+            return false()
+        return or_(cls.org_id == org_id, cls.requester_org_id == org_id)
+
+    def tenant_ids(self) -> set[int]:
+        return {i for i in (self.org_id, self.requester_org_id) if i is not None}

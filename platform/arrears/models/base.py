@@ -1,0 +1,86 @@
+"""Column types and mixins shared by the models."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, Numeric, TypeDecorator, false
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+# BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY is the rowid alias).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Money: NUMERIC(18,2) in the database, Decimal in Python. Never float.
+Money = Numeric(18, 2, asdecimal=True)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC timestamps on every engine: TIMESTAMPTZ on PostgreSQL; on SQLite, which
+    has no zone, values are stored as naive UTC and read back as aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given for a UTC timestamp column")
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class CreatedAtMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+# Every model that belongs to a tenant registers here; wall 2 and the RLS test walk this list.
+TENANT_MODELS: list[type[TenantScoped]] = []
+
+
+class TenantScoped:
+    """A row owned by one organisation (the tenant), in ``org_id``.
+
+    Subclasses may widen visibility (a partnership is seen by both parties) by overriding
+    ``__tenant_filter__`` (the ORM criterion, wall 2), ``__rls_using__`` (the SQL of the RLS policy,
+    wall 3, written against ``arrears_tenant()``) and ``tenant_ids`` (which tenants may write it).
+    """
+
+    __rls_using__: ClassVar[str] = "org_id = arrears_tenant()"
+
+    @declared_attr
+    def org_id(cls) -> Mapped[int]:  # noqa: N805
+        return mapped_column(BigId, ForeignKey("organisations.id"), nullable=False, index=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__tablename__" in cls.__dict__ and cls not in TENANT_MODELS:
+            TENANT_MODELS.append(cls)
+
+    @classmethod
+    def __tenant_filter__(cls, org_id: int | None) -> ColumnElement[bool]:
+        if org_id is None:
+            return false()
+        return cls.org_id == org_id  # type: ignore[return-value]
+
+    def tenant_ids(self) -> set[int]:
+        return {self.org_id} if self.org_id is not None else set()
+
+    def stamp_tenant(self, org_id: int) -> None:
+        if self.org_id is None:
+            self.org_id = org_id
+
+
+__all__ = ["TENANT_MODELS", "BigId", "CreatedAtMixin", "Decimal", "Money", "TenantScoped", "UTCDateTime", "utcnow"]

@@ -1,0 +1,1 @@
+"""marshmallow schemas shared by the APIs and (later) the imports."""

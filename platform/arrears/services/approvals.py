@@ -1,0 +1,163 @@
+"""Maker-checker approvals, one mechanism for every flow that needs a second pair of eyes.
+
+A flow registers a handler for its ``kind``: ``on_approved(approval, decider)`` applies the change in
+the same transaction as the decision; ``on_rejected`` may undo a reservation. The checker must be a
+different person from the maker, hold ``approvals.decide`` and belong to the deciding organisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, select
+
+from arrears.auth.permissions import GRANTABLE
+from arrears.auth.principal import require
+from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from arrears.extensions import db
+from arrears.models import Approval, ApprovalStatus, OrgKind, Partnership, PartnershipStatus, User
+from arrears.models.base import utcnow
+from arrears.services import audit
+from arrears.services.unit import transaction
+
+
+@dataclass(frozen=True)
+class ApprovalKind:
+    key: str
+    label: object
+    on_approved: Callable[[Approval, User], None]
+    on_rejected: Callable[[Approval, User], None] | None = None
+
+
+_KINDS: dict[str, ApprovalKind] = {}
+
+
+def register(kind: ApprovalKind) -> None:
+    _KINDS[kind.key] = kind
+
+
+def kinds() -> dict[str, ApprovalKind]:
+    return dict(_KINDS)
+
+
+def submit(
+    actor: User,
+    *,
+    kind: str,
+    subject_type: str,
+    subject_id: Any,
+    approver_org_id: int,
+    summary: str,
+    payload: dict[str, Any] | None = None,
+    reason: str = "",
+) -> Approval:
+    require(actor, "approvals.request")
+    if kind not in _KINDS:
+        raise ValidationFailed(_("Unknown kind of request."), field="kind")
+    with transaction():
+        waiting = db.session.scalars(
+            select(Approval).where(
+                Approval.kind == kind, Approval.subject_type == subject_type,
+                Approval.subject_id == str(subject_id), Approval.status == ApprovalStatus.PENDING,
+            )
+        )
+        if any(a.payload == (payload or {}) for a in waiting):
+            raise Conflict(_("The same request is waiting for a decision already."))
+        approval = Approval(
+            org_id=approver_org_id, requester_org_id=actor.org_id, kind=kind, subject_type=subject_type,
+            subject_id=str(subject_id), summary=summary[:300], payload=payload or {},
+            requested_by_id=actor.id, reason=reason[:1000], status=ApprovalStatus.PENDING,
+        )
+        db.session.add(approval)
+        db.session.flush()
+        audit.record("approval.requested", actor=actor, target=approval, details={"kind": kind, "summary": summary})
+        if approver_org_id != actor.org_id:
+            audit.record(
+                "approval.requested", org_id=approver_org_id, actor=actor, target=approval,
+                details={"kind": kind, "summary": summary, "from_org": actor.org.slug},
+            )
+    return approval
+
+
+def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") -> Approval:
+    require(actor, "approvals.decide")
+    if approval.org_id != actor.org_id:
+        raise PermissionDenied(_("This request is decided by another organisation."))
+    with transaction():
+        # Lock the row: two checkers clicking at once decide it once.
+        locked = db.session.scalar(select(Approval).where(Approval.id == approval.id).with_for_update())
+        if locked is None:
+            raise NotFound(_("Request not found."))
+        if locked.status != ApprovalStatus.PENDING:
+            raise Conflict(_("This request was decided already."))
+        if locked.requested_by_id == actor.id:
+            raise PermissionDenied(_("You cannot decide your own request."))
+        locked.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+        locked.decided_by_id, locked.decided_at, locked.decision_note = actor.id, utcnow(), note[:1000]
+        handler = _KINDS[locked.kind]
+        if approve:
+            handler.on_approved(locked, actor)
+        elif handler.on_rejected is not None:
+            handler.on_rejected(locked, actor)
+        audit.record(
+            "approval.approved" if approve else "approval.rejected", actor=actor, target=locked,
+            details={"kind": locked.kind, "summary": locked.summary, "note": note},
+        )
+    return locked
+
+
+def cancel(actor: User, approval: Approval) -> Approval:
+    with transaction():
+        if approval.requested_by_id != actor.id:
+            raise PermissionDenied(_("Only the person who asked can withdraw a request."))
+        if approval.status != ApprovalStatus.PENDING:
+            raise Conflict(_("This request was decided already."))
+        approval.status = ApprovalStatus.CANCELLED
+        approval.decided_at = utcnow()
+        audit.record("approval.cancelled", actor=actor, target=approval)
+    return approval
+
+
+def listing(org_id: int, *, side: str = "inbox", status: ApprovalStatus | None = None) -> Select[tuple[Approval]]:
+    """``inbox``: requests this organisation decides; ``outbox``: requests it asked for."""
+    column = Approval.org_id if side == "inbox" else Approval.requester_org_id
+    stmt = select(Approval).where(column == org_id).order_by(Approval.created_at.desc())
+    if status is not None:
+        stmt = stmt.where(Approval.status == status)
+    return stmt
+
+
+# --- the first flow on the mechanism: an agency asks its asset owner for a right -----------------
+
+
+def _grant_right(approval: Approval, decider: User) -> None:
+    from arrears.services.partnerships import add_grant
+
+    partnership = db.session.get(Partnership, int(approval.subject_id))
+    if partnership is None or partnership.org_id != decider.org_id:
+        raise NotFound(_("Partnership not found."))
+    add_grant(partnership, approval.payload["right"])
+
+
+register(ApprovalKind("partnership.grant", _l("Agency asks for a right"), on_approved=_grant_right))
+
+
+def request_right(actor: User, partnership: Partnership, right: str, reason: str) -> Approval:
+    """An agency manager asks the asset owner for one more right in their partnership."""
+    if actor.org.kind != OrgKind.AGENCY or partnership.agency_org_id != actor.org_id:
+        raise NotFound(_("Partnership not found."))
+    if right not in GRANTABLE:
+        raise ValidationFailed(_("Unknown right: %(names)s", names=right), field="right")
+    if right in partnership.grants:
+        raise Conflict(_("The agency has this right already."), field="right")
+    if partnership.status != PartnershipStatus.ACTIVE:
+        raise ValidationFailed(_("The partnership is not active."))
+    return submit(
+        actor, kind="partnership.grant", subject_type="partnership", subject_id=partnership.id,
+        approver_org_id=partnership.org_id, summary=f"{actor.org.name}: {GRANTABLE[right]}",
+        payload={"right": right}, reason=reason,
+    )

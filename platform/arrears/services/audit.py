@@ -1,0 +1,73 @@
+"""Writing and reading the operation log (M-S1/S3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import has_request_context, request
+from sqlalchemy import Select, select
+
+from arrears.extensions import db
+from arrears.models import AuditEvent, User
+from arrears.tenancy import current_org_id
+
+
+def _client() -> tuple[str, str]:
+    if not has_request_context():
+        return "", ""
+    return (request.remote_addr or "")[:64], (request.user_agent.string or "")[:300]
+
+
+def record(
+    action: str,
+    *,
+    actor: User | None = None,
+    org_id: int | None = None,
+    target: Any = None,
+    target_type: str = "",
+    target_id: Any = "",
+    details: dict[str, Any] | None = None,
+    actor_email: str = "",
+) -> AuditEvent:
+    """Add an audit row to the current transaction: it commits or rolls back with the change."""
+    if target is not None:
+        target_type = target_type or type(target).__name__.lower()
+        target_id = target_id or getattr(target, "id", "")
+    ip, agent = _client()
+    event = AuditEvent(
+        org_id=org_id or (actor.org_id if actor is not None else None) or current_org_id(),
+        actor_user_id=actor.id if actor is not None else None,
+        actor_email=actor.email if actor is not None else actor_email,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id or ""),
+        details=details or {},
+        ip=ip,
+        user_agent=agent,
+    )
+    db.session.add(event)
+    return event
+
+
+def query(
+    *,
+    action: str | None = None,
+    actor: str | None = None,
+    target_type: str | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> Select[tuple[AuditEvent]]:
+    """The tenant's log, newest first (the tenant walls do the scoping)."""
+    stmt = select(AuditEvent).order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+    if action:
+        stmt = stmt.where(AuditEvent.action.startswith(action))
+    if actor:
+        stmt = stmt.where(AuditEvent.actor_email.ilike(f"%{actor.strip()}%"))
+    if target_type:
+        stmt = stmt.where(AuditEvent.target_type == target_type)
+    if since:
+        stmt = stmt.where(AuditEvent.created_at >= dt.datetime.combine(since, dt.time.min, dt.UTC))
+    if until:
+        stmt = stmt.where(AuditEvent.created_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, dt.UTC))
+    return stmt

@@ -1,0 +1,63 @@
+"""Jobs of the foundation: a tenant census (used by the console and the isolation tests) and the
+platform's housekeeping run from the schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+
+from arrears.extensions import db
+from arrears.models import ApiToken, JobRecord, JobStatus, Organisation, User, UserSession
+from arrears.tasks.runner import JobContext
+from arrears.tenancy import cross_tenant
+
+log = logging.getLogger(__name__)
+
+
+def tenant_census(job: JobContext) -> dict[str, Any]:
+    """Count what the tenant can see: users through the ORM (wall 2) and, on PostgreSQL, through a
+    raw SELECT with no WHERE clause, which only row-level security can filter (wall 3)."""
+    job.progress(10, "counting")
+    users = db.session.scalars(select(User).order_by(User.id)).all()
+    raw: list[int] | None = None
+    if db.session.get_bind().dialect.name == "postgresql":
+        raw = [row[0] for row in db.session.execute(text("SELECT org_id FROM users"))]
+    job.progress(90, "done")
+    return {
+        "tenant_id": job.tenant_id,
+        "user_emails": [u.email for u in users],
+        "user_org_ids": sorted({u.org_id for u in users}),
+        "raw_sql_org_ids": sorted(set(raw)) if raw is not None else None,
+        "raw_sql_rows": len(raw) if raw is not None else None,
+    }
+
+
+def sweep_abandoned_jobs(max_age_hours: int = 6) -> int:
+    """Jobs that were started long ago and never ended (their worker died for good) are failed."""
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=max_age_hours)
+    with cross_tenant("housekeeping: fail abandoned jobs of every tenant"):
+        result = db.session.execute(
+            update(JobRecord)
+            .where(JobRecord.status == JobStatus.STARTED, JobRecord.started_at < cutoff)
+            .values(status=JobStatus.FAILED, error="abandoned: no worker finished it", ended_at=func.now())
+        )
+        db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def purge_expired_sessions(idle_days: int = 30) -> int:
+    """Delete login sessions and tokens that ended long ago (the audit log keeps the history)."""
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=idle_days)
+    with cross_tenant("housekeeping: purge dead sessions of every tenant"):
+        n = db.session.query(UserSession).filter(UserSession.last_seen_at < cutoff).delete()
+        n += db.session.query(ApiToken).filter(ApiToken.expires_at < cutoff).delete()
+        db.session.commit()
+    return int(n)
+
+
+def active_tenant_ids() -> list[int]:
+    with cross_tenant("scheduler: list tenants to fan a periodic job out to"):
+        return list(db.session.scalars(select(Organisation.id).where(Organisation.status == "active")))

@@ -1,0 +1,65 @@
+"""Periodic work, declared as data. ``flask --app wsgi cron`` registers these with rq's
+``CronScheduler``; each entry runs through ``run_periodic`` inside an app context.
+
+Per-tenant periodic work (daily screening, reminders, reconciliation in later issues) is declared
+with ``per_tenant=True``: the periodic run enqueues one recorded job per active tenant, so each runs
+inside its own tenant with its own progress and result.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.utils import import_string
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str
+    cron: str | None = None  # crontab in the scheduler's local time
+    interval: int | None = None  # seconds
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    per_tenant: bool = False
+    queue: str = "default"
+
+
+SCHEDULE: list[Periodic] = [
+    Periodic("sweep-abandoned-jobs", "arrears.tasks.builtin.sweep_abandoned_jobs", interval=600),
+    Periodic("purge-expired-sessions", "arrears.tasks.builtin.purge_expired_sessions", cron="17 3 * * *"),
+]
+
+
+def by_name(name: str) -> Periodic:
+    for entry in SCHEDULE:
+        if entry.name == name:
+            return entry
+    raise KeyError(name)
+
+
+def run_periodic(name: str) -> Any:
+    """The function rq runs for a schedule entry."""
+    from arrears.extensions import db
+    from arrears.tasks.runner import _get_app
+
+    entry = by_name(name)
+    app = _get_app()
+    with app.app_context():
+        if not entry.per_tenant:
+            return import_string(entry.func)(**entry.kwargs)
+        from arrears.models import Organisation
+        from arrears.tasks.builtin import active_tenant_ids
+        from arrears.tasks.queue import enqueue
+        from arrears.tenancy import tenant
+
+        ids = active_tenant_ids()
+        for org_id in ids:
+            org = db.session.get(Organisation, org_id)
+            with tenant(org_id, org.kind if org else None):
+                enqueue(entry.func, name=entry.name, kwargs=entry.kwargs, queue=entry.queue)
+                db.session.commit()
+        return len(ids)

@@ -1,0 +1,94 @@
+"""Wall 1: scoped loaders. Every lookup by id from a view or an API goes through here.
+
+Each loader asks the database for the object *and* the caller's right to see it in one query (the
+ORM criteria of wall 2 already narrow it to the tenant; the loader adds the finer rule, such as
+"an agency opens only its own partnerships"), then asserts the result. Missing and foreign objects
+get the same ``NotFound``: a 404 never confirms that somebody else's object exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from arrears.errors import NotFound
+from arrears.extensions import db
+from arrears.models import ApiToken, Approval, JobRecord, Organisation, Partnership, Role, Team, User
+from arrears.tenancy.context import cross_tenant
+
+T = TypeVar("T")
+
+
+def _coerce_id(raw: Any) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise NotFound(_("Not found."))
+    if value <= 0 or value > 2**62:
+        raise NotFound(_("Not found."))
+    return value
+
+
+def _one(model: type[T], actor: User, raw_id: Any, *conditions: Any) -> T:
+    obj_id = raw_id if model is JobRecord else _coerce_id(raw_id)
+    obj = db.session.scalar(select(model).where(model.id == obj_id, *conditions))  # type: ignore[attr-defined]
+    if obj is None:
+        raise NotFound(_("Not found."))
+    tenant_ids = obj.tenant_ids() if hasattr(obj, "tenant_ids") else set()
+    if tenant_ids and actor.org_id not in tenant_ids:  # belt and braces: wall 2 did this already
+        raise NotFound(_("Not found."))
+    return obj
+
+
+def get_user_for(actor: User, user_id: Any) -> User:
+    return _one(User, actor, user_id, User.org_id == actor.org_id)
+
+
+def get_role_for(actor: User, role_id: Any) -> Role:
+    return _one(Role, actor, role_id, Role.org_id == actor.org_id)
+
+
+def get_team_for(actor: User, team_id: Any) -> Team:
+    return _one(Team, actor, team_id, Team.org_id == actor.org_id)
+
+
+def get_partnership_for(actor: User, partnership_id: Any) -> Partnership:
+    """Owners open their partnerships, agencies theirs; nobody else's."""
+    return _one(
+        Partnership, actor, partnership_id,
+        (Partnership.org_id == actor.org_id) | (Partnership.agency_org_id == actor.org_id),
+    )
+
+
+def get_approval_for(actor: User, approval_id: Any) -> Approval:
+    return _one(
+        Approval, actor, approval_id,
+        (Approval.org_id == actor.org_id) | (Approval.requester_org_id == actor.org_id),
+    )
+
+
+def get_job_for(actor: User, job_id: Any) -> JobRecord:
+    if not isinstance(job_id, str) or len(job_id) != 36:
+        raise NotFound(_("Not found."))
+    return _one(JobRecord, actor, job_id, JobRecord.org_id == actor.org_id)
+
+
+def get_token_for(actor: User, token_id: Any) -> ApiToken:
+    """Own tokens; user managers also see their users' tokens."""
+    condition = ApiToken.org_id == actor.org_id
+    if not actor.can("org.users.manage"):
+        condition = condition & (ApiToken.user_id == actor.id)
+    return _one(ApiToken, actor, token_id, condition)
+
+
+def get_organisation_for_operator(actor: User, org_id: Any) -> Organisation:
+    """The platform operator's view of a tenant (organisations are the platform's directory)."""
+    if not actor.can("platform.orgs.manage"):
+        raise NotFound(_("Not found."))
+    with cross_tenant("platform operator opens a tenant"):
+        org = db.session.get(Organisation, _coerce_id(org_id))
+    if org is None:
+        raise NotFound(_("Not found."))
+    return org

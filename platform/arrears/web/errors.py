@@ -1,0 +1,82 @@
+"""Errors mapped to HTTP in one place: JSON for ``/api`` and ``/field``, pages for the consoles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, flash, jsonify, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from arrears.errors import DomainError
+
+_MESSAGES = {
+    400: _l("The request could not be understood."),
+    401: _l("Authentication is required."),
+    403: _l("You do not have the permission for this action."),
+    404: _l("Not found."),
+    405: _l("This method is not allowed here."),
+    409: _l("The request conflicts with the current state."),
+    413: _l("The upload is too large."),
+    422: _l("The data is not valid."),
+    429: _l("Too many requests. Try again later."),
+    500: _l("Something went wrong on our side."),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith(("/api/", "/field/"))
+
+
+def json_error(status: int, code: str, message: str, **extra: Any):  # type: ignore[no-untyped-def]
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    body["error"].update({k: v for k, v in extra.items() if v is not None})
+    response = jsonify(body)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="arrears"'
+    return response
+
+
+def _translated(status: int) -> str:
+    return str(_MESSAGES.get(status, _MESSAGES[500]))
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError):  # type: ignore[no-untyped-def]
+        if wants_json():
+            return json_error(exc.status, exc.code, str(exc.message), field=exc.field, details=exc.details)
+        if exc.status == 404:
+            return render_template("errors/error.html", status=404, message=str(exc.message)), 404
+        flash(str(exc.message), "danger")
+        return redirect(request.referrer or request.path) if request.method == "POST" else (
+            render_template("errors/error.html", status=exc.status, message=str(exc.message)), exc.status
+        )
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
+        message = _("The form expired or was not sent from this site. Reload the page and try again.")
+        if wants_json():
+            return json_error(400, "csrf_failed", message)
+        return render_template("errors/error.html", status=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        if wants_json():
+            code = (exc.name or "error").lower().replace(" ", "_")
+            return json_error(status, code, _translated(status))
+        return render_template("errors/error.html", status=status, message=_translated(status)), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        app.logger.exception("unhandled error")
+        from arrears.extensions import db
+
+        db.session.rollback()
+        if wants_json():
+            return json_error(500, "internal_error", _translated(500))
+        return render_template("errors/error.html", status=500, message=_translated(500)), 500

@@ -1,0 +1,135 @@
+"""Forms shared by the consoles (Flask-WTF: CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
+    submit = SubmitField(_l("Sign in"))
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=10, max=256)])
+    submit = SubmitField(_l("Change password"))
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    days = IntegerField(_l("Valid for (days)"), default=90, validators=[DataRequired(), NumberRange(1, 365)])
+    submit = SubmitField(_l("Create token"))
+
+
+class UserForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    password = PasswordField(_l("Initial password"), validators=[Optional(), Length(min=10, max=256)])
+    role_ids = MultiCheckboxField(_l("Roles"), coerce=int)
+    team_id = SelectField(_l("Team"), coerce=int, default=0)
+    submit = SubmitField(_l("Save"))
+
+
+class PasswordResetForm(FlaskForm):
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=10, max=256)])
+    submit = SubmitField(_l("Set password"))
+
+
+class RoleForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    description = StringField(_l("Description"), validators=[Optional(), Length(max=500)])
+    parent_id = SelectField(_l("Under role"), coerce=int, default=0)
+    permissions = MultiCheckboxField(_l("Permissions"))
+    submit = SubmitField(_l("Save"))
+
+
+class ConfirmForm(FlaskForm):
+    """An empty form: a button that posts with a CSRF token."""
+
+    submit = SubmitField(_l("Confirm"))
+
+
+class DecisionForm(FlaskForm):
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=1000)])
+    approve = SubmitField(_l("Approve"))
+    reject = SubmitField(_l("Reject"))
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    action = StringField(_l("Action"), validators=[Optional(), Length(max=64)])
+    actor = StringField(_l("User"), validators=[Optional(), Length(max=254)])
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("To"), validators=[Optional()])
+
+
+class OrganisationForm(FlaskForm):
+    kind = SelectField(
+        _l("Kind"), choices=[("asset_owner", _l("Asset owner")), ("agency", _l("Collection agency"))]
+    )
+    slug = StringField(_l("Short name"), validators=[DataRequired(), Length(max=64)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    admin_name = StringField(_l("Administrator's name"), validators=[DataRequired(), Length(max=120)])
+    admin_email = EmailField(_l("Administrator's e-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    admin_password = PasswordField(_l("Administrator's initial password"), validators=[DataRequired(), Length(min=10)])
+    submit = SubmitField(_l("Create"))
+
+
+class PartnershipForm(FlaskForm):
+    agency_slug = StringField(_l("Agency short name"), validators=[DataRequired(), Length(max=64)])
+    starts_on = DateField(_l("Start"), validators=[DataRequired()])
+    ends_on = DateField(_l("End"), validators=[Optional()])
+    status = SelectField(
+        _l("Status"),
+        choices=[("active", _l("Active")), ("suspended", _l("Suspended")), ("ended", _l("Ended"))],
+        default="active",
+    )
+    grants = MultiCheckboxField(_l("Rights granted"))
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
+    submit = SubmitField(_l("Save"))
+
+
+class TeamForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    lead_user_id = SelectField(_l("Team lead"), coerce=int, default=0)
+    member_ids = MultiCheckboxField(_l("Members"), coerce=int)
+    submit = SubmitField(_l("Save"))
+
+
+class RightRequestForm(FlaskForm):
+    right = SelectField(_l("Right"))
+    reason = TextAreaField(_l("Why"), validators=[DataRequired(), Length(max=1000)])
+    submit = SubmitField(_l("Ask the asset owner"))
+
+
+class SettingsForm(FlaskForm):
+    name = StringField(_l("Organisation name"), validators=[DataRequired(), Length(max=200)])
+    default_locale = SelectField(_l("Default language"), choices=[("zh_CN", "简体中文"), ("en", "English")])
+    submit = SubmitField(_l("Save"))
+
+
+__all__ = ["BooleanField"]

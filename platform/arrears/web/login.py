@@ -1,0 +1,60 @@
+"""flask-login wiring: the cookie carries ``<org id>.<session key>``; the loader enters that tenant
+before it reads anything, then checks the server-side session (logout, password change, disable and
+idle timeout all end it)."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager
+
+from arrears import tenancy
+from arrears.models import User
+
+
+def _load_user(user_id: str) -> User | None:
+    from arrears.services.auth import load_session
+
+    org_part, _, key = (user_id or "").partition(".")
+    if not org_part.isdigit() or not key:
+        return None
+    org_id = int(org_part)
+    tenancy.set_context(tenancy.TenantContext(org_id=org_id))
+    user = load_session(org_id, key)
+    if user is None:
+        tenancy.set_context(None)
+        return None
+    tenancy.set_context(tenancy.TenantContext(org_id=user.org_id, org_kind=user.org.kind, user_id=user.id))
+    return user
+
+
+def init_app(app: Flask, login_manager: LoginManager) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    login_manager.login_message = _l("Please sign in to continue.")  # type: ignore[assignment]
+    login_manager.login_message_category = "warning"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(_load_user)
+
+    @app.before_request
+    def _reset_tenant() -> None:
+        tenancy.set_context(None)
+        g.api_user = None
+
+    @app.teardown_request
+    def _clear_tenant(exc: BaseException | None) -> None:
+        tenancy.set_context(None)
+
+    @app.after_request
+    def _security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; frame-ancestors 'none'",
+        )
+        if request.blueprint and not request.path.startswith(("/api/", "/field/", "/static/")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,138 @@
+"""Sign in, sign out, language, profile, own password and own API tokens."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from arrears.errors import AuthenticationFailed, DomainError, Throttled
+from arrears.extensions import db
+from arrears.models import ApiTokenAudience
+from arrears.services import auth as auth_service
+from arrears.services import users as user_service
+from arrears.tasks.queue import is_eager
+from arrears.tenancy import loaders
+from arrears.web.console import home_endpoint_for
+from arrears.web.forms import ConfirmForm, LoginForm, PasswordChangeForm, TokenForm
+
+web_bp = Blueprint("web", __name__)
+
+
+def _safe_next(target: str | None) -> str | None:
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@web_bp.route("/")
+def index():  # type: ignore[no-untyped-def]
+    if current_user.is_authenticated:
+        return redirect(url_for(home_endpoint_for(current_user)))
+    return redirect(url_for("web.login"))
+
+
+@web_bp.route("/login", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    if current_user.is_authenticated:
+        return redirect(url_for(home_endpoint_for(current_user)))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = auth_service.check_credentials(form.email.data or "", form.password.data or "", request.remote_addr or "")
+        except (AuthenticationFailed, Throttled) as exc:
+            flash(str(exc.message), "danger")
+            status = exc.status
+        else:
+            key = auth_service.start_session(user, ip=request.remote_addr or "", user_agent=request.user_agent.string)
+            session.clear()  # no fixation: a fresh session for the signed-in user
+            user.session_key = key
+            login_user(user)
+            session.permanent = True  # lifetime = idle timeout, refreshed on each request
+            return redirect(_safe_next(request.args.get("next")) or url_for(home_endpoint_for(user)))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form, eager=is_eager()), status
+
+
+@web_bp.route("/logout", methods=["POST"])
+@login_required
+def logout():  # type: ignore[no-untyped-def]
+    auth_service.end_session(current_user._get_current_object(), current_user.session_key)  # type: ignore[attr-defined]
+    logout_user()
+    session.clear()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("web.login"))
+
+
+@web_bp.route("/lang/<code>")
+def set_language(code: str):  # type: ignore[no-untyped-def]
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    return redirect(_safe_next(request.args.get("next")) or url_for("web.index"))
+
+
+@web_bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():  # type: ignore[no-untyped-def]
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            user_service.change_password(
+                current_user._get_current_object(),  # type: ignore[attr-defined]
+                current_password=form.current_password.data or "",
+                new_password=form.new_password.data or "",
+            )
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+        else:
+            # Every session ended, this one too: sign in again with the new password.
+            logout_user()
+            session.clear()
+            flash(_("Your password was changed. Sign in with the new password."), "success")
+            return redirect(url_for("web.login"))
+    return render_template("auth/profile.html", form=form, home=home_endpoint_for(current_user))
+
+
+@web_bp.route("/profile/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():  # type: ignore[no-untyped-def]
+    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    form = TokenForm()
+    raw = None
+    if form.validate_on_submit():
+        try:
+            _, raw = auth_service.create_token(
+                user, user, audience=ApiTokenAudience.API, name=form.name.data or "", days=form.days.data
+            )
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+    return render_template(
+        "auth/tokens.html", form=form, raw_token=raw, tokens=auth_service.user_tokens(user),
+        revoke_form=ConfirmForm(), can_create=user.can("api.tokens"), home=home_endpoint_for(user),
+    )
+
+
+@web_bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
+    user = current_user._get_current_object()  # type: ignore[attr-defined]
+    token = loaders.get_token_for(user, token_id)
+    if ConfirmForm().validate_on_submit():
+        auth_service.revoke_token(user, token)
+        flash(_("The token was revoked."), "success")
+    return redirect(url_for("web.tokens"))
+
+
+@web_bp.route("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    db.session.execute(text("SELECT 1"))
+    return jsonify({"status": "ok", "jobs": "inline" if is_eager() else "rq"})

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from arrears.auth.permissions import DEFAULT_GRANTS, GRANTABLE
+from arrears.auth.principal import permission_required
+from arrears.errors import DomainError
+from arrears.extensions import db
+from arrears.models import Approval, ApprovalStatus, OrgKind, PartnershipStatus, User
+from arrears.services import partnerships as partnership_service
+from arrears.tasks.queue import is_eager
+from arrears.tenancy import loaders
+from arrears.web import orgadmin
+from arrears.web.console import NavItem, console_blueprint
+from arrears.web.forms import PartnershipForm
+from arrears.web.orgadmin import _field_error
+
+bp = console_blueprint(
+    "asset_console",
+    __name__,
+    kinds=[OrgKind.ASSET_OWNER],
+    title=_l("Asset owner console"),
+    nav=[
+        NavItem("asset_console.home", _l("Home")),
+        NavItem("asset_console.partnerships", _l("Agencies"), "partnerships.manage"),
+        NavItem("asset_console.approvals", _l("Approvals"), "approvals.request"),
+        NavItem("asset_console.users", _l("Users"), "org.users.view"),
+        NavItem("asset_console.roles", _l("Roles"), "org.users.view"),
+        NavItem("asset_console.audit", _l("Operation log"), "org.audit.view"),
+        NavItem("asset_console.jobs", _l("Jobs"), "org.jobs.view"),
+        NavItem("asset_console.settings", _l("Settings"), "org.settings.manage"),
+    ],
+)
+orgadmin.register(bp)
+
+
+def _me() -> User:
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+@bp.route("/")
+def home():  # type: ignore[no-untyped-def]
+    me = _me()
+    partnerships = partnership_service.list_partnerships()
+    pending = db.session.scalar(
+        select(func.count()).select_from(Approval).where(
+            Approval.org_id == me.org_id, Approval.status == ApprovalStatus.PENDING
+        )
+    )
+    users = db.session.scalar(select(func.count()).select_from(User))
+    return render_template(
+        "asset_console/home.html", partnerships=partnerships, pending=pending, users=users, eager=is_eager(),
+        active=sum(1 for p in partnerships if p.status == PartnershipStatus.ACTIVE),
+    )
+
+
+@bp.route("/partnerships")
+@permission_required("partnerships.manage")
+def partnerships():  # type: ignore[no-untyped-def]
+    return render_template(
+        "asset_console/partnerships.html", partnerships=partnership_service.list_partnerships(), grantable=GRANTABLE
+    )
+
+
+def _grant_choices(form: PartnershipForm) -> None:
+    form.grants.choices = [(k, str(v)) for k, v in GRANTABLE.items()]
+
+
+@bp.route("/partnerships/new", methods=["GET", "POST"])
+@permission_required("partnerships.manage")
+def partnership_new():  # type: ignore[no-untyped-def]
+    form = PartnershipForm()
+    _grant_choices(form)
+    if request.method == "GET":
+        form.grants.data = list(DEFAULT_GRANTS)
+    if form.validate_on_submit():
+        try:
+            partnership_service.create_partnership(
+                _me(), agency_slug=form.agency_slug.data or "", starts_on=form.starts_on.data,  # type: ignore[arg-type]
+                ends_on=form.ends_on.data, grants=form.grants.data or [], note=form.note.data or "",
+            )
+        except DomainError as exc:
+            _field_error(form, exc)
+        else:
+            flash(_("The partnership was created."), "success")
+            return redirect(url_for("asset_console.partnerships"))
+    return render_template("asset_console/partnership_form.html", form=form, partnership=None)
+
+
+@bp.route("/partnerships/<int:partnership_id>", methods=["GET", "POST"])
+@permission_required("partnerships.manage")
+def partnership_edit(partnership_id: int):  # type: ignore[no-untyped-def]
+    partnership = loaders.get_partnership_for(_me(), partnership_id)
+    form = PartnershipForm(obj=partnership) if request.method == "GET" else PartnershipForm()
+    _grant_choices(form)
+    form.agency_slug.data = partnership.agency.slug
+    form.starts_on.data = partnership.starts_on
+    if request.method == "GET":
+        form.status.data = partnership.status.value
+        form.grants.data = list(partnership.grants)
+    if form.validate_on_submit():
+        try:
+            partnership_service.update_partnership(
+                _me(), partnership, status=PartnershipStatus(form.status.data), ends_on=form.ends_on.data,
+                grants=form.grants.data or [], note=form.note.data or "",
+            )
+        except DomainError as exc:
+            _field_error(form, exc)
+        else:
+            flash(_("The partnership was saved."), "success")
+            return redirect(url_for("asset_console.partnerships"))
+    return render_template("asset_console/partnership_form.html", form=form, partnership=partnership)
+

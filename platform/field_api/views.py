@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, request
+from flask_babel import gettext as _
+
+from arrears.models import ApiTokenAudience
+from arrears.schemas.users import LoginRequestSchema, MeSchema, TokenResponseSchema
+from arrears.services import auth as auth_service
+from arrears.web.errors import json_error
+from arrears.web.jsonapi import JsonApi
+
+field = JsonApi(
+    name="field_v1",
+    url_prefix="/field/v1",
+    title="Arrears field app API",
+    audience=ApiTokenAudience.FIELD,
+    description="For the field visitors' mobile app. POST /login with e-mail, password and device name "
+    "returns a bearer token; send it as 'Authorization: Bearer <token>'.",
+)
+
+
+@field.route(
+    "/login", methods=("POST",), summary="Sign in from a device; returns a bearer token",
+    request_schema=LoginRequestSchema(), response_schema=TokenResponseSchema(), auth=False, status=201,
+)
+def login(body: dict[str, Any]) -> Any:
+    user = auth_service.check_credentials(body["email"], body["password"], request.remote_addr or "")
+    if not user.can("field.visit"):
+        # Same answer as bad credentials would leak that the account exists; this one is allowed
+        # because the password was right.
+        return json_error(403, "forbidden", _("This account may not use the field app."))
+    token, raw = auth_service.create_token(
+        user, user, audience=ApiTokenAudience.FIELD, name="field app", device_name=body["device_name"].strip(),
+        days=30,
+    )
+    return {"token": raw, "expires_at": token.expires_at, "user": user}
+
+
+@field.route("/logout", methods=("POST",), summary="Revoke the token of this device", status=204)
+def logout() -> Any:
+    raw = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    auth_service.revoke_current_token(g.api_user, raw)
+    return "", 204
+
+
+@field.route("/me", summary="The signed-in field visitor", response_schema=MeSchema())
+def me() -> Any:
+    return g.api_user
