@@ -25,7 +25,10 @@ class Base(DeclarativeBase):
     )
 
 
-db = SQLAlchemy(model_class=Base)
+# expire_on_commit=False: objects loaded inside a tenant context stay readable after the use case
+# commits, instead of reloading lazily later, possibly outside that context (where the tenant walls
+# would hide them).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

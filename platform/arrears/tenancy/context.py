@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -66,9 +66,26 @@ def _notify(ctx: TenantContext | None) -> None:
 
 
 def set_context(ctx: TenantContext | None) -> None:
-    """Bind the context for the rest of the request (the request teardown clears it)."""
+    """Bind the context for the rest of the request (the request teardown restores the previous)."""
     _current.set(ctx)
     _notify(ctx)
+
+
+def begin_request() -> Token[TenantContext | None]:
+    """Start a request with no tenant; returns the token that ``end_request`` restores."""
+    token = _current.set(None)
+    _notify(None)
+    return token
+
+
+def end_request(token: Token[TenantContext | None] | None) -> None:
+    if token is not None:
+        try:
+            _current.reset(token)
+        except ValueError:  # created in another context (should not happen); fail closed
+            _current.set(None)
+    else:
+        _current.set(None)
 
 
 @contextmanager

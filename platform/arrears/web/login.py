@@ -10,6 +10,7 @@ from flask_login import LoginManager
 
 from arrears import tenancy
 from arrears.models import User
+from arrears.tenancy.context import begin_request, end_request
 
 
 def _load_user(user_id: str) -> User | None:
@@ -38,12 +39,12 @@ def init_app(app: Flask, login_manager: LoginManager) -> None:
 
     @app.before_request
     def _reset_tenant() -> None:
-        tenancy.set_context(None)
+        g.tenant_token = begin_request()
         g.api_user = None
 
     @app.teardown_request
     def _clear_tenant(exc: BaseException | None) -> None:
-        tenancy.set_context(None)
+        end_request(g.pop("tenant_token", None))
 
     @app.after_request
     def _security_headers(response):  # type: ignore[no-untyped-def]

@@ -1,0 +1,289 @@
+"""Shared fixtures: a PostgreSQL database per test session (migrated as the owner, used by the app
+as the RLS-bound role ``arrears_app``), Redis on a private key prefix, and cheap tenants.
+
+Every test gets a clean database (TRUNCATE as the owner) and at least two tenants of each kind
+through the ``world`` fixture, so cross-tenant checks are the norm rather than the exception.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+OWNER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+APP_ROLE = "arrears_app"
+PASSWORD = "Test-Pass-2026!"
+
+
+def _db_name() -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"arrears_test_{worker}"
+
+
+@dataclass
+class Database:
+    owner_url: str
+    app_url: str
+    owner_engine: Engine
+    tables: list[str] = field(default_factory=list)
+
+    def truncate(self) -> None:
+        with self.owner_engine.begin() as conn:
+            conn.execute(text("TRUNCATE " + ", ".join(self.tables) + " RESTART IDENTITY CASCADE"))
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        with self.owner_engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar()
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        with self.owner_engine.connect() as conn:
+            return list(conn.execute(text(sql), params))
+
+
+def _migrate(config: dict[str, Any]) -> None:
+    from arrears.app import create_app
+    from flask_migrate import upgrade
+
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[Database]:
+    base = make_url(OWNER_URL)
+    name = _db_name()
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    owner_url = base.set(database=name).render_as_string(hide_password=False)
+    app_url = base.set(database=name, username=APP_ROLE, password=None).render_as_string(hide_password=False)
+    _migrate(_config(owner_url, app_url, redis=""))
+    owner_engine = create_engine(owner_url)
+    with owner_engine.connect() as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+            )
+        ]
+    db = Database(owner_url=owner_url, app_url=app_url, owner_engine=owner_engine, tables=tables)
+    yield db
+    owner_engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _config(owner_url: str, app_url: str, redis: str) -> dict[str, Any]:
+    return {
+        "ARREARS_ENV": "testing",
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-not-for-production",
+        "SQLALCHEMY_DATABASE_URI": app_url,
+        "DATABASE_MIGRATION_URL": owner_url,
+        "REDIS_URL": redis,
+        "RQ_KEY_PREFIX": f"arrears-test-{uuid.uuid4().hex[:8]}",
+        "SERVER_NAME": "localhost",
+    }
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError as exc:  # pragma: no cover - the machine runs Redis
+        pytest.fail(f"Redis is required for the test suite at {REDIS_URL}: {exc}")
+    return REDIS_URL
+
+
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own application context, as it does under a real server; the
+    test's own context (used to set data up and check it) stays outside. Without this, requests
+    would share ``g`` and the database session with the test and with each other."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture
+def app(database: Database, redis_url: str) -> Iterator[Flask]:
+    """The application against PostgreSQL as the RLS-bound role, with Redis (jobs go to rq)."""
+    from arrears.app import create_app
+    from arrears.extensions import db
+
+    database.truncate()
+    application = create_app(_config(database.owner_url, database.app_url, redis_url))
+    application.test_client_class = FreshContextClient
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+    _flush_redis(application)
+
+
+@pytest.fixture
+def eager_app(database: Database) -> Iterator[Flask]:
+    """The same, with no Redis: jobs run inline (the embedded default)."""
+    from arrears.app import create_app
+    from arrears.extensions import db
+
+    database.truncate()
+    application = create_app(_config(database.owner_url, database.app_url, ""))
+    application.test_client_class = FreshContextClient
+    with application.app_context():
+        yield application
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _flush_redis(app: Flask) -> None:
+    import redis
+
+    conn = redis.Redis.from_url(app.config["REDIS_URL"])
+    prefix = app.config["RQ_KEY_PREFIX"]
+    for key in conn.scan_iter(f"{prefix}:*"):
+        conn.delete(key)
+    conn.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+# --- tenants --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tenant:
+    org_id: int
+    slug: str
+    kind: str
+    admin_id: int
+    admin_email: str
+    users: dict[str, int] = field(default_factory=dict)  # role key -> user id
+    emails: dict[str, str] = field(default_factory=dict)  # role key -> email
+
+
+def make_tenant(kind: str, slug: str, extra_roles: tuple[str, ...] = ()) -> Tenant:
+    from arrears.extensions import db
+    from arrears.models import Organisation
+    from arrears.services import orgs, roles, users
+    from arrears.tenancy import tenant
+
+    admin_email = f"admin@{slug}.test.example"
+    org = orgs.create_organisation(
+        None, kind=kind, slug=slug, name=f"Org {slug}", admin_email=admin_email, admin_name=f"Admin {slug}",
+        admin_password=PASSWORD,
+    )
+    org = db.session.get(Organisation, org.id)
+    with tenant(org.id, org.kind):
+        from arrears.models import User
+        from sqlalchemy import select
+
+        admin = db.session.scalar(select(User).where(User.email == admin_email))
+        result = Tenant(org.id, slug, kind, admin.id, admin_email)
+        result.users["admin"], result.emails["admin"] = admin.id, admin_email
+        for key in extra_roles:
+            email = f"{key}@{slug}.test.example"
+            role = roles.builtin_role(org, key)
+            user = users.create_user(None, org=org, email=email, name=f"{key} of {slug}", password=PASSWORD,
+                                     role_ids=[role.id])
+            result.users[key], result.emails[key] = user.id, email
+    return result
+
+
+def partner(owner: Tenant, agency: Tenant, grants: list[str] | None = None) -> int:
+    import datetime as dt
+
+    from arrears.extensions import db
+    from arrears.models import Partnership
+    from arrears.tenancy import tenant
+
+    with tenant(owner.org_id):
+        p = Partnership(org_id=owner.org_id, agency_org_id=agency.org_id, starts_on=dt.date(2026, 1, 1),
+                        grants=grants or [])
+        db.session.add(p)
+        db.session.commit()
+        return p.id
+
+
+@dataclass
+class World:
+    platform: Tenant
+    bank: Tenant  # victim asset owner
+    lender: Tenant  # another asset owner
+    east: Tenant  # agency partnered with bank
+    west: Tenant  # agency partnered with lender only
+    bank_east: int
+    lender_west: int
+
+
+@pytest.fixture
+def world(app: Flask) -> World:
+    return build_world()
+
+
+def build_world() -> World:
+    platform = make_tenant("platform", "plat")
+    bank = make_tenant("asset_owner", "bank", ("owner_staff",))
+    lender = make_tenant("asset_owner", "lender", ("owner_staff",))
+    east = make_tenant("agency", "east", ("team_lead", "collector", "field_visitor"))
+    west = make_tenant("agency", "west", ("team_lead", "collector", "field_visitor"))
+    return World(
+        platform, bank, lender, east, west,
+        bank_east=partner(bank, east, ["field.visit"]),
+        lender_west=partner(lender, west, ["field.visit"]),
+    )
+
+
+# --- signing in -----------------------------------------------------------------------------------
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    response = client.get(path)
+    html = response.get_data(as_text=True)
+    match = _CSRF.search(html)
+    assert match, f"no CSRF token on {path} ({response.status_code})"
+    return match.group(1)
+
+
+def login(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
+    token = csrf_token(client)
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def signed_in(app: Flask, email: str) -> FlaskClient:
+    c = app.test_client()
+    response = login(c, email)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return c
+
+
+def api_token(email: str, days: int = 30) -> str:
+    from arrears.models import ApiTokenAudience
+    from arrears.services import auth
+    from arrears.tenancy import tenant
+
+    user = auth.get_user_by_email(email)
+    with tenant(user.org_id, user.org.kind, user.id):
+        _, raw = auth.create_token(user, user, audience=ApiTokenAudience.API, name="test", days=days)
+    return raw
