@@ -3,12 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, request
-from flask_babel import gettext as _
 
 from arrears.models import ApiTokenAudience
 from arrears.schemas.users import LoginRequestSchema, MeSchema, TokenResponseSchema
 from arrears.services import auth as auth_service
-from arrears.web.errors import json_error
 from arrears.web.jsonapi import JsonApi
 
 field = JsonApi(
@@ -26,14 +24,8 @@ field = JsonApi(
     request_schema=LoginRequestSchema(), response_schema=TokenResponseSchema(), auth=False, status=201,
 )
 def login(body: dict[str, Any]) -> Any:
-    user = auth_service.check_credentials(body["email"], body["password"], request.remote_addr or "")
-    if not user.can("field.visit"):
-        # Same answer as bad credentials would leak that the account exists; this one is allowed
-        # because the password was right.
-        return json_error(403, "forbidden", _("This account may not use the field app."))
-    token, raw = auth_service.create_token(
-        user, user, audience=ApiTokenAudience.FIELD, name="field app", device_name=body["device_name"].strip(),
-        days=30,
+    token, raw, user = auth_service.field_login(
+        body["email"], body["password"], body["device_name"], request.remote_addr or ""
     )
     return {"token": raw, "expires_at": token.expires_at, "user": user}
 

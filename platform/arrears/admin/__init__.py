@@ -38,7 +38,7 @@ admin_bp = console_blueprint(
         NavItem("admin.jobs", _l("Jobs"), "org.jobs.view"),
     ],
 )
-orgadmin.register(admin_bp)
+orgadmin.register(admin_bp, approvals=False)
 
 
 @admin_bp.route("/")

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from arrears.auth import throttle
 from arrears.auth.passwords import hash_password, needs_rehash, verify_password
 from arrears.auth.principal import require
-from arrears.errors import AuthenticationFailed, NotFound, Throttled, ValidationFailed
+from arrears.errors import AuthenticationFailed, NotFound, PermissionDenied, Throttled, ValidationFailed
 from arrears.extensions import db
 from arrears.models import ApiToken, ApiTokenAudience, Organisation, OrgKind, User, UserSession
 from arrears.models.base import utcnow
@@ -195,3 +195,16 @@ def revoke_current_token(user: User, raw: str) -> None:
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(raw), ApiToken.user_id == user.id))
     if token is not None:
         revoke_token(user, token)
+
+
+def field_login(email: str, password: str, device_name: str, ip: str) -> tuple[ApiToken, str, User]:
+    """The field app signs in: check the credentials, then issue a field token for the device."""
+    user = check_credentials(email, password, ip)
+    with tenant(user.org_id, user.org.kind, user.id):
+        if not user.can("field.visit"):
+            # Only said once the password was right, so it tells nothing to a guesser.
+            raise PermissionDenied(_("This account may not use the field app."))
+        token, raw = create_token(
+            user, user, audience=ApiTokenAudience.FIELD, name="field app", device_name=device_name.strip(), days=30
+        )
+    return token, raw, user

@@ -4,6 +4,7 @@ URL prefix and navigation from the blueprint they are registered on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
@@ -42,7 +43,7 @@ def _page() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
 
-def register(bp: Blueprint) -> None:  # noqa: C901 (one function per console keeps endpoints together)
+def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (one place for the endpoints)
     name = bp.name
 
     def ep(endpoint: str) -> str:
@@ -234,7 +235,31 @@ def register(bp: Blueprint) -> None:  # noqa: C901 (one function per console kee
             )
         return render_template("shared/job.html", job=record, eager=is_eager())
 
-    # --- approvals ------------------------------------------------------------------------------
+    if approvals:
+        _register_approvals(bp, ep)
+
+    # --- settings -------------------------------------------------------------------------------
+    @bp.route("/settings", methods=["GET", "POST"])
+    @permission_required("org.settings.manage")
+    def settings():  # type: ignore[no-untyped-def]
+        me = _me()
+        form = SettingsForm()
+        if request.method == "GET":
+            form.name.data = me.org.name
+            form.default_locale.data = me.org.settings.get("default_locale", "zh_CN")
+        if form.validate_on_submit():
+            try:
+                org_service.update_settings(me, name=form.name.data or "", default_locale=form.default_locale.data or "")
+            except DomainError as exc:
+                _field_error(form, exc)
+            else:
+                flash(_("The settings were saved."), "success")
+                return redirect(url_for(ep("settings")))
+        return render_template("shared/settings.html", form=form)
+
+
+def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
+    """The approvals inbox and outbox (consoles of organisations that take part in approvals)."""
     @bp.route("/approvals")
     @permission_required("approvals.request")
     def approvals():  # type: ignore[no-untyped-def]
@@ -280,25 +305,6 @@ def register(bp: Blueprint) -> None:  # noqa: C901 (one function per console kee
             else:
                 flash(_("The request was withdrawn."), "success")
         return redirect(url_for(ep("approvals"), side="outbox"))
-
-    # --- settings -------------------------------------------------------------------------------
-    @bp.route("/settings", methods=["GET", "POST"])
-    @permission_required("org.settings.manage")
-    def settings():  # type: ignore[no-untyped-def]
-        me = _me()
-        form = SettingsForm()
-        if request.method == "GET":
-            form.name.data = me.org.name
-            form.default_locale.data = me.org.settings.get("default_locale", "zh_CN")
-        if form.validate_on_submit():
-            try:
-                org_service.update_settings(me, name=form.name.data or "", default_locale=form.default_locale.data or "")
-            except DomainError as exc:
-                _field_error(form, exc)
-            else:
-                flash(_("The settings were saved."), "success")
-                return redirect(url_for(ep("settings")))
-        return render_template("shared/settings.html", form=form)
 
 
 def _field_error(form: Any, exc: DomainError) -> None:

@@ -1,0 +1,215 @@
+"""The cross-tenant matrix: every route in ``app.url_map``, requested by users of other tenants.
+
+* A route with an object id in its URL is requested, with every method it accepts, by the other
+  asset owner, by an agency that is not partnered with the victim owner, and by the platform
+  operator, each with a valid CSRF token; it must answer 404 and change nothing.
+* Each such route must also answer the object's own side (a positive control), so a wrong id in
+  the matrix cannot make the test pass vacuously.
+* A route without ids is fetched by the same attackers; nothing of the victims may show.
+* A route whose parameters the matrix does not know fails the test: new routes join the matrix.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, signed_in
+
+# URL parameters that are not object ids, with the reason.
+NOT_OBJECT_PARAMS = {
+    "filename": "static files are public and the same for everybody",
+    "code": "the language switch takes a language code",
+}
+# Tables whose content must not change when an attacker calls a route.
+WATCHED = ["organisations", "partnerships", "teams", "roles", "role_permissions", "user_roles", "users",
+           "approvals", "jobs", "api_tokens"]
+# Columns that legitimately change on any authenticated request.
+VOLATILE = {"api_tokens": "last_used_at"}
+
+
+def _fingerprint(database: Database) -> dict[str, str]:
+    out = {}
+    with database.owner_engine.connect() as conn:
+        for table in WATCHED:
+            cols = [r[0] for r in conn.execute(text(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = :t ORDER BY ordinal_position"
+            ), {"t": table}) if r[0] != VOLATILE.get(table)]
+            row = ", ".join(f'"{c}"' for c in cols)
+            out[table] = conn.execute(text(f"SELECT md5(coalesce(string_agg(x, '|' ORDER BY x), '')) FROM "
+                                           f"(SELECT ({row})::text AS x FROM {table}) s")).scalar()
+    return out
+
+
+def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
+    """Objects per side: ``bank`` (the victim owner), ``east`` (its agency), ``platform`` (the
+    operator's own, for the admin pages' positive control)."""
+    from arrears.extensions import db
+    from arrears.models import Partnership, Team
+    from arrears.services import approvals, auth, roles
+    from arrears.tasks.queue import enqueue
+    from arrears.tenancy import tenant
+
+    out: dict[str, dict[str, list[Any]]] = {}
+    for side, t in (("bank", world.bank), ("east", world.east), ("platform", world.platform)):
+        admin = auth.get_user_by_email(t.admin_email)
+        with tenant(t.org_id):
+            role = roles.save_role(admin, role=None, name=f"{side} custom role", description="",
+                                   permissions=["org.audit.view"])
+            job = enqueue("arrears.tasks.builtin.tenant_census", name="census", created_by=admin)
+            db.session.commit()
+            token, _ = auth.create_token(admin, admin, audience=auth.ApiTokenAudience.API, name="t")
+            out[side] = {"user_id": [t.admin_id], "role_id": [role.id], "job_id": [job.id], "token_id": [token.id],
+                         "org_id": [t.org_id]}
+    east_manager = auth.get_user_by_email(world.east.admin_email)
+    with tenant(world.east.org_id):
+        team = Team(name="East victims")
+        db.session.add(team)
+        db.session.commit()
+        approval = approvals.request_right(
+            east_manager, db.session.get(Partnership, world.bank_east), "pii.unmask", "need it"
+        )
+        out["east"].update({"team_id": [team.id], "partnership_id": [world.bank_east], "approval_id": [approval.id]})
+    out["bank"].update({"partnership_id": [world.bank_east], "approval_id": [approval.id]})
+    return out
+
+
+# Which side owns the objects a console's routes take, and who on that side opens them.
+SIDES = {"/asset/": ("bank", "bank_admin"), "/agency/": ("east", "east_manager"),
+         "/admin/": ("platform", "platform_operator"), "/api/": ("bank", "bank_admin"), "/": ("bank", "bank_admin")}
+
+
+def _side(url_rule: str) -> tuple[str, str]:
+    for prefix, side in SIDES.items():
+        if url_rule.startswith(prefix):
+            return side
+    raise AssertionError(url_rule)
+
+
+def _param_names(rule: Any) -> list[str]:
+    return sorted(rule.arguments)
+
+
+def _fill(rule: Any, values: dict[str, Any]) -> str:
+    return re.sub(r"<(?:[a-z]+:)?(\w+)>", lambda m: str(values[m.group(1)]), rule.rule)
+
+
+ATTACKERS = ("lender_admin", "west_manager", "platform_operator")
+
+
+@pytest.fixture
+def matrix(app: Flask, world: World) -> dict[str, Any]:
+    objects = _objects(world)
+    emails = {
+        "lender_admin": world.lender.admin_email,
+        "west_manager": world.west.admin_email,
+        "platform_operator": world.platform.admin_email,
+        "bank_admin": world.bank.admin_email,
+        "east_manager": world.east.admin_email,
+    }
+    clients = {name: signed_in(app, email) for name, email in emails.items()}
+    tokens = {name: api_token(emails[name]) for name in ("lender_admin", "west_manager", "bank_admin")}
+    field = app.test_client().post("/field/v1/login", json={
+        "email": world.west.emails["field_visitor"], "password": PASSWORD, "device_name": "m"}).get_json()["token"]
+    csrf = {name: csrf_token(c, "/profile") for name, c in clients.items()}
+    return {"objects": objects, "clients": clients, "tokens": tokens, "field": field, "csrf": csrf}
+
+
+def _request(client: FlaskClient, method: str, url: str, headers: dict[str, str], csrf: str | None) -> Any:
+    if method == "GET":
+        return client.get(url, headers=headers)
+    if url.startswith(("/api/", "/field/")):
+        return client.open(url, method=method, headers=headers, json={})
+    data = {"csrf_token": csrf or "", "approve": "1", "note": "x", "name": "x", "new_password": "Hacked-Pass-123",
+            "submit": "1", "reason": "x", "right": "pii.unmask"}
+    return client.open(url, method=method, data=data, headers=headers)
+
+
+def test_every_route_with_an_id_is_404_for_other_tenants(app: Flask, world: World, matrix: dict[str, Any],
+                                                         database: Database) -> None:
+    objects = matrix["objects"]
+    known = set(objects["bank"]) | set(objects["east"]) | set(NOT_OBJECT_PARAMS)
+    rules = [r for r in app.url_map.iter_rules() if r.arguments]
+    unknown = {(r.rule, p) for r in rules for p in r.arguments if p not in known}
+    assert not unknown, f"routes with parameters the matrix does not cover: {sorted(unknown)}"
+
+    before = _fingerprint(database)
+    checked = 0
+    for rule in rules:
+        if any(p in NOT_OBJECT_PARAMS for p in rule.arguments):
+            continue
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        side, owner = _side(rule.rule)
+        for param in rule.arguments:
+            own_values = objects[side].get(param)
+            assert own_values, f"{rule.rule}: no {param} on the {side} side"
+            # positive control: the owning side opens its own object
+            if "GET" in methods:
+                url = _fill(rule, {param: own_values[0]})
+                status = _get(app, matrix, owner, url)
+                assert status == 200, f"{owner} cannot open {url} ({status}): the matrix is wrong"
+            # attack: the victims' objects (for admin pages, every tenant's objects are foreign)
+            victims = ["bank", "east"] if side == "platform" else [side]
+            for victim in victims:
+                for value in objects[victim].get(param, []):
+                    url = _fill(rule, {param: value})
+                    for attacker in ATTACKERS:
+                        if param == "org_id" and attacker == "platform_operator":
+                            continue  # the operator manages tenants: that is the page's purpose
+                        for method in methods:
+                            response = _attack(app, matrix, attacker, method, url)
+                            if response is None:
+                                continue
+                            assert response.status_code == 404, (attacker, method, url, response.status_code)
+                            checked += 1
+    assert checked > 80, checked
+    assert _fingerprint(database) == before, "an attacker's request changed data"
+
+
+def _get(app: Flask, matrix: dict[str, Any], who: str, url: str) -> int:
+    if url.startswith("/api/"):
+        return app.test_client().get(url, headers={"Authorization": f"Bearer {matrix['tokens'][who]}"}).status_code
+    return matrix["clients"][who].get(url).status_code
+
+
+def _attack(app: Flask, matrix: dict[str, Any], attacker: str, method: str, url: str) -> Any:
+    if url.startswith("/api/"):
+        token = matrix["tokens"].get(attacker)
+        if token is None:
+            return None
+        return _request(app.test_client(), method, url, {"Authorization": f"Bearer {token}"}, None)
+    if url.startswith("/field/"):
+        return _request(app.test_client(), method, url, {"Authorization": f"Bearer {matrix['field']}"}, None)
+    return _request(matrix["clients"][attacker], method, url, {}, matrix["csrf"][attacker])
+
+
+def test_pages_without_ids_show_nothing_of_other_tenants(app: Flask, world: World, matrix: dict[str, Any]) -> None:
+    markers = [world.bank.admin_email, world.east.admin_email, world.bank.emails["owner_staff"],
+               world.east.emails["collector"], "bank custom role", "east custom role", "East victims", "need it"]
+    operator_pages = {"/admin/", "/admin/organisations", "/admin/audit/all"}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.arguments or "GET" not in (rule.methods or set()) or rule.rule in ("/logout",):
+            continue
+        for attacker in ATTACKERS:
+            if attacker == "platform_operator" and rule.rule in operator_pages:
+                continue
+            if rule.rule.startswith("/api/"):
+                token = matrix["tokens"].get(attacker)
+                if token is None:
+                    continue
+                body = app.test_client().get(rule.rule, headers={"Authorization": f"Bearer {token}"})
+            elif rule.rule.startswith("/field/"):
+                body = app.test_client().get(rule.rule, headers={"Authorization": f"Bearer {matrix['field']}"})
+            else:
+                body = matrix["clients"][attacker].get(rule.rule)
+            text_ = body.get_data(as_text=True)
+            for marker in markers:
+                assert marker not in text_, (attacker, rule.rule, marker)
+            checked += 1
+    assert checked > 30
