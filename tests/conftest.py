@@ -88,6 +88,7 @@ def database() -> Iterator[Database]:
 
 
 def _config(owner_url: str, app_url: str, redis: str) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:8]  # private Redis keys and queue per app: parallel runs never mix
     return {
         "ARREARS_ENV": "testing",
         "TESTING": True,
@@ -95,7 +96,8 @@ def _config(owner_url: str, app_url: str, redis: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": app_url,
         "DATABASE_MIGRATION_URL": owner_url,
         "REDIS_URL": redis,
-        "RQ_KEY_PREFIX": f"arrears-test-{uuid.uuid4().hex[:8]}",
+        "REDIS_KEY_PREFIX": f"arrears-test-{run}",
+        "RQ_QUEUES": [f"test-{run}"],
         "SERVER_NAME": "localhost",
     }
 
@@ -156,7 +158,7 @@ def _flush_redis(app: Flask) -> None:
     import redis
 
     conn = redis.Redis.from_url(app.config["REDIS_URL"])
-    prefix = app.config["RQ_KEY_PREFIX"]
+    prefix = app.config["REDIS_KEY_PREFIX"]
     for key in conn.scan_iter(f"{prefix}:*"):
         conn.delete(key)
     conn.close()

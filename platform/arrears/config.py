@@ -79,7 +79,7 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "DATABASE_APP_ROLE": env.get("DATABASE_APP_ROLE", "arrears_app"),
         "REDIS_URL": env.get("REDIS_URL", ""),
         "RQ_QUEUES": [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q.strip()],
-        "RQ_KEY_PREFIX": env.get("RQ_KEY_PREFIX", "arrears"),
+        "REDIS_KEY_PREFIX": env.get("REDIS_KEY_PREFIX", "arrears"),
         "JOB_TIMEOUT": _int(env, "JOB_TIMEOUT", 3600),
         "S3_BUCKET": env.get("S3_BUCKET", ""),
         "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL", ""),

@@ -53,7 +53,7 @@ def test_throttling_per_account_with_redis(app: Flask, world: World) -> None:
     assert login(app.test_client(), world.lender.admin_email).status_code == 302
     import redis
 
-    keys = list(redis.Redis.from_url(app.config["REDIS_URL"]).scan_iter(f"{app.config['RQ_KEY_PREFIX']}:login-failures:*"))
+    keys = list(redis.Redis.from_url(app.config["REDIS_URL"]).scan_iter(f"{app.config['REDIS_KEY_PREFIX']}:login-failures:*"))
     assert keys, "the counters live in Redis"
 
 

@@ -32,7 +32,7 @@ def _window() -> int:
 
 
 def _redis_key(key: str) -> str:
-    return f"{current_app.config['RQ_KEY_PREFIX']}:login-failures:{key}"
+    return f"{current_app.config['REDIS_KEY_PREFIX']}:login-failures:{key}"
 
 
 def is_blocked(email: str, ip: str) -> bool:

@@ -59,11 +59,12 @@ def is_eager() -> bool:
     return redis_connection() is None
 
 
-def get_queue(name: str = "default") -> Queue:
+def get_queue(name: str | None = None) -> Queue:
     conn = redis_connection()
     if conn is None:
         raise RuntimeError("no Redis: the queue runs in eager mode")
-    return Queue(name, connection=conn, default_timeout=current_app.config["JOB_TIMEOUT"])
+    return Queue(name or current_app.config["RQ_QUEUES"][0], connection=conn,
+                 default_timeout=current_app.config["JOB_TIMEOUT"])
 
 
 def enqueue(
@@ -72,7 +73,7 @@ def enqueue(
     name: str,
     kwargs: dict[str, Any] | None = None,
     created_by: User | None = None,
-    queue: str = "default",
+    queue: str | None = None,
     retries: int = 3,
 ) -> JobRecord:
     """Record a job for the current tenant and send it after the transaction commits.
@@ -91,7 +92,7 @@ def enqueue(
         created_by_id=created_by.id if created_by is not None else None,
     )
     db.session.add(record)
-    enqueue_after_commit(record.id, ctx.org_id, queue=queue, retries=retries)
+    enqueue_after_commit(record.id, ctx.org_id, queue=queue or current_app.config["RQ_QUEUES"][0], retries=retries)
     return record
 
 

@@ -1,0 +1,121 @@
+"""The queue: jobs recorded in the use case's transaction, sent after commit, run by a real rq
+worker process inside their tenant; eager mode without Redis."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+from flask import Flask
+from rq import Queue
+
+from arrears.extensions import db
+from arrears.models import JobRecord, JobStatus
+from arrears.services.auth import get_user_by_email
+from arrears.tasks.queue import enqueue, redis_connection
+from arrears.tenancy import cross_tenant, tenant
+from tests.conftest import Database, World
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _worker(app: Flask, database: Database) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": database.app_url, "REDIS_URL": app.config["REDIS_URL"],
+           "ARREARS_ENV": "testing", "SECRET_KEY": "x" * 32, "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"],
+           "RQ_QUEUES": ",".join(app.config["RQ_QUEUES"])}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst", "--no-scheduler"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )
+
+
+def test_a_worker_process_runs_the_job_inside_its_tenant_only(app: Flask, world: World, database: Database) -> None:
+    admin = get_user_by_email(world.bank.admin_email)
+    with tenant(world.bank.org_id):
+        record = enqueue("arrears.tasks.builtin.tenant_census", name="census", created_by=admin)
+        job_id = record.id
+        db.session.commit()
+    queue = Queue(app.config["RQ_QUEUES"][0], connection=redis_connection())
+    assert job_id in queue.job_ids  # sent after the commit
+    result = _worker(app, database)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with tenant(world.bank.org_id):
+        db.session.expire_all()
+        done = db.session.get(JobRecord, job_id)
+        assert done.status == JobStatus.FINISHED, (done.error, result.stderr)
+        assert done.progress == 100
+        # the job saw only its tenant: through the ORM and through raw SQL (RLS)
+        assert done.result["user_org_ids"] == [world.bank.org_id]
+        assert done.result["raw_sql_org_ids"] == [world.bank.org_id]
+        assert sorted(done.result["user_emails"]) == sorted(world.bank.emails.values())
+
+
+def test_a_rolled_back_use_case_sends_no_job(app: Flask, world: World) -> None:
+    with tenant(world.bank.org_id):
+        record = enqueue("arrears.tasks.builtin.tenant_census", name="census")
+        job_id = record.id
+        db.session.rollback()
+    assert job_id not in Queue(app.config["RQ_QUEUES"][0], connection=redis_connection()).job_ids
+    with cross_tenant("test"):
+        assert db.session.get(JobRecord, job_id) is None
+
+
+def test_failed_job_is_recorded_with_its_error(app: Flask, world: World, database: Database) -> None:
+    with tenant(world.bank.org_id):
+        record = enqueue("arrears.tasks.builtin.no_such_function", name="broken", retries=0)
+        job_id = record.id
+        db.session.commit()
+    _worker(app, database)
+    with tenant(world.bank.org_id):
+        db.session.expire_all()
+        done = db.session.get(JobRecord, job_id)
+        assert done.status == JobStatus.FAILED and "no_such_function" in (done.error or "")
+
+
+def test_eager_mode_runs_inline_after_commit(eager_app: Flask) -> None:
+    from arrears.services.unit import transaction
+    from arrears.tasks.queue import is_eager
+    from tests.conftest import build_world
+
+    assert is_eager()
+    world = build_world()
+    with tenant(world.east.org_id), transaction():
+        record = enqueue("arrears.tasks.builtin.tenant_census", name="census")
+        job_id = record.id
+    with tenant(world.east.org_id):
+        db.session.expire_all()  # the job ran in its own context and session
+        done = db.session.get(JobRecord, job_id)
+        assert done.status == JobStatus.FINISHED
+        assert done.result["user_org_ids"] == [world.east.org_id]
+
+
+def test_jobs_page_shows_progress_and_warns_in_eager_mode(eager_app: Flask) -> None:
+    from tests.conftest import build_world, csrf_token, signed_in
+
+    world = build_world()
+    c = signed_in(eager_app, world.bank.admin_email)
+    page = c.get("/asset/jobs").get_data(as_text=True)
+    assert "background jobs run inline" in page
+    response = c.post("/asset/jobs", data={"csrf_token": csrf_token(c, "/asset/jobs")})
+    assert response.status_code == 302
+    detail = c.get(response.headers["Location"]).get_data(as_text=True)
+    assert "progress-bar" in detail and "100%" in detail
+    status = c.get(response.headers["Location"] + "?format=json").get_json()
+    assert status["done"] is True and status["status"] == "finished"
+
+
+def test_schedule_is_declared_as_data() -> None:
+    from croniter import croniter
+
+    from arrears.tasks.schedule import SCHEDULE
+    from werkzeug.utils import import_string
+
+    names = [entry.name for entry in SCHEDULE]
+    assert len(names) == len(set(names))
+    for entry in SCHEDULE:
+        assert callable(import_string(entry.func))
+        assert (entry.cron is None) != (entry.interval is None)
+        if entry.cron:
+            assert croniter.is_valid(entry.cron)
