@@ -28,7 +28,9 @@ def get_engine():
     return target_db.engine
 
 
-config.set_main_option("sqlalchemy.url", get_engine().url.render_as_string(hide_password=False).replace("%", "%%"))
+config.set_main_option(
+    "sqlalchemy.url", get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
+)
 
 
 def get_metadata():
@@ -36,7 +38,9 @@ def get_metadata():
 
 
 def run_migrations_offline():
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=get_metadata(), literal_binds=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"), target_metadata=get_metadata(), literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -61,7 +65,9 @@ def run_migrations_online():
         )
         with context.begin_transaction():
             context.run_migrations()
-            if connection.dialect.name == "postgresql" and not getattr(config.cmd_opts, "autogenerate", False):
+            if connection.dialect.name == "postgresql" and not getattr(
+                config.cmd_opts, "autogenerate", False
+            ):
                 from arrears.tenancy.rls import grant_app_role
 
                 grant_app_role(connection, current_app.config["DATABASE_APP_ROLE"])

@@ -52,8 +52,9 @@ class Database:
 
 
 def _migrate(config: dict[str, Any]) -> None:
-    from arrears.app import create_app
     from flask_migrate import upgrade
+
+    from arrears.app import create_app
 
     app = create_app(config)
     with app.app_context():
@@ -76,7 +77,10 @@ def database() -> Iterator[Database]:
         tables = [
             r[0]
             for r in conn.execute(
-                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")
+                text(
+                    "SELECT tablename FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
             )
         ]
     db = Database(owner_url=owner_url, app_url=app_url, owner_engine=owner_engine, tables=tables)
@@ -191,13 +195,19 @@ def make_tenant(kind: str, slug: str, extra_roles: tuple[str, ...] = ()) -> Tena
 
     admin_email = f"admin@{slug}.test.example"
     org = orgs.create_organisation(
-        None, kind=kind, slug=slug, name=f"Org {slug}", admin_email=admin_email, admin_name=f"Admin {slug}",
+        None,
+        kind=kind,
+        slug=slug,
+        name=f"Org {slug}",
+        admin_email=admin_email,
+        admin_name=f"Admin {slug}",
         admin_password=PASSWORD,
     )
     org = db.session.get(Organisation, org.id)
     with tenant(org.id, org.kind):
-        from arrears.models import User
         from sqlalchemy import select
+
+        from arrears.models import User
 
         admin = db.session.scalar(select(User).where(User.email == admin_email))
         result = Tenant(org.id, slug, kind, admin.id, admin_email)
@@ -205,8 +215,9 @@ def make_tenant(kind: str, slug: str, extra_roles: tuple[str, ...] = ()) -> Tena
         for key in extra_roles:
             email = f"{key}@{slug}.test.example"
             role = roles.builtin_role(org, key)
-            user = users.create_user(None, org=org, email=email, name=f"{key} of {slug}", password=PASSWORD,
-                                     role_ids=[role.id])
+            user = users.create_user(
+                None, org=org, email=email, name=f"{key} of {slug}", password=PASSWORD, role_ids=[role.id]
+            )
             result.users[key], result.emails[key] = user.id, email
     return result
 
@@ -219,8 +230,12 @@ def partner(owner: Tenant, agency: Tenant, grants: list[str] | None = None) -> i
     from arrears.tenancy import tenant
 
     with tenant(owner.org_id):
-        p = Partnership(org_id=owner.org_id, agency_org_id=agency.org_id, starts_on=dt.date(2026, 1, 1),
-                        grants=grants or [])
+        p = Partnership(
+            org_id=owner.org_id,
+            agency_org_id=agency.org_id,
+            starts_on=dt.date(2026, 1, 1),
+            grants=grants or [],
+        )
         db.session.add(p)
         db.session.commit()
         return p.id
@@ -249,7 +264,11 @@ def build_world() -> World:
     east = make_tenant("agency", "east", ("team_lead", "collector", "field_visitor"))
     west = make_tenant("agency", "west", ("team_lead", "collector", "field_visitor"))
     return World(
-        platform, bank, lender, east, west,
+        platform,
+        bank,
+        lender,
+        east,
+        west,
         bank_east=partner(bank, east, ["field.visit"]),
         lender_west=partner(lender, west, ["field.visit"]),
     )

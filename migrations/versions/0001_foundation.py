@@ -219,6 +219,7 @@ def upgrade():
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('func', sa.String(length=200), nullable=False),
+    sa.Column('queue', sa.String(length=64), nullable=False),
     sa.Column('kwargs', sa.JSON(), nullable=False),
     sa.Column('created_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('status', sa.Enum('queued', 'started', 'finished', 'failed', name='job_status', native_enum=False, length=32), nullable=False),

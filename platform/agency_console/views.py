@@ -4,14 +4,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from arrears.auth.permissions import GRANTABLE
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
-from arrears.extensions import db
-from arrears.models import Approval, ApprovalStatus, OrgKind, Team, User
+from arrears.models import OrgKind, Team, User
 from arrears.services import approvals as approval_service
+from arrears.services import dashboard
 from arrears.services import partnerships as partnership_service
 from arrears.services import teams as team_service
 from arrears.services import users as user_service
@@ -43,40 +42,34 @@ orgadmin.register(bp)
 
 
 def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return current_user._get_current_object()
 
 
 @bp.route("/")
-def home():  # type: ignore[no-untyped-def]
+def home():
     me = _me()
     if not (me.can("org.users.view") or me.can("cases.dispatch") or me.can("agency.teams.manage")):
         if me.can("workbench.use"):
             return redirect(url_for("agent_workbench.home"))
         abort(404)
-    teams = team_service.list_teams()
-    pending = db.session.scalar(
-        select(func.count()).select_from(Approval).where(
-            Approval.requester_org_id == me.org_id, Approval.status == ApprovalStatus.PENDING
-        )
-    )
-    users = db.session.scalar(select(func.count()).select_from(User))
     return render_template(
-        "agency_console/home.html", owners=partnership_service.list_partnerships(), teams=teams,
-        pending=pending, users=users, eager=is_eager(),
+        "agency_console/home.html", figures=dashboard.organisation_home(me), eager=is_eager()
     )
 
 
 @bp.route("/owners")
 @permission_required("agency.partnerships.view")
-def owners():  # type: ignore[no-untyped-def]
+def owners():
     return render_template(
-        "agency_console/owners.html", partnerships=partnership_service.list_partnerships(), grantable=GRANTABLE
+        "agency_console/owners.html",
+        partnerships=partnership_service.list_partnerships(),
+        grantable=GRANTABLE,
     )
 
 
 @bp.route("/owners/<int:partnership_id>/request", methods=["GET", "POST"])
 @permission_required("approvals.request", "agency.partnerships.view")
-def request_right(partnership_id: int):  # type: ignore[no-untyped-def]
+def request_right(partnership_id: int):
     me = _me()
     partnership = loaders.get_partnership_for(me, partnership_id)
     form = RightRequestForm()
@@ -94,14 +87,14 @@ def request_right(partnership_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/teams")
 @permission_required("org.users.view")
-def teams():  # type: ignore[no-untyped-def]
+def teams():
     return render_template("agency_console/teams.html", teams=team_service.list_teams())
 
 
 @bp.route("/teams/new", methods=["GET", "POST"])
 @bp.route("/teams/<int:team_id>", methods=["GET", "POST"])
 @permission_required("agency.teams.manage")
-def team_edit(team_id: int | None = None):  # type: ignore[no-untyped-def]
+def team_edit(team_id: int | None = None):
     me = _me()
     team: Team | None = loaders.get_team_for(me, team_id) if team_id is not None else None
     form = TeamForm(obj=team) if request.method == "GET" and team else TeamForm()
@@ -114,7 +107,10 @@ def team_edit(team_id: int | None = None):  # type: ignore[no-untyped-def]
     if form.validate_on_submit():
         try:
             team_service.save_team(
-                me, team=team, name=form.name.data or "", lead_user_id=form.lead_user_id.data or None,
+                me,
+                team=team,
+                name=form.name.data or "",
+                lead_user_id=form.lead_user_id.data or None,
                 member_ids=form.member_ids.data or [],
             )
         except DomainError as exc:
@@ -123,4 +119,3 @@ def team_edit(team_id: int | None = None):  # type: ignore[no-untyped-def]
             flash(_("The team was saved."), "success")
             return redirect(url_for("agency_console.teams"))
     return render_template("agency_console/team_form.html", form=form, team=team)
-

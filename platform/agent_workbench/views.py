@@ -18,5 +18,5 @@ bp = console_blueprint(
 
 
 @bp.route("/")
-def home():  # type: ignore[no-untyped-def]
+def home():
     return render_template("agent_workbench/home.html", user=current_user)

@@ -18,6 +18,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     _configure_logging(app)
+    if app.config["TRUSTED_PROXIES"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Client addresses (login throttling, audit rows) come from X-Forwarded-For, trusting
+        # exactly as many hops as there are proxies.
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     register_extensions(app)
     register_blueprints(app)
     register_errors(app)
@@ -40,7 +47,9 @@ def register_extensions(app: Flask) -> None:
     from arrears.web import login as web_login
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(app.root_path)), "migrations"))
+    migrate.init_app(
+        app, db, directory=os.path.join(os.path.dirname(os.path.dirname(app.root_path)), "migrations")
+    )
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     bootstrap.init_app(app)
@@ -68,7 +77,6 @@ def register_blueprints(app: Flask) -> None:
     import agent_workbench
     import asset_console
     import field_api
-
     from arrears import api
     from arrears.admin import admin_bp
     from arrears.web import web_bp

@@ -16,8 +16,12 @@ from arrears.errors import DomainError
 
 def _fail(exc: DomainError, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"error": {"code": exc.code, "message": str(exc.message), "field": exc.field}},
-                              ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {"error": {"code": exc.code, "message": str(exc.message), "field": exc.field}},
+                ensure_ascii=False,
+            )
+        )
     else:
         click.echo(f"error: {exc.message}", err=True)
     sys.exit(2)
@@ -49,7 +53,9 @@ tokens = AppGroup("tokens", help="API tokens.")
 
 @tokens.command("create")
 @click.option("--email", required=True, help="The user the token acts as.")
-@click.option("--days", type=int, default=None, help="Lifetime in days (default from API_TOKEN_DEFAULT_DAYS).")
+@click.option(
+    "--days", type=int, default=None, help="Lifetime in days (default from API_TOKEN_DEFAULT_DAYS)."
+)
 @click.option("--name", default="cli", help="A name to recognise the token by.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} as JSON.')
 def tokens_create(email: str, days: int | None, name: str, as_json: bool) -> None:
@@ -62,8 +68,12 @@ def tokens_create(email: str, days: int | None, name: str, as_json: bool) -> Non
         user = auth.get_user_by_email(email)
         with tenant(user.org_id, user.org.kind, user.id):
             token, raw = auth.create_token(user, user, audience=ApiTokenAudience.API, name=name, days=days)
-            payload = {"token": raw, "email": user.email, "org": user.org.slug,
-                       "expires_at": token.expires_at.isoformat()}
+            payload = {
+                "token": raw,
+                "email": user.email,
+                "org": user.org.slug,
+                "expires_at": token.expires_at.isoformat(),
+            }
     except DomainError as exc:
         _fail(exc, as_json)
         return
@@ -86,7 +96,9 @@ def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
 
     conn = redis_connection()
     if conn is None:
-        click.echo("REDIS_URL is not set or Redis does not answer: jobs run inline, no worker needed.", err=True)
+        click.echo(
+            "REDIS_URL is not set or Redis does not answer: jobs run inline, no worker needed.", err=True
+        )
         sys.exit(1)
     names = list(queues) or current_app.config["RQ_QUEUES"]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -96,7 +108,7 @@ def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
     Worker(names, connection=conn).work(burst=burst, with_scheduler=not no_scheduler)
 
 
-def _dispose_engine(app: Flask, db) -> None:  # type: ignore[no-untyped-def]
+def _dispose_engine(app: Flask, db) -> None:
     with app.app_context():
         db.engine.dispose(close=False)
 
@@ -116,7 +128,11 @@ def cron() -> None:
     scheduler = CronScheduler(connection=conn)
     for entry in SCHEDULE:
         scheduler.register(
-            run_periodic, queue_name=entry.queue, args=(entry.name,), cron=entry.cron, interval=entry.interval,
+            run_periodic,
+            queue_name=entry.queue,
+            args=(entry.name,),
+            cron=entry.cron,
+            interval=entry.interval,
             name=entry.name,
         )
     scheduler.start()
@@ -129,13 +145,22 @@ def cron() -> None:
 @click.option("--admin-email", required=True)
 @click.option("--admin-name", required=True)
 @click.option("--admin-password", required=True, prompt=True, hide_input=True)
-def create_tenant(kind: str, slug: str, name: str, admin_email: str, admin_name: str, admin_password: str) -> None:
+def create_tenant(
+    kind: str, slug: str, name: str, admin_email: str, admin_name: str, admin_password: str
+) -> None:
     """Create an organisation with its first administrator (for a real installation)."""
     from arrears.services.orgs import create_organisation
 
     try:
-        org = create_organisation(None, kind=kind, slug=slug, name=name, admin_email=admin_email,
-                                  admin_name=admin_name, admin_password=admin_password)
+        org = create_organisation(
+            None,
+            kind=kind,
+            slug=slug,
+            name=name,
+            admin_email=admin_email,
+            admin_name=admin_name,
+            admin_password=admin_password,
+        )
     except DomainError as exc:
         _fail(exc, False)
         return

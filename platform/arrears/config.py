@@ -29,7 +29,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     if raw in (None, ""):
         return default
     try:
-        return int(raw)  # type: ignore[arg-type]
+        return int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, got {raw!r}")
 
@@ -109,6 +109,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "LANGUAGES": ["zh_CN", "en"],
         "BOOTSTRAP_SERVE_LOCAL": True,  # no CDN: banks run air-gapped
         "BOOTSTRAP_BOOTSWATCH_THEME": None,
+        # Reverse proxies in front of the app (each adds one X-Forwarded-For hop); 0 = none.
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_UPLOAD_MB", 50) * 1024 * 1024,
         "JSON_SORT_KEYS": False,
     }

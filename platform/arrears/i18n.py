@@ -9,18 +9,18 @@ from flask_login import current_user
 def select_locale() -> str | None:
     supported = current_app.config["LANGUAGES"]
     if not has_request_context():
-        return current_app.config["BABEL_DEFAULT_LOCALE"]  # type: ignore[no-any-return]
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = session.get("lang")
     if chosen in supported:
-        return chosen  # type: ignore[no-any-return]
+        return chosen
     user = getattr(current_user, "_get_current_object", lambda: None)()
     if user is not None and getattr(user, "is_authenticated", False) and user.locale in supported:
-        return user.locale  # type: ignore[no-any-return]
-    best = request.accept_languages.best_match(supported + ["zh", "zh-CN", "en-US", "en-GB"])
+        return user.locale
+    best = request.accept_languages.best_match([*supported, "zh", "zh-CN", "en-US", "en-GB"])
     if best:
         return "zh_CN" if best.lower().startswith("zh") else "en" if best.lower().startswith("en") else best
-    return current_app.config["BABEL_DEFAULT_LOCALE"]  # type: ignore[no-any-return]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def select_timezone() -> str:
-    return current_app.config["BABEL_DEFAULT_TIMEZONE"]  # type: ignore[no-any-return]
+    return current_app.config["BABEL_DEFAULT_TIMEZONE"]

@@ -4,13 +4,12 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from arrears.auth.permissions import DEFAULT_GRANTS, GRANTABLE
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
-from arrears.extensions import db
-from arrears.models import Approval, ApprovalStatus, OrgKind, PartnershipStatus, User
+from arrears.models import OrgKind, PartnershipStatus, User
+from arrears.services import dashboard
 from arrears.services import partnerships as partnership_service
 from arrears.tasks.queue import is_eager
 from arrears.tenancy import loaders
@@ -39,30 +38,23 @@ orgadmin.register(bp)
 
 
 def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return current_user._get_current_object()
 
 
 @bp.route("/")
-def home():  # type: ignore[no-untyped-def]
-    me = _me()
-    partnerships = partnership_service.list_partnerships()
-    pending = db.session.scalar(
-        select(func.count()).select_from(Approval).where(
-            Approval.org_id == me.org_id, Approval.status == ApprovalStatus.PENDING
-        )
-    )
-    users = db.session.scalar(select(func.count()).select_from(User))
+def home():
     return render_template(
-        "asset_console/home.html", partnerships=partnerships, pending=pending, users=users, eager=is_eager(),
-        active=sum(1 for p in partnerships if p.status == PartnershipStatus.ACTIVE),
+        "asset_console/home.html", figures=dashboard.organisation_home(_me()), eager=is_eager()
     )
 
 
 @bp.route("/partnerships")
 @permission_required("partnerships.manage")
-def partnerships():  # type: ignore[no-untyped-def]
+def partnerships():
     return render_template(
-        "asset_console/partnerships.html", partnerships=partnership_service.list_partnerships(), grantable=GRANTABLE
+        "asset_console/partnerships.html",
+        partnerships=partnership_service.list_partnerships(),
+        grantable=GRANTABLE,
     )
 
 
@@ -72,7 +64,7 @@ def _grant_choices(form: PartnershipForm) -> None:
 
 @bp.route("/partnerships/new", methods=["GET", "POST"])
 @permission_required("partnerships.manage")
-def partnership_new():  # type: ignore[no-untyped-def]
+def partnership_new():
     form = PartnershipForm()
     _grant_choices(form)
     if request.method == "GET":
@@ -80,8 +72,12 @@ def partnership_new():  # type: ignore[no-untyped-def]
     if form.validate_on_submit():
         try:
             partnership_service.create_partnership(
-                _me(), agency_slug=form.agency_slug.data or "", starts_on=form.starts_on.data,  # type: ignore[arg-type]
-                ends_on=form.ends_on.data, grants=form.grants.data or [], note=form.note.data or "",
+                _me(),
+                agency_slug=form.agency_slug.data or "",
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
+                grants=form.grants.data or [],
+                note=form.note.data or "",
             )
         except DomainError as exc:
             _field_error(form, exc)
@@ -93,7 +89,7 @@ def partnership_new():  # type: ignore[no-untyped-def]
 
 @bp.route("/partnerships/<int:partnership_id>", methods=["GET", "POST"])
 @permission_required("partnerships.manage")
-def partnership_edit(partnership_id: int):  # type: ignore[no-untyped-def]
+def partnership_edit(partnership_id: int):
     partnership = loaders.get_partnership_for(_me(), partnership_id)
     form = PartnershipForm(obj=partnership) if request.method == "GET" else PartnershipForm()
     _grant_choices(form)
@@ -105,8 +101,12 @@ def partnership_edit(partnership_id: int):  # type: ignore[no-untyped-def]
     if form.validate_on_submit():
         try:
             partnership_service.update_partnership(
-                _me(), partnership, status=PartnershipStatus(form.status.data), ends_on=form.ends_on.data,
-                grants=form.grants.data or [], note=form.note.data or "",
+                _me(),
+                partnership,
+                status=PartnershipStatus(form.status.data),
+                ends_on=form.ends_on.data,
+                grants=form.grants.data or [],
+                note=form.note.data or "",
             )
         except DomainError as exc:
             _field_error(form, exc)
@@ -114,4 +114,3 @@ def partnership_edit(partnership_id: int):  # type: ignore[no-untyped-def]
             flash(_("The partnership was saved."), "success")
             return redirect(url_for("asset_console.partnerships"))
     return render_template("asset_console/partnership_form.html", form=form, partnership=partnership)
-

@@ -20,8 +20,13 @@ field = JsonApi(
 
 
 @field.route(
-    "/login", methods=("POST",), summary="Sign in from a device; returns a bearer token",
-    request_schema=LoginRequestSchema(), response_schema=TokenResponseSchema(), auth=False, status=201,
+    "/login",
+    methods=("POST",),
+    summary="Sign in from a device; returns a bearer token",
+    request_schema=LoginRequestSchema(),
+    response_schema=TokenResponseSchema(),
+    auth=False,
+    status=201,
 )
 def login(body: dict[str, Any]) -> Any:
     token, raw, user = auth_service.field_login(

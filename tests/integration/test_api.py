@@ -9,10 +9,10 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 from sqlalchemy import text
-
 from tests.conftest import PASSWORD, Database, World, api_token
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -74,7 +74,9 @@ def test_expired_and_revoked_tokens_stop_working(app: Flask, world: World, datab
         row = db.session.query(ApiToken).order_by(ApiToken.id.desc()).first()
         auth.revoke_token(row.user, row)
     assert c.get("/api/v1/me", headers=bearer(second)).status_code == 401
-    actions = [r[0] for r in database.rows("SELECT action FROM audit_events WHERE action LIKE 'token.%' ORDER BY id")]
+    actions = [
+        r[0] for r in database.rows("SELECT action FROM audit_events WHERE action LIKE 'token.%' ORDER BY id")
+    ]
     assert actions == ["token.created", "token.created", "token.revoked"]
 
 
@@ -90,25 +92,23 @@ def test_disabled_user_token_stops_working(app: Flask, world: World, database: D
     c = app.test_client()
     assert c.get("/api/v1/me", headers=bearer(token)).status_code == 200
     with database.owner_engine.begin() as conn:
-        conn.execute(text("UPDATE users SET status = 'disabled' WHERE id = :i"), {"i": world.bank.users["owner_staff"]})
+        conn.execute(
+            text("UPDATE users SET status = 'disabled' WHERE id = :i"), {"i": world.bank.users["owner_staff"]}
+        )
     assert c.get("/api/v1/me", headers=bearer(token)).status_code == 401
 
 
 def test_permission_is_checked(app: Flask, world: World) -> None:
     token = api_token(world.bank.emails["owner_staff"])  # staff may view users
     assert app.test_client().get("/api/v1/users", headers=bearer(token)).status_code == 200
+    from arrears.errors import PermissionDenied
     from arrears.models import ApiTokenAudience
     from arrears.services import auth
     from arrears.tenancy import tenant
 
     collector = auth.get_user_by_email(world.east.emails["collector"])
-    with tenant(world.east.org_id):
-        try:
-            auth.create_token(collector, collector, audience=ApiTokenAudience.API, name="x")
-        except Exception as exc:  # collectors hold no api.tokens right
-            assert "permission" in str(exc)
-        else:
-            raise AssertionError("a collector got an API token")
+    with tenant(world.east.org_id), pytest.raises(PermissionDenied):  # collectors hold no api.tokens right
+        auth.create_token(collector, collector, audience=ApiTokenAudience.API, name="x")
 
 
 def test_api_errors_are_json_never_html(app: Flask, world: World) -> None:
@@ -150,11 +150,17 @@ def test_field_login_me_and_logout(app: Flask, world: World, database: Database)
 
 def test_field_login_bad_password_and_wrong_role(app: Flask, world: World) -> None:
     c = app.test_client()
-    bad = c.post("/field/v1/login", json={"email": world.east.emails["field_visitor"], "password": "Wrong-Pass-99",
-                                          "device_name": "x"})
-    assert bad.status_code == 401 and bad.get_json()["error"]["message"] == "Invalid e-mail address or password."
-    manager = c.post("/field/v1/login", json={"email": world.east.emails["collector"], "password": PASSWORD,
-                                              "device_name": "x"})
+    bad = c.post(
+        "/field/v1/login",
+        json={"email": world.east.emails["field_visitor"], "password": "Wrong-Pass-99", "device_name": "x"},
+    )
+    assert (
+        bad.status_code == 401 and bad.get_json()["error"]["message"] == "Invalid e-mail address or password."
+    )
+    manager = c.post(
+        "/field/v1/login",
+        json={"email": world.east.emails["collector"], "password": PASSWORD, "device_name": "x"},
+    )
     assert manager.status_code == 403
 
 
@@ -175,7 +181,7 @@ def _rules(app: Flask, prefix: str) -> set[str]:
     import re
 
     return {
-        re.sub(r"<(?:[a-z]+:)?(\w+)>", r"{\1}", rule.rule)[len(prefix):]
+        re.sub(r"<(?:[a-z]+:)?(\w+)>", r"{\1}", rule.rule)[len(prefix) :]
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith(prefix + "/")
     }
@@ -193,18 +199,54 @@ def test_openapi_documents_list_every_route_and_are_valid(app: Flask) -> None:
 
 
 def test_tokens_create_cli_prints_json(app: Flask, world: World, database: Database) -> None:
-    env = {**os.environ, "DATABASE_URL": database.app_url, "ARREARS_ENV": "testing",
-           "SECRET_KEY": "x" * 32, "REDIS_URL": ""}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database.app_url,
+        "ARREARS_ENV": "testing",
+        "SECRET_KEY": "x" * 32,
+        "REDIS_URL": "",
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "tokens", "create", "--email", world.bank.admin_email,
-         "--days", "7", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "wsgi",
+            "tokens",
+            "create",
+            "--email",
+            world.bank.admin_email,
+            "--days",
+            "7",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     token = json.loads(result.stdout)["token"]
     assert app.test_client().get("/api/v1/me", headers=bearer(token)).status_code == 200
     missing = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "tokens", "create", "--email", "no@one.example", "--json"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "wsgi",
+            "tokens",
+            "create",
+            "--email",
+            "no@one.example",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert missing.returncode == 2 and json.loads(missing.stdout)["error"]["code"] == "not_found"

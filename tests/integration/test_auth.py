@@ -6,7 +6,6 @@ import datetime as dt
 
 from flask import Flask
 from sqlalchemy import text
-
 from tests.conftest import PASSWORD, Database, World, csrf_token, login, signed_in
 
 
@@ -36,9 +35,13 @@ def test_wrong_password_and_unknown_account_get_the_same_generic_answer(app: Fla
 
 def test_disabled_user_gets_the_generic_answer_too(app: Flask, world: World, database: Database) -> None:
     with database.owner_engine.begin() as conn:
-        conn.execute(text("UPDATE users SET status = 'disabled' WHERE id = :i"), {"i": world.bank.users["owner_staff"]})
+        conn.execute(
+            text("UPDATE users SET status = 'disabled' WHERE id = :i"), {"i": world.bank.users["owner_staff"]}
+        )
     response = login(app.test_client(), world.bank.emails["owner_staff"])
-    assert response.status_code == 401 and "Invalid e-mail address or password." in response.get_data(as_text=True)
+    assert response.status_code == 401 and "Invalid e-mail address or password." in response.get_data(
+        as_text=True
+    )
 
 
 def test_throttling_per_account_with_redis(app: Flask, world: World) -> None:
@@ -53,7 +56,11 @@ def test_throttling_per_account_with_redis(app: Flask, world: World) -> None:
     assert login(app.test_client(), world.lender.admin_email).status_code == 302
     import redis
 
-    keys = list(redis.Redis.from_url(app.config["REDIS_URL"]).scan_iter(f"{app.config['REDIS_KEY_PREFIX']}:login-failures:*"))
+    keys = list(
+        redis.Redis.from_url(app.config["REDIS_URL"]).scan_iter(
+            f"{app.config['REDIS_KEY_PREFIX']}:login-failures:*"
+        )
+    )
     assert keys, "the counters live in Redis"
 
 
@@ -78,8 +85,12 @@ def test_throttling_without_redis_uses_the_database(eager_app: Flask) -> None:
 def test_failed_and_successful_logins_are_audited(app: Flask, world: World, database: Database) -> None:
     login(app.test_client(), world.bank.admin_email, "Wrong-Password-1")
     login(app.test_client(), world.bank.admin_email)
-    actions = [r[0] for r in database.rows("SELECT action FROM audit_events WHERE org_id = :o ORDER BY id",
-                                            o=world.bank.org_id)]
+    actions = [
+        r[0]
+        for r in database.rows(
+            "SELECT action FROM audit_events WHERE org_id = :o ORDER BY id", o=world.bank.org_id
+        )
+    ]
     assert "auth.login_failed" in actions and actions[-1] == "auth.login"
 
 
@@ -99,8 +110,10 @@ def test_password_change_ends_every_session(app: Flask, world: World) -> None:
     first = signed_in(app, world.bank.admin_email)
     second = signed_in(app, world.bank.admin_email)
     token = csrf_token(first, "/profile")
-    response = first.post("/profile", data={"csrf_token": token, "current_password": PASSWORD,
-                                            "new_password": "Another-Pass-2026"})
+    response = first.post(
+        "/profile",
+        data={"csrf_token": token, "current_password": PASSWORD, "new_password": "Another-Pass-2026"},
+    )
     assert response.status_code == 302
     for c in (first, second):
         assert c.get("/asset/").status_code == 302
@@ -128,7 +141,9 @@ def test_idle_sessions_expire(app: Flask, world: World, database: Database) -> N
 def test_forms_without_csrf_token_are_rejected(app: Flask, world: World, database: Database) -> None:
     c = signed_in(app, world.bank.admin_email)
     before = database.scalar("SELECT count(*) FROM users")
-    response = c.post("/asset/users/new", data={"email": "x@bank.example", "name": "X", "password": "Long-Pass-123"})
+    response = c.post(
+        "/asset/users/new", data={"email": "x@bank.example", "name": "X", "password": "Long-Pass-123"}
+    )
     assert response.status_code == 400
     assert database.scalar("SELECT count(*) FROM users") == before
     assert c.post("/login", data={"email": "a@b.example", "password": "x"}).status_code in (400, 302)
@@ -137,14 +152,18 @@ def test_forms_without_csrf_token_are_rejected(app: Flask, world: World, databas
 def test_open_redirect_after_login_is_refused(app: Flask, world: World) -> None:
     c = app.test_client()
     token = csrf_token(c)
-    response = c.post("/login?next=https://evil.example/", data={"email": world.bank.admin_email,
-                                                                  "password": PASSWORD, "csrf_token": token})
+    response = c.post(
+        "/login?next=https://evil.example/",
+        data={"email": world.bank.admin_email, "password": PASSWORD, "csrf_token": token},
+    )
     assert response.headers["Location"].endswith("/asset/")
 
 
 def test_session_cookie_flags(app: Flask, world: World) -> None:
     c = app.test_client()
     token = csrf_token(c)
-    response = c.post("/login", data={"email": world.bank.admin_email, "password": PASSWORD, "csrf_token": token})
+    response = c.post(
+        "/login", data={"email": world.bank.admin_email, "password": PASSWORD, "csrf_token": token}
+    )
     cookie = response.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -10,28 +10,40 @@ import sys
 
 from flask import Flask
 from rq import Queue
+from tests.conftest import Database, World
 
 from arrears.extensions import db
 from arrears.models import JobRecord, JobStatus
 from arrears.services.auth import get_user_by_email
 from arrears.tasks.queue import enqueue, redis_connection
 from arrears.tenancy import cross_tenant, tenant
-from tests.conftest import Database, World
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _worker(app: Flask, database: Database) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database.app_url, "REDIS_URL": app.config["REDIS_URL"],
-           "ARREARS_ENV": "testing", "SECRET_KEY": "x" * 32, "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"],
-           "RQ_QUEUES": ",".join(app.config["RQ_QUEUES"])}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database.app_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "ARREARS_ENV": "testing",
+        "SECRET_KEY": "x" * 32,
+        "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"],
+        "RQ_QUEUES": ",".join(app.config["RQ_QUEUES"]),
+    }
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst", "--no-scheduler"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
-def test_a_worker_process_runs_the_job_inside_its_tenant_only(app: Flask, world: World, database: Database) -> None:
+def test_a_worker_process_runs_the_job_inside_its_tenant_only(
+    app: Flask, world: World, database: Database
+) -> None:
     admin = get_user_by_email(world.bank.admin_email)
     with tenant(world.bank.org_id):
         record = enqueue("arrears.tasks.builtin.tenant_census", name="census", created_by=admin)
@@ -75,9 +87,10 @@ def test_failed_job_is_recorded_with_its_error(app: Flask, world: World, databas
 
 
 def test_eager_mode_runs_inline_after_commit(eager_app: Flask) -> None:
+    from tests.conftest import build_world
+
     from arrears.services.unit import transaction
     from arrears.tasks.queue import is_eager
-    from tests.conftest import build_world
 
     assert is_eager()
     world = build_world()
@@ -108,9 +121,9 @@ def test_jobs_page_shows_progress_and_warns_in_eager_mode(eager_app: Flask) -> N
 
 def test_schedule_is_declared_as_data() -> None:
     from croniter import croniter
+    from werkzeug.utils import import_string
 
     from arrears.tasks.schedule import SCHEDULE
-    from werkzeug.utils import import_string
 
     names = [entry.name for entry in SCHEDULE]
     assert len(names) == len(set(names))

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
-
 from tests.conftest import Database
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -19,8 +18,12 @@ def _flask(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[
     full_env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     full_env.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=full_env, capture_output=True,
-        text=True, timeout=300,
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -33,10 +36,18 @@ def test_upgrade_from_empty_on_sqlite(tmp_path: pathlib.Path) -> None:
     assert {"organisations", "users", "audit_events", "jobs", "approvals", "api_tokens"} <= tables
     # The audit log refuses changes on SQLite too (a trigger).
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO organisations (slug, name, kind, status, settings, created_at) "
-                          "VALUES ('x', 'x', 'platform', 'active', '{}', '2026-01-01')"))
-        conn.execute(text("INSERT INTO audit_events (org_id, created_at, actor_email, action, target_type, "
-                          "target_id, details, ip, user_agent) VALUES (1, '2026-01-01', '', 'a', '', '', '{}', '', '')"))
+        conn.execute(
+            text(
+                "INSERT INTO organisations (slug, name, kind, status, settings, created_at) "
+                "VALUES ('x', 'x', 'platform', 'active', '{}', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (org_id, created_at, actor_email, action, target_type, "
+                "target_id, details, ip, user_agent) VALUES (1, '2026-01-01', '', 'a', '', '', '{}', '', '')"
+            )
+        )
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET action = 'b'"))
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:

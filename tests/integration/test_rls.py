@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine, text
+from tests.conftest import Database, World
 
 from arrears.models import TENANT_MODELS
-from tests.conftest import Database, World
 
 
 @pytest.fixture
@@ -26,7 +26,9 @@ def test_every_tenant_table_has_rls_enabled_and_forced(database: Database) -> No
     }
     for model in TENANT_MODELS:
         assert rows[model.__tablename__] == (True, True), model.__tablename__
-        policies = database.scalar("SELECT count(*) FROM pg_policies WHERE tablename = :t", t=model.__tablename__)
+        policies = database.scalar(
+            "SELECT count(*) FROM pg_policies WHERE tablename = :t", t=model.__tablename__
+        )
         assert policies >= 1, model.__tablename__
 
 
@@ -61,7 +63,9 @@ def test_writes_into_another_tenant_are_refused(world: World, app_engine) -> Non
             )
     with app_engine.connect() as conn, conn.begin():
         conn.execute(text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(world.bank.org_id)})
-        changed = conn.execute(text("UPDATE users SET name = 'x' WHERE org_id = :o"), {"o": world.lender.org_id})
+        changed = conn.execute(
+            text("UPDATE users SET name = 'x' WHERE org_id = :o"), {"o": world.lender.org_id}
+        )
         assert changed.rowcount == 0
 
 

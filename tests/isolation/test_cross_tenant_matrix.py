@@ -18,7 +18,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
-
 from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, signed_in
 
 # URL parameters that are not object ids, with the reason.
@@ -27,8 +26,18 @@ NOT_OBJECT_PARAMS = {
     "code": "the language switch takes a language code",
 }
 # Tables whose content must not change when an attacker calls a route.
-WATCHED = ["organisations", "partnerships", "teams", "roles", "role_permissions", "user_roles", "users",
-           "approvals", "jobs", "api_tokens"]
+WATCHED = [
+    "organisations",
+    "partnerships",
+    "teams",
+    "roles",
+    "role_permissions",
+    "user_roles",
+    "users",
+    "approvals",
+    "jobs",
+    "api_tokens",
+]
 # Columns that legitimately change on any authenticated request.
 VOLATILE = {"api_tokens": "last_used_at"}
 
@@ -37,12 +46,24 @@ def _fingerprint(database: Database) -> dict[str, str]:
     out = {}
     with database.owner_engine.connect() as conn:
         for table in WATCHED:
-            cols = [r[0] for r in conn.execute(text(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = :t ORDER BY ordinal_position"
-            ), {"t": table}) if r[0] != VOLATILE.get(table)]
+            cols = [
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = :t ORDER BY ordinal_position"
+                    ),
+                    {"t": table},
+                )
+                if r[0] != VOLATILE.get(table)
+            ]
             row = ", ".join(f'"{c}"' for c in cols)
-            out[table] = conn.execute(text(f"SELECT md5(coalesce(string_agg(x, '|' ORDER BY x), '')) FROM "
-                                           f"(SELECT ({row})::text AS x FROM {table}) s")).scalar()
+            out[table] = conn.execute(
+                text(
+                    f"SELECT md5(coalesce(string_agg(x, '|' ORDER BY x), '')) FROM "
+                    f"(SELECT ({row})::text AS x FROM {table}) s"
+                )
+            ).scalar()
     return out
 
 
@@ -59,13 +80,19 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
     for side, t in (("bank", world.bank), ("east", world.east), ("platform", world.platform)):
         admin = auth.get_user_by_email(t.admin_email)
         with tenant(t.org_id):
-            role = roles.save_role(admin, role=None, name=f"{side} custom role", description="",
-                                   permissions=["org.audit.view"])
+            role = roles.save_role(
+                admin, role=None, name=f"{side} custom role", description="", permissions=["org.audit.view"]
+            )
             job = enqueue("arrears.tasks.builtin.tenant_census", name="census", created_by=admin)
             db.session.commit()
             token, _ = auth.create_token(admin, admin, audience=auth.ApiTokenAudience.API, name="t")
-            out[side] = {"user_id": [t.admin_id], "role_id": [role.id], "job_id": [job.id], "token_id": [token.id],
-                         "org_id": [t.org_id]}
+            out[side] = {
+                "user_id": [t.admin_id],
+                "role_id": [role.id],
+                "job_id": [job.id],
+                "token_id": [token.id],
+                "org_id": [t.org_id],
+            }
     east_manager = auth.get_user_by_email(world.east.admin_email)
     with tenant(world.east.org_id):
         team = Team(name="East victims")
@@ -74,14 +101,21 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         approval = approvals.request_right(
             east_manager, db.session.get(Partnership, world.bank_east), "pii.unmask", "need it"
         )
-        out["east"].update({"team_id": [team.id], "partnership_id": [world.bank_east], "approval_id": [approval.id]})
+        out["east"].update(
+            {"team_id": [team.id], "partnership_id": [world.bank_east], "approval_id": [approval.id]}
+        )
     out["bank"].update({"partnership_id": [world.bank_east], "approval_id": [approval.id]})
     return out
 
 
 # Which side owns the objects a console's routes take, and who on that side opens them.
-SIDES = {"/asset/": ("bank", "bank_admin"), "/agency/": ("east", "east_manager"),
-         "/admin/": ("platform", "platform_operator"), "/api/": ("bank", "bank_admin"), "/": ("bank", "bank_admin")}
+SIDES = {
+    "/asset/": ("bank", "bank_admin"),
+    "/agency/": ("east", "east_manager"),
+    "/admin/": ("platform", "platform_operator"),
+    "/api/": ("bank", "bank_admin"),
+    "/": ("bank", "bank_admin"),
+}
 
 
 def _side(url_rule: str) -> tuple[str, str]:
@@ -114,8 +148,14 @@ def matrix(app: Flask, world: World) -> dict[str, Any]:
     }
     clients = {name: signed_in(app, email) for name, email in emails.items()}
     tokens = {name: api_token(emails[name]) for name in ("lender_admin", "west_manager", "bank_admin")}
-    field = app.test_client().post("/field/v1/login", json={
-        "email": world.west.emails["field_visitor"], "password": PASSWORD, "device_name": "m"}).get_json()["token"]
+    field = (
+        app.test_client()
+        .post(
+            "/field/v1/login",
+            json={"email": world.west.emails["field_visitor"], "password": PASSWORD, "device_name": "m"},
+        )
+        .get_json()["token"]
+    )
     csrf = {name: csrf_token(c, "/profile") for name, c in clients.items()}
     return {"objects": objects, "clients": clients, "tokens": tokens, "field": field, "csrf": csrf}
 
@@ -125,13 +165,22 @@ def _request(client: FlaskClient, method: str, url: str, headers: dict[str, str]
         return client.get(url, headers=headers)
     if url.startswith(("/api/", "/field/")):
         return client.open(url, method=method, headers=headers, json={})
-    data = {"csrf_token": csrf or "", "approve": "1", "note": "x", "name": "x", "new_password": "Hacked-Pass-123",
-            "submit": "1", "reason": "x", "right": "pii.unmask"}
+    data = {
+        "csrf_token": csrf or "",
+        "approve": "1",
+        "note": "x",
+        "name": "x",
+        "new_password": "Hacked-Pass-123",
+        "submit": "1",
+        "reason": "x",
+        "right": "pii.unmask",
+    }
     return client.open(url, method=method, data=data, headers=headers)
 
 
-def test_every_route_with_an_id_is_404_for_other_tenants(app: Flask, world: World, matrix: dict[str, Any],
-                                                         database: Database) -> None:
+def test_every_route_with_an_id_is_404_for_other_tenants(
+    app: Flask, world: World, matrix: dict[str, Any], database: Database
+) -> None:
     objects = matrix["objects"]
     known = set(objects["bank"]) | set(objects["east"]) | set(NOT_OBJECT_PARAMS)
     rules = [r for r in app.url_map.iter_rules() if r.arguments]
@@ -173,7 +222,11 @@ def test_every_route_with_an_id_is_404_for_other_tenants(app: Flask, world: Worl
 
 def _get(app: Flask, matrix: dict[str, Any], who: str, url: str) -> int:
     if url.startswith("/api/"):
-        return app.test_client().get(url, headers={"Authorization": f"Bearer {matrix['tokens'][who]}"}).status_code
+        return (
+            app.test_client()
+            .get(url, headers={"Authorization": f"Bearer {matrix['tokens'][who]}"})
+            .status_code
+        )
     return matrix["clients"][who].get(url).status_code
 
 
@@ -188,9 +241,19 @@ def _attack(app: Flask, matrix: dict[str, Any], attacker: str, method: str, url:
     return _request(matrix["clients"][attacker], method, url, {}, matrix["csrf"][attacker])
 
 
-def test_pages_without_ids_show_nothing_of_other_tenants(app: Flask, world: World, matrix: dict[str, Any]) -> None:
-    markers = [world.bank.admin_email, world.east.admin_email, world.bank.emails["owner_staff"],
-               world.east.emails["collector"], "bank custom role", "east custom role", "East victims", "need it"]
+def test_pages_without_ids_show_nothing_of_other_tenants(
+    app: Flask, world: World, matrix: dict[str, Any]
+) -> None:
+    markers = [
+        world.bank.admin_email,
+        world.east.admin_email,
+        world.bank.emails["owner_staff"],
+        world.east.emails["collector"],
+        "bank custom role",
+        "east custom role",
+        "East victims",
+        "need it",
+    ]
     operator_pages = {"/admin/", "/admin/organisations", "/admin/audit/all"}
     checked = 0
     for rule in app.url_map.iter_rules():
@@ -205,7 +268,9 @@ def test_pages_without_ids_show_nothing_of_other_tenants(app: Flask, world: Worl
                     continue
                 body = app.test_client().get(rule.rule, headers={"Authorization": f"Bearer {token}"})
             elif rule.rule.startswith("/field/"):
-                body = app.test_client().get(rule.rule, headers={"Authorization": f"Bearer {matrix['field']}"})
+                body = app.test_client().get(
+                    rule.rule, headers={"Authorization": f"Bearer {matrix['field']}"}
+                )
             else:
                 body = matrix["clients"][attacker].get(rule.rule)
             text_ = body.get_data(as_text=True)

@@ -22,7 +22,10 @@ def test_standard_library_platform_module_still_wins() -> None:
     # The same from the repository root, as `python -m pytest` and `flask --app wsgi` run.
     out = subprocess.run(
         [sys.executable, "-c", "import wsgi, platform; print(platform.system()); print(platform.__file__)"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\n")
     assert out[0] == platform.system()
     assert out[1].endswith("platform.py") and not out[1].startswith(str(ROOT))
@@ -58,10 +61,10 @@ def test_one_alembic_head() -> None:
 
 
 def test_no_float_money_columns() -> None:
-    from arrears.extensions import db
     from sqlalchemy import Float
 
     import arrears.models  # noqa: F401
+    from arrears.extensions import db
 
     for table in db.metadata.tables.values():
         for column in table.columns:

@@ -31,7 +31,10 @@ def me() -> Any:
 
 
 @api.route(
-    "/users", summary="Users of the caller's organisation", response_schema=UserSchema(), many=True,
+    "/users",
+    summary="Users of the caller's organisation",
+    response_schema=UserSchema(),
+    many=True,
     permission="org.users.view",
 )
 def list_users() -> Any:
@@ -39,7 +42,9 @@ def list_users() -> Any:
 
 
 @api.route(
-    "/users/<int:user_id>", summary="One user of the caller's organisation", response_schema=UserSchema(),
+    "/users/<int:user_id>",
+    summary="One user of the caller's organisation",
+    response_schema=UserSchema(),
     permission="org.users.view",
 )
 def get_user(user_id: int) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask_babel import gettext as _
@@ -9,9 +11,14 @@ from flask_babel import gettext as _
 from arrears.errors import ValidationFailed
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1, hash_len=32, salt_len=16)
-# A hash of a random password, verified when the account does not exist so that the response
-# time does not tell which e-mail addresses have accounts.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0f3a")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash verified when the account does not exist, so that the response time does not tell
+    which e-mail addresses have accounts (computed on first use, not at import)."""
+    return _hasher.hash("not-a-real-password-0f3a")
+
 
 MIN_LENGTH = 10
 
@@ -22,7 +29,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -34,7 +41,9 @@ def needs_rehash(password_hash: str) -> bool:
 def check_policy(password: str, email: str = "") -> None:
     """Length over composition rules (NIST SP 800-63B); refuse the obvious."""
     if len(password) < MIN_LENGTH:
-        raise ValidationFailed(_("The password must have at least %(n)d characters.", n=MIN_LENGTH), field="password")
+        raise ValidationFailed(
+            _("The password must have at least %(n)d characters.", n=MIN_LENGTH), field="password"
+        )
     if len(password) > 256:
         raise ValidationFailed(_("The password is too long."), field="password")
     local = email.split("@", 1)[0].lower()

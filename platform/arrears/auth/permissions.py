@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from arrears.models.orgs import OrgKind
 
-P, O, A = OrgKind.PLATFORM, OrgKind.ASSET_OWNER, OrgKind.AGENCY
+P, O, A = OrgKind.PLATFORM, OrgKind.ASSET_OWNER, OrgKind.AGENCY  # noqa: E741 (short names keep the table readable)
 
 
 @dataclass(frozen=True)
@@ -93,15 +93,29 @@ ROLE_TEMPLATES: dict[str, RoleTemplate] = {
             "owner_staff",
             O,
             _l("Asset owner staff"),
-            ("org.users.view", "org.jobs.view", "approvals.request", "cases.view", "cases.import", "api.tokens"),
+            (
+                "org.users.view",
+                "org.jobs.view",
+                "approvals.request",
+                "cases.view",
+                "cases.import",
+                "api.tokens",
+            ),
         ),
         RoleTemplate("agency_manager", A, _l("Agency manager"), tuple(_all(A))),
         RoleTemplate(
             "team_lead",
             A,
             _l("Team lead"),
-            ("org.users.view", "org.jobs.view", "approvals.request", "approvals.decide", "cases.view",
-             "cases.dispatch", "workbench.use"),
+            (
+                "org.users.view",
+                "org.jobs.view",
+                "approvals.request",
+                "approvals.decide",
+                "cases.view",
+                "cases.dispatch",
+                "workbench.use",
+            ),
         ),
         RoleTemplate("collector", A, _l("Collector"), ("approvals.request", "cases.view", "workbench.use")),
         RoleTemplate("field_visitor", A, _l("Field visitor"), ("cases.view", "field.visit")),

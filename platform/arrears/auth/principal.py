@@ -17,7 +17,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def can(user: User | None, permission: str) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False) and permission in user.permissions)
+    return bool(
+        user is not None and getattr(user, "is_authenticated", False) and permission in user.permissions
+    )
 
 
 def require(user: User, permission: str) -> None:
@@ -30,9 +32,9 @@ def acting_user() -> User | None:
     """The user of this request, whether they came with a session cookie or a bearer token."""
     user = getattr(g, "api_user", None)
     if user is not None:
-        return user  # type: ignore[no-any-return]
+        return user
     if current_user and current_user.is_authenticated:
-        return current_user._get_current_object()  # type: ignore[no-any-return,attr-defined]
+        return current_user._get_current_object()
     return None
 
 

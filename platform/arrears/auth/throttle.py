@@ -40,13 +40,20 @@ def is_blocked(email: str, ip: str) -> bool:
     if conn is not None:
         try:
             values = conn.mget([_redis_key(k) for k, _ in _keys(email, ip)])
-            return any(v is not None and int(v) >= limit for v, (_, limit) in zip(values, _keys(email, ip), strict=True))
+            return any(
+                v is not None and int(v) >= limit
+                for v, (_, limit) in zip(values, _keys(email, ip), strict=True)
+            )
         except RedisError:
             pass
     now = dt.datetime.now(dt.UTC)
     for key, limit in _keys(email, ip):
         row = db.session.get(AuthThrottle, key)
-        if row is not None and row.window_started_at > now - dt.timedelta(seconds=_window()) and row.failures >= limit:
+        if (
+            row is not None
+            and row.window_started_at > now - dt.timedelta(seconds=_window())
+            and row.failures >= limit
+        ):
             return True
     return False
 

@@ -4,7 +4,7 @@ from arrears.models.approvals import Approval, ApprovalStatus
 from arrears.models.audit import AuditEvent
 from arrears.models.base import TENANT_MODELS, TenantScoped
 from arrears.models.jobs import JobRecord, JobStatus
-from arrears.models.orgs import OrgKind, Organisation, OrgStatus, Partnership, PartnershipStatus, Team
+from arrears.models.orgs import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, Team
 from arrears.models.users import (
     ApiToken,
     ApiTokenAudience,

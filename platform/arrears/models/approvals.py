@@ -24,7 +24,7 @@ class ApprovalStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Approval(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class Approval(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """``org_id`` is the organisation that must decide; ``requester_org_id`` the one that asked
     (the same one for an internal approval, the agency when it asks its asset owner). Both see it."""
 
@@ -32,7 +32,9 @@ class Approval(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-def
     __rls_using__: ClassVar[str] = "org_id = arrears_tenant() OR requester_org_id = arrears_tenant()"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    requester_org_id: Mapped[int] = mapped_column(BigId, ForeignKey("organisations.id"), nullable=False, index=True)
+    requester_org_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("organisations.id"), nullable=False, index=True
+    )
     kind: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
     subject_type: Mapped[str] = mapped_column(String(64), nullable=False)
     subject_id: Mapped[str] = mapped_column(String(64), nullable=False)

@@ -15,7 +15,7 @@ from arrears.extensions import db
 from arrears.models.base import BigId, TenantScoped, UTCDateTime, utcnow
 
 
-class AuditEvent(TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_org_created", "org_id", "created_at"),)
 

@@ -61,7 +61,7 @@ class TenantScoped:
     __rls_using__: ClassVar[str] = "org_id = arrears_tenant()"
 
     @declared_attr
-    def org_id(cls) -> Mapped[int]:  # noqa: N805
+    def org_id(cls) -> Mapped[int]:
         return mapped_column(BigId, ForeignKey("organisations.id"), nullable=False, index=True)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -73,7 +73,7 @@ class TenantScoped:
     def __tenant_filter__(cls, org_id: int | None) -> ColumnElement[bool]:
         if org_id is None:
             return false()
-        return cls.org_id == org_id  # type: ignore[return-value]
+        return cls.org_id == org_id
 
     def tenant_ids(self) -> set[int]:
         return {self.org_id} if self.org_id is not None else set()
@@ -83,4 +83,13 @@ class TenantScoped:
             self.org_id = org_id
 
 
-__all__ = ["TENANT_MODELS", "BigId", "CreatedAtMixin", "Decimal", "Money", "TenantScoped", "UTCDateTime", "utcnow"]
+__all__ = [
+    "TENANT_MODELS",
+    "BigId",
+    "CreatedAtMixin",
+    "Decimal",
+    "Money",
+    "TenantScoped",
+    "UTCDateTime",
+    "utcnow",
+]

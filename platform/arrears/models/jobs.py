@@ -25,15 +25,18 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.FINISHED, JobStatus.FAILED)
 
 
-class JobRecord(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class JobRecord(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     func: Mapped[str] = mapped_column(String(200), nullable=False)
+    queue: Mapped[str] = mapped_column(String(64), default="default", nullable=False)
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
-    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), default=JobStatus.QUEUED, nullable=False)
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus, "job_status"), default=JobStatus.QUEUED, nullable=False
+    )
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     message: Mapped[str] = mapped_column(String(500), default="", nullable=False)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -32,7 +32,7 @@ def _enum(e: type[enum.Enum], name: str) -> Enum:
     return Enum(e, name=name, native_enum=False, length=32, values_callable=lambda x: [m.value for m in x])
 
 
-class Organisation(CreatedAtMixin, db.Model):  # type: ignore[name-defined,misc]
+class Organisation(CreatedAtMixin, db.Model):  # type: ignore[name-defined]
     """A tenant. The directory of organisations is platform data (names and kinds, no business
     data), so it is not itself tenant-scoped; loaders in ``tenancy.loaders`` decide who may open
     which organisation's pages."""
@@ -62,7 +62,7 @@ class PartnershipStatus(enum.StrEnum):
     ENDED = "ended"
 
 
-class Partnership(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class Partnership(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """An asset owner works with an agency. Visible to both parties. ``grants`` are the rights the
     owner gives the agency over the cases it places there (see ``auth.permissions.GRANTABLE``)."""
 
@@ -72,7 +72,9 @@ class Partnership(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # org_id (from TenantScoped) is the asset owner.
-    agency_org_id: Mapped[int] = mapped_column(BigId, ForeignKey("organisations.id"), nullable=False, index=True)
+    agency_org_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("organisations.id"), nullable=False, index=True
+    )
     status: Mapped[PartnershipStatus] = mapped_column(
         _enum(PartnershipStatus, "partnership_status"), default=PartnershipStatus.ACTIVE, nullable=False
     )
@@ -105,7 +107,7 @@ class Partnership(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
         )
 
 
-class Team(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class Team(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """A group of collectors inside an agency (or an owner's in-house team), with a lead."""
 
     __tablename__ = "teams"

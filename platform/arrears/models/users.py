@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -15,13 +14,12 @@ from arrears.models.base import BigId, CreatedAtMixin, TenantScoped, UTCDateTime
 from arrears.models.orgs import Organisation, Team, _enum
 
 
-
 class UserStatus(enum.StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"
 
 
-class Role(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class Role(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """A set of permissions inside one organisation.
 
     Built-in roles come from templates (``template_key``); custom roles may hang under a parent role
@@ -62,7 +60,7 @@ class Role(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
         return self.name
 
 
-class RolePermission(TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class RolePermission(TenantScoped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "role_permissions"
 
     role_id: Mapped[int] = mapped_column(BigId, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
@@ -71,18 +69,19 @@ class RolePermission(TenantScoped, db.Model):  # type: ignore[name-defined,misc]
     role: Mapped[Role] = relationship(back_populates="grants")
 
 
-class UserRole(TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class UserRole(TenantScoped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "user_roles"
 
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role_id: Mapped[int] = mapped_column(BigId, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
 
 
-class User(UserMixin, CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class User(UserMixin, CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
 
     # Set by the login flow to the session's random key; flask-login stores ``get_id()``.
-    session_key = None  # type: str | None  (not mapped)
+    __allow_unmapped__ = True  # for session_key below, a plain attribute
+    session_key: str | None = None
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # Unique across the platform: the login name. Stored lower-case.
@@ -112,7 +111,9 @@ class User(UserMixin, CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[n
         wanted = {r.id for r in roles}
         keep = [link for link in self.role_links if link.role_id in wanted]
         have = {link.role_id for link in keep}
-        self.role_links = keep + [UserRole(org_id=self.org_id, role_id=r.id) for r in roles if r.id not in have]
+        self.role_links = keep + [
+            UserRole(org_id=self.org_id, role_id=r.id) for r in roles if r.id not in have
+        ]
 
     @property
     def is_active_user(self) -> bool:
@@ -141,14 +142,16 @@ class User(UserMixin, CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[n
         return f"<User {self.email}>"
 
 
-class UserSession(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class UserSession(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """A console login. The cookie holds a random key; only its SHA-256 is stored. Logout revokes the
     row, so a copied cookie dies with the session; idle sessions expire."""
 
     __tablename__ = "user_sessions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     session_version: Mapped[int] = mapped_column(Integer, nullable=False)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
@@ -159,7 +162,7 @@ class UserSession(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class AuthThrottle(db.Model):  # type: ignore[name-defined,misc]
+class AuthThrottle(db.Model):  # type: ignore[name-defined]
     """Failed-login counters when Redis is absent (the embedded default). Not tenant data: keyed by
     a hash of the account name or the client address."""
 
@@ -175,7 +178,7 @@ class ApiTokenAudience(enum.StrEnum):
     FIELD = "field"
 
 
-class ApiToken(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined,misc]
+class ApiToken(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """A bearer token for ``/api/v1`` (integration) or ``/field/v1`` (the field app).
 
     Random (``secrets``), shown once, stored as SHA-256; expiring; revocable; acting as its user with
@@ -185,8 +188,12 @@ class ApiToken(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-def
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
-    audience: Mapped[ApiTokenAudience] = mapped_column(_enum(ApiTokenAudience, "token_audience"), nullable=False)
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    audience: Mapped[ApiTokenAudience] = mapped_column(
+        _enum(ApiTokenAudience, "token_audience"), nullable=False
+    )
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     device_name: Mapped[str] = mapped_column(String(120), default="", nullable=False)
     prefix: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -207,5 +214,3 @@ class ApiToken(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-def
             and self.user.org.is_active
             and (self.audience != ApiTokenAudience.FIELD or self.session_version == self.user.session_version)
         )
-
-

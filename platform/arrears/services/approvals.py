@@ -62,27 +62,41 @@ def submit(
     with transaction():
         waiting = db.session.scalars(
             select(Approval).where(
-                Approval.kind == kind, Approval.subject_type == subject_type,
-                Approval.subject_id == str(subject_id), Approval.status == ApprovalStatus.PENDING,
+                Approval.kind == kind,
+                Approval.subject_type == subject_type,
+                Approval.subject_id == str(subject_id),
+                Approval.status == ApprovalStatus.PENDING,
             )
         )
         if any(a.payload == (payload or {}) for a in waiting):
             raise Conflict(_("The same request is waiting for a decision already."))
         approval = Approval(
-            org_id=approver_org_id, requester_org_id=actor.org_id, kind=kind, subject_type=subject_type,
-            subject_id=str(subject_id), summary=summary[:300], payload=payload or {},
-            requested_by_id=actor.id, reason=reason[:1000], status=ApprovalStatus.PENDING,
+            org_id=approver_org_id,
+            requester_org_id=actor.org_id,
+            kind=kind,
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            summary=summary[:300],
+            payload=payload or {},
+            requested_by_id=actor.id,
+            reason=reason[:1000],
+            status=ApprovalStatus.PENDING,
         )
         db.session.add(approval)
         db.session.flush()
-        audit.record("approval.requested", actor=actor, target=approval, details={"kind": kind, "summary": summary})
+        audit.record(
+            "approval.requested", actor=actor, target=approval, details={"kind": kind, "summary": summary}
+        )
         if approver_org_id != actor.org_id:
             # The deciding organisation's log shows the request too: a write into its tenant,
             # so it goes through the named escape hatch, flushed inside it.
             db.session.flush()
             with cross_tenant("an approval request is logged for the deciding organisation"):
                 audit.record(
-                    "approval.requested", org_id=approver_org_id, actor=actor, target=approval,
+                    "approval.requested",
+                    org_id=approver_org_id,
+                    actor=actor,
+                    target=approval,
                     details={"kind": kind, "summary": summary, "from_org": actor.org.slug},
                 )
                 db.session.flush()
@@ -110,7 +124,9 @@ def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") ->
         elif handler.on_rejected is not None:
             handler.on_rejected(locked, actor)
         audit.record(
-            "approval.approved" if approve else "approval.rejected", actor=actor, target=locked,
+            "approval.approved" if approve else "approval.rejected",
+            actor=actor,
+            target=locked,
             details={"kind": locked.kind, "summary": locked.summary, "note": note},
         )
     return locked
@@ -128,7 +144,9 @@ def cancel(actor: User, approval: Approval) -> Approval:
     return approval
 
 
-def listing(org_id: int, *, side: str = "inbox", status: ApprovalStatus | None = None) -> Select[tuple[Approval]]:
+def listing(
+    org_id: int, *, side: str = "inbox", status: ApprovalStatus | None = None
+) -> Select[tuple[Approval]]:
     """``inbox``: requests this organisation decides; ``outbox``: requests it asked for."""
     column = Approval.org_id if side == "inbox" else Approval.requester_org_id
     stmt = select(Approval).where(column == org_id).order_by(Approval.created_at.desc())
@@ -163,7 +181,12 @@ def request_right(actor: User, partnership: Partnership, right: str, reason: str
     if partnership.status != PartnershipStatus.ACTIVE:
         raise ValidationFailed(_("The partnership is not active."))
     return submit(
-        actor, kind="partnership.grant", subject_type="partnership", subject_id=partnership.id,
-        approver_org_id=partnership.org_id, summary=f"{actor.org.name}: {GRANTABLE[right]}",
-        payload={"right": right}, reason=reason,
+        actor,
+        kind="partnership.grant",
+        subject_type="partnership",
+        subject_id=partnership.id,
+        approver_org_id=partnership.org_id,
+        summary=f"{actor.org.name}: {GRANTABLE[right]}",
+        payload={"right": right},
+        reason=reason,
     )

@@ -69,5 +69,7 @@ def query(
     if since:
         stmt = stmt.where(AuditEvent.created_at >= dt.datetime.combine(since, dt.time.min, dt.UTC))
     if until:
-        stmt = stmt.where(AuditEvent.created_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, dt.UTC))
+        stmt = stmt.where(
+            AuditEvent.created_at < dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, dt.UTC)
+        )
     return stmt

@@ -21,7 +21,7 @@ from arrears.services import audit
 from arrears.services.unit import transaction
 from arrears.tenancy import cross_tenant, tenant
 
-TOKEN_PREFIX = "ark_"
+TOKEN_PREFIX = "ark_"  # noqa: S105 (a prefix, not a secret)
 
 
 def _sha256(value: str) -> str:
@@ -74,8 +74,13 @@ def start_session(user: User, *, ip: str, user_agent: str) -> str:
     with tenant(user.org_id, user.org.kind, user.id), transaction():
         db.session.add(
             UserSession(
-                org_id=user.org_id, user_id=user.id, key_hash=_sha256(key), session_version=user.session_version,
-                last_seen_at=utcnow(), ip=(ip or "")[:64], user_agent=(user_agent or "")[:300],
+                org_id=user.org_id,
+                user_id=user.id,
+                key_hash=_sha256(key),
+                session_version=user.session_version,
+                last_seen_at=utcnow(),
+                ip=(ip or "")[:64],
+                user_agent=(user_agent or "")[:300],
             )
         )
         audit.record("auth.login", actor=user, target=user)
@@ -135,15 +140,23 @@ def create_token(
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction():
         token = ApiToken(
-            org_id=user.org_id, user_id=user.id, audience=audience, name=(name or "token")[:120],
-            device_name=(device_name or "")[:120], prefix=raw[:12], token_hash=_sha256(raw),
-            session_version=user.session_version, expires_at=utcnow() + dt.timedelta(days=days),
+            org_id=user.org_id,
+            user_id=user.id,
+            audience=audience,
+            name=(name or "token")[:120],
+            device_name=(device_name or "")[:120],
+            prefix=raw[:12],
+            token_hash=_sha256(raw),
+            session_version=user.session_version,
+            expires_at=utcnow() + dt.timedelta(days=days),
             created_by_id=actor.id,
         )
         db.session.add(token)
         db.session.flush()
         audit.record(
-            "token.created", actor=actor, target=token,
+            "token.created",
+            actor=actor,
+            target=token,
             details={"user": user.email, "audience": audience.value, "days": days, "device": device_name},
         )
     return token, raw
@@ -177,7 +190,9 @@ def authenticate_token(raw: str, audience: ApiTokenAudience) -> User | None:
 
 def user_tokens(user: User) -> list[ApiToken]:
     return list(
-        db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc()))
+        db.session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at.desc())
+        )
     )
 
 
@@ -192,7 +207,9 @@ def get_user_by_email(email: str) -> User:
 
 def revoke_current_token(user: User, raw: str) -> None:
     """The field app signs out: the token it holds is revoked."""
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(raw), ApiToken.user_id == user.id))
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _sha256(raw), ApiToken.user_id == user.id)
+    )
     if token is not None:
         revoke_token(user, token)
 
@@ -205,6 +222,11 @@ def field_login(email: str, password: str, device_name: str, ip: str) -> tuple[A
             # Only said once the password was right, so it tells nothing to a guesser.
             raise PermissionDenied(_("This account may not use the field app."))
         token, raw = create_token(
-            user, user, audience=ApiTokenAudience.FIELD, name="field app", device_name=device_name.strip(), days=30
+            user,
+            user,
+            audience=ApiTokenAudience.FIELD,
+            name="field app",
+            device_name=device_name.strip(),
+            days=30,
         )
     return token, raw, user

@@ -16,7 +16,7 @@ from arrears.services import orgs, roles, users
 from arrears.services.unit import transaction
 from arrears.tenancy import cross_tenant, tenant
 
-DEFAULT_PASSWORD = "Demo-Pass-2026!"
+DEFAULT_PASSWORD = "Demo-Pass-2026!"  # noqa: S105 (the demo tenants' published password)
 
 
 @dataclass(frozen=True)
@@ -28,33 +28,62 @@ class DemoUser:
 
 
 ORGS: list[tuple[str, str, OrgKind, list[DemoUser]]] = [
-    ("platform", "Arrears Platform", OrgKind.PLATFORM, [
-        DemoUser("operator@arrears.example", "平台运营 Platform Operator", "platform_operator"),
-    ]),
-    ("demo-bank", "示范银行 Demo Bank", OrgKind.ASSET_OWNER, [
-        DemoUser("admin@demo-bank.example", "王建国 Wang Jianguo", "owner_admin"),
-        DemoUser("staff@demo-bank.example", "李娜 Li Na", "owner_staff"),
-    ]),
-    ("demo-lender", "示范消费金融 Demo Lender", OrgKind.ASSET_OWNER, [
-        DemoUser("admin@demo-lender.example", "赵敏 Zhao Min", "owner_admin"),
-        DemoUser("staff@demo-lender.example", "周杰 Zhou Jie", "owner_staff"),
-    ]),
-    ("demo-agency-east", "华东催收 Demo Agency East", OrgKind.AGENCY, [
-        DemoUser("manager@demo-agency-east.example", "陈刚 Chen Gang", "agency_manager"),
-        DemoUser("lead@demo-agency-east.example", "刘洋 Liu Yang", "team_lead", "East team 1"),
-        DemoUser("collector1@demo-agency-east.example", "张伟 Zhang Wei", "collector", "East team 1"),
-        DemoUser("collector2@demo-agency-east.example", "孙丽 Sun Li", "collector", "East team 1"),
-        DemoUser("field@demo-agency-east.example", "吴强 Wu Qiang", "field_visitor", "East team 1"),
-    ]),
-    ("demo-agency-west", "西部催收 Demo Agency West", OrgKind.AGENCY, [
-        DemoUser("manager@demo-agency-west.example", "郑海 Zheng Hai", "agency_manager"),
-        DemoUser("lead@demo-agency-west.example", "何静 He Jing", "team_lead", "West team 1"),
-        DemoUser("collector1@demo-agency-west.example", "马超 Ma Chao", "collector", "West team 1"),
-        DemoUser("field@demo-agency-west.example", "林峰 Lin Feng", "field_visitor", "West team 1"),
-    ]),
+    (
+        "platform",
+        "Arrears Platform",
+        OrgKind.PLATFORM,
+        [
+            DemoUser("operator@arrears.example", "平台运营 Platform Operator", "platform_operator"),
+        ],
+    ),
+    (
+        "demo-bank",
+        "示范银行 Demo Bank",
+        OrgKind.ASSET_OWNER,
+        [
+            DemoUser("admin@demo-bank.example", "王建国 Wang Jianguo", "owner_admin"),
+            DemoUser("staff@demo-bank.example", "李娜 Li Na", "owner_staff"),
+        ],
+    ),
+    (
+        "demo-lender",
+        "示范消费金融 Demo Lender",
+        OrgKind.ASSET_OWNER,
+        [
+            DemoUser("admin@demo-lender.example", "赵敏 Zhao Min", "owner_admin"),
+            DemoUser("staff@demo-lender.example", "周杰 Zhou Jie", "owner_staff"),
+        ],
+    ),
+    (
+        "demo-agency-east",
+        "华东催收 Demo Agency East",
+        OrgKind.AGENCY,
+        [
+            DemoUser("manager@demo-agency-east.example", "陈刚 Chen Gang", "agency_manager"),
+            DemoUser("lead@demo-agency-east.example", "刘洋 Liu Yang", "team_lead", "East team 1"),
+            DemoUser("collector1@demo-agency-east.example", "张伟 Zhang Wei", "collector", "East team 1"),
+            DemoUser("collector2@demo-agency-east.example", "孙丽 Sun Li", "collector", "East team 1"),
+            DemoUser("field@demo-agency-east.example", "吴强 Wu Qiang", "field_visitor", "East team 1"),
+        ],
+    ),
+    (
+        "demo-agency-west",
+        "西部催收 Demo Agency West",
+        OrgKind.AGENCY,
+        [
+            DemoUser("manager@demo-agency-west.example", "郑海 Zheng Hai", "agency_manager"),
+            DemoUser("lead@demo-agency-west.example", "何静 He Jing", "team_lead", "West team 1"),
+            DemoUser("collector1@demo-agency-west.example", "马超 Ma Chao", "collector", "West team 1"),
+            DemoUser("field@demo-agency-west.example", "林峰 Lin Feng", "field_visitor", "West team 1"),
+        ],
+    ),
 ]
 
-PARTNERSHIPS = [("demo-bank", "demo-agency-east"), ("demo-lender", "demo-agency-east"), ("demo-bank", "demo-agency-west")]
+PARTNERSHIPS = [
+    ("demo-bank", "demo-agency-east"),
+    ("demo-lender", "demo-agency-east"),
+    ("demo-bank", "demo-agency-west"),
+]
 
 
 def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
@@ -67,7 +96,12 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
         if org is None:
             first = people[0]
             org = orgs.create_organisation(
-                None, kind=kind, slug=slug, name=name, admin_email=first.email, admin_name=first.name,
+                None,
+                kind=kind,
+                slug=slug,
+                name=name,
+                admin_email=first.email,
+                admin_name=first.name,
                 admin_password=password,
             )
         by_slug[slug] = org
@@ -80,7 +114,12 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
                 user = db.session.scalar(select(User).where(User.email == person.email))
                 if user is None:
                     user = users.create_user(
-                        None, org=org, email=person.email, name=person.name, password=password, role_ids=[role.id]
+                        None,
+                        org=org,
+                        email=person.email,
+                        name=person.name,
+                        password=password,
+                        role_ids=[role.id],
                     )
                 else:  # make the printed password true again, re-enable, restore the role
                     user.password_hash = hash_password(password)
@@ -88,7 +127,9 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
                     if role not in user.roles:
                         user.set_roles([*user.roles, role])
                 if person.team:
-                    team = teams.get(person.team) or db.session.scalar(select(Team).where(Team.name == person.team))
+                    team = teams.get(person.team) or db.session.scalar(
+                        select(Team).where(Team.name == person.team)
+                    )
                     if team is None:
                         team = Team(name=person.team)
                         db.session.add(team)
@@ -96,7 +137,9 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
                     user.team = team
                     if person.role == "team_lead":
                         team.lead = user
-                out_users.append({"email": person.email, "password": password, "org": slug, "role": person.role})
+                out_users.append(
+                    {"email": person.email, "password": password, "org": slug, "role": person.role}
+                )
     for owner_slug, agency_slug in PARTNERSHIPS:
         owner, agency = by_slug[owner_slug], by_slug[agency_slug]
         with tenant(owner.id, owner.kind), transaction():
@@ -104,8 +147,12 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
             if exists is None:
                 db.session.add(
                     Partnership(
-                        org_id=owner.id, agency_org_id=agency.id, status=PartnershipStatus.ACTIVE,
-                        starts_on=dt.date(2026, 1, 1), ends_on=None, grants=list(DEFAULT_GRANTS),
+                        org_id=owner.id,
+                        agency_org_id=agency.id,
+                        status=PartnershipStatus.ACTIVE,
+                        starts_on=dt.date(2026, 1, 1),
+                        ends_on=None,
+                        grants=list(DEFAULT_GRANTS),
                         note="demo",
                     )
                 )

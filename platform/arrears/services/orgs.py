@@ -67,8 +67,11 @@ def create_organisation(
             role_ids=[admin_role.id],
         )
         audit.record(
-            "org.created", org_id=org.id, actor_email=actor.email if actor else "cli",
-            target=org, details={"slug": slug, "kind": kind.value, "admin": admin_email.lower()},
+            "org.created",
+            org_id=org.id,
+            actor_email=actor.email if actor else "cli",
+            target=org,
+            details={"slug": slug, "kind": kind.value, "admin": admin_email.lower()},
         )
     return org
 
@@ -102,6 +105,10 @@ def update_settings(actor: User, *, name: str, default_locale: str) -> Organisat
         before = {"name": org.name, "default_locale": org.settings.get("default_locale")}
         org.name = name
         org.settings = {**org.settings, "default_locale": default_locale}
-        audit.record("org.settings_changed", actor=actor, target=org,
-                     details={"before": before, "after": {"name": name, "default_locale": default_locale}})
+        audit.record(
+            "org.settings_changed",
+            actor=actor,
+            target=org,
+            details={"before": before, "after": {"name": name, "default_locale": default_locale}},
+        )
     return org

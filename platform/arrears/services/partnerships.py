@@ -61,13 +61,20 @@ def create_partnership(
         if exists is not None:
             raise Conflict(_("You already work with this agency."), field="agency_slug")
         partnership = Partnership(
-            org_id=actor.org_id, agency_org_id=agency.id, status=PartnershipStatus.ACTIVE,
-            starts_on=starts_on, ends_on=ends_on, grants=_grants(grants), note=note or "",
+            org_id=actor.org_id,
+            agency_org_id=agency.id,
+            status=PartnershipStatus.ACTIVE,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            grants=_grants(grants),
+            note=note or "",
         )
         db.session.add(partnership)
         db.session.flush()
         audit.record(
-            "partnership.created", actor=actor, target=partnership,
+            "partnership.created",
+            actor=actor,
+            target=partnership,
             details={"agency": agency.slug, "grants": partnership.grants},
         )
     return partnership
@@ -88,15 +95,23 @@ def update_partnership(
     if ends_on is not None and ends_on < partnership.starts_on:
         raise ValidationFailed(_("The end date is before the start date."), field="ends_on")
     with transaction():
-        before = {"status": partnership.status.value, "grants": list(partnership.grants),
-                  "ends_on": str(partnership.ends_on or "")}
+        before = {
+            "status": partnership.status.value,
+            "grants": list(partnership.grants),
+            "ends_on": str(partnership.ends_on or ""),
+        }
         partnership.status = PartnershipStatus(status)
         partnership.ends_on = ends_on
         partnership.grants = _grants(grants)
         partnership.note = note or ""
-        after = {"status": partnership.status.value, "grants": partnership.grants,
-                 "ends_on": str(partnership.ends_on or "")}
-        audit.record("partnership.updated", actor=actor, target=partnership, details={"before": before, "after": after})
+        after = {
+            "status": partnership.status.value,
+            "grants": partnership.grants,
+            "ends_on": str(partnership.ends_on or ""),
+        }
+        audit.record(
+            "partnership.updated", actor=actor, target=partnership, details={"before": before, "after": after}
+        )
     return partnership
 
 

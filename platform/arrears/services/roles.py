@@ -24,7 +24,9 @@ from arrears.services.unit import transaction
 
 def ensure_builtin_roles(org: Organisation) -> list[Role]:
     """Create or refresh the organisation's built-in roles from the templates (idempotent)."""
-    existing = {r.template_key: r for r in db.session.scalars(select(Role).where(Role.template_key.is_not(None)))}
+    existing = {
+        r.template_key: r for r in db.session.scalars(select(Role).where(Role.template_key.is_not(None)))
+    }
     result = []
     for template in templates_for_kind(org.kind):
         role = existing.get(template.key)
@@ -58,7 +60,8 @@ def _clean_permissions(org: Organisation, permissions: Iterable[str]) -> set[str
     unknown = sorted(wanted - allowed)
     if unknown:
         raise ValidationFailed(
-            _("Unknown permission for this organisation: %(names)s", names=", ".join(unknown)), field="permissions"
+            _("Unknown permission for this organisation: %(names)s", names=", ".join(unknown)),
+            field="permissions",
         )
     return wanted
 
@@ -103,8 +106,10 @@ def save_role(
             beyond = sorted(wanted - parent.permissions)
             if beyond:
                 raise ValidationFailed(
-                    _("A sub-role can only hold its parent's permissions; not in the parent: %(names)s",
-                      names=", ".join(beyond)),
+                    _(
+                        "A sub-role can only hold its parent's permissions; not in the parent: %(names)s",
+                        names=", ".join(beyond),
+                    ),
                     field="permissions",
                 )
         clash = db.session.scalar(
@@ -128,8 +133,14 @@ def save_role(
         db.session.flush()
         _trim_children(role)
         audit.record(
-            "role.saved", actor=actor, target=role,
-            details={"name": name, "added": sorted(wanted - set(before)), "removed": sorted(set(before) - wanted)},
+            "role.saved",
+            actor=actor,
+            target=role,
+            details={
+                "name": name,
+                "added": sorted(wanted - set(before)),
+                "removed": sorted(set(before) - wanted),
+            },
         )
     return role
 
@@ -159,7 +170,9 @@ def delete_role(actor: User, role: Role) -> None:
     with transaction():
         if role.builtin:
             raise ValidationFailed(_("Built-in roles cannot be deleted."))
-        in_use = db.session.scalar(select(func.count()).select_from(UserRole).where(UserRole.role_id == role.id))
+        in_use = db.session.scalar(
+            select(func.count()).select_from(UserRole).where(UserRole.role_id == role.id)
+        )
         if in_use:
             raise Conflict(_("The role is held by %(n)d users; take it from them first.", n=in_use))
         if db.session.scalar(select(Role.id).where(Role.parent_id == role.id)) is not None:

@@ -13,7 +13,9 @@ from arrears.services import audit
 from arrears.services.unit import transaction
 
 
-def save_team(actor: User, *, team: Team | None, name: str, lead_user_id: int | None, member_ids: list[int]) -> Team:
+def save_team(
+    actor: User, *, team: Team | None, name: str, lead_user_id: int | None, member_ids: list[int]
+) -> Team:
     require(actor, "agency.teams.manage")
     name = (name or "").strip()
     if not name:
@@ -44,8 +46,14 @@ def save_team(actor: User, *, team: Team | None, name: str, lead_user_id: int | 
             member.team = team
         db.session.flush()
         audit.record(
-            "team.saved", actor=actor, target=team,
-            details={"name": name, "lead": lead.email if lead else None, "members": sorted(m.email for m in members)},
+            "team.saved",
+            actor=actor,
+            target=team,
+            details={
+                "name": name,
+                "lead": lead.email if lead else None,
+                "members": sorted(m.email for m in members),
+            },
         )
     return team
 

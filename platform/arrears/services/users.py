@@ -79,15 +79,25 @@ def create_user(
         roles = _roles(role_ids)
         check_assignable(actor, roles)
         user = User(
-            org_id=org.id, email=email, name=name, password_hash=hash_password(password),
-            status=UserStatus.ACTIVE, locale=locale, team=_team(team_id), password_changed_at=utcnow(),
+            org_id=org.id,
+            email=email,
+            name=name,
+            password_hash=hash_password(password),
+            status=UserStatus.ACTIVE,
+            locale=locale,
+            team=_team(team_id),
+            password_changed_at=utcnow(),
         )
         user.set_roles(roles)
         db.session.add(user)
         db.session.flush()
         db.session.expire(user, ["roles"])
         audit.record(
-            "user.created", actor=actor, org_id=org.id, actor_email="" if actor else "system", target=user,
+            "user.created",
+            actor=actor,
+            org_id=org.id,
+            actor_email="" if actor else "system",
+            target=user,
             details={"email": email, "roles": sorted(r.name for r in roles)},
         )
     return user
@@ -122,7 +132,9 @@ def update_user(
             user.locale = locale or None
         after = sorted(r.name for r in roles)
         audit.record(
-            "user.updated", actor=actor, target=user,
+            "user.updated",
+            actor=actor,
+            target=user,
             details={"roles_before": before, "roles_after": after} if before != after else {"name": name},
         )
     return user
@@ -150,12 +162,14 @@ def set_status(actor: User, user: User, status: UserStatus) -> User:
         user.status = status
         if status == UserStatus.DISABLED:
             _end_sessions(user)
-        audit.record("user.disabled" if status == UserStatus.DISABLED else "user.enabled", actor=actor, target=user)
+        audit.record(
+            "user.disabled" if status == UserStatus.DISABLED else "user.enabled", actor=actor, target=user
+        )
     return user
 
 
 def change_password(user: User, *, current_password: str, new_password: str) -> User:
-    """The user changes their own password: every other session and field login ends."""
+    """The user changes their own password: every session (this one too) and field login ends."""
     if not verify_password(user.password_hash, current_password):
         raise ValidationFailed(_("The current password is wrong."), field="current_password")
     check_policy(new_password, user.email)

@@ -35,17 +35,42 @@ def tenant_census(job: JobContext) -> dict[str, Any]:
     }
 
 
-def sweep_abandoned_jobs(max_age_hours: int = 6) -> int:
-    """Jobs that were started long ago and never ended (their worker died for good) are failed."""
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=max_age_hours)
-    with cross_tenant("housekeeping: fail abandoned jobs of every tenant"):
+def sweep_jobs(max_age_hours: int = 6, resend_after_minutes: int = 10) -> dict[str, int]:
+    """Housekeeping of the job records of every tenant:
+
+    * a job recorded but never sent (Redis was down at the commit) is sent again once rq does not
+      know it any more, so a committed job is never lost;
+    * a job started long ago that never ended (its worker died for good, retries exhausted) fails.
+    """
+    from rq.job import Job
+
+    from arrears.tasks.queue import redis_connection, send
+
+    now = dt.datetime.now(dt.UTC)
+    resent = 0
+    conn = redis_connection()
+    with cross_tenant("housekeeping: sweep the job records of every tenant"):
+        if conn is not None:
+            stale = db.session.scalars(
+                select(JobRecord).where(
+                    JobRecord.status == JobStatus.QUEUED,
+                    JobRecord.created_at < now - dt.timedelta(minutes=resend_after_minutes),
+                )
+            ).all()
+            for record in stale:
+                if not Job.exists(record.id, connection=conn):
+                    send(conn, record.id, record.org_id, record.queue)
+                    resent += 1
         result = db.session.execute(
             update(JobRecord)
-            .where(JobRecord.status == JobStatus.STARTED, JobRecord.started_at < cutoff)
+            .where(
+                JobRecord.status == JobStatus.STARTED,
+                JobRecord.started_at < now - dt.timedelta(hours=max_age_hours),
+            )
             .values(status=JobStatus.FAILED, error="abandoned: no worker finished it", ended_at=func.now())
         )
         db.session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return {"resent": resent, "failed": int(result.rowcount or 0)}  # type: ignore[attr-defined]
 
 
 def purge_expired_sessions(idle_days: int = 30) -> int:

@@ -36,6 +36,9 @@ def redis_connection() -> Redis | None:
         return None
     url = current_app.config.get("REDIS_URL")
     if not url:
+        if not current_app.extensions.get("arrears.eager_logged"):
+            current_app.extensions["arrears.eager_logged"] = True
+            log.warning("REDIS_URL is not set: background jobs run inline (eager mode)")
         return None
     state = current_app.extensions.setdefault("arrears.redis", {"client": None, "checked": 0.0, "ok": False})
     now = time.monotonic()
@@ -63,8 +66,11 @@ def get_queue(name: str | None = None) -> Queue:
     conn = redis_connection()
     if conn is None:
         raise RuntimeError("no Redis: the queue runs in eager mode")
-    return Queue(name or current_app.config["RQ_QUEUES"][0], connection=conn,
-                 default_timeout=current_app.config["JOB_TIMEOUT"])
+    return Queue(
+        name or current_app.config["RQ_QUEUES"][0],
+        connection=conn,
+        default_timeout=current_app.config["JOB_TIMEOUT"],
+    )
 
 
 def enqueue(
@@ -83,16 +89,18 @@ def enqueue(
     ctx = current()
     if ctx is None or ctx.org_id is None:
         raise TenancyError("jobs run for one tenant: enter it first")
+    queue = queue or current_app.config["RQ_QUEUES"][0]
     record = JobRecord(
         id=str(uuid.uuid4()),
         org_id=ctx.org_id,
         name=name,
         func=func,
+        queue=queue,
         kwargs=kwargs or {},
         created_by_id=created_by.id if created_by is not None else None,
     )
     db.session.add(record)
-    enqueue_after_commit(record.id, ctx.org_id, queue=queue or current_app.config["RQ_QUEUES"][0], retries=retries)
+    enqueue_after_commit(record.id, ctx.org_id, queue=queue, retries=retries)
     return record
 
 
@@ -110,14 +118,24 @@ def _send(session: Session) -> None:
         if conn is None:
             session.info.setdefault(_READY, []).append((job_id, tenant_id))
             continue
-        Queue(queue_name, connection=conn, default_timeout=current_app.config["JOB_TIMEOUT"]).enqueue(
-            "arrears.tasks.runner.run",
-            job_id,
-            tenant_id,
-            job_id=job_id,
-            retry=Retry(max=retries, interval=[5, 30, 120]) if retries else None,
-            description=f"tenant {tenant_id} job {job_id}",
-        )
+        try:
+            send(conn, job_id, tenant_id, queue_name, retries)
+        except RedisError:
+            # The record is committed and stays QUEUED: the periodic sweep sends it again.
+            log.exception("could not send job %s to Redis; the sweep will retry it", job_id)
+
+
+def send(conn: Redis, job_id: str, tenant_id: int, queue_name: str, retries: int = 3) -> None:
+    """Put a recorded job on an rq queue (the rq job id is the record id, so sending twice is
+    harmless while the first is still known to rq)."""
+    Queue(queue_name, connection=conn, default_timeout=current_app.config["JOB_TIMEOUT"]).enqueue(
+        "arrears.tasks.runner.run",
+        job_id,
+        tenant_id,
+        job_id=job_id,
+        retry=Retry(max=retries, interval=[5, 30, 120]) if retries else None,
+        description=f"tenant {tenant_id} job {job_id}",
+    )
 
 
 def _discard(session: Session, *args: Any) -> None:

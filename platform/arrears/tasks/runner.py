@@ -28,7 +28,7 @@ _app: Flask | None = None
 def _get_app() -> Flask:
     global _app
     if has_app_context():
-        return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+        return current_app._get_current_object()  # type: ignore[attr-defined]
     if _app is None:
         from arrears.app import create_app
 

@@ -29,7 +29,7 @@ class Periodic:
 
 
 SCHEDULE: list[Periodic] = [
-    Periodic("sweep-abandoned-jobs", "arrears.tasks.builtin.sweep_abandoned_jobs", interval=600),
+    Periodic("sweep-jobs", "arrears.tasks.builtin.sweep_jobs", interval=300),
     Periodic("purge-expired-sessions", "arrears.tasks.builtin.purge_expired_sessions", cron="17 3 * * *"),
 ]
 

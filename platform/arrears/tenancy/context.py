@@ -99,14 +99,14 @@ def _enter(ctx: TenantContext) -> Iterator[TenantContext]:
         _notify(_current.get())
 
 
-def tenant(org_id: int, org_kind: str | None = None, user_id: int | None = None):  # type: ignore[no-untyped-def]
+def tenant(org_id: int, org_kind: str | None = None, user_id: int | None = None):
     """Enter the tenant ``org_id`` (a context manager)."""
     if org_id is None:
         raise TenancyError("tenant() needs an organisation id")
     return _enter(TenantContext(org_id=int(org_id), org_kind=org_kind, user_id=user_id))
 
 
-def cross_tenant(reason: str):  # type: ignore[no-untyped-def]
+def cross_tenant(reason: str):
     """The named escape hatch: no tenant filter, RLS opened for this transaction.
 
     ``reason`` is mandatory and logged: every use must say why it needs to see across tenants.

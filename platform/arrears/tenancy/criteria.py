@@ -50,9 +50,12 @@ def _check_tenant_on_flush(session: Session, flush_context: Any, instances: Any)
         if ctx.org_id not in obj.tenant_ids():
             raise TenancyError(f"{type(obj).__name__} belongs to another tenant")
     for obj in session.dirty:
-        if isinstance(obj, TenantScoped) and session.is_modified(obj):
-            if ctx is None or ctx.org_id not in obj.tenant_ids():
-                raise TenancyError(f"{type(obj).__name__} cannot be moved to another tenant")
+        if (
+            isinstance(obj, TenantScoped)
+            and session.is_modified(obj)
+            and (ctx is None or ctx.org_id not in obj.tenant_ids())
+        ):
+            raise TenancyError(f"{type(obj).__name__} cannot be moved to another tenant")
     for obj in session.deleted:
         if isinstance(obj, TenantScoped) and (ctx is None or ctx.org_id not in obj.tenant_ids()):
             raise TenancyError(f"{type(obj).__name__} of another tenant cannot be deleted")

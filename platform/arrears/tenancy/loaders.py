@@ -33,7 +33,7 @@ def _coerce_id(raw: Any) -> int:
 
 def _one(model: type[T], actor: User, raw_id: Any, *conditions: Any) -> T:
     obj_id = raw_id if model is JobRecord else _coerce_id(raw_id)
-    obj = db.session.scalar(select(model).where(model.id == obj_id, *conditions))  # type: ignore[attr-defined]
+    obj = db.session.scalar(select(model).where(model.id == obj_id, *conditions))  # type: ignore[attr-defined,arg-type]
     if obj is None:
         raise NotFound(_("Not found."))
     tenant_ids = obj.tenant_ids() if hasattr(obj, "tenant_ids") else set()
@@ -57,14 +57,18 @@ def get_team_for(actor: User, team_id: Any) -> Team:
 def get_partnership_for(actor: User, partnership_id: Any) -> Partnership:
     """Owners open their partnerships, agencies theirs; nobody else's."""
     return _one(
-        Partnership, actor, partnership_id,
+        Partnership,
+        actor,
+        partnership_id,
         (Partnership.org_id == actor.org_id) | (Partnership.agency_org_id == actor.org_id),
     )
 
 
 def get_approval_for(actor: User, approval_id: Any) -> Approval:
     return _one(
-        Approval, actor, approval_id,
+        Approval,
+        actor,
+        approval_id,
         (Approval.org_id == actor.org_id) | (Approval.requester_org_id == actor.org_id),
     )
 

@@ -36,7 +36,9 @@ FUNCTIONS_SQL = [
     """,
 ]
 
-_SET_SQL = text("SELECT set_config('app.tenant_id', :tenant, true), set_config('app.cross_tenant', :cross, true)")
+_SET_SQL = text(
+    "SELECT set_config('app.tenant_id', :tenant, true), set_config('app.cross_tenant', :cross, true)"
+)
 
 
 def enable_rls_sql(table: str, using: str) -> list[str]:

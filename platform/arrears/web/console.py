@@ -35,7 +35,7 @@ def console_blueprint(
     allowed = frozenset(kinds)
 
     @bp.before_request
-    def _gate():  # type: ignore[no-untyped-def]
+    def _gate():
         if not current_user.is_authenticated:
             return redirect(url_for("web.login", next=request.full_path if request.method == "GET" else None))
         if current_user.org.kind not in allowed:
@@ -53,7 +53,7 @@ def console_blueprint(
     return bp
 
 
-def home_endpoint_for(user) -> str:  # type: ignore[no-untyped-def]
+def home_endpoint_for(user) -> str:
     """Where a user lands after login, by organisation kind and rights."""
     kind = user.org.kind
     if kind == OrgKind.PLATFORM:

@@ -30,7 +30,7 @@ def wants_json() -> bool:
     return request.path.startswith(("/api/", "/field/"))
 
 
-def json_error(status: int, code: str, message: str, **extra: Any):  # type: ignore[no-untyped-def]
+def json_error(status: int, code: str, message: str, **extra: Any):
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     body["error"].update({k: v for k, v in extra.items() if v is not None})
     response = jsonify(body)
@@ -46,25 +46,30 @@ def _translated(status: int) -> str:
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
-    def _domain(exc: DomainError):  # type: ignore[no-untyped-def]
+    def _domain(exc: DomainError):
         if wants_json():
             return json_error(exc.status, exc.code, str(exc.message), field=exc.field, details=exc.details)
         if exc.status == 404:
             return render_template("errors/error.html", status=404, message=str(exc.message)), 404
         flash(str(exc.message), "danger")
-        return redirect(request.referrer or request.path) if request.method == "POST" else (
-            render_template("errors/error.html", status=exc.status, message=str(exc.message)), exc.status
+        return (
+            redirect(request.referrer or request.path)
+            if request.method == "POST"
+            else (
+                render_template("errors/error.html", status=exc.status, message=str(exc.message)),
+                exc.status,
+            )
         )
 
     @app.errorhandler(CSRFError)
-    def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
+    def _csrf(exc: CSRFError):
         message = _("The form expired or was not sent from this site. Reload the page and try again.")
         if wants_json():
             return json_error(400, "csrf_failed", message)
         return render_template("errors/error.html", status=400, message=message), 400
 
     @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(exc: HTTPException):
         status = exc.code or 500
         if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
@@ -72,7 +77,7 @@ def init_app(app: Flask) -> None:
         return render_template("errors/error.html", status=status, message=_translated(status)), status
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(exc: Exception):
         app.logger.exception("unhandled error")
         from arrears.extensions import db
 

@@ -94,8 +94,12 @@ class OrganisationForm(FlaskForm):
     slug = StringField(_l("Short name"), validators=[DataRequired(), Length(max=64)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     admin_name = StringField(_l("Administrator's name"), validators=[DataRequired(), Length(max=120)])
-    admin_email = EmailField(_l("Administrator's e-mail"), validators=[DataRequired(), Email(), Length(max=254)])
-    admin_password = PasswordField(_l("Administrator's initial password"), validators=[DataRequired(), Length(min=10)])
+    admin_email = EmailField(
+        _l("Administrator's e-mail"), validators=[DataRequired(), Email(), Length(max=254)]
+    )
+    admin_password = PasswordField(
+        _l("Administrator's initial password"), validators=[DataRequired(), Length(min=10)]
+    )
     submit = SubmitField(_l("Create"))
 
 

@@ -67,12 +67,16 @@ class JsonApi:
         if header:
             scheme, _sep, raw = header.partition(" ")
             if scheme.lower() != "bearer" or not raw.strip():
-                return json_error(401, "unauthorized", _("Send the token as 'Authorization: Bearer <token>'."))
+                return json_error(
+                    401, "unauthorized", _("Send the token as 'Authorization: Bearer <token>'.")
+                )
             user = authenticate_token(raw.strip(), self.audience)
             if user is None:
                 return json_error(401, "unauthorized", _("The token is unknown, expired or revoked."))
             g.api_user = user
-            tenancy.set_context(tenancy.TenantContext(org_id=user.org_id, org_kind=user.org.kind, user_id=user.id))
+            tenancy.set_context(
+                tenancy.TenantContext(org_id=user.org_id, org_kind=user.org.kind, user_id=user.id)
+            )
         return None
 
     # --- routing ----------------------------------------------------------------------------------
@@ -100,7 +104,11 @@ class JsonApi:
                 if request_schema is not None:
                     kwargs["body"] = load_json(request_schema)
                 result = view(*args, **kwargs)
-                if response_schema is None or not isinstance(result, object) or hasattr(result, "status_code"):
+                if (
+                    response_schema is None
+                    or not isinstance(result, object)
+                    or hasattr(result, "status_code")
+                ):
                     return result
                 response = jsonify(response_schema.dump(result, many=many))
                 response.status_code = status
@@ -108,8 +116,19 @@ class JsonApi:
 
             for method in methods:
                 self.operations.append(
-                    Operation(rule, method.lower(), summary, view.__name__, request_schema, response_schema,
-                              many, auth, tags or [self.name], status, permission)
+                    Operation(
+                        rule,
+                        method.lower(),
+                        summary,
+                        view.__name__,
+                        request_schema,
+                        response_schema,
+                        many,
+                        auth,
+                        tags or [self.name],
+                        status,
+                        permission,
+                    )
                 )
             self.blueprint.add_url_rule(rule, view.__name__, wrapped, methods=list(methods))
             return wrapped
@@ -119,30 +138,53 @@ class JsonApi:
     # --- OpenAPI ----------------------------------------------------------------------------------
     def spec(self) -> dict[str, Any]:
         spec = APISpec(
-            title=self.title, version="1.0.0", openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
+            title=self.title,
+            version="1.0.0",
+            openapi_version="3.0.3",
+            plugins=[MarshmallowPlugin()],
             info={"description": self.description},
             servers=[{"url": self.url_prefix}],
         )
         spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
         spec.components.schema(
             "Error",
-            {"type": "object", "properties": {"error": {"type": "object", "properties": {
-                "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"},
-                "details": {}}}}},
+            {
+                "type": "object",
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "field": {"type": "string"},
+                            "details": {},
+                        },
+                    }
+                },
+            },
         )
         paths: dict[str, dict[str, Any]] = {}
         for op in self.operations:
             path = _PATH_PARAM.sub(lambda m: "{" + m.group("name") + "}", op.rule)
             params = [
-                {"name": m.group("name"), "in": "path", "required": True,
-                 "schema": {"type": "integer" if m.group("conv") == "int" else "string"}}
+                {
+                    "name": m.group("name"),
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer" if m.group("conv") == "int" else "string"},
+                }
                 for m in _PATH_PARAM.finditer(op.rule)
             ]
             error_ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             responses: dict[str, Any] = {}
             if op.response_schema is not None:
-                schema: Any = op.response_schema if not op.many else {"type": "array", "items": op.response_schema}
-                responses[str(op.status)] = {"description": "OK", "content": {"application/json": {"schema": schema}}}
+                schema: Any = (
+                    op.response_schema if not op.many else {"type": "array", "items": op.response_schema}
+                )
+                responses[str(op.status)] = {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": schema}},
+                }
             else:
                 responses[str(op.status)] = {"description": "OK"}
             if op.request_schema is not None:
@@ -152,13 +194,19 @@ class JsonApi:
                 responses["401"] = {"description": "Missing, unknown, expired or revoked token", **error_ref}
             if params:
                 responses["404"] = {"description": "Missing, or not visible to the caller", **error_ref}
-            operation: dict[str, Any] = {"summary": op.summary, "operationId": f"{self.name}.{op.endpoint}.{op.method}",
-                                         "tags": op.tags, "responses": responses}
+            operation: dict[str, Any] = {
+                "summary": op.summary,
+                "operationId": f"{self.name}.{op.endpoint}.{op.method}",
+                "tags": op.tags,
+                "responses": responses,
+            }
             if params:
                 operation["parameters"] = params
             if op.request_schema is not None:
-                operation["requestBody"] = {"required": True,
-                                            "content": {"application/json": {"schema": op.request_schema}}}
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": op.request_schema}},
+                }
             if op.auth:
                 operation["security"] = [{"bearer": []}]
             paths.setdefault(path, {})[op.method] = operation
@@ -182,13 +230,19 @@ def load_json(schema: Schema) -> Any:
     each field)."""
     raw = request.get_data(cache=True, as_text=True)
     if not request.mimetype == "application/json":
-        raise ValidationFailed(_("Send the body as application/json."), details={"content_type": request.mimetype})
+        raise ValidationFailed(
+            _("Send the body as application/json."), details={"content_type": request.mimetype}
+        )
     try:
         data = json.loads(raw) if raw.strip() else None
     except json.JSONDecodeError as exc:
         err = ValidationFailed(
-            _("The body is not valid JSON: %(msg)s at line %(line)d, column %(col)d.",
-              msg=exc.msg, line=exc.lineno, col=exc.colno),
+            _(
+                "The body is not valid JSON: %(msg)s at line %(line)d, column %(col)d.",
+                msg=exc.msg,
+                line=exc.lineno,
+                col=exc.colno,
+            ),
         )
         err.status, err.code = 400, "malformed_json"
         raise err

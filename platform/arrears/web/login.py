@@ -32,7 +32,7 @@ def _load_user(user_id: str) -> User | None:
 def init_app(app: Flask, login_manager: LoginManager) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "web.login"
-    login_manager.login_message = _l("Please sign in to continue.")  # type: ignore[assignment]
+    login_manager.login_message = _l("Please sign in to continue.")
     login_manager.login_message_category = "warning"
     login_manager.session_protection = "basic"
     login_manager.user_loader(_load_user)
@@ -47,7 +47,7 @@ def init_app(app: Flask, login_manager: LoginManager) -> None:
         end_request(g.pop("tenant_token", None))
 
     @app.after_request
-    def _security_headers(response):  # type: ignore[no-untyped-def]
+    def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -17,12 +17,13 @@ from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.models import ApprovalStatus, JobRecord, User, UserStatus
 from arrears.services import approvals as approval_service
-from arrears.services import orgs as org_service
 from arrears.services import audit as audit_service
+from arrears.services import jobs as job_service
+from arrears.services import orgs as org_service
 from arrears.services import roles as role_service
 from arrears.services import teams as team_service
 from arrears.services import users as user_service
-from arrears.tasks.queue import enqueue, is_eager
+from arrears.tasks.queue import is_eager
 from arrears.tenancy import loaders
 from arrears.web.forms import (
     AuditFilterForm,
@@ -36,14 +37,14 @@ from arrears.web.forms import (
 
 
 def _me() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return current_user._get_current_object()
 
 
 def _page() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
 
-def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (one place for the endpoints)
+def register(bp: Blueprint, *, approvals: bool = True) -> None:
     name = bp.name
 
     def ep(endpoint: str) -> str:
@@ -59,21 +60,25 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
 
     @bp.route("/users")
     @permission_required("org.users.view")
-    def users():  # type: ignore[no-untyped-def]
+    def users():
         search = request.args.get("q", "").strip()
         return render_template("shared/users.html", users=user_service.list_users(search), q=search)
 
     @bp.route("/users/new", methods=["GET", "POST"])
     @permission_required("org.users.manage")
-    def user_new():  # type: ignore[no-untyped-def]
+    def user_new():
         actor = _me()
         form = UserForm()
         _user_form(form, actor, None)
         if form.validate_on_submit():
             try:
                 user_service.create_user(
-                    actor, org=actor.org, email=form.email.data or "", name=form.name.data or "",
-                    password=form.password.data or "", role_ids=form.role_ids.data or [],
+                    actor,
+                    org=actor.org,
+                    email=form.email.data or "",
+                    name=form.name.data or "",
+                    password=form.password.data or "",
+                    role_ids=form.role_ids.data or [],
                     team_id=form.team_id.data or None,
                 )
             except DomainError as exc:
@@ -85,7 +90,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
 
     @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
     @permission_required("org.users.view")
-    def user_edit(user_id: int):  # type: ignore[no-untyped-def]
+    def user_edit(user_id: int):
         actor = _me()
         user = loaders.get_user_for(actor, user_id)
         form = UserForm(obj=user) if request.method == "GET" else UserForm()
@@ -99,7 +104,10 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
                 abort(403)
             try:
                 user_service.update_user(
-                    actor, user, name=form.name.data or "", role_ids=form.role_ids.data or [],
+                    actor,
+                    user,
+                    name=form.name.data or "",
+                    role_ids=form.role_ids.data or [],
                     team_id=form.team_id.data or None,
                 )
             except DomainError as exc:
@@ -113,18 +121,21 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
 
     @bp.route("/users/<int:user_id>/status", methods=["POST"])
     @permission_required("org.users.manage")
-    def user_status(user_id: int):  # type: ignore[no-untyped-def]
+    def user_status(user_id: int):
         actor = _me()
         user = loaders.get_user_for(actor, user_id)
         if ConfirmForm().validate_on_submit():
             new = UserStatus.ACTIVE if user.status == UserStatus.DISABLED else UserStatus.DISABLED
             user_service.set_status(actor, user, new)
-            flash(_("The user was disabled.") if new == UserStatus.DISABLED else _("The user was enabled."), "success")
+            flash(
+                _("The user was disabled.") if new == UserStatus.DISABLED else _("The user was enabled."),
+                "success",
+            )
         return redirect(url_for(ep("user_edit"), user_id=user.id))
 
     @bp.route("/users/<int:user_id>/password", methods=["POST"])
     @permission_required("org.users.manage")
-    def user_password(user_id: int):  # type: ignore[no-untyped-def]
+    def user_password(user_id: int):
         actor = _me()
         user = loaders.get_user_for(actor, user_id)
         form = PasswordResetForm()
@@ -132,23 +143,29 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
             user_service.reset_password(actor, user, new_password=form.new_password.data or "")
             flash(_("The password was set; the user's sessions were ended."), "success")
         else:
-            flash(_("The password must have at least %(n)d characters.", n=10), "danger")
+            from arrears.auth.passwords import MIN_LENGTH
+
+            flash(_("The password must have at least %(n)d characters.", n=MIN_LENGTH), "danger")
         return redirect(url_for(ep("user_edit"), user_id=user.id))
 
     # --- roles ----------------------------------------------------------------------------------
     def _role_form(form: RoleForm, actor: User, role: Any) -> None:
         form.permissions.choices = [(p.name, str(p.label)) for p in permissions_for_kind(actor.org.kind)]
-        from arrears.models import Role
         from sqlalchemy import select
 
+        from arrears.models import Role
+
         others = db.session.scalars(select(Role).order_by(Role.name)).all()
-        form.parent_id.choices = [(0, "—")] + [(r.id, r.display_name) for r in others if role is None or r.id != role.id]
+        form.parent_id.choices = [(0, "—")] + [
+            (r.id, r.display_name) for r in others if role is None or r.id != role.id
+        ]
 
     @bp.route("/roles")
     @permission_required("org.users.view")
-    def roles():  # type: ignore[no-untyped-def]
-        from arrears.models import Role
+    def roles():
         from sqlalchemy import select
+
+        from arrears.models import Role
 
         all_roles = db.session.scalars(select(Role).order_by(Role.template_key.is_(None), Role.name)).all()
         labels = {p.name: str(p.label) for p in permissions_for_kind(_me().org.kind)}
@@ -157,7 +174,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
     @bp.route("/roles/new", methods=["GET", "POST"])
     @bp.route("/roles/<int:role_id>", methods=["GET", "POST"])
     @permission_required("org.roles.manage")
-    def role_edit(role_id: int | None = None):  # type: ignore[no-untyped-def]
+    def role_edit(role_id: int | None = None):
         actor = _me()
         role = loaders.get_role_for(actor, role_id) if role_id is not None else None
         form = RoleForm(obj=role) if request.method == "GET" and role else RoleForm()
@@ -168,8 +185,12 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
         if form.validate_on_submit():
             try:
                 role_service.save_role(
-                    actor, role=role, name=form.name.data or "", description=form.description.data or "",
-                    permissions=form.permissions.data or [], parent_id=form.parent_id.data or None,
+                    actor,
+                    role=role,
+                    name=form.name.data or "",
+                    description=form.description.data or "",
+                    permissions=form.permissions.data or [],
+                    parent_id=form.parent_id.data or None,
                 )
             except DomainError as exc:
                 _field_error(form, exc)
@@ -180,7 +201,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
 
     @bp.route("/roles/<int:role_id>/delete", methods=["POST"])
     @permission_required("org.roles.manage")
-    def role_delete(role_id: int):  # type: ignore[no-untyped-def]
+    def role_delete(role_id: int):
         actor = _me()
         role = loaders.get_role_for(actor, role_id)
         if ConfirmForm().validate_on_submit():
@@ -195,11 +216,12 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
     # --- operation log --------------------------------------------------------------------------
     @bp.route("/audit")
     @permission_required("org.audit.view")
-    def audit():  # type: ignore[no-untyped-def]
+    def audit():
         form = AuditFilterForm(request.args)
         form.validate()
         stmt = audit_service.query(
-            action=form.action.data or None, actor=form.actor.data or None,
+            action=form.action.data or None,
+            actor=form.actor.data or None,
             since=form.since.data if not form.since.errors else None,
             until=form.until.data if not form.until.errors else None,
         )
@@ -209,16 +231,12 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
     # --- jobs -----------------------------------------------------------------------------------
     @bp.route("/jobs", methods=["GET", "POST"])
     @permission_required("org.jobs.view")
-    def jobs():  # type: ignore[no-untyped-def]
+    def jobs():
         from sqlalchemy import select
 
         confirm = ConfirmForm()
         if confirm.validate_on_submit():
-            record = enqueue("arrears.tasks.builtin.tenant_census", name="tenant census", created_by=_me())
-            db.session.commit()
-            from arrears.tasks.queue import run_eager_jobs
-
-            run_eager_jobs()
+            record = job_service.start_census(_me())
             return redirect(url_for(ep("job_detail"), job_id=record.id))
         stmt = select(JobRecord).order_by(JobRecord.created_at.desc())
         page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
@@ -226,13 +244,10 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
 
     @bp.route("/jobs/<job_id>")
     @permission_required("org.jobs.view")
-    def job_detail(job_id: str):  # type: ignore[no-untyped-def]
+    def job_detail(job_id: str):
         record = loaders.get_job_for(_me(), job_id)
         if request.accept_mimetypes.best == "application/json" or request.args.get("format") == "json":
-            return jsonify(
-                {"id": record.id, "status": record.status.value, "progress": record.progress,
-                 "message": record.message, "done": record.status.done}
-            )
+            return jsonify(job_service.status(record))
         return render_template("shared/job.html", job=record, eager=is_eager())
 
     if approvals:
@@ -241,7 +256,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
     # --- settings -------------------------------------------------------------------------------
     @bp.route("/settings", methods=["GET", "POST"])
     @permission_required("org.settings.manage")
-    def settings():  # type: ignore[no-untyped-def]
+    def settings():
         me = _me()
         form = SettingsForm()
         if request.method == "GET":
@@ -249,7 +264,9 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
             form.default_locale.data = me.org.settings.get("default_locale", "zh_CN")
         if form.validate_on_submit():
             try:
-                org_service.update_settings(me, name=form.name.data or "", default_locale=form.default_locale.data or "")
+                org_service.update_settings(
+                    me, name=form.name.data or "", default_locale=form.default_locale.data or ""
+                )
             except DomainError as exc:
                 _field_error(form, exc)
             else:
@@ -260,9 +277,10 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:  # noqa: C901 (o
 
 def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
     """The approvals inbox and outbox (consoles of organisations that take part in approvals)."""
+
     @bp.route("/approvals")
     @permission_required("approvals.request")
-    def approvals():  # type: ignore[no-untyped-def]
+    def approvals():
         side = "outbox" if request.args.get("side") == "outbox" else "inbox"
         status_arg = request.args.get("status", "pending")
         status = ApprovalStatus(status_arg) if status_arg in {s.value for s in ApprovalStatus} else None
@@ -272,13 +290,15 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
 
     @bp.route("/approvals/<int:approval_id>", methods=["GET", "POST"])
     @permission_required("approvals.request")
-    def approval_detail(approval_id: int):  # type: ignore[no-untyped-def]
+    def approval_detail(approval_id: int):
         actor = _me()
         approval = loaders.get_approval_for(actor, approval_id)
         form = DecisionForm()
         if form.validate_on_submit():
             try:
-                approval_service.decide(actor, approval, approve=bool(form.approve.data), note=form.note.data or "")
+                approval_service.decide(
+                    actor, approval, approve=bool(form.approve.data), note=form.note.data or ""
+                )
             except DomainError as exc:
                 flash(str(exc.message), "danger")
             else:
@@ -287,14 +307,20 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
         kinds = approval_service.kinds()
         label = str(kinds[approval.kind].label) if approval.kind in kinds else approval.kind
         return render_template(
-            "shared/approval.html", approval=approval, form=form, kind_label=label, cancel_form=ConfirmForm(),
-            can_decide=actor.can("approvals.decide") and approval.org_id == actor.org_id
-            and approval.requested_by_id != actor.id and approval.status == ApprovalStatus.PENDING,
+            "shared/approval.html",
+            approval=approval,
+            form=form,
+            kind_label=label,
+            cancel_form=ConfirmForm(),
+            can_decide=actor.can("approvals.decide")
+            and approval.org_id == actor.org_id
+            and approval.requested_by_id != actor.id
+            and approval.status == ApprovalStatus.PENDING,
         )
 
     @bp.route("/approvals/<int:approval_id>/cancel", methods=["POST"])
     @permission_required("approvals.request")
-    def approval_cancel(approval_id: int):  # type: ignore[no-untyped-def]
+    def approval_cancel(approval_id: int):
         actor = _me()
         approval = loaders.get_approval_for(actor, approval_id)
         if ConfirmForm().validate_on_submit():

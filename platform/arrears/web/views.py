@@ -31,26 +31,30 @@ def _safe_next(target: str | None) -> str | None:
 
 
 @web_bp.route("/")
-def index():  # type: ignore[no-untyped-def]
+def index():
     if current_user.is_authenticated:
         return redirect(url_for(home_endpoint_for(current_user)))
     return redirect(url_for("web.login"))
 
 
 @web_bp.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login():
     if current_user.is_authenticated:
         return redirect(url_for(home_endpoint_for(current_user)))
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
         try:
-            user = auth_service.check_credentials(form.email.data or "", form.password.data or "", request.remote_addr or "")
+            user = auth_service.check_credentials(
+                form.email.data or "", form.password.data or "", request.remote_addr or ""
+            )
         except (AuthenticationFailed, Throttled) as exc:
             flash(str(exc.message), "danger")
             status = exc.status
         else:
-            key = auth_service.start_session(user, ip=request.remote_addr or "", user_agent=request.user_agent.string)
+            key = auth_service.start_session(
+                user, ip=request.remote_addr or "", user_agent=request.user_agent.string
+            )
             session.clear()  # no fixation: a fresh session for the signed-in user
             user.session_key = key
             login_user(user)
@@ -63,8 +67,8 @@ def login():  # type: ignore[no-untyped-def]
 
 @web_bp.route("/logout", methods=["POST"])
 @login_required
-def logout():  # type: ignore[no-untyped-def]
-    auth_service.end_session(current_user._get_current_object(), current_user.session_key)  # type: ignore[attr-defined]
+def logout():
+    auth_service.end_session(current_user._get_current_object(), current_user.session_key)
     logout_user()
     session.clear()
     flash(_("You have signed out."), "info")
@@ -72,7 +76,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 @web_bp.route("/lang/<code>")
-def set_language(code: str):  # type: ignore[no-untyped-def]
+def set_language(code: str):
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
     return redirect(_safe_next(request.args.get("next")) or url_for("web.index"))
@@ -80,12 +84,12 @@ def set_language(code: str):  # type: ignore[no-untyped-def]
 
 @web_bp.route("/profile", methods=["GET", "POST"])
 @login_required
-def profile():  # type: ignore[no-untyped-def]
+def profile():
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
             user_service.change_password(
-                current_user._get_current_object(),  # type: ignore[attr-defined]
+                current_user._get_current_object(),
                 current_password=form.current_password.data or "",
                 new_password=form.new_password.data or "",
             )
@@ -102,9 +106,12 @@ def profile():  # type: ignore[no-untyped-def]
 
 @web_bp.route("/profile/tokens", methods=["GET", "POST"])
 @login_required
-def tokens():  # type: ignore[no-untyped-def]
-    user = current_user._get_current_object()  # type: ignore[attr-defined]
+def tokens():
+    user = current_user._get_current_object()
     form = TokenForm()
+    if request.method == "GET":
+        form.days.data = current_app.config["API_TOKEN_DEFAULT_DAYS"]
+    form.days.validators[-1].max = current_app.config["API_TOKEN_MAX_DAYS"]
     raw = None
     if form.validate_on_submit():
         try:
@@ -114,15 +121,20 @@ def tokens():  # type: ignore[no-untyped-def]
         except DomainError as exc:
             flash(str(exc.message), "danger")
     return render_template(
-        "auth/tokens.html", form=form, raw_token=raw, tokens=auth_service.user_tokens(user),
-        revoke_form=ConfirmForm(), can_create=user.can("api.tokens"), home=home_endpoint_for(user),
+        "auth/tokens.html",
+        form=form,
+        raw_token=raw,
+        tokens=auth_service.user_tokens(user),
+        revoke_form=ConfirmForm(),
+        can_create=user.can("api.tokens"),
+        home=home_endpoint_for(user),
     )
 
 
 @web_bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
 @login_required
-def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
-    user = current_user._get_current_object()  # type: ignore[attr-defined]
+def revoke_token(token_id: int):
+    user = current_user._get_current_object()
     token = loaders.get_token_for(user, token_id)
     if ConfirmForm().validate_on_submit():
         auth_service.revoke_token(user, token)
@@ -131,7 +143,7 @@ def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
 
 
 @web_bp.route("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+def healthz():
     from sqlalchemy import text
 
     db.session.execute(text("SELECT 1"))
