@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -76,7 +75,7 @@ class UserRole(TenantScoped, db.Model):  # type: ignore[name-defined]
     role_id: Mapped[int] = mapped_column(BigId, ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
 
 
-class User(UserMixin, CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+class User(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
 
     # Set by the login flow to the session's random key; flask-login stores ``get_id()``.
@@ -125,6 +124,11 @@ class User(UserMixin, CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[n
         for role in self.roles:
             perms |= role.permissions
         return frozenset(perms)
+
+    # flask-login's interface, written out: its UserMixin would make every two users with the same
+    # get_id() compare equal (identity comparison is what SQLAlchemy and the services expect).
+    is_authenticated = True
+    is_anonymous = False
 
     @property
     def is_active(self) -> bool:  # flask-login

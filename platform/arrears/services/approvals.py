@@ -109,7 +109,13 @@ def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") ->
         raise PermissionDenied(_("This request is decided by another organisation."))
     with transaction():
         # Lock the row: two checkers clicking at once decide it once.
-        locked = db.session.scalar(select(Approval).where(Approval.id == approval.id).with_for_update())
+        # populate_existing: read the row as it is after the lock, not the copy already in memory.
+        locked = db.session.scalar(
+            select(Approval)
+            .where(Approval.id == approval.id)
+            .with_for_update(of=Approval)
+            .execution_options(populate_existing=True)
+        )
         if locked is None:
             raise NotFound(_("Request not found."))
         if locked.status != ApprovalStatus.PENDING:
