@@ -103,6 +103,8 @@ def _config(owner_url: str, app_url: str, redis: str) -> dict[str, Any]:
         "REDIS_KEY_PREFIX": f"arrears-test-{run}",
         "RQ_QUEUES": [f"test-{run}"],
         "SERVER_NAME": "localhost",
+        # Assertions read English messages; tests of the Chinese catalog ask for it explicitly.
+        "BABEL_DEFAULT_LOCALE": "en",
     }
 
 

@@ -13,7 +13,7 @@ from tests.conftest import PASSWORD, Database, World, csrf_token, login, signed_
 
 
 def _post(c, url: str, data: dict) -> object:  # type: ignore[no-untyped-def]
-    return c.post(url, data={**data, "csrf_token": csrf_token(c, url if "/new" in url else url)})
+    return c.post(url, data={**data, "csrf_token": csrf_token(c, url)})
 
 
 def _role_id(org_id: int, key: str) -> int:

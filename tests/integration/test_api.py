@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from openapi_spec_validator import validate
 from sqlalchemy import text
+
 from tests.conftest import PASSWORD, Database, World, api_token
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

@@ -6,6 +6,7 @@ import datetime as dt
 
 from flask import Flask
 from sqlalchemy import text
+
 from tests.conftest import PASSWORD, Database, World, csrf_token, login, signed_in
 
 

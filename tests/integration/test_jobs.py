@@ -10,13 +10,13 @@ import sys
 
 from flask import Flask
 from rq import Queue
-from tests.conftest import Database, World
 
 from arrears.extensions import db
 from arrears.models import JobRecord, JobStatus
 from arrears.services.auth import get_user_by_email
 from arrears.tasks.queue import enqueue, redis_connection
 from arrears.tenancy import cross_tenant, tenant
+from tests.conftest import Database, World
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -87,10 +87,9 @@ def test_failed_job_is_recorded_with_its_error(app: Flask, world: World, databas
 
 
 def test_eager_mode_runs_inline_after_commit(eager_app: Flask) -> None:
-    from tests.conftest import build_world
-
     from arrears.services.unit import transaction
     from arrears.tasks.queue import is_eager
+    from tests.conftest import build_world
 
     assert is_eager()
     world = build_world()

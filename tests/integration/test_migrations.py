@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
+
 from tests.conftest import Database
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

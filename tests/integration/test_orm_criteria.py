@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select, update
-from tests.conftest import World
 
 from arrears.extensions import db
 from arrears.models import Partnership, Role, Team, User
 from arrears.tenancy import TenancyError, cross_tenant, tenant
+from tests.conftest import World
 
 
 def test_queries_see_only_the_current_tenant(world: World) -> None:

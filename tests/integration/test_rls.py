@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import create_engine, text
-from tests.conftest import Database, World
 
 from arrears.models import TENANT_MODELS
+from tests.conftest import Database, World
 
 
 @pytest.fixture

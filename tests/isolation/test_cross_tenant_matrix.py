@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
+
 from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, signed_in
 
 # URL parameters that are not object ids, with the reason.
