@@ -251,3 +251,53 @@ def test_tokens_create_cli_prints_json(app: Flask, world: World, database: Datab
         timeout=120,
     )
     assert missing.returncode == 2 and json.loads(missing.stdout)["error"]["code"] == "not_found"
+
+
+def test_create_user_through_the_api(app: Flask, world: World, database: Database) -> None:
+    c = app.test_client()
+    token = api_token(world.bank.admin_email)
+    from sqlalchemy import select
+
+    from arrears.extensions import db
+    from arrears.models import Role
+    from arrears.tenancy import tenant
+
+    with tenant(world.bank.org_id):
+        staff_role = db.session.scalar(select(Role.id).where(Role.template_key == "owner_staff"))
+    body = {
+        "email": "api.made@bank.example",
+        "name": "Api Made",
+        "password": "Api-Made-Pass-1",
+        "role_ids": [staff_role],
+    }
+    created = c.post("/api/v1/users", json=body, headers=bearer(token))
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["roles"][0]["key"] == "owner_staff" and "password" not in created.get_json()
+    again = c.post("/api/v1/users", json=body, headers=bearer(token))
+    assert again.status_code == 409 and again.get_json()["error"]["field"] == "email"
+    malformed = c.post(
+        "/api/v1/users", data="{not json", content_type="application/json", headers=bearer(token)
+    )
+    assert malformed.status_code == 400 and malformed.get_json()["error"]["code"] == "malformed_json"
+    assert "line 1, column 2" in malformed.get_json()["error"]["message"]
+    invalid = c.post("/api/v1/users", json={"email": "x"}, headers=bearer(token))
+    assert invalid.status_code == 422 and {"email", "name", "password"} <= set(
+        invalid.get_json()["error"]["details"]
+    )
+    # a role of another tenant is "not there"
+    with tenant(world.lender.org_id):
+        foreign_role = db.session.scalar(select(Role.id).where(Role.template_key == "owner_admin"))
+    foreign = c.post(
+        "/api/v1/users",
+        json={**body, "email": "x2@bank.example", "role_ids": [foreign_role]},
+        headers=bearer(token),
+    )
+    assert foreign.status_code == 422 and foreign.get_json()["error"]["field"] == "role_ids"
+    # staff may not create users
+    staff = c.post(
+        "/api/v1/users",
+        json={**body, "email": "x3@bank.example"},
+        headers=bearer(api_token(world.bank.emails["owner_staff"])),
+    )
+    assert staff.status_code == 403
+    assert database.scalar("SELECT count(*) FROM users WHERE email LIKE 'x%@bank.example'") == 0

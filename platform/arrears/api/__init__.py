@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, g, request
 
 from arrears.models import ApiTokenAudience
-from arrears.schemas.users import MeSchema, UserSchema
+from arrears.schemas.users import MeSchema, UserCreateSchema, UserSchema
 from arrears.services import users as user_service
 from arrears.tenancy import loaders
 from arrears.web.jsonapi import JsonApi
@@ -39,6 +39,29 @@ def me() -> Any:
 )
 def list_users() -> Any:
     return user_service.list_users(request.args.get("q"))
+
+
+@api.route(
+    "/users",
+    methods=("POST",),
+    summary="Create a user in the caller's organisation",
+    request_schema=UserCreateSchema(),
+    response_schema=UserSchema(),
+    status=201,
+    permission="org.users.manage",
+)
+def create_user(body: dict[str, Any]) -> Any:
+    actor = g.api_user
+    return user_service.create_user(
+        actor,
+        org=actor.org,
+        email=body["email"],
+        name=body["name"],
+        password=body["password"],
+        role_ids=body["role_ids"],
+        team_id=body["team_id"],
+        locale=body["locale"],
+    )
 
 
 @api.route(

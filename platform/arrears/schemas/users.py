@@ -35,6 +35,15 @@ class MeSchema(UserSchema):
     permissions = fields.Function(lambda u: sorted(u.permissions))
 
 
+class UserCreateSchema(Schema):
+    email = fields.Email(required=True)
+    name = fields.String(required=True, validate=lambda s: 0 < len(s.strip()) <= 120)
+    password = fields.String(required=True, load_only=True)
+    role_ids = fields.List(fields.Integer(), load_default=list)
+    team_id = fields.Integer(load_default=None, allow_none=True)
+    locale = fields.String(load_default=None, allow_none=True)
+
+
 class LoginRequestSchema(Schema):
     email = fields.Email(required=True)
     password = fields.String(required=True)
