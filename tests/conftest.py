@@ -310,3 +310,39 @@ def api_token(email: str, days: int = 30) -> str:
     with tenant(user.org_id, user.org.kind, user.id):
         _, raw = auth.create_token(user, user, audience=ApiTokenAudience.API, name="test", days=days)
     return raw
+
+
+def worker_env(app: Flask, database: Database) -> dict[str, str]:
+    """Environment for a ``flask --app wsgi worker`` process serving this test's app."""
+    return {
+        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
+        "DATABASE_URL": database.app_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "ARREARS_ENV": "testing",
+        "SECRET_KEY": "x" * 32,
+        "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"],
+        "RQ_QUEUES": ",".join(app.config["RQ_QUEUES"]),
+    }
+
+
+@pytest.fixture
+def rq_worker(app: Flask, database: Database) -> Iterator[Any]:
+    """A real rq worker process for the duration of the test."""
+    import pathlib
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--no-scheduler"],
+        cwd=pathlib.Path(__file__).resolve().parents[1],
+        env=worker_env(app, database),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()

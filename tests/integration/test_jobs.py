@@ -3,7 +3,6 @@ worker process inside their tenant; eager mode without Redis."""
 
 from __future__ import annotations
 
-import os
 import pathlib
 import subprocess
 import sys
@@ -16,21 +15,13 @@ from arrears.models import JobRecord, JobStatus
 from arrears.services.auth import get_user_by_email
 from arrears.tasks.queue import enqueue, redis_connection
 from arrears.tenancy import cross_tenant, tenant
-from tests.conftest import Database, World
+from tests.conftest import Database, World, worker_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _worker(app: Flask, database: Database) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database.app_url,
-        "REDIS_URL": app.config["REDIS_URL"],
-        "ARREARS_ENV": "testing",
-        "SECRET_KEY": "x" * 32,
-        "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"],
-        "RQ_QUEUES": ",".join(app.config["RQ_QUEUES"]),
-    }
+    env = worker_env(app, database)
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--burst", "--no-scheduler"],
         cwd=ROOT,

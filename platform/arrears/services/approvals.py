@@ -32,6 +32,8 @@ class ApprovalKind:
     label: object
     on_approved: Callable[[Approval, User], None]
     on_rejected: Callable[[Approval, User], None] | None = None
+    # Renders the request for the reader, in the reader's language, from the stored payload.
+    describe: Callable[[Approval], str] | None = None
 
 
 _KINDS: dict[str, ApprovalKind] = {}
@@ -43,6 +45,19 @@ def register(kind: ApprovalKind) -> None:
 
 def kinds() -> dict[str, ApprovalKind]:
     return dict(_KINDS)
+
+
+def describe(approval: Approval) -> str:
+    """What the request is about, for the person reading it (``summary`` is the stored fallback)."""
+    kind = _KINDS.get(approval.kind)
+    if kind is not None and kind.describe is not None:
+        return kind.describe(approval)
+    return approval.summary
+
+
+def kind_label(approval: Approval) -> str:
+    kind = _KINDS.get(approval.kind)
+    return str(kind.label) if kind is not None else approval.kind
 
 
 def submit(
@@ -173,7 +188,16 @@ def _grant_right(approval: Approval, decider: User) -> None:
     add_grant(partnership, approval.payload["right"])
 
 
-register(ApprovalKind("partnership.grant", _l("Agency asks for a right"), on_approved=_grant_right))
+def _describe_grant(approval: Approval) -> str:
+    right = approval.payload.get("right", "")
+    return f"{approval.requester_org.name}: {GRANTABLE.get(right, right)}"
+
+
+register(
+    ApprovalKind(
+        "partnership.grant", _l("Agency asks for a right"), on_approved=_grant_right, describe=_describe_grant
+    )
+)
 
 
 def request_right(actor: User, partnership: Partnership, right: str, reason: str) -> Approval:
@@ -192,7 +216,7 @@ def request_right(actor: User, partnership: Partnership, right: str, reason: str
         subject_type="partnership",
         subject_id=partnership.id,
         approver_org_id=partnership.org_id,
-        summary=f"{actor.org.name}: {GRANTABLE[right]}",
+        summary=f"{actor.org.name}: {right}",
         payload={"right": right},
         reason=reason,
     )

@@ -286,7 +286,13 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
         status = ApprovalStatus(status_arg) if status_arg in {s.value for s in ApprovalStatus} else None
         stmt = approval_service.listing(_me().org_id, side=side, status=status)
         page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
-        return render_template("shared/approvals.html", page=page, side=side, status=status_arg)
+        return render_template(
+            "shared/approvals.html",
+            page=page,
+            side=side,
+            status=status_arg,
+            describe=approval_service.describe,
+        )
 
     @bp.route("/approvals/<int:approval_id>", methods=["GET", "POST"])
     @permission_required("approvals.request")
@@ -304,13 +310,12 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
             else:
                 flash(_("The decision was recorded."), "success")
                 return redirect(url_for(ep("approvals")))
-        kinds = approval_service.kinds()
-        label = str(kinds[approval.kind].label) if approval.kind in kinds else approval.kind
         return render_template(
             "shared/approval.html",
             approval=approval,
             form=form,
-            kind_label=label,
+            kind_label=approval_service.kind_label(approval),
+            description=approval_service.describe(approval),
             cancel_form=ConfirmForm(),
             can_decide=actor.can("approvals.decide")
             and approval.org_id == actor.org_id
