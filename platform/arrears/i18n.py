@@ -1,4 +1,6 @@
-"""Locale and time zone selection: the user's choice, then the language switch, then the browser."""
+"""Locale and time zone selection, first match wins: the language switch (kept in the session),
+the user's own language, the organisation's default language, the browser's Accept-Language, then
+``DEFAULT_LOCALE``."""
 
 from __future__ import annotations
 
@@ -14,8 +16,12 @@ def select_locale() -> str | None:
     if chosen in supported:
         return chosen
     user = getattr(current_user, "_get_current_object", lambda: None)()
-    if user is not None and getattr(user, "is_authenticated", False) and user.locale in supported:
-        return user.locale
+    if user is not None and getattr(user, "is_authenticated", False):
+        if user.locale in supported:
+            return user.locale
+        org_default = (user.org.settings or {}).get("default_locale")
+        if org_default in supported:
+            return org_default
     best = request.accept_languages.best_match([*supported, "zh", "zh-CN", "en-US", "en-GB"])
     if best:
         return "zh_CN" if best.lower().startswith("zh") else "en" if best.lower().startswith("en") else best

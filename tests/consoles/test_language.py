@@ -34,3 +34,22 @@ def test_json_errors_follow_the_language(app: Flask) -> None:
     body = c.get("/api/v1/me", headers={"Accept-Language": "zh-CN"}).get_json()
     assert body["error"]["code"] == "unauthorized"
     assert body["error"]["message"] != "Authentication is required."
+
+
+def test_organisation_default_language_beats_the_browser(app: Flask, world: World) -> None:
+    from tests.conftest import csrf_token
+
+    admin = signed_in(app, world.bank.admin_email)
+    admin.post(
+        "/asset/settings",
+        data={
+            "name": "Org bank",
+            "default_locale": "zh_CN",
+            "csrf_token": csrf_token(admin, "/asset/settings"),
+        },
+    )
+    staff = signed_in(app, world.bank.emails["owner_staff"])
+    page = staff.get("/asset/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "资产方控制台" in page
+    staff.get("/lang/en")
+    assert "Asset owner console" in staff.get("/asset/").get_data(as_text=True)
