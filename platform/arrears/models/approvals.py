@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, ClassVar
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, false, or_
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.sql.elements import ColumnElement
 
 from arrears.extensions import db
-from arrears.models.base import BigId, CreatedAtMixin, TenantScoped, UTCDateTime
+from arrears.models.base import BigId, CreatedAtMixin, SharedTenantScoped, UTCDateTime
 from arrears.models.orgs import Organisation, _enum
 from arrears.models.users import User
 
@@ -24,12 +23,12 @@ class ApprovalStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Approval(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+class Approval(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-defined]
     """``org_id`` is the organisation that must decide; ``requester_org_id`` the one that asked
     (the same one for an internal approval, the agency when it asks its asset owner). Both see it."""
 
     __tablename__ = "approvals"
-    __rls_using__: ClassVar[str] = "org_id = arrears_tenant() OR requester_org_id = arrears_tenant()"
+    __party_column__ = "requester_org_id"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     requester_org_id: Mapped[int] = mapped_column(
@@ -52,12 +51,3 @@ class Approval(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-def
     requester_org: Mapped[Organisation] = relationship(foreign_keys=[requester_org_id], lazy="joined")
     requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id], lazy="joined")
     decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")
-
-    @classmethod
-    def __tenant_filter__(cls, org_id: int | None) -> ColumnElement[bool]:
-        if org_id is None:
-            return false()
-        return or_(cls.org_id == org_id, cls.requester_org_id == org_id)
-
-    def tenant_ids(self) -> set[int]:
-        return {i for i in (self.org_id, self.requester_org_id) if i is not None}

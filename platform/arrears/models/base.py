@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, Numeric, TypeDecorator, false
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, Numeric, TypeDecorator, false, or_
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -81,6 +81,29 @@ class TenantScoped:
     def stamp_tenant(self, org_id: int) -> None:
         if self.org_id is None:
             self.org_id = org_id
+
+
+class SharedTenantScoped(TenantScoped):
+    """A row that involves two organisations: the owning tenant (``org_id``) and a second party
+    named by ``__party_column__`` (the agency of a partnership, the requester of an approval, later
+    the agency of a placement). Both parties see it and may write it; nobody else."""
+
+    __party_column__: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        party = cls.__dict__.get("__party_column__")
+        if party:
+            cls.__rls_using__ = f"org_id = arrears_tenant() OR {party} = arrears_tenant()"
+
+    @classmethod
+    def __tenant_filter__(cls, org_id: int | None) -> ColumnElement[bool]:
+        if org_id is None:
+            return false()
+        return or_(cls.org_id == org_id, getattr(cls, cls.__party_column__) == org_id)
+
+    def tenant_ids(self) -> set[int]:
+        return {i for i in (self.org_id, getattr(self, self.__party_column__)) if i is not None}
 
 
 __all__ = [

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Date, Enum, ForeignKey, String, UniqueConstraint, false, or_
+from sqlalchemy import JSON, Date, Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
-from sqlalchemy.sql.elements import ColumnElement
 
 from arrears.extensions import db
-from arrears.models.base import BigId, CreatedAtMixin, TenantScoped
+from arrears.models.base import BigId, CreatedAtMixin, SharedTenantScoped, TenantScoped
 
 if TYPE_CHECKING:
     from arrears.models.users import User
@@ -62,13 +61,13 @@ class PartnershipStatus(enum.StrEnum):
     ENDED = "ended"
 
 
-class Partnership(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+class Partnership(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-defined]
     """An asset owner works with an agency. Visible to both parties. ``grants`` are the rights the
     owner gives the agency over the cases it places there (see ``auth.permissions.GRANTABLE``)."""
 
     __tablename__ = "partnerships"
     __table_args__ = (UniqueConstraint("org_id", "agency_org_id"),)
-    __rls_using__: ClassVar[str] = "org_id = arrears_tenant() OR agency_org_id = arrears_tenant()"
+    __party_column__ = "agency_org_id"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # org_id (from TenantScoped) is the asset owner.
@@ -89,15 +88,6 @@ class Partnership(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
     @property
     def owner_org_id(self) -> int:
         return self.org_id
-
-    @classmethod
-    def __tenant_filter__(cls, org_id: int | None) -> ColumnElement[bool]:
-        if org_id is None:
-            return false()
-        return or_(cls.org_id == org_id, cls.agency_org_id == org_id)
-
-    def tenant_ids(self) -> set[int]:
-        return {i for i in (self.org_id, self.agency_org_id) if i is not None}
 
     def is_in_force(self, on: dt.date) -> bool:
         return (
