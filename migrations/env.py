@@ -33,6 +33,17 @@ config.set_main_option(
 )
 
 
+def render_item(type_, obj, autogen_context):
+    """Our column types (UTCDateTime, EncryptedText) are TypeDecorators: migrations store their
+    database type, so a migration never imports application code for a column."""
+    from sqlalchemy.types import TypeDecorator
+
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        autogen_context.imports.add("import sqlalchemy as sa")
+        return "sa." + repr(obj.impl)
+    return False
+
+
 def get_metadata():
     return target_db.metadata
 
@@ -54,6 +65,7 @@ def run_migrations_online():
                 logger.info("No changes in schema detected.")
 
     conf_args = dict(current_app.extensions["migrate"].configure_args)
+    conf_args.setdefault("render_item", render_item)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
 
     engine = get_engine()

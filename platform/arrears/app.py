@@ -42,10 +42,12 @@ def register_extensions(app: Flask) -> None:
     from arrears import models  # noqa: F401  (register every model with the metadata)
     from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
     from arrears.i18n import select_locale, select_timezone
+    from arrears.security import pii
     from arrears.tasks import queue
     from arrears.tenancy import criteria, rls
     from arrears.web import login as web_login
 
+    pii.init_app(app)
     db.init_app(app)
     migrate.init_app(
         app, db, directory=os.path.join(os.path.dirname(os.path.dirname(app.root_path)), "migrations")

@@ -129,7 +129,7 @@ def cron() -> None:
     for entry in SCHEDULE:
         scheduler.register(
             run_periodic,
-            queue_name=entry.queue,
+            queue_name=entry.queue or current_app.config["RQ_QUEUES"][0],
             args=(entry.name,),
             cron=entry.cron,
             interval=entry.interval,
@@ -167,6 +167,59 @@ def create_tenant(
     click.echo(f"created {org.slug} ({org.kind.value}) with admin {admin_email}")
 
 
+cases = AppGroup("cases", help="Case files: import and export.")
+
+
+@cases.command("import")
+@click.option("--org", "org_slug", required=True, help="Short name of the asset owner.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--mapping", default="auto", help='"auto" (recognise the headers) or the name of a saved mapping.'
+)
+@click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def cases_import(org_slug: str, file: str, mapping: str, dry_run: bool, as_json: bool) -> None:
+    """Import a case file (.xlsx or .csv). Exits 0 when the file was processed, even with rejected
+    rows; 2 when it could not be read."""
+    from pathlib import Path
+
+    from flask_babel import force_locale
+
+    from arrears.services.imports import import_cases, owner_by_slug
+
+    try:
+        org = owner_by_slug(org_slug)
+    except DomainError as exc:
+        _fail(exc, as_json)
+        return
+    with force_locale("en"):
+        _, report, refused = import_cases(
+            org, Path(file).read_bytes(), Path(file).name, dry_run=dry_run, mapping=mapping
+        )
+    if refused is not None or report is None:
+        if as_json:
+            click.echo(
+                json.dumps({"error": {"code": "file_refused", "message": refused}}, ensure_ascii=False)
+            )
+        else:
+            click.echo(f"error: {refused}", err=True)
+        sys.exit(2)
+    body = report.as_dict()
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, default=str))
+        return
+    click.echo(
+        f"{body['file']}: {body['rows_read']} rows read, {body['imported']} imported, "
+        f"{body['updated']} updated, {body['unchanged']} unchanged, {body['skipped']} skipped, "
+        f"{body['rejected']} rejected"
+        + (" (dry run: nothing written)" if dry_run else "")
+    )
+    for error in body["errors"][:50]:
+        click.echo(f"  row {error['row']}, {error['column']}: {error['reason']} ({error['value']!r})")
+    if len(body["errors"]) > 50:
+        click.echo(f"  ... and {len(body['errors']) - 50} more")
+
+
 def init_app(app: Flask) -> None:
-    for command in (seed_demo, tokens, worker, cron, create_tenant):
+    for command in (seed_demo, tokens, worker, cron, create_tenant, cases):
         app.cli.add_command(command)

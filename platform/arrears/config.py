@@ -111,6 +111,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "BOOTSTRAP_BOOTSWATCH_THEME": None,
         # Reverse proxies in front of the app (each adds one X-Forwarded-For hop); 0 = none.
         "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0),
+        # Personal data encryption (see arrears/security/pii.py); generated into instance/ in development.
+        "PII_KEYS": env.get("PII_KEYS", ""),
+        "PII_INDEX_KEY": env.get("PII_INDEX_KEY", ""),
+        # Case imports: refuse files larger or longer than this.
+        "IMPORT_MAX_MB": _int(env, "IMPORT_MAX_MB", 100),
+        "IMPORT_MAX_ROWS": _int(env, "IMPORT_MAX_ROWS", 1_000_000),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_UPLOAD_MB", 50) * 1024 * 1024,
         "JSON_SORT_KEYS": False,
     }

@@ -37,7 +37,7 @@ def live_server(app: Flask) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    assert CHROMIUM, "Chromium is required for the browser journeys (scripts/bootstrap installs it)"
+    assert CHROMIUM, "Chromium is required for the browser journeys (scripts/test installs it)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

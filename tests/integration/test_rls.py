@@ -105,3 +105,14 @@ def test_orm_session_sets_the_tenant_per_transaction(world: World) -> None:
         with cross_tenant("test: the escape hatch opens RLS too"):
             assert len({r[0] for r in db.session.execute(text("SELECT org_id FROM users"))}) == 5
         db.session.rollback()
+
+
+def test_policies_in_the_database_follow_the_models_rules(database: Database) -> None:
+    """The migrations freeze each table's rule; a model whose rule changed needs a new migration."""
+    from arrears.models.base import SharedTenantScoped
+
+    for model in TENANT_MODELS:
+        qual = database.scalar("SELECT qual FROM pg_policies WHERE tablename = :t", t=model.__tablename__)
+        assert "arrears_tenant()" in qual and "org_id" in qual, model.__tablename__
+        if issubclass(model, SharedTenantScoped):
+            assert model.__party_column__ in qual, model.__tablename__

@@ -3,6 +3,16 @@
 from arrears.models.approvals import Approval, ApprovalStatus
 from arrears.models.audit import AuditEvent
 from arrears.models.base import TENANT_MODELS, TenantScoped
+from arrears.models.cases import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Debtor,
+    DebtorContact,
+    ImportBatch,
+    ImportMapping,
+    ImportStatus,
+)
 from arrears.models.jobs import JobRecord, JobStatus
 from arrears.models.orgs import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, Team
 from arrears.models.users import (
@@ -25,6 +35,14 @@ __all__ = [
     "ApprovalStatus",
     "AuditEvent",
     "AuthThrottle",
+    "Case",
+    "CaseEvent",
+    "CaseStatus",
+    "Debtor",
+    "DebtorContact",
+    "ImportBatch",
+    "ImportMapping",
+    "ImportStatus",
     "JobRecord",
     "JobStatus",
     "OrgKind",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 
 class OrganisationRefSchema(Schema):
@@ -41,7 +41,7 @@ class UserCreateSchema(Schema):
     password = fields.String(required=True, load_only=True)
     role_ids = fields.List(fields.Integer(), load_default=list)
     team_id = fields.Integer(load_default=None, allow_none=True)
-    locale = fields.String(load_default=None, allow_none=True)
+    locale = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(["zh_CN", "en"]))
 
 
 class LoginRequestSchema(Schema):

@@ -227,6 +227,6 @@ def field_login(email: str, password: str, device_name: str, ip: str) -> tuple[A
             audience=ApiTokenAudience.FIELD,
             name="field app",
             device_name=device_name.strip(),
-            days=30,
+            days=min(30, int(current_app.config["API_TOKEN_MAX_DAYS"])),
         )
     return token, raw, user

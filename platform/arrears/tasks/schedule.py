@@ -25,7 +25,7 @@ class Periodic:
     interval: int | None = None  # seconds
     kwargs: dict[str, Any] = field(default_factory=dict)
     per_tenant: bool = False
-    queue: str = "default"
+    queue: str | None = None  # None: the first of RQ_QUEUES
 
 
 SCHEDULE: list[Periodic] = [

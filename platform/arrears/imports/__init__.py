@@ -1,0 +1,1 @@
+"""Case intake from spreadsheets: reading real files, mapping columns, validating rows, writing."""

@@ -1,0 +1,246 @@
+"""Reading lender files: .xlsx (python-calamine, openpyxl as fallback) and .csv in the encodings
+Chinese Excel writes (UTF-8, UTF-8 with BOM, GBK/GB18030). Hostile files are refused before they
+are parsed: size limit, zip-bomb check on the declared sizes and ratios, no DTDs in the XML."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arrears.imports.fields import header_score
+
+XLSX_MAGIC = b"PK\x03\x04"
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls (Excel 97-2003) and other OLE files
+HEADER_SCAN_ROWS = 30
+
+
+class FileRefused(ValueError):
+    """The file cannot be read at all; ``reason`` says what to do instead."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Limits:
+    max_bytes: int = 100 * 1024 * 1024
+    max_rows: int = 1_000_000
+    max_uncompressed: int = 1024 * 1024 * 1024
+    max_ratio: int = 200
+
+
+@dataclass
+class Table:
+    """Rows of one sheet with the spreadsheet's own row numbers (1-based)."""
+
+    format: str
+    sheet: str
+    encoding: str | None
+    header_row: int  # spreadsheet row number of the header
+    headers: list[Any]
+    _rows: Iterator[tuple[int, list[Any]]] = field(repr=False)
+
+    def rows(self) -> Iterator[tuple[int, list[Any]]]:
+        """Data rows after the header, as (row number, cells)."""
+        return self._rows
+
+
+def open_table(data: bytes | Path | str, filename: str = "", limits: Limits | None = None) -> Table:
+    limits = limits or Limits()
+    if isinstance(data, bytes):
+        raw = data
+    else:
+        path = Path(data)
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise FileRefused(f"the file is larger than {limits.max_bytes // (1024 * 1024)} MB")
+        raw = path.read_bytes()
+        filename = filename or path.name
+    if len(raw) > limits.max_bytes:
+        raise FileRefused(f"the file is larger than {limits.max_bytes // (1024 * 1024)} MB")
+    if not raw.strip():
+        raise FileRefused("the file is empty")
+    if raw.startswith(OLE_MAGIC):
+        raise FileRefused(
+            "this is an Excel 97-2003 (.xls) file, which is not supported: open it in Excel or WPS and "
+            "save it as .xlsx (Excel Workbook) or CSV, then import that file"
+        )
+    if raw.startswith(XLSX_MAGIC):
+        return _xlsx(raw, limits)
+    if filename.lower().endswith((".xlsx", ".xlsm", ".xls", ".ods")):
+        raise FileRefused("the file is not a valid .xlsx workbook (it may be damaged or renamed)")
+    return _csv(raw, limits)
+
+
+# --- xlsx -----------------------------------------------------------------------------------------
+
+
+def _check_zip(raw: bytes, limits: Limits) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        raise FileRefused("the file is not a valid .xlsx workbook (it may be damaged or renamed)")
+    with archive:
+        members = archive.infolist()
+        if len(members) > 10_000:
+            raise FileRefused("the workbook holds too many parts")
+        total = 0
+        for info in members:
+            total += info.file_size
+            if (
+                info.compress_size
+                and info.file_size / info.compress_size > limits.max_ratio
+                and info.file_size > 1e6
+            ):
+                raise FileRefused("the workbook is compressed suspiciously well (zip bomb): refused")
+            if info.filename.endswith(".xml") or info.filename.endswith(".rels"):
+                with archive.open(info) as member:
+                    head = member.read(4096)
+                if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+                    raise FileRefused(
+                        "the workbook declares XML entities, which a spreadsheet never needs: refused"
+                    )
+        if total > limits.max_uncompressed:
+            raise FileRefused("the workbook would unpack to more than the allowed size: refused")
+        if "xl/workbook.xml" not in {m.filename for m in members}:
+            raise FileRefused("the file is a zip archive but not an Excel workbook")
+
+
+def _best_sheet(sheets: list[tuple[str, list[list[Any]]]]) -> int:
+    scores = [max((header_score(r) for r in head), default=0) for _, head in sheets]
+    best = max(range(len(sheets)), key=lambda i: (scores[i], -i))
+    return best
+
+
+def _xlsx(raw: bytes, limits: Limits) -> Table:
+    _check_zip(raw, limits)
+    try:
+        return _xlsx_calamine(raw, limits)
+    except ImportError:  # pragma: no cover - calamine ships wheels for our platforms
+        return _xlsx_openpyxl(raw, limits)
+
+
+def _xlsx_calamine(raw: bytes, limits: Limits) -> Table:
+    from python_calamine import CalamineWorkbook
+
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+    except Exception as exc:
+        raise FileRefused(f"the workbook cannot be read: {exc}")
+    heads = []
+    for name in workbook.sheet_names:
+        sheet = workbook.get_sheet_by_name(name)
+        rows = sheet.iter_rows()
+        head = [r for _, r in zip(range(HEADER_SCAN_ROWS), rows, strict=False)]
+        heads.append((name, head))
+    if not heads:
+        raise FileRefused("the workbook has no sheet")
+    index = _best_sheet(heads)
+    name = heads[index][0]
+    sheet = workbook.get_sheet_by_name(name)
+    if sheet.height > limits.max_rows:
+        raise FileRefused(f"the sheet has more than {limits.max_rows} rows: split the file")
+    first_row = (sheet.start or (0, 0))[0] + 1
+
+    def numbered() -> Iterator[tuple[int, list[Any]]]:
+        for offset, row in enumerate(sheet.iter_rows()):
+            yield first_row + offset, [None if cell == "" else cell for cell in row]
+
+    return _with_header("xlsx", name, None, numbered())
+
+
+def _xlsx_openpyxl(raw: bytes, limits: Limits) -> Table:  # pragma: no cover - fallback
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    heads = []
+    for ws in workbook.worksheets:
+        head = [
+            list(r) for _, r in zip(range(HEADER_SCAN_ROWS), ws.iter_rows(values_only=True), strict=False)
+        ]
+        heads.append((ws.title, head))
+    index = _best_sheet(heads)
+    ws = workbook.worksheets[index]
+
+    def numbered() -> Iterator[tuple[int, list[Any]]]:
+        for number, row in enumerate(ws.iter_rows(values_only=True), 1):
+            yield number, list(row)
+
+    return _with_header("xlsx", ws.title, None, numbered())
+
+
+# --- csv ------------------------------------------------------------------------------------------
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16"), "utf-16"
+    if b"\x00" in raw[:4096]:
+        raise FileRefused("the file is neither a spreadsheet (.xlsx) nor a text file (.csv)")
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("gb18030")  # a superset of GBK and GB2312
+    except UnicodeDecodeError:
+        raise FileRefused("the text encoding is not UTF-8 or GBK/GB18030: save the file as CSV UTF-8")
+    return text, "gbk" if _is_gbk(raw) else "gb18030"
+
+
+def _is_gbk(raw: bytes) -> bool:
+    try:
+        raw.decode("gbk")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _csv(raw: bytes, limits: Limits) -> Table:
+    text, encoding = _decode(raw)
+    sample = text[:8192]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+
+    def numbered() -> Iterator[tuple[int, list[Any]]]:
+        for number, row in enumerate(reader, 1):
+            if number > limits.max_rows:
+                raise FileRefused(f"the file has more than {limits.max_rows} rows: split it")
+            yield number, [cell if cell != "" else None for cell in row]
+
+    return _with_header("csv", "", encoding, numbered())
+
+
+# --- header ---------------------------------------------------------------------------------------
+
+
+def _with_header(fmt: str, sheet: str, encoding: str | None, rows: Iterator[tuple[int, list[Any]]]) -> Table:
+    """Find the header: the first row among the first ones that names at least three known fields."""
+    buffered: list[tuple[int, list[Any]]] = []
+    for number, row in rows:
+        buffered.append((number, row))
+        if header_score(row) >= 3:
+            headers = row
+
+            def rest() -> Iterator[tuple[int, list[Any]]]:
+                yield from rows
+
+            return Table(fmt, sheet, encoding, number, headers, rest())
+        if len(buffered) >= HEADER_SCAN_ROWS:
+            break
+    raise FileRefused(
+        "no header row found in the first rows: the file needs a row of column names such as "
+        "借据号 / Loan No, 客户姓名 / Borrower Name, 身份证号 / ID Number"
+    )

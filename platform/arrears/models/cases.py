@@ -1,0 +1,188 @@
+"""Debtors, their contacts, cases (the loan or card account in collection), case history, import
+batches and saved column mappings. All owned by the asset owner (``org_id``).
+
+Personal data (ID number, mobile, e-mail, addresses, contacts' phones, face image key) is encrypted
+at rest (``EncryptedText``); ID number and mobile also have a blind index (keyed HMAC) for exact
+search. Names stay in clear so that they can be searched with LIKE.
+
+A case holds its loan: M-D2's loan/account fields and M-D3's collection fields share one row,
+because each imported loan is exactly one case (one debtor may have several).
+Days past due is not stored: it is ``business date - due_date``, computed where it is needed, so it
+is never stale; the lender's own figure from the file is kept in ``lender_dpd``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from arrears.extensions import db
+from arrears.models.base import BigId, CreatedAtMixin, Money, TenantScoped, UTCDateTime, utcnow
+from arrears.models.orgs import _enum
+from arrears.security.pii import EncryptedText
+
+
+class Debtor(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "debtors"
+    __table_args__ = (
+        UniqueConstraint("org_id", "id_number_bidx"),
+        Index("ix_debtors_org_name", "org_id", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    id_number: Mapped[str] = mapped_column(EncryptedText(), nullable=False)
+    id_number_bidx: Mapped[str] = mapped_column(String(64), nullable=False)
+    mobile: Mapped[str | None] = mapped_column(EncryptedText())
+    mobile_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
+    email: Mapped[str | None] = mapped_column(EncryptedText())
+    home_address: Mapped[str | None] = mapped_column(EncryptedText())
+    work_address: Mapped[str | None] = mapped_column(EncryptedText())
+    employer: Mapped[str | None] = mapped_column(String(200))
+    face_image_key: Mapped[str | None] = mapped_column(EncryptedText())
+    data_hash: Mapped[str] = mapped_column(String(64), default="", nullable=False)  # of the imported fields
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+    contacts: Mapped[list[DebtorContact]] = relationship(
+        back_populates="debtor", cascade="all, delete-orphan", order_by="DebtorContact.id"
+    )
+    cases: Mapped[list[Case]] = relationship(back_populates="debtor", order_by="Case.id")
+
+
+class DebtorContact(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+    """An emergency contact (spouse, relative, colleague...). Unique per debtor by phone."""
+
+    __tablename__ = "debtor_contacts"
+    __table_args__ = (UniqueConstraint("debtor_id", "phone_bidx"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("debtors.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(120), default="", nullable=False)
+    relation: Mapped[str] = mapped_column(String(32), default="", nullable=False)
+    phone: Mapped[str] = mapped_column(EncryptedText(), nullable=False)
+    phone_bidx: Mapped[str] = mapped_column(String(64), nullable=False)
+
+    debtor: Mapped[Debtor] = relationship(back_populates="contacts")
+
+
+class CaseStatus(enum.StrEnum):
+    NEW = "new"  # imported, not yet worked or placed
+    ACTIVE = "active"  # in collection
+    PAUSED = "paused"
+    CLOSED = "closed"  # paid off or settled
+    WRITTEN_OFF = "written_off"
+
+
+class Case(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("org_id", "loan_no"),
+        Index("ix_cases_org_due", "org_id", "due_date"),
+        Index("ix_cases_org_outstanding", "org_id", "outstanding"),
+        Index("ix_cases_org_status", "org_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtors.id"), nullable=False, index=True)
+    import_batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("import_batches.id"), index=True)
+    # loan / account (M-D2)
+    loan_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    product: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    loan_date: Mapped[dt.date | None] = mapped_column(Date)
+    loan_amount: Mapped[Decimal | None] = mapped_column(Money)
+    term: Mapped[int | None] = mapped_column(Integer)
+    due_date: Mapped[dt.date] = mapped_column(Date, nullable=False)
+    principal: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
+    interest: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
+    penalty: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
+    fee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
+    outstanding: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
+    lender_total: Mapped[Decimal | None] = mapped_column(Money)  # the file's own total, if any
+    lender_dpd: Mapped[int | None] = mapped_column(Integer)  # the file's own days past due, if any
+    currency: Mapped[str] = mapped_column(String(3), default="CNY", nullable=False)
+    account_no: Mapped[str | None] = mapped_column(String(64))
+    card_no_masked: Mapped[str | None] = mapped_column(String(32))
+    card_type: Mapped[str | None] = mapped_column(String(32))
+    statement_date: Mapped[dt.date | None] = mapped_column(Date)
+    min_payment: Mapped[Decimal | None] = mapped_column(Money)
+    flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    # collection (M-D3)
+    status: Mapped[CaseStatus] = mapped_column(
+        _enum(CaseStatus, "case_status"), default=CaseStatus.NEW, nullable=False
+    )
+    province: Mapped[str] = mapped_column(String(32), default="", nullable=False)
+    city: Mapped[str] = mapped_column(String(32), default="", nullable=False)
+    region: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)  # unmapped columns
+    row_hash: Mapped[str] = mapped_column(String(64), default="", nullable=False)  # of the last imported row
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+    debtor: Mapped[Debtor] = relationship(back_populates="cases", lazy="joined")
+
+    def days_past_due(self, business_date: dt.date) -> int:
+        return max(0, (business_date - self.due_date).days)
+
+
+class CaseEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
+    """The history of a case: created by an import, changed by a later import or an edit."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)  # imported / updated / edited
+    actor_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    import_batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("import_batches.id"))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+
+
+class ImportStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ImportBatch(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    storage_key: Mapped[str | None] = mapped_column(String(300))
+    dry_run: Mapped[bool] = mapped_column(default=False, nullable=False)
+    status: Mapped[ImportStatus] = mapped_column(
+        _enum(ImportStatus, "import_status"), default=ImportStatus.QUEUED, nullable=False
+    )
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    job_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class ImportMapping(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+    """A named column mapping (template) an owner saved for its files: ``{field: header}``."""
+
+    __tablename__ = "import_mappings"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False)
+    columns: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
+    created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))

@@ -1,0 +1,1 @@
+"""Personal data protection: encryption at rest with key rotation, blind indexes, masking."""
