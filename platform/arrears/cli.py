@@ -211,8 +211,7 @@ def cases_import(org_slug: str, file: str, mapping: str, dry_run: bool, as_json:
     click.echo(
         f"{body['file']}: {body['rows_read']} rows read, {body['imported']} imported, "
         f"{body['updated']} updated, {body['unchanged']} unchanged, {body['skipped']} skipped, "
-        f"{body['rejected']} rejected"
-        + (" (dry run: nothing written)" if dry_run else "")
+        f"{body['rejected']} rejected" + (" (dry run: nothing written)" if dry_run else "")
     )
     for error in body["errors"][:50]:
         click.echo(f"  row {error['row']}, {error['column']}: {error['reason']} ({error['value']!r})")

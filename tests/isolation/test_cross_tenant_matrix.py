@@ -106,6 +106,31 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
             {"team_id": [team.id], "partnership_id": [world.bank_east], "approval_id": [approval.id]}
         )
     out["bank"].update({"partnership_id": [world.bank_east], "approval_id": [approval.id]})
+    from arrears.services.imports import upsert_records
+
+    bank_admin = auth.get_user_by_email(world.bank.admin_email)
+    with tenant(world.bank.org_id):
+        upsert_records(
+            bank_admin,
+            [
+                {
+                    "loan_no": "VICTIM-1",
+                    "name": "受害人",
+                    "id_number": "110101199003076536",
+                    "due_date": "2026-01-01",
+                    "principal": "100",
+                }
+            ],
+        )
+        from sqlalchemy import select
+
+        from arrears.models import Case, ImportBatch
+
+        out["bank"]["case_id"] = [db.session.scalar(select(Case.id).where(Case.loan_no == "VICTIM-1"))]
+        batch = ImportBatch(org_id=world.bank.org_id, filename="victim.xlsx", sha256="0" * 64, size=1)
+        db.session.add(batch)
+        db.session.commit()
+        out["bank"]["batch_id"] = [batch.id]
     return out
 
 
@@ -246,6 +271,8 @@ def test_pages_without_ids_show_nothing_of_other_tenants(
     app: Flask, world: World, matrix: dict[str, Any]
 ) -> None:
     markers = [
+        "受害人",
+        "VICTIM-1",
         world.bank.admin_email,
         world.east.admin_email,
         world.bank.emails["owner_staff"],

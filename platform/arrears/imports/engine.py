@@ -100,6 +100,8 @@ class Report:
     total_outstanding: Decimal = ZERO
     errors: list[RowError] = field(default_factory=list)
     rejected_rows: dict[int, list[Any]] = field(default_factory=dict)  # original cells, for the .xlsx
+    # row number -> imported / updated / unchanged / rejected, when the caller asks (the API)
+    row_status: dict[int, str] | None = None
 
     @property
     def valid_rows(self) -> int:
@@ -179,6 +181,43 @@ def run_import(
         table = open_table(source, filename, limits)
     except FileRefused as exc:
         raise ImportAborted(exc.reason)
+    return run_table(
+        org_id,
+        table,
+        filename,
+        dry_run=dry_run,
+        columns=columns,
+        batch_id=batch_id,
+        actor_id=actor_id,
+        progress=progress,
+    )
+
+
+def rows_table(items: list[dict[str, Any]]) -> Table:
+    """Records (the API's JSON items, keyed by field) as a table numbered from 1."""
+    keys = [f.key for f in FIELDS]
+    return Table(
+        "json",
+        "",
+        None,
+        0,
+        list(keys),
+        iter((i, [item.get(k) for k in keys]) for i, item in enumerate(items, 1)),
+    )
+
+
+def run_table(
+    org_id: int,
+    table: Table,
+    filename: str,
+    *,
+    dry_run: bool,
+    columns: dict[str, str] | None = None,
+    batch_id: int | None = None,
+    actor_id: int | None = None,
+    progress: Callable[[int, str], None] | None = None,
+    track_rows: bool = False,
+) -> Report:
     mapping = resolve_mapping(table, columns)
     missing = [f.label for f in FIELDS if f.required and f.key not in mapping]
     if missing:
@@ -194,6 +233,7 @@ def run_import(
         encoding=table.encoding,
         header_row=table.header_row,
         dry_run=dry_run,
+        row_status={} if track_rows else None,
     )
     report.mapping = {key: str(table.headers[i]) for key, i in sorted(mapping.items(), key=lambda kv: kv[1])}
     used = set(mapping.values())
@@ -217,6 +257,8 @@ def run_import(
         if parsed is None:
             report.rejected += 1
             report.rejected_rows[number] = list(cells)
+            if report.row_status is not None:
+                report.row_status[number] = "rejected"
             continue
         chunk.append(parsed)
         if len(chunk) >= CHUNK:
@@ -432,6 +474,13 @@ class _Writer:
         self.report.imported += len(new_rows)
         self.report.updated += len(changed)
         self.report.unchanged += len(rows) - len(new_rows) - len(changed)
+        if self.report.row_status is not None:
+            changed_nos = {r.values["loan_no"] for r in changed}
+            for r in rows:
+                no = r.values["loan_no"]
+                self.report.row_status[r.row] = (
+                    "imported" if no not in existing else "updated" if no in changed_nos else "unchanged"
+                )
         if self.dry_run:
             return
         now = utcnow()

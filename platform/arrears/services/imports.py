@@ -141,3 +141,64 @@ def _finish(
             details={"file": filename, "dry_run": dry_run, **report},
         )
         db.session.commit()
+
+
+MAX_API_ITEMS = 1000
+
+
+def upsert_records(actor: User, items: list[dict[str, Any]], *, dry_run: bool = False) -> dict[str, Any]:
+    """The data interface (M-N1): a batch of case records, keyed like the import columns, upserted by
+    loan number with the import's validation; one result per item. One transaction."""
+    from arrears.auth.principal import require
+    from arrears.imports.engine import rows_table, run_table
+    from arrears.services.unit import transaction
+
+    require(actor, "cases.import")
+    if not isinstance(items, list) or not items:
+        raise ValidationFailed(_("Send a non-empty list of items."), field="items")
+    if len(items) > MAX_API_ITEMS:
+        raise ValidationFailed(_("At most %(n)d items per request.", n=MAX_API_ITEMS), field="items")
+    if not all(isinstance(item, dict) for item in items):
+        raise ValidationFailed(_("Every item must be an object."), field="items")
+    try:
+        report = run_table(
+            actor.org_id, rows_table(items), "api", dry_run=dry_run, actor_id=actor.id, track_rows=True
+        )
+    except Exception:
+        db.session.rollback()
+        raise
+    if dry_run:
+        db.session.rollback()
+    errors: dict[int, list[dict[str, Any]]] = {}
+    for error in report.errors:
+        errors.setdefault(error.row, []).append(
+            {"field": error.column, "value": error.as_dict()["value"], "reason": error.reason}
+        )
+    results = [
+        {
+            "index": i - 1,
+            "loan_no": str(items[i - 1].get("loan_no") or "") or None,
+            "status": (report.row_status or {}).get(i, "skipped"),
+            "errors": errors.get(i, []),
+        }
+        for i in range(1, len(items) + 1)
+    ]
+    with transaction():  # the writes (unless a dry run) and their audit row commit together
+        audit.record(
+            "cases.upserted_by_api",
+            actor=actor,
+            details={
+                "items": len(items),
+                "imported": report.imported,
+                "updated": report.updated,
+                "rejected": report.rejected,
+                "dry_run": dry_run,
+            },
+        )
+    return {
+        "imported": report.imported,
+        "updated": report.updated,
+        "unchanged": report.unchanged,
+        "rejected": report.rejected,
+        "items": results,
+    }

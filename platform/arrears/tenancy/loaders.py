@@ -15,7 +15,19 @@ from sqlalchemy import select
 
 from arrears.errors import NotFound
 from arrears.extensions import db
-from arrears.models import ApiToken, Approval, JobRecord, Organisation, Partnership, Role, Team, User
+from arrears.models import (
+    ApiToken,
+    Approval,
+    Case,
+    ImportBatch,
+    JobRecord,
+    Organisation,
+    OrgKind,
+    Partnership,
+    Role,
+    Team,
+    User,
+)
 from arrears.tenancy.context import cross_tenant
 
 T = TypeVar("T")
@@ -96,3 +108,15 @@ def get_organisation_for_operator(actor: User, org_id: Any) -> Organisation:
     if org is None:
         raise NotFound(_("Not found."))
     return org
+
+
+def get_case_for(actor: User, case_id: Any) -> Case:
+    """The owner's own cases. Agencies will open a case only through an active placement (next
+    issue: the visibility rule in ``arrears.tenancy``); until then they open none."""
+    if actor.org.kind != OrgKind.ASSET_OWNER:
+        raise NotFound(_("Not found."))
+    return _one(Case, actor, case_id, Case.org_id == actor.org_id)
+
+
+def get_import_batch_for(actor: User, batch_id: Any) -> ImportBatch:
+    return _one(ImportBatch, actor, batch_id, ImportBatch.org_id == actor.org_id)

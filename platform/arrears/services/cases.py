@@ -1,0 +1,175 @@
+"""Reading cases: filters, sorting by days past due or amount, keyset pagination, masking rules.
+
+Days past due is ``business date - due_date``; a filter on it is a range on ``due_date`` (indexed),
+and sorting by it is sorting by ``due_date`` the other way round.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import zoneinfo
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import Select, Text, and_, cast, or_, select
+
+from arrears.errors import ValidationFailed
+from arrears.extensions import db
+from arrears.models import Case, CaseEvent, CaseStatus, Debtor, Organisation, User
+from arrears.security.pii import keyring
+from arrears.services import audit
+
+SORTS = {
+    "dpd": (Case.due_date, "asc"),
+    "-dpd": (Case.due_date, "desc"),
+    "amount": (Case.outstanding, "asc"),
+    "-amount": (Case.outstanding, "desc"),
+}
+# "dpd" ascending means fewest days past due first: the latest due date first.
+_SORT_DIRECTION = {"dpd": "desc", "-dpd": "asc", "amount": "asc", "-amount": "desc"}
+
+
+def business_date(org: Organisation) -> dt.date:
+    """The owner's business date: its own setting if it fixes one, else today where it works."""
+    fixed = (org.settings or {}).get("business_date")
+    if fixed:
+        return dt.date.fromisoformat(fixed)
+    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    return dt.datetime.now(zone).date()
+
+
+def bucket(dpd: int) -> str:
+    """M0 current, M1 1-30, M2 31-60, M3 61-90, M4+ over 90 (seed 002's classification)."""
+    if dpd <= 0:
+        return "M0"
+    if dpd <= 30:
+        return "M1"
+    if dpd <= 60:
+        return "M2"
+    if dpd <= 90:
+        return "M3"
+    return "M4+"
+
+
+@dataclass
+class CaseFilter:
+    dpd_min: int | None = None
+    dpd_max: int | None = None
+    amount_min: Decimal | None = None
+    amount_max: Decimal | None = None
+    product: str | None = None
+    province: str | None = None
+    city: str | None = None
+    status: str | None = None
+    tags: list[str] = field(default_factory=list)
+    q: str | None = None  # name, loan number, ID number or mobile
+    sort: str = "-dpd"
+
+
+def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
+    today = business_date(org)
+    stmt = select(Case).join(Debtor, Debtor.id == Case.debtor_id)
+    if f.dpd_min is not None:
+        stmt = stmt.where(Case.due_date <= today - dt.timedelta(days=f.dpd_min))
+    if f.dpd_max is not None:
+        stmt = stmt.where(Case.due_date >= today - dt.timedelta(days=f.dpd_max))
+    if f.amount_min is not None:
+        stmt = stmt.where(Case.outstanding >= f.amount_min)
+    if f.amount_max is not None:
+        stmt = stmt.where(Case.outstanding <= f.amount_max)
+    for column, value in ((Case.product, f.product), (Case.province, f.province), (Case.city, f.city)):
+        if value:
+            stmt = stmt.where(column == value)
+    if f.status:
+        try:
+            stmt = stmt.where(Case.status == CaseStatus(f.status))
+        except ValueError:
+            raise ValidationFailed(_("Unknown status: %(value)s", value=f.status), field="status")
+    for tag in f.tags:  # tags are a JSON list of strings: match the quoted element
+        escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(cast(Case.tags, Text).like(f'%"{escaped}"%', escape="\\"))
+    if f.q:
+        stmt = stmt.where(search_condition(f.q))
+    return stmt
+
+
+def search_condition(q: str) -> Any:
+    """Exact ID number or mobile (through the blind index), exact loan number, or part of the name."""
+    from arrears.imports import normalize
+
+    text = normalize.text(q)
+    conditions = [Case.loan_no == text, Debtor.name.like(f"%{text}%")]
+    with contextlib.suppress(normalize.CellError):
+        conditions.append(Debtor.id_number_bidx == keyring().blind_index("id", normalize.id_number(text)))
+    with contextlib.suppress(normalize.CellError):
+        conditions.append(Debtor.mobile_bidx == keyring().blind_index("mobile", normalize.mobile(text)))
+    return or_(*conditions)
+
+
+def _encode(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list) or len(values) != 2:
+            raise ValueError(cursor)
+        return values
+    except Exception:
+        raise ValidationFailed(_("The cursor is not valid; start again without it."), field="cursor")
+
+
+def page(
+    org: Organisation, f: CaseFilter, *, limit: int = 50, cursor: str | None = None
+) -> tuple[list[Case], str | None]:
+    """One page of cases in the requested order, and the cursor of the next page (keyset)."""
+    if f.sort not in SORTS:
+        raise ValidationFailed(_("Sort by dpd, -dpd, amount or -amount."), field="sort")
+    limit = max(1, min(limit, 500))
+    column = SORTS[f.sort][0]
+    direction = _SORT_DIRECTION[f.sort]
+    stmt = filtered(org, f)
+    if cursor:
+        raw_value, last_id = _decode(cursor)
+        value: Any = dt.date.fromisoformat(raw_value) if column is Case.due_date else Decimal(raw_value)
+        if direction == "asc":
+            stmt = stmt.where(or_(column > value, and_(column == value, Case.id > last_id)))
+        else:
+            stmt = stmt.where(or_(column < value, and_(column == value, Case.id < last_id)))
+    order = (column.asc(), Case.id.asc()) if direction == "asc" else (column.desc(), Case.id.desc())
+    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode([getattr(last, column.key), last.id])
+    return rows, next_cursor
+
+
+def history(case: Case) -> list[CaseEvent]:
+    return list(
+        db.session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id.desc())
+        )
+    )
+
+
+def record_unmasking(actor: User, cases: list[Case], *, channel: str) -> None:
+    """Showing personal data in clear is audited (who, which cases, where)."""
+    if not cases:
+        return
+    audit.record(
+        "pii.unmasked",
+        actor=actor,
+        target_type="case",
+        target_id=cases[0].id if len(cases) == 1 else "",
+        details={"channel": channel, "cases": [c.id for c in cases[:200]], "count": len(cases)},
+    )
