@@ -24,6 +24,9 @@ OWNER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@1
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 APP_ROLE = "arrears_app"
 PASSWORD = "Test-Pass-2026!"
+# Fixed test keys for personal data (never used outside tests).
+PII_KEY = "hA0b0Ukq3Pb8t8y1yQ8nSPp0-1Dtb0o_rmXUl7qIeXs="
+PII_INDEX_KEY = "test-index-key-0123456789abcdefghijklmnop"
 
 
 def _db_name() -> str:
@@ -103,6 +106,8 @@ def _config(owner_url: str, app_url: str, redis: str) -> dict[str, Any]:
         "REDIS_KEY_PREFIX": f"arrears-test-{run}",
         "RQ_QUEUES": [f"test-{run}"],
         "SERVER_NAME": "localhost",
+        "PII_KEYS": PII_KEY,
+        "PII_INDEX_KEY": PII_INDEX_KEY,
         # Assertions read English messages; tests of the Chinese catalog ask for it explicitly.
         "BABEL_DEFAULT_LOCALE": "en",
     }
@@ -320,6 +325,8 @@ def worker_env(app: Flask, database: Database) -> dict[str, str]:
         "REDIS_URL": app.config["REDIS_URL"],
         "ARREARS_ENV": "testing",
         "SECRET_KEY": "x" * 32,
+        "PII_KEYS": PII_KEY,
+        "PII_INDEX_KEY": PII_INDEX_KEY,
         "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"],
         "RQ_QUEUES": ",".join(app.config["RQ_QUEUES"]),
     }

@@ -219,6 +219,87 @@ def cases_import(org_slug: str, file: str, mapping: str, dry_run: bool, as_json:
         click.echo(f"  ... and {len(body['errors']) - 50} more")
 
 
+@cases.command("export")
+@click.option("--org", "org_slug", required=True, help="Short name of the asset owner.")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "csv"]), required=True)
+@click.option(
+    "--sort",
+    type=click.Choice(["dpd", "amount"]),
+    default="dpd",
+    help="dpd: most days past due first; amount: largest outstanding first.",
+)
+@click.option("--dpd-min", type=int)
+@click.option("--dpd-max", type=int)
+@click.option("--amount-min", type=str)
+@click.option("--amount-max", type=str)
+@click.option("--product")
+@click.option("--province")
+@click.option("--city")
+@click.option("--status")
+@click.option("--unmask", is_flag=True, help="Personal data in clear (audited); masked by default.")
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+def cases_export(
+    org_slug: str,
+    fmt: str,
+    sort: str,
+    dpd_min: int | None,
+    dpd_max: int | None,
+    amount_min: str | None,
+    amount_max: str | None,
+    product: str | None,
+    province: str | None,
+    city: str | None,
+    status: str | None,
+    unmask: bool,
+    out: str,
+) -> None:
+    """Export an owner's cases to .xlsx or .csv (streamed; masked unless --unmask; audited)."""
+    from decimal import Decimal, InvalidOperation
+
+    from arrears.services.cases import CaseFilter
+    from arrears.services.exports import export_cases
+    from arrears.services.imports import owner_by_slug
+    from arrears.tenancy import tenant
+
+    try:
+        org = owner_by_slug(org_slug)
+        bounds = [Decimal(a) if a else None for a in (amount_min, amount_max)]
+    except (DomainError, InvalidOperation) as exc:
+        click.echo(f"error: {getattr(exc, 'message', exc)}", err=True)
+        sys.exit(2)
+    f = CaseFilter(
+        dpd_min=dpd_min,
+        dpd_max=dpd_max,
+        amount_min=bounds[0],
+        amount_max=bounds[1],
+        product=product,
+        province=province,
+        city=city,
+        status=status,
+        sort="-dpd" if sort == "dpd" else "-amount",
+    )
+    with tenant(org.id, org.kind), open(out, "wb") as stream:
+        try:
+            count = export_cases(None, org, f, fmt, stream, unmask=unmask)
+        except DomainError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(2)
+    click.echo(f"{count} cases written to {out}")
+
+
+pii = AppGroup("pii", help="Personal data keys.")
+
+
+@pii.command("rotate")
+def pii_rotate() -> None:
+    """Re-encrypt every personal data value with the newest key of PII_KEYS (run after putting a
+    new key first; afterwards the old key can be removed)."""
+    from arrears.services.pii import rotate_all
+
+    counts = rotate_all()
+    click.echo(json.dumps(counts))
+
+
 def init_app(app: Flask) -> None:
-    for command in (seed_demo, tokens, worker, cron, create_tenant, cases):
+    for command in (seed_demo, tokens, worker, cron, create_tenant, cases, pii):
         app.cli.add_command(command)

@@ -14,7 +14,7 @@ from flask import Flask
 from openapi_spec_validator import validate
 from sqlalchemy import text
 
-from tests.conftest import PASSWORD, Database, World, api_token
+from tests.conftest import PASSWORD, PII_INDEX_KEY, PII_KEY, Database, World, api_token
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -205,6 +205,8 @@ def test_tokens_create_cli_prints_json(app: Flask, world: World, database: Datab
         "DATABASE_URL": database.app_url,
         "ARREARS_ENV": "testing",
         "SECRET_KEY": "x" * 32,
+        "PII_KEYS": PII_KEY,
+        "PII_INDEX_KEY": PII_INDEX_KEY,
         "REDIS_URL": "",
     }
     result = subprocess.run(

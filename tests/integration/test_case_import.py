@@ -251,8 +251,8 @@ def test_cli_import_prints_the_report_and_exits_by_readability(
         "DATABASE_URL": database.app_url,
         "ARREARS_ENV": "testing",
         "SECRET_KEY": "x" * 32,
-        "PII_KEYS": app.config["PII_KEYS"] or _dev_key(app, "pii_keys"),
-        "PII_INDEX_KEY": app.config["PII_INDEX_KEY"] or _dev_key(app, "pii_index_key"),
+        "PII_KEYS": app.config["PII_KEYS"],
+        "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
     }
     cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "cases", "import", "--org", "bank"]
     ok = subprocess.run(
@@ -275,5 +275,58 @@ def test_cli_import_prints_the_report_and_exits_by_readability(
     assert refused.returncode == 2 and "xlsx" in json.loads(refused.stdout)["error"]["message"]
 
 
-def _dev_key(app: Flask, name: str) -> str:
-    return (pathlib.Path(app.instance_path) / name).read_text().strip()
+def test_export_streams_masked_unless_unmasked_and_is_audited(
+    app: Flask, world: World, database: Database, tmp_path: pathlib.Path
+) -> None:
+    from arrears.services.cases import CaseFilter
+    from arrears.services.exports import export_cases
+
+    _import(world, DATA / "cases_lender_en.xlsx")
+    org = _org(world)
+    out = tmp_path / "cases.xlsx"
+    with tenant(org.id, org.kind), open(out, "wb") as stream:
+        assert export_cases(None, org, CaseFilter(sort="-amount"), "xlsx", stream) == 1000
+    rows = list(openpyxl.load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    assert len(rows) == 1001 and rows[0][0] == "Loan number"
+    amounts = [r[15] for r in rows[1:]]
+    assert amounts == sorted(amounts, reverse=True)
+    assert all("*" in r[2] for r in rows[1:])  # ID numbers masked
+    csv_out = tmp_path / "cases.csv"
+    with tenant(org.id, org.kind), open(csv_out, "wb") as stream:
+        export_cases(None, org, CaseFilter(dpd_min=400, sort="-dpd"), "csv", stream, unmask=True)
+    text = csv_out.read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")
+    lines = text.decode("utf-8-sig").splitlines()
+    assert len(lines) > 1 and "*" not in lines[1].split(",")[2]
+    audits = database.rows(
+        "SELECT details::text FROM audit_events WHERE action = 'cases.exported' ORDER BY id"
+    )
+    assert len(audits) == 2 and '"unmasked": true' in audits[1][0]
+
+
+def test_key_rotation_re_encrypts_and_old_rows_still_read(
+    app: Flask, world: World, database: Database
+) -> None:
+    from cryptography.fernet import Fernet
+    from sqlalchemy import select
+
+    from arrears.models import Debtor
+    from arrears.security.pii import Keyring
+    from arrears.services.pii import rotate_all
+
+    _import(world, DATA / "cases_utf8_bom.csv")
+    old, index_key = app.config["PII_KEYS"], app.config["PII_INDEX_KEY"]
+    new = Fernet.generate_key().decode()
+    app.extensions["arrears.pii"] = Keyring([new, old], index_key)  # new key first, old still readable
+    with tenant(world.bank.org_id):
+        db.session.expire_all()
+        first = db.session.scalar(select(Debtor).order_by(Debtor.id).limit(1))
+        assert first.id_number and len(first.id_number) == 18
+    counts = rotate_all()
+    assert counts["debtors"] == 300 and counts["debtor_contacts"] > 0
+    assert rotate_all()["debtors"] == 0  # idempotent
+    app.extensions["arrears.pii"] = Keyring([new], index_key)  # the old key is gone
+    with tenant(world.bank.org_id):
+        db.session.expire_all()
+        names = {d.id_number for d in db.session.scalars(select(Debtor))}
+        assert len(names) == 300 and all(len(n) == 18 for n in names)

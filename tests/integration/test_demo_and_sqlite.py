@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from tests.conftest import Database, FreshContextClient, login
+from tests.conftest import PII_INDEX_KEY, PII_KEY, Database, FreshContextClient, login
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -35,6 +35,8 @@ def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Databas
         "DATABASE_MIGRATION_URL": database.owner_url,
         "ARREARS_ENV": "testing",
         "SECRET_KEY": "x" * 32,
+        "PII_KEYS": PII_KEY,
+        "PII_INDEX_KEY": PII_INDEX_KEY,
     }
     first = _cli(["seed-demo", "--json"], env)
     assert first.returncode == 0, first.stderr
