@@ -83,6 +83,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "JOB_TIMEOUT": _int(env, "JOB_TIMEOUT", 3600),
         "S3_BUCKET": env.get("S3_BUCKET", ""),
         "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL", ""),
+        "S3_REGION": env.get("S3_REGION", ""),
+        "S3_SSE": _bool(env.get("S3_SSE"), True),
         "MEDIA_ROOT": media_root,
         # sessions and cookies
         "SESSION_COOKIE_NAME": "arrears_session",

@@ -25,6 +25,9 @@ bp = console_blueprint(
     title=_l("Asset owner console"),
     nav=[
         NavItem("asset_console.home", _l("Home")),
+        NavItem("asset_console.cases", _l("Cases"), "cases.view"),
+        NavItem("asset_console.debtors", _l("Debtors"), "cases.view"),
+        NavItem("asset_console.imports", _l("Imports"), "cases.import"),
         NavItem("asset_console.partnerships", _l("Agencies"), "partnerships.manage"),
         NavItem("asset_console.approvals", _l("Approvals"), "approvals.request"),
         NavItem("asset_console.users", _l("Users"), "org.users.view"),

@@ -102,6 +102,7 @@ class Report:
     rejected_rows: dict[int, list[Any]] = field(default_factory=dict)  # original cells, for the .xlsx
     # row number -> imported / updated / unchanged / rejected, when the caller asks (the API)
     row_status: dict[int, str] | None = None
+    headers: list[str] = field(default_factory=list)
 
     @property
     def valid_rows(self) -> int:
@@ -235,6 +236,7 @@ def run_table(
         dry_run=dry_run,
         row_status={} if track_rows else None,
     )
+    report.headers = ["" if h is None else str(h) for h in table.headers]
     report.mapping = {key: str(table.headers[i]) for key, i in sorted(mapping.items(), key=lambda kv: kv[1])}
     used = set(mapping.values())
     report.unmapped_columns = [

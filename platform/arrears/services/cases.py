@@ -173,3 +173,66 @@ def record_unmasking(actor: User, cases: list[Case], *, channel: str) -> None:
         target_id=cases[0].id if len(cases) == 1 else "",
         details={"channel": channel, "cases": [c.id for c in cases[:200]], "count": len(cases)},
     )
+
+
+def search_debtors(q: str, limit: int = 50) -> list[Debtor]:
+    """Debtors by part of the name, or exactly by loan number, ID number or mobile."""
+    if not q or not q.strip():
+        return []
+    stmt = (
+        select(Debtor)
+        .outerjoin(Case, Case.debtor_id == Debtor.id)
+        .where(search_condition(q))
+        .distinct()
+        .order_by(Debtor.name, Debtor.id)
+        .limit(limit)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def contacts_view(debtor: Debtor, *, unmasked: bool) -> list[dict[str, Any]]:
+    from arrears.security import masking
+
+    return [
+        {
+            "name": c.name if unmasked else masking.name(c.name),
+            "relation": c.relation,
+            "phone": c.phone if unmasked else masking.phone(c.phone),
+        }
+        for c in debtor.contacts
+    ]
+
+
+def edit_case(actor: User, case: Case, *, status: str, priority: int, tags: list[str]) -> Case:
+    """A console edit: every change is recorded in the case's history and the operation log."""
+    from arrears.auth.principal import require
+    from arrears.services.unit import transaction
+
+    require(actor, "cases.import")
+    try:
+        new_status = CaseStatus(status)
+    except ValueError:
+        raise ValidationFailed(_("Unknown status: %(value)s", value=status), field="status")
+    tags = sorted({t.strip() for t in tags if t.strip()})
+    with transaction():
+        changes: dict[str, Any] = {}
+        for name, value in (("status", new_status), ("priority", priority), ("tags", tags)):
+            old = getattr(case, name)
+            if old != value:
+                changes[name] = [
+                    old.value if hasattr(old, "value") else old,
+                    value.value if hasattr(value, "value") else value,
+                ]
+                setattr(case, name, value)
+        if changes:
+            db.session.add(
+                CaseEvent(
+                    org_id=case.org_id,
+                    case_id=case.id,
+                    kind="edited",
+                    actor_user_id=actor.id,
+                    changes=changes,
+                )
+            )
+            audit.record("case.edited", actor=actor, target=case, details=changes)
+    return case

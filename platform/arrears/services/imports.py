@@ -47,6 +47,114 @@ def mapping_columns(name: str | None) -> dict[str, str] | None:
     return dict(saved.columns)
 
 
+def new_batch(
+    org: Organisation, data: bytes, filename: str, *, actor: User | None, dry_run: bool, store: bool = False
+) -> ImportBatch:
+    """Record an uploaded file (kept in storage when ``store``, for the console's mapping step and
+    for the job that runs it). Call inside the owner's tenant."""
+    batch = ImportBatch(
+        org_id=org.id,
+        filename=Path(filename).name[:255] or "upload",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        dry_run=dry_run,
+        status=ImportStatus.QUEUED,
+        created_by_id=actor.id if actor else None,
+    )
+    db.session.add(batch)
+    db.session.flush()
+    if store:
+        from arrears.integrations.storage import get_storage, tenant_key
+
+        batch.storage_key = tenant_key(org.id, "imports", f"{batch.id}-{batch.sha256[:16]}.bin")
+        get_storage().put(batch.storage_key, data)
+    db.session.commit()
+    return batch
+
+
+def run_batch(
+    batch: ImportBatch,
+    data: bytes,
+    *,
+    dry_run: bool,
+    actor: User | None = None,
+    columns: dict[str, str] | None = None,
+    mapping: str | None = None,
+    progress: Any = None,
+) -> tuple[Report | None, str | None]:
+    """Run the import of a recorded batch: all valid rows in one transaction, or none. Returns the
+    report, or ``None`` and the reason when the file was refused. Call inside the owner's tenant."""
+    org_id = batch.org_id
+    batch_id, filename = batch.id, batch.filename
+    batch.status, batch.dry_run = ImportStatus.RUNNING, dry_run
+    db.session.commit()
+    try:
+        chosen = columns if columns else mapping_columns(mapping)
+        report = run_import(
+            org_id,
+            data,
+            filename,
+            dry_run=dry_run,
+            columns=chosen,
+            batch_id=batch_id,
+            actor_id=actor.id if actor else None,
+            limits=limits(),
+            progress=progress,
+        )
+    except (ImportAborted, ValidationFailed) as exc:
+        db.session.rollback()
+        reason = exc.reason if isinstance(exc, ImportAborted) else str(exc.message)
+        _finish(batch_id, ImportStatus.FAILED, {"refused": reason}, actor, filename, dry_run)
+        return None, reason
+    except Exception:
+        db.session.rollback()
+        _finish(
+            batch_id,
+            ImportStatus.FAILED,
+            {"error": "the import failed; nothing was written"},
+            actor,
+            filename,
+            dry_run,
+        )
+        raise
+    if dry_run:
+        db.session.rollback()
+    summary = report.as_dict()
+    batch = db.session.get(ImportBatch, batch_id) or batch
+    batch.mapping = summary["mapping"]
+    batch.report = {**summary, "headers": report.headers, "rejected_originals": rejected_originals(report)}
+    batch.status = ImportStatus.DONE
+    audit.record(
+        "cases.import_checked" if dry_run else "cases.imported",
+        actor=actor,
+        org_id=org_id,
+        actor_email="" if actor else "cli",
+        target=batch,
+        details={
+            k: summary[k] for k in ("file", "rows_read", "imported", "updated", "unchanged", "rejected")
+        },
+    )
+    db.session.commit()
+    return report, None
+
+
+MAX_KEPT_REJECTED = 5000
+
+
+def rejected_originals(report: Report) -> list[list[Any]]:
+    """The rejected rows as they were in the file (capped), for the downloadable error workbook."""
+    out = []
+    for number, cells in sorted(report.rejected_rows.items())[:MAX_KEPT_REJECTED]:
+        out.append([number, *[_jsonable(c) for c in cells]])
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
 def import_cases(
     org: Organisation,
     data: bytes,
@@ -58,68 +166,53 @@ def import_cases(
     columns: dict[str, str] | None = None,
     progress: Any = None,
 ) -> tuple[ImportBatch, Report | None, str | None]:
-    """Import ``data`` for ``org``. Returns the batch, the report (``None`` when the file was refused)
-    and the refusal reason. All valid rows are written in one transaction, or none."""
+    """Import ``data`` for ``org`` at once (the CLI, tests): record the batch, then run it."""
     with tenant(org.id, org.kind, actor.id if actor else None):
-        batch = ImportBatch(
-            org_id=org.id,
-            filename=Path(filename).name[:255],
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            dry_run=dry_run,
-            status=ImportStatus.RUNNING,
-            created_by_id=actor.id if actor else None,
+        batch = new_batch(org, data, filename, actor=actor, dry_run=dry_run)
+        report, refused = run_batch(
+            batch, data, dry_run=dry_run, actor=actor, columns=columns, mapping=mapping, progress=progress
         )
-        db.session.add(batch)
-        db.session.commit()
-        try:
-            chosen = columns if columns else mapping_columns(mapping)
-            report = run_import(
-                org.id,
-                data,
-                batch.filename,
-                dry_run=dry_run,
-                columns=chosen,
-                batch_id=batch.id,
-                actor_id=actor.id if actor else None,
-                limits=limits(),
-                progress=progress,
-            )
-        except (ImportAborted, ValidationFailed) as exc:
-            db.session.rollback()
-            reason = exc.reason if isinstance(exc, ImportAborted) else str(exc.message)
-            _finish(batch.id, ImportStatus.FAILED, {"refused": reason}, actor, filename, dry_run)
-            return batch, None, reason
-        except Exception:
-            db.session.rollback()
-            _finish(
-                batch.id,
-                ImportStatus.FAILED,
-                {"error": "the import failed; nothing was written"},
-                actor,
-                filename,
-                dry_run,
-            )
-            raise
-        if dry_run:
-            db.session.rollback()
-        summary = report.as_dict()
-        batch = db.session.get(ImportBatch, batch.id) or batch
-        batch.mapping = summary["mapping"]
-        batch.report = summary
-        batch.status = ImportStatus.DONE
-        audit.record(
-            "cases.import_checked" if dry_run else "cases.imported",
-            actor=actor,
-            org_id=org.id,
-            actor_email="" if actor else "cli",
-            target=batch,
-            details={
-                k: summary[k] for k in ("file", "rows_read", "imported", "updated", "unchanged", "rejected")
-            },
+        return batch, report, refused
+
+
+def save_mapping(actor: User, name: str, columns: dict[str, str]) -> ImportMapping:
+    from arrears.auth.principal import require
+    from arrears.services.unit import transaction
+
+    require(actor, "cases.import")
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise ValidationFailed(_("Give the mapping a name (up to 120 characters)."), field="mapping_name")
+    with transaction():
+        saved = db.session.scalar(select(ImportMapping).where(ImportMapping.name == name))
+        if saved is None:
+            saved = ImportMapping(name=name, created_by_id=actor.id)
+            db.session.add(saved)
+        saved.columns = {k: v for k, v in columns.items() if v}
+        audit.record("cases.mapping_saved", actor=actor, target=saved, details={"name": name})
+    return saved
+
+
+def saved_mappings() -> list[ImportMapping]:
+    return list(db.session.scalars(select(ImportMapping).order_by(ImportMapping.name)))
+
+
+def start_batch_job(actor: User, batch: ImportBatch, *, dry_run: bool, columns: dict[str, str]) -> str:
+    """Run a stored batch as a job (a progress bar in the console; inline when there is no Redis)."""
+    from arrears.services.unit import transaction
+    from arrears.tasks.queue import enqueue
+
+    with transaction():
+        record = enqueue(
+            "arrears.tasks.imports.run_import_job",
+            name=f"import {batch.filename}",
+            kwargs={"batch_id": batch.id, "dry_run": dry_run, "columns": columns},
+            created_by=actor,
+            retries=0,
         )
-        db.session.commit()
-        return batch, report, None
+        batch.job_id = record.id
+        batch.status = ImportStatus.QUEUED
+    return record.id
 
 
 def _finish(

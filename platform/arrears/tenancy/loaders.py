@@ -19,6 +19,7 @@ from arrears.models import (
     ApiToken,
     Approval,
     Case,
+    Debtor,
     ImportBatch,
     JobRecord,
     Organisation,
@@ -120,3 +121,9 @@ def get_case_for(actor: User, case_id: Any) -> Case:
 
 def get_import_batch_for(actor: User, batch_id: Any) -> ImportBatch:
     return _one(ImportBatch, actor, batch_id, ImportBatch.org_id == actor.org_id)
+
+
+def get_debtor_for(actor: User, debtor_id: Any) -> Debtor:
+    if actor.org.kind != OrgKind.ASSET_OWNER:
+        raise NotFound(_("Not found."))
+    return _one(Debtor, actor, debtor_id, Debtor.org_id == actor.org_id)

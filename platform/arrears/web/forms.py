@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
@@ -137,3 +138,64 @@ class SettingsForm(FlaskForm):
 
 
 __all__ = ["BooleanField"]
+
+
+class CaseFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Name, loan number, ID number or mobile"), validators=[Optional(), Length(max=64)])
+    dpd_min = IntegerField(_l("Days past due from"), validators=[Optional(), NumberRange(min=0)])
+    dpd_max = IntegerField(_l("to"), validators=[Optional(), NumberRange(min=0)])
+    amount_min = StringField(_l("Amount from"), validators=[Optional(), Length(max=20)])
+    amount_max = StringField(_l("to"), validators=[Optional(), Length(max=20)])
+    product = StringField(_l("Product"), validators=[Optional(), Length(max=64)])
+    province = StringField(_l("Province"), validators=[Optional(), Length(max=32)])
+    city = StringField(_l("City"), validators=[Optional(), Length(max=32)])
+    status = SelectField(
+        _l("Status"),
+        choices=[
+            ("", "—"),
+            ("new", _l("new")),
+            ("active", _l("active")),
+            ("paused", _l("paused")),
+            ("closed", _l("closed")),
+            ("written_off", _l("written off")),
+        ],
+        validators=[Optional()],
+    )
+    sort = SelectField(
+        _l("Sort"),
+        choices=[
+            ("-dpd", _l("Most days past due")),
+            ("dpd", _l("Fewest days past due")),
+            ("-amount", _l("Largest amount")),
+            ("amount", _l("Smallest amount")),
+        ],
+        default="-dpd",
+    )
+
+
+class CaseEditForm(FlaskForm):
+    status = SelectField(
+        _l("Status"),
+        choices=[
+            ("new", _l("new")),
+            ("active", _l("active")),
+            ("paused", _l("paused")),
+            ("closed", _l("closed")),
+            ("written_off", _l("written off")),
+        ],
+    )
+    priority = IntegerField(_l("Priority"), default=0, validators=[Optional(), NumberRange(min=0, max=1000)])
+    tags = StringField(_l("Tags (comma separated)"), validators=[Optional(), Length(max=300)])
+    submit = SubmitField(_l("Save"))
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField(
+        _l("Case file (.xlsx or .csv)"),
+        validators=[FileRequired(), FileAllowed(["xlsx", "csv", "xls"], _l("Upload an .xlsx or .csv file."))],
+    )
+    mapping = SelectField(_l("Columns"), default="auto")
+    submit = SubmitField(_l("Upload"))

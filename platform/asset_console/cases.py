@@ -1,0 +1,185 @@
+"""Asset console: case list (filters, sort, keyset pages, export), case detail with audited reveal,
+case edit, debtor search and detail."""
+
+from __future__ import annotations
+
+import tempfile
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from arrears.auth.principal import permission_required
+from arrears.errors import DomainError
+from arrears.extensions import db
+from arrears.models import CaseStatus, User
+from arrears.schemas.cases import case_view, debtor_view
+from arrears.services import cases as case_service
+from arrears.services.exports import export_cases
+from arrears.tenancy import loaders
+from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm
+from asset_console.views import bp
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _filter(form: CaseFilterForm) -> case_service.CaseFilter:
+    def money(raw: str | None) -> Decimal | None:
+        try:
+            return Decimal(raw) if raw else None
+        except InvalidOperation:
+            return None
+
+    return case_service.CaseFilter(
+        dpd_min=form.dpd_min.data,
+        dpd_max=form.dpd_max.data,
+        amount_min=money(form.amount_min.data),
+        amount_max=money(form.amount_max.data),
+        product=form.product.data or None,
+        province=form.province.data or None,
+        city=form.city.data or None,
+        status=form.status.data or None,
+        q=form.q.data or None,
+        sort=form.sort.data or "-dpd",
+    )
+
+
+@bp.route("/cases")
+@permission_required("cases.view")
+def cases():
+    me = _me()
+    form = CaseFilterForm(request.args)
+    form.validate()
+    try:
+        rows, cursor = case_service.page(me.org, _filter(form), limit=50, cursor=request.args.get("cursor"))
+    except DomainError as exc:
+        flash(str(exc.message), "danger")
+        rows, cursor = [], None
+    today = case_service.business_date(me.org)
+    args = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return render_template(
+        "asset_console/cases.html",
+        form=form,
+        rows=[case_view(c, today, unmasked=False) for c in rows],
+        next_url=url_for("asset_console.cases", cursor=cursor, **args) if cursor else None,  # type: ignore[arg-type]
+        args=args,
+        today=today,
+    )
+
+
+@bp.route("/cases/export")
+@permission_required("cases.export")
+def cases_export():
+    me = _me()
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in ("xlsx", "csv"):
+        abort(400)
+    form = CaseFilterForm(request.args)
+    form.validate()
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it)
+    export_cases(me, me.org, _filter(form), fmt, spool)
+    spool.seek(0)
+    mimetype = (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx" else "text/csv"
+    )
+    return send_file(spool, mimetype=mimetype, as_attachment=True, download_name=f"cases.{fmt}")
+
+
+def _case_page(case_id: int, *, unmasked: bool) -> Any:
+    me = _me()
+    case = loaders.get_case_for(me, case_id)
+    today = case_service.business_date(me.org)
+    form = CaseEditForm(status=case.status.value, priority=case.priority, tags=", ".join(case.tags))
+    return render_template(
+        "asset_console/case.html",
+        case=case,
+        view=case_view(case, today, unmasked=unmasked),
+        contacts=case_service.contacts_view(case.debtor, unmasked=unmasked),
+        history=case_service.history(case),
+        unmasked=unmasked,
+        reveal=ConfirmForm(),
+        form=form,
+        can_edit=me.can("cases.import"),
+        can_reveal=me.can("pii.unmask"),
+    )
+
+
+@bp.route("/cases/<int:case_id>")
+@permission_required("cases.view")
+def case_detail(case_id: int):
+    return _case_page(case_id, unmasked=False)
+
+
+@bp.route("/cases/<int:case_id>/reveal", methods=["POST"])
+@permission_required("cases.view", "pii.unmask")
+def case_reveal(case_id: int):
+    me = _me()
+    case = loaders.get_case_for(me, case_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    case_service.record_unmasking(me, [case], channel="console")
+    db.session.commit()
+    return _case_page(case.id, unmasked=True)
+
+
+@bp.route("/cases/<int:case_id>/edit", methods=["POST"])
+@permission_required("cases.import")
+def case_edit(case_id: int):
+    me = _me()
+    case = loaders.get_case_for(me, case_id)
+    form = CaseEditForm()
+    if form.validate_on_submit():
+        try:
+            case_service.edit_case(
+                me,
+                case,
+                status=form.status.data or "",
+                priority=form.priority.data or 0,
+                tags=(form.tags.data or "").replace("，", ",").split(","),
+            )
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+        else:
+            flash(_("The case was saved."), "success")
+    else:
+        flash(_("The data is not valid."), "danger")
+    return redirect(url_for("asset_console.case_detail", case_id=case.id))
+
+
+@bp.route("/debtors")
+@permission_required("cases.view")
+def debtors():
+    q = request.args.get("q", "").strip()
+    found = case_service.search_debtors(q) if q else []
+    return render_template(
+        "asset_console/debtors.html", q=q, debtors=[debtor_view(d, unmasked=False) for d in found]
+    )
+
+
+@bp.route("/debtors/<int:debtor_id>", methods=["GET", "POST"])
+@permission_required("cases.view")
+def debtor_detail(debtor_id: int):
+    me = _me()
+    debtor = loaders.get_debtor_for(me, debtor_id)
+    unmasked = False
+    if request.method == "POST":
+        if not (ConfirmForm().validate_on_submit() and me.can("pii.unmask")):
+            abort(403)
+        case_service.record_unmasking(me, list(debtor.cases), channel="console")
+        db.session.commit()
+        unmasked = True
+    today = case_service.business_date(me.org)
+    return render_template(
+        "asset_console/debtor.html",
+        debtor=debtor_view(debtor, unmasked=unmasked),
+        unmasked=unmasked,
+        contacts=case_service.contacts_view(debtor, unmasked=unmasked),
+        cases=[case_view(c, today, unmasked=False) for c in debtor.cases],
+        reveal=ConfirmForm(),
+        can_reveal=me.can("pii.unmask"),
+        statuses=[s.value for s in CaseStatus],
+    )
