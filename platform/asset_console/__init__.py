@@ -1,8 +1,9 @@
 """Asset owner console (资产方): users, roles, partnerships with agencies, settings, cases and
 imports; later placements, write-off, commission, repayments and reports."""
 
-from asset_console import cases as _cases  # noqa: F401  (registers the case pages)
-from asset_console import imports as _imports  # noqa: F401  (registers the import pages)
 from asset_console.views import bp
+
+# The page modules register their views on ``bp`` when imported.
+from . import cases, imports  # noqa: E402,F401,I001
 
 __all__ = ["bp"]
