@@ -4,6 +4,6 @@ imports; later placements, write-off, commission, repayments and reports."""
 from asset_console.views import bp
 
 # The page modules register their views on ``bp`` when imported.
-from . import cases, imports  # noqa: E402,F401,I001
+from . import cases, imports  # noqa: F401
 
 __all__ = ["bp"]
