@@ -79,6 +79,8 @@ ORGS: list[tuple[str, str, OrgKind, list[DemoUser]]] = [
     ),
 ]
 
+CASES_PER_OWNER = 300
+
 PARTNERSHIPS = [
     ("demo-bank", "demo-agency-east"),
     ("demo-lender", "demo-agency-east"),
@@ -156,4 +158,10 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
                         note="demo",
                     )
                 )
+    from arrears.services.demo_cases import seed_cases
+
+    for slug, prefix, seed_value in (("demo-bank", "DB", 11), ("demo-lender", "DL", 22)):
+        owner = by_slug[slug]
+        with tenant(owner.id, owner.kind):
+            seed_cases(owner, prefix, CASES_PER_OWNER, seed_value)
     return {"organisations": out_orgs, "users": out_users}
