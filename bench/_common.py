@@ -383,8 +383,15 @@ PLACES = [
     ("山东省", "济南市", "历下区", "370102"),
     ("北京市", "北京市", "东城区", "110101"),
 ]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红梅建国志文海云辉鹏飞雪婷宇浩然子轩梓涵欣怡佳琪嘉俊峰晨阳东雨"
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
+    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰红梅建国志文海云辉鹏飞雪婷宇"
+    "浩然子轩梓涵欣怡佳琪嘉俊峰晨阳东雨"
+)
 PRODUCTS = ["信用卡", "经营贷", "现金贷", "车贷", "消费贷"]
 EMPLOYERS = ["某某贸易有限公司", "个体经营", "某某科技有限公司", None]
 RELATIONS = ["同事", "兄弟", "母亲", "配偶", "父亲", "姐妹", "朋友"]
@@ -536,3 +543,33 @@ def case_items(count: int, seed: int = 20261101) -> Iterator[dict[str, Any]]:
     """The same rows as records keyed by import field (for ``engine.rows_table``)."""
     for row in case_rows(count, seed):
         yield {key: value for key, value in zip(FIELD_KEYS, row, strict=True) if key and value is not None}
+
+
+def time_sql(engine: Any, phases: Phases) -> None:
+    """Add the database's own time per statement kind (cursor execute, one call per round trip) to
+    ``phases``: "sql: INSERT INTO debtors" etc. Bind processing (encryption) happens before it."""
+    import re
+
+    from sqlalchemy import event
+
+    clock = time.perf_counter
+    pattern = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT .*? FROM|SELECT)\s+(\w+)?", re.S)
+
+    def label(statement: str) -> str:
+        match = pattern.match(statement)
+        if not match:
+            return "sql: " + statement.split(None, 1)[0]
+        verb = match.group(1).split()[0]
+        return f"sql: {verb} {match.group(2) or ''}".rstrip()
+
+    def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        conn.info.setdefault("bench_started", []).append(clock())
+
+    def after(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        started = conn.info["bench_started"].pop()
+        key = label(statement)
+        phases.seconds[key] = phases.seconds.get(key, 0.0) + clock() - started
+        phases.calls[key] = phases.calls.get(key, 0) + 1
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)

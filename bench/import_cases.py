@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "platform"))  # append, never prepend
 
-import _common as c  # noqa: E402  (bench/ is the script's directory, first on sys.path)
+import _common as c  # bench/ is the script's directory, first on sys.path
 
 BENCH = "import_cases"
 TARGET = "<= 1.5x the bare openpyxl read; peak memory <= 300 MB"
@@ -46,6 +46,9 @@ def bare_openpyxl_read(path: Path) -> tuple[float, int]:
 
 
 def _install_phases() -> c.Phases:
+    from sqlalchemy.engine import cursor as result_module
+
+    from arrears.extensions import db
     from arrears.imports import engine
     from arrears.imports.reader import Table
     from arrears.security import pii
@@ -61,6 +64,10 @@ def _install_phases() -> c.Phases:
     phases.wrap(engine._Writer, "_contacts", "    _debtors > _contacts (upsert)")
     phases.wrap(engine._Writer, "_cases", "  write > _cases (select, insert cases + events)")
     phases.wrap(pii.EncryptedText, "process_bind_param", "  encrypt: EncryptedText (Fernet, per value)")
+    phases.wrap(
+        result_module.CursorResult, "splice_vertically", "  sqlalchemy: CursorResult.splice_vertically"
+    )
+    c.time_sql(db.engine, phases)
     return phases
 
 

@@ -8,6 +8,7 @@ through the ``world`` fixture, so cross-tenant checks are the norm rather than t
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
+# The files made by other programs (shared/data beside the checkout); ARREARS_SHARED_DIR overrides.
+SHARED = pathlib.Path(
+    os.environ.get("ARREARS_SHARED_DIR") or pathlib.Path(__file__).resolve().parents[2] / "shared"
+)
 OWNER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 APP_ROLE = "arrears_app"
@@ -30,8 +35,9 @@ PII_INDEX_KEY = "test-index-key-0123456789abcdefghijklmnop"
 
 
 def _db_name() -> str:
+    # One database per test process: parallel runs (xdist workers, two checkouts) never collide.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return f"arrears_test_{worker}"
+    return f"arrears_test_{worker}_{os.getpid()}"
 
 
 @dataclass

@@ -10,9 +10,9 @@ import re
 import openpyxl
 from flask import Flask
 
-from tests.conftest import Database, csrf_token, signed_in
+from tests.conftest import SHARED, Database, csrf_token, signed_in
 
-DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "imports"
+DATA = SHARED / "data" / "imports"
 
 
 def _upload(c, path: pathlib.Path, mapping: str = "auto"):  # type: ignore[no-untyped-def]

@@ -21,10 +21,10 @@ from arrears.imports import engine
 from arrears.models import Organisation
 from arrears.services.imports import import_cases
 from arrears.tenancy import tenant
-from tests.conftest import Database, World
+from tests.conftest import SHARED, Database, World
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "imports"
+DATA = SHARED / "data" / "imports"
 CASE_FILES = sorted(p for p in DATA.glob("cases_*") if not p.name.endswith(".json"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
@@ -140,6 +141,15 @@ class SettingsForm(FlaskForm):
 __all__ = ["BooleanField"]
 
 
+CASE_STATUS_CHOICES = [
+    ("new", lazy_pgettext("case status", "new")),
+    ("active", lazy_pgettext("case status", "active")),
+    ("paused", lazy_pgettext("case status", "paused")),
+    ("closed", lazy_pgettext("case status", "closed")),
+    ("written_off", lazy_pgettext("case status", "written off")),
+]
+
+
 class CaseFilterForm(FlaskForm):
     class Meta:
         csrf = False
@@ -154,14 +164,7 @@ class CaseFilterForm(FlaskForm):
     city = StringField(_l("City"), validators=[Optional(), Length(max=32)])
     status = SelectField(
         _l("Status"),
-        choices=[
-            ("", "—"),
-            ("new", _l("new")),
-            ("active", _l("active")),
-            ("paused", _l("paused")),
-            ("closed", _l("closed")),
-            ("written_off", _l("written off")),
-        ],
+        choices=[("", "—"), *CASE_STATUS_CHOICES],
         validators=[Optional()],
     )
     sort = SelectField(
@@ -179,13 +182,7 @@ class CaseFilterForm(FlaskForm):
 class CaseEditForm(FlaskForm):
     status = SelectField(
         _l("Status"),
-        choices=[
-            ("new", _l("new")),
-            ("active", _l("active")),
-            ("paused", _l("paused")),
-            ("closed", _l("closed")),
-            ("written_off", _l("written off")),
-        ],
+        choices=CASE_STATUS_CHOICES,
     )
     priority = IntegerField(_l("Priority"), default=0, validators=[Optional(), NumberRange(min=0, max=1000)])
     tags = StringField(_l("Tags (comma separated)"), validators=[Optional(), Length(max=300)])
