@@ -34,6 +34,8 @@ def test_catalog_template_is_up_to_date_with_the_sources(tmp_path: pathlib.Path)
             "_l",
             "-k",
             "lazy_gettext",
+            "-k",
+            "lazy_pgettext:1c,2",
             "-o",
             str(out),
             "--no-location",
