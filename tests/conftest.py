@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ def _config(owner_url: str, app_url: str, redis: str) -> dict[str, Any]:
         "SERVER_NAME": "localhost",
         "PII_KEYS": PII_KEY,
         "PII_INDEX_KEY": PII_INDEX_KEY,
+        "MEDIA_ROOT": tempfile.mkdtemp(prefix="arrears-test-media-"),
         # Assertions read English messages; tests of the Chinese catalog ask for it explicitly.
         "BABEL_DEFAULT_LOCALE": "en",
     }

@@ -3,6 +3,7 @@ case edit, debtor search and detail."""
 
 from __future__ import annotations
 
+import io
 import tempfile
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,7 +20,7 @@ from arrears.schemas.cases import case_view, debtor_view
 from arrears.services import cases as case_service
 from arrears.services.exports import export_cases
 from arrears.tenancy import loaders
-from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm
+from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm, FaceUploadForm
 from asset_console.views import bp
 
 
@@ -158,6 +159,29 @@ def debtors():
     return render_template(
         "asset_console/debtors.html", q=q, debtors=[debtor_view(d, unmasked=False) for d in found]
     )
+
+
+@bp.route("/debtors/<int:debtor_id>/face", methods=["GET", "POST"])
+@permission_required("cases.view")
+def debtor_face(debtor_id: int):
+    me = _me()
+    debtor = loaders.get_debtor_for(me, debtor_id)
+    if request.method == "POST":
+        form = FaceUploadForm()
+        if form.validate_on_submit():
+            try:
+                case_service.set_face_image(me, debtor, form.face.data.read())
+            except DomainError as exc:
+                flash(str(exc.message), "danger")
+            else:
+                flash(_("The image was saved."), "success")
+        else:
+            flash(_("Upload a JPEG or PNG image."), "danger")
+        return redirect(url_for("asset_console.debtor_detail", debtor_id=debtor.id))
+    data, mimetype = case_service.face_image(me, debtor)
+    response = send_file(io.BytesIO(data), mimetype=mimetype)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/debtors/<int:debtor_id>", methods=["GET", "POST"])

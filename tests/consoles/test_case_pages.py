@@ -103,3 +103,49 @@ def test_case_list_detail_reveal_edit_and_search(eager_app: Flask, database: Dat
     found = admin.get("/asset/debtors?q=510107197208077827").get_data(as_text=True)
     assert "何*涵" in found
     assert "何*涵" in admin.get("/asset/debtors?q=135 7604 2997").get_data(as_text=True)
+
+
+def test_face_image_upload_and_audited_view(
+    eager_app: Flask, database: Database, tmp_path: pathlib.Path
+) -> None:
+    from arrears.extensions import db
+    from arrears.models import Organisation
+    from arrears.services.imports import import_cases
+    from tests.conftest import build_world
+
+    eager_app.config["MEDIA_ROOT"] = str(tmp_path / "media")
+    eager_app.extensions.pop("arrears.storage", None)
+    world = build_world()
+    import_cases(
+        db.session.get(Organisation, world.bank.org_id),
+        (DATA / "cases_utf8_bom.csv").read_bytes(),
+        "u.csv",
+        dry_run=False,
+    )
+    debtor_id = database.scalar("SELECT min(id) FROM debtors")
+    admin = signed_in(eager_app, world.bank.admin_email)
+    url = f"/asset/debtors/{debtor_id}/face"
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    token = csrf_token(admin, f"/asset/debtors/{debtor_id}")
+    bad = admin.post(
+        url,
+        data={"csrf_token": token, "face": (io.BytesIO(b"GIF89a"), "x.png")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "Upload a JPEG or PNG image." in bad.get_data(as_text=True)
+    ok = admin.post(
+        url,
+        data={"csrf_token": token, "face": (io.BytesIO(png), "face.png")},
+        content_type="multipart/form-data",
+    )
+    assert ok.status_code == 302
+    stored = list((tmp_path / "media" / "tenants" / str(world.bank.org_id) / "faces").iterdir())
+    assert len(stored) == 1 and stored[0].read_bytes() == png
+    key = database.scalar("SELECT face_image_key FROM debtors WHERE id = :i", i=debtor_id)
+    assert key.startswith("gAAAA")  # the storage key itself is encrypted at rest
+    image = admin.get(url)
+    assert image.status_code == 200 and image.data == png and image.mimetype == "image/png"
+    assert database.scalar("SELECT count(*) FROM audit_events WHERE action = 'pii.face_viewed'") == 1
+    staff = signed_in(eager_app, world.bank.emails["owner_staff"])
+    assert staff.get(url).status_code == 403

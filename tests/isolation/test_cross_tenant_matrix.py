@@ -129,6 +129,9 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         victim = db.session.scalar(select(Case).where(Case.loan_no == "VICTIM-1"))
         out["bank"]["case_id"] = [victim.id]
         out["bank"]["debtor_id"] = [victim.debtor_id]
+        from arrears.services.cases import set_face_image
+
+        set_face_image(bank_admin, victim.debtor, b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
         from arrears.services.imports import new_batch
 
         csv = (

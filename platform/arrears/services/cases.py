@@ -236,3 +236,48 @@ def edit_case(actor: User, case: Case, *, status: str, priority: int, tags: list
             )
             audit.record("case.edited", actor=actor, target=case, details=changes)
     return case
+
+
+FACE_MAX_BYTES = 5 * 1024 * 1024
+_IMAGE_TYPES = {b"\xff\xd8\xff": ("jpg", "image/jpeg"), b"\x89PNG\r\n\x1a\n": ("png", "image/png")}
+
+
+def set_face_image(actor: User, debtor: Debtor, data: bytes) -> Debtor:
+    """Store the debtor's face image (JPEG or PNG) through the storage layer; the key is encrypted."""
+    import hashlib
+
+    from arrears.auth.principal import require
+    from arrears.integrations.storage import get_storage, tenant_key
+    from arrears.services.unit import transaction
+
+    require(actor, "cases.import")
+    if len(data) > FACE_MAX_BYTES:
+        raise ValidationFailed(_("The image is larger than 5 MB."), field="face")
+    kind = next((v for magic, v in _IMAGE_TYPES.items() if data.startswith(magic)), None)
+    if kind is None:
+        raise ValidationFailed(_("Upload a JPEG or PNG image."), field="face")
+    key = tenant_key(debtor.org_id, "faces", f"{debtor.id}-{hashlib.sha256(data).hexdigest()[:16]}.{kind[0]}")
+    get_storage().put(key, data, kind[1])
+    with transaction():
+        debtor.face_image_key = key
+        audit.record("debtor.face_uploaded", actor=actor, target=debtor)
+    return debtor
+
+
+def face_image(actor: User, debtor: Debtor) -> tuple[bytes, str]:
+    """The face image, for users who may see personal data in clear; every view is audited."""
+    from arrears.auth.principal import require
+    from arrears.errors import NotFound
+    from arrears.integrations.storage import StorageNotFound, get_storage
+    from arrears.services.unit import transaction
+
+    require(actor, "pii.unmask")
+    if not debtor.face_image_key:
+        raise NotFound(_("Not found."))
+    try:
+        data = get_storage().get(debtor.face_image_key)
+    except StorageNotFound:
+        raise NotFound(_("Not found."))
+    with transaction():
+        audit.record("pii.face_viewed", actor=actor, target=debtor)
+    return data, "image/png" if debtor.face_image_key.endswith(".png") else "image/jpeg"

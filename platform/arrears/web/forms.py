@@ -196,3 +196,11 @@ class ImportUploadForm(FlaskForm):
     )
     mapping = SelectField(_l("Columns"), default="auto")
     submit = SubmitField(_l("Upload"))
+
+
+class FaceUploadForm(FlaskForm):
+    face = FileField(
+        _l("Face image (JPEG or PNG)"),
+        validators=[FileRequired(), FileAllowed(["jpg", "jpeg", "png"], _l("Upload a JPEG or PNG image."))],
+    )
+    submit = SubmitField(_l("Upload"))
