@@ -8,7 +8,7 @@ import tempfile
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,7 +18,7 @@ from arrears.extensions import db
 from arrears.models import CaseStatus, User
 from arrears.schemas.cases import case_view, debtor_view
 from arrears.services import cases as case_service
-from arrears.services.exports import export_cases
+from arrears.services.exports import INLINE_MAX, count_cases, export_cases, start_export_job
 from arrears.tenancy import loaders
 from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm, FaceUploadForm
 from asset_console.views import bp
@@ -81,8 +81,13 @@ def cases_export():
         abort(400)
     form = CaseFilterForm(request.args)
     form.validate()
+    f = _filter(form)
+    if count_cases(me.org, f) > current_app.config.get("EXPORT_INLINE_MAX", INLINE_MAX):
+        job_id = start_export_job(me, f, fmt)
+        flash(_("The export runs in the background; download it here when it is ready."), "info")
+        return redirect(url_for("asset_console.job_detail", job_id=job_id))
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it)
-    export_cases(me, me.org, _filter(form), fmt, spool)
+    export_cases(me, me.org, f, fmt, spool)
     spool.seek(0)
     mimetype = (
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx" else "text/csv"
@@ -149,6 +154,23 @@ def case_edit(case_id: int):
     else:
         flash(_("The data is not valid."), "danger")
     return redirect(url_for("asset_console.case_detail", case_id=case.id))
+
+
+@bp.route("/exports/<job_id>/download")
+@permission_required("cases.export")
+def export_download(job_id: str):
+    from arrears.integrations.storage import get_storage
+
+    job = loaders.get_job_for(_me(), job_id)
+    result = job.result or {}
+    if not job.func.endswith("run_export_job") or "storage_key" not in result:
+        abort(404)
+    fmt = result.get("format", "xlsx")
+    mimetype = (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx" else "text/csv"
+    )
+    data = get_storage().get(result["storage_key"])
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=f"cases.{fmt}")
 
 
 @bp.route("/debtors")

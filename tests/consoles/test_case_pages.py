@@ -149,3 +149,32 @@ def test_face_image_upload_and_audited_view(
     assert database.scalar("SELECT count(*) FROM audit_events WHERE action = 'pii.face_viewed'") == 1
     staff = signed_in(eager_app, world.bank.emails["owner_staff"])
     assert staff.get(url).status_code == 403
+
+
+def test_large_exports_run_as_a_job_and_download_from_storage(
+    eager_app: Flask, database: Database, tmp_path: pathlib.Path
+) -> None:
+    from arrears.extensions import db
+    from arrears.models import Organisation
+    from arrears.services.imports import import_cases
+    from tests.conftest import build_world
+
+    eager_app.config["EXPORT_INLINE_MAX"] = 100
+    world = build_world()
+    import_cases(
+        db.session.get(Organisation, world.bank.org_id),
+        (DATA / "cases_gbk.csv").read_bytes(),
+        "g.csv",
+        dry_run=False,
+    )
+    admin = signed_in(eager_app, world.bank.admin_email)
+    started = admin.get("/asset/cases/export?format=xlsx")
+    assert started.status_code == 302 and "/asset/jobs/" in started.headers["Location"]
+    page = admin.get(started.headers["Location"]).get_data(as_text=True)
+    assert "Download the export" in page
+    job_id = started.headers["Location"].rsplit("/", 1)[1]
+    download = admin.get(f"/asset/exports/{job_id}/download")
+    rows = list(openpyxl.load_workbook(io.BytesIO(download.data)).active.iter_rows(values_only=True))
+    assert len(rows) == 301
+    other = signed_in(eager_app, world.lender.admin_email)
+    assert other.get(f"/asset/exports/{job_id}/download").status_code == 404

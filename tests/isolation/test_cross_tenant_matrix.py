@@ -22,6 +22,8 @@ from sqlalchemy import text
 from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, signed_in
 
 # URL parameters that are not object ids, with the reason.
+# A route whose parameter needs a particular kind of object: (rule, parameter) -> key in the objects.
+PARAM_OBJECTS = {("/asset/exports/<job_id>/download", "job_id"): "export_job_id"}
 NOT_OBJECT_PARAMS = {
     "filename": "static files are public and the same for everybody",
     "code": "the language switch takes a language code",
@@ -132,6 +134,28 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         from arrears.services.cases import set_face_image
 
         set_face_image(bank_admin, victim.debtor, b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
+        # a finished export job whose file is in storage (the download route needs one)
+        import uuid
+
+        from arrears.integrations.storage import get_storage, tenant_key
+        from arrears.models import JobRecord, JobStatus
+
+        export_id = str(uuid.uuid4())
+        key = tenant_key(world.bank.org_id, "exports", f"{export_id}.csv")
+        get_storage().put(key, "受害人\n".encode())
+        db.session.add(
+            JobRecord(
+                id=export_id,
+                org_id=world.bank.org_id,
+                name="export",
+                queue="default",
+                func="arrears.tasks.exports.run_export_job",
+                status=JobStatus.FINISHED,
+                result={"storage_key": key, "format": "csv", "count": 1},
+            )
+        )
+        db.session.commit()
+        out["bank"]["export_job_id"] = [export_id]
         from arrears.services.imports import new_batch
 
         csv = (
@@ -230,7 +254,8 @@ def test_every_route_with_an_id_is_404_for_other_tenants(
         methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
         side, owner = _side(rule.rule)
         for param in rule.arguments:
-            own_values = objects[side].get(param)
+            key = PARAM_OBJECTS.get((rule.rule, param), param)
+            own_values = objects[side].get(key)
             assert own_values, f"{rule.rule}: no {param} on the {side} side"
             # positive control: the owning side opens its own object
             if "GET" in methods:
@@ -240,7 +265,7 @@ def test_every_route_with_an_id_is_404_for_other_tenants(
             # attack: the victims' objects (for admin pages, every tenant's objects are foreign)
             victims = ["bank", "east"] if side == "platform" else [side]
             for victim in victims:
-                for value in objects[victim].get(param, []):
+                for value in objects[victim].get(key, []):
                     url = _fill(rule, {param: value})
                     for attacker in ATTACKERS:
                         if param == "org_id" and attacker == "platform_operator":

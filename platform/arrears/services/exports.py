@@ -150,3 +150,31 @@ def export_cases(
     )
     db.session.commit()
     return count
+
+
+INLINE_MAX = 5000  # larger exports run as a job with a progress bar
+
+
+def count_cases(org: Organisation, f: CaseFilter) -> int:
+    from sqlalchemy import func, select
+
+    from arrears.services.cases import filtered
+
+    return int(db.session.scalar(select(func.count()).select_from(filtered(org, f).subquery())) or 0)
+
+
+def start_export_job(actor: User, f: CaseFilter, fmt: str) -> str:
+    from arrears.services.unit import transaction
+    from arrears.tasks.queue import enqueue
+
+    require(actor, "cases.export")
+    filters = {k: (str(v) if hasattr(v, "quantize") else v) for k, v in vars(f).items()}
+    with transaction():
+        record = enqueue(
+            "arrears.tasks.exports.run_export_job",
+            name=f"export cases ({fmt})",
+            kwargs={"filters": filters, "fmt": fmt, "unmask": False},
+            created_by=actor,
+            retries=1,
+        )
+    return record.id
