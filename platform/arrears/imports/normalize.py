@@ -156,7 +156,7 @@ def date(value: Any) -> dt.date:
         if 1 <= number <= 2958465:  # an Excel serial day number
             return _EXCEL_EPOCH + dt.timedelta(days=number)
         raise CellError("date format")
-    raw = _narrow(text(value))
+    raw = unicodedata.normalize("NFKC", text(value))  # keeps the one space before a time of day
     for pattern, order in _PATTERNS:
         match = pattern.fullmatch(raw)
         if match:
