@@ -228,4 +228,7 @@ def debtor_detail(debtor_id: int):
         reveal=ConfirmForm(),
         can_reveal=me.can("pii.unmask"),
         statuses=[s.value for s in CaseStatus],
+        has_face=bool(debtor.face_image_key),
+        face_form=FaceUploadForm(),
+        can_upload=me.can("cases.import"),
     )

@@ -5,6 +5,7 @@ row, the rejected rows as .xlsx, and the history of import batches."""
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
@@ -19,6 +20,7 @@ from arrears.imports.fields import FIELDS, auto_mapping
 from arrears.imports.reader import FileRefused, open_table
 from arrears.integrations.storage import get_storage
 from arrears.models import ImportBatch, ImportStatus, JobRecord, User
+from arrears.security import masking
 from arrears.services import imports as import_service
 from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm, ImportUploadForm
@@ -102,6 +104,9 @@ def import_mapping(batch_id: int):
     if not chosen:
         chosen = {key: str(table.headers[i]) for key, i in auto_mapping(table.headers).items()}
     sample = [row for _, (_n, row) in zip(range(5), table.rows(), strict=False)]
+    if not me.can("pii.unmask"):
+        field_at = {i: key for key, i in auto_mapping(table.headers).items()}
+        sample = [[masking.cell(field_at.get(i), cell) for i, cell in enumerate(row)] for row in sample]
     return render_template(
         "asset_console/import_mapping.html",
         batch=batch,
@@ -122,12 +127,18 @@ def import_detail(batch_id: int):
     batch = loaders.get_import_batch_for(me, batch_id)
     job = db.session.get(JobRecord, batch.job_id) if batch.job_id else None
     report = batch.report or {}
+    clear = request.args.get("clear") == "1" and me.can("pii.unmask")
+    errors = (
+        import_service.batch_details(me, batch).get("errors", []) if clear else report.get("errors") or []
+    )
     return render_template(
         "asset_console/import_detail.html",
         batch=batch,
         job=job,
         report=report,
-        errors=(report.get("errors") or [])[:500],
+        errors=errors[:500],
+        clear=clear,
+        can_reveal=me.can("pii.unmask"),
         running=batch.status in (ImportStatus.QUEUED, ImportStatus.RUNNING),
         again=ConfirmForm(),
     )
@@ -141,6 +152,21 @@ def import_errors(batch_id: int):
     me = _me()
     batch = loaders.get_import_batch_for(me, batch_id)
     report = batch.report or {}
+    if me.can("pii.unmask"):
+        details = import_service.batch_details(me, batch)  # audited
+        originals = details.get("rejected_originals", [])
+    else:
+        details = json.loads(batch.details) if batch.details else {}
+        field_of = {h: k for k, h in (report.get("mapping") or {}).items()}
+        fields = [field_of.get(h) for h in details.get("headers", [])]
+        originals = [
+            [
+                row[0],
+                *[masking.cell(fields[i] if i < len(fields) else None, c) for i, c in enumerate(row[1:])],
+            ]
+            for row in details.get("rejected_originals", [])
+        ]
+    report = {**report, "headers": details.get("headers", []), "rejected_originals": originals}
     reasons: dict[int, list[str]] = {}
     for error in report.get("errors", []):
         reasons.setdefault(error["row"], []).append(f"{error['column']}: {error['reason']}")

@@ -56,6 +56,19 @@ def test_upload_confirm_check_then_import(eager_app: Flask, database: Database) 
     errors = c.get(f"/asset/imports/{batch_id}/errors.xlsx")
     rows = list(openpyxl.load_workbook(io.BytesIO(errors.data)).active.iter_rows(values_only=True))
     assert len(rows) == 28 and rows[0][1] == "Loan No" and "loan number missing" in rows[1][-1]
+    # personal data in the stored report is masked; the clear rows are encrypted
+    stored = database.scalar("SELECT report::text FROM import_batches")
+    assert "3.70102199112114e+17" not in stored and "37010219" not in stored
+    assert database.scalar("SELECT details FROM import_batches").startswith("gAAAA")
+    staff = signed_in(eager_app, world.bank.emails["owner_staff"])
+    masked = list(
+        openpyxl.load_workbook(
+            io.BytesIO(staff.get(f"/asset/imports/{batch_id}/errors.xlsx").data)
+        ).active.iter_rows(values_only=True)
+    )
+    assert masked[1][3].startswith("370") and "*" in masked[1][3]  # ID number column, masked
+    assert rows[1][3] == "370102199401261782"  # the admin's download was in clear (and logged)
+    assert database.scalar("SELECT count(*) FROM audit_events WHERE action = 'pii.unmasked'") == 1
     imported = _run(c, mapping_url, "import")
     c.get(imported.headers["Location"])
     assert database.scalar("SELECT count(*) FROM cases") == 13
@@ -178,3 +191,32 @@ def test_large_exports_run_as_a_job_and_download_from_storage(
     assert len(rows) == 301
     other = signed_in(eager_app, world.lender.admin_email)
     assert other.get(f"/asset/exports/{job_id}/download").status_code == 404
+
+
+def test_old_uploads_and_exports_are_purged(eager_app: Flask, database: Database) -> None:
+    from arrears.extensions import db
+    from arrears.integrations.storage import StorageNotFound, get_storage
+    from arrears.models import Organisation
+    from arrears.services.imports import new_batch
+    from arrears.tasks.builtin import purge_stale_files
+    from arrears.tenancy import tenant
+    from tests.conftest import build_world
+
+    world = build_world()
+    org = db.session.get(Organisation, world.bank.org_id)
+    with tenant(org.id, org.kind):
+        batch = new_batch(org, b"a,b\n", "x.csv", actor=None, dry_run=True, store=True)
+        key = batch.storage_key
+    assert get_storage().get(key) == b"a,b\n"
+    assert purge_stale_files(keep_days=7) == {"imports": 0, "exports": 0}
+    with database.owner_engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("UPDATE import_batches SET created_at = now() - interval '8 days'"))
+    assert purge_stale_files(keep_days=7) == {"imports": 1, "exports": 0}
+    try:
+        get_storage().get(key)
+        raise AssertionError("the file is still there")
+    except StorageNotFound:
+        pass
+    assert database.scalar("SELECT storage_key FROM import_batches") is None

@@ -60,8 +60,10 @@ def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Databas
     }
     assert all(set(u) == {"email", "password", "org", "role"} for u in data["users"])
     counts = {
-        t: database.scalar(f"SELECT count(*) FROM {t}") for t in ("organisations", "users", "partnerships")
+        t: database.scalar(f"SELECT count(*) FROM {t}")
+        for t in ("organisations", "users", "partnerships", "cases")
     }
+    assert counts["cases"] == 600
     second = _cli(["seed-demo", "--json", "--password", "Other-Demo-Pass-1"], env)
     assert second.returncode == 0, second.stderr
     assert {t: database.scalar(f"SELECT count(*) FROM {t}") for t in counts} == counts

@@ -245,6 +245,20 @@ def run_table(
         if i not in used and not n.is_blank(h) and header_key(h) not in _IGNORED_HEADERS
     ]
     writer = _Writer(org_id, report, dry_run=dry_run, batch_id=batch_id, actor_id=actor_id)
+    try:
+        _consume(table, mapping, report, writer, progress)
+    except FileRefused as exc:  # a limit found while reading (rows of a CSV)
+        raise ImportAborted(exc.reason)
+    return report
+
+
+def _consume(
+    table: Table,
+    mapping: dict[str, int],
+    report: Report,
+    writer: _Writer,
+    progress: Callable[[int, str], None] | None,
+) -> None:
     seen: dict[str, int] = {}
     chunk: list[Parsed] = []
     for number, cells in table.rows():
@@ -270,7 +284,6 @@ def run_table(
                 progress(report.rows_read, "rows")
     if chunk:
         writer.write(chunk)
-    return report
 
 
 _IGNORED_HEADERS = {header_key(h) for h in ("序号", "编号", "行号", "no", "#", "seq", "index")}

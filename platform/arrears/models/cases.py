@@ -171,7 +171,10 @@ class ImportBatch(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
         _enum(ImportStatus, "import_status"), default=ImportStatus.QUEUED, nullable=False
     )
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    # Counts and errors with personal data masked; the errors in clear, the rejected rows and the
+    # headers are in ``details``, encrypted (JSON text).
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    details: Mapped[str | None] = mapped_column(EncryptedText())
     created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     job_id: Mapped[str | None] = mapped_column(String(36))
 

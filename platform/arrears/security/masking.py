@@ -50,3 +50,25 @@ def card(value: str | None) -> str:
     if not value:
         return ""
     return "*" * max(0, len(value) - 4) + value[-4:]
+
+
+# Import fields that carry personal data, and how each is masked.
+PII_FIELDS = {
+    "name": name,
+    "contact_name": name,
+    "id_number": id_number,
+    "mobile": phone,
+    "contact_phone": phone,
+    "email": email,
+    "address": address,
+    "work_address": address,
+    "card_no": card,
+    "account_no": card,
+}
+
+
+def cell(field_key: str | None, value: object) -> object:
+    """A spreadsheet cell as a viewer without ``pii.unmask`` may see it."""
+    if value is None or field_key not in PII_FIELDS:
+        return value
+    return PII_FIELDS[field_key](str(value))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,16 @@ def run_batch(
     summary = report.as_dict()
     batch = db.session.get(ImportBatch, batch_id) or batch
     batch.mapping = summary["mapping"]
-    batch.report = {**summary, "headers": report.headers, "rejected_originals": rejected_originals(report)}
+    batch.report = {**summary, "errors": masked_errors(summary["errors"], summary["mapping"])}
+    batch.details = json.dumps(
+        {
+            "errors": summary["errors"],
+            "headers": report.headers,
+            "rejected_originals": rejected_originals(report),
+        },
+        ensure_ascii=False,
+        default=str,
+    )
     batch.status = ImportStatus.DONE
     audit.record(
         "cases.import_checked" if dry_run else "cases.imported",
@@ -136,6 +146,25 @@ def run_batch(
     )
     db.session.commit()
     return report, None
+
+
+def masked_errors(errors: list[dict[str, Any]], mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """Errors as anyone may see them: values of personal-data columns masked."""
+    from arrears.security import masking
+
+    field_of = {header: key for key, header in mapping.items()}
+    return [{**e, "value": masking.cell(field_of.get(e["column"]), e["value"])} for e in errors]
+
+
+def batch_details(actor: User, batch: ImportBatch) -> dict[str, Any]:
+    """The clear errors and rejected rows of a batch, for users who may see personal data; audited."""
+    from arrears.auth.principal import require
+    from arrears.services.unit import transaction
+
+    require(actor, "pii.unmask")
+    with transaction():
+        audit.record("pii.unmasked", actor=actor, target=batch, details={"channel": "import report"})
+    return json.loads(batch.details) if batch.details else {}
 
 
 MAX_KEPT_REJECTED = 5000

@@ -86,3 +86,35 @@ def purge_expired_sessions(idle_days: int = 30) -> int:
 def active_tenant_ids() -> list[int]:
     with cross_tenant("scheduler: list tenants to fan a periodic job out to"):
         return list(db.session.scalars(select(Organisation.id).where(Organisation.status == "active")))
+
+
+def purge_stale_files(keep_days: int = 7) -> dict[str, int]:
+    """Uploaded import files and background exports are kept for ``keep_days``, then deleted from
+    storage (the batch and job records stay, without their file)."""
+    from arrears.integrations.storage import get_storage
+    from arrears.models import ImportBatch
+
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep_days)
+    storage = get_storage()
+    counts = {"imports": 0, "exports": 0}
+    with cross_tenant("housekeeping: delete old uploads and exports of every tenant"):
+        for batch in db.session.scalars(
+            select(ImportBatch).where(ImportBatch.storage_key.is_not(None), ImportBatch.created_at < cutoff)
+        ):
+            storage.delete(batch.storage_key or "")
+            batch.storage_key = None
+            counts["imports"] += 1
+        for job in db.session.scalars(
+            select(JobRecord).where(
+                JobRecord.func == "arrears.tasks.exports.run_export_job", JobRecord.created_at < cutoff
+            )
+        ):
+            key = (job.result or {}).get("storage_key")
+            if key:
+                storage.delete(key)
+                job.result = {k: v for k, v in (job.result or {}).items() if k != "storage_key"} | {
+                    "expired": True
+                }
+                counts["exports"] += 1
+        db.session.commit()
+    return counts

@@ -31,6 +31,7 @@ class Periodic:
 SCHEDULE: list[Periodic] = [
     Periodic("sweep-jobs", "arrears.tasks.builtin.sweep_jobs", interval=300),
     Periodic("purge-expired-sessions", "arrears.tasks.builtin.purge_expired_sessions", cron="17 3 * * *"),
+    Periodic("purge-stale-files", "arrears.tasks.builtin.purge_stale_files", cron="37 3 * * *"),
 ]
 
 

@@ -18,13 +18,13 @@ Visibility rules (each model states its own in ``__tenant_filter__`` and ``__rls
 * Rows owned by one organisation (users, roles, teams, audit rows, jobs, tokens, sessions): visible
   to that organisation only.
 * Partnerships and approvals involve two organisations: visible to both parties.
-* Cases (next issue) belong to the asset owner (``owner_org_id``). An agency sees a case only while
+* Cases belong to the asset owner (their ``org_id``). An agency sees a case only while
   it is placed with that agency: a placement row (case, agency) with status ``active`` must exist.
   The status is the single source of truth: the placement becomes active when it starts and is
   ended by the recall or by the end-date job, which flip the status in the transaction that ends
   it. The rule is one predicate used by both walls::
 
-      owner_org_id = :tenant
+      org_id = :tenant
       OR EXISTS (SELECT 1 FROM placements p
                  WHERE p.case_id = cases.id AND p.agency_org_id = :tenant
                    AND p.status = 'active')
