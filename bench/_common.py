@@ -63,11 +63,7 @@ def result_line(bench: str, value: float, baseline: float, target: str, **extra:
 
 def rss_mb() -> float:
     """The current resident set size of this process (Linux)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return _proc_status_mb("VmRSS")
 
 
 def self_peak_mb() -> float:
@@ -203,37 +199,73 @@ def load_org(org_id: int) -> Any:
 # --- child process with peak memory -------------------------------------------------------------
 
 
-def _child_main(conn: Any, target: Callable[..., dict[str, Any]], args: tuple[Any, ...]) -> None:
+def _proc_status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _child_loop(conn: Any) -> None:
+    """The child: wait for one job, run it, send back its result (or the error)."""
+    job = conn.recv()
+    if job is None:
+        return
+    target, args = job
     try:
         outcome = {"ok": True, **target(*args)}
     except BaseException as exc:  # reported to the parent, which fails loudly
         import traceback
 
         outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    outcome["vmhwm_mb"] = round(_proc_status_mb("VmHWM"), 1)  # this address space's own peak
     conn.send(outcome)
     conn.close()
 
 
-def run_in_child(target: Callable[..., dict[str, Any]], *args: Any) -> tuple[dict[str, Any], float]:
-    """Run ``target(*args)`` in a fresh (spawned) interpreter; returns its result and its peak RSS in
-    MB, read with getrusage(RUSAGE_CHILDREN) once it has been waited for."""
-    before = children_peak_mb()
-    ctx = multiprocessing.get_context("spawn")
-    parent_conn, child_conn = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_child_main, args=(child_conn, target, args))
-    process.start()
-    child_conn.close()
-    try:
-        outcome = parent_conn.recv()
-    except EOFError:
-        outcome = {"ok": False, "error": "the child process died without a result"}
-    process.join()
-    peak = children_peak_mb()
-    if before and before >= peak:
-        say(f"warning: an earlier child peaked at {before:.0f} MB; peak_mb may not be this child's")
-    if not outcome.get("ok"):
-        raise SystemExit(f"child failed: {outcome.get('error')}\n{outcome.get('traceback', '')}")
-    return outcome, peak
+class Child:
+    """A fresh (spawned) interpreter for the measured run, started EARLY, while this process is still
+    small: on Linux a child's ru_maxrss starts from the RSS of the process image it was forked from
+    (the kernel carries the pre-exec peak over exec), so a child spawned by a parent that already
+    holds 200 MB would report at least 200 MB. It then waits for its one job."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child_conn = ctx.Pipe()
+        self.process = ctx.Process(target=_child_loop, args=(child_conn,), daemon=True)
+        self.before = children_peak_mb()
+        self.process.start()
+        child_conn.close()
+        self.used = False
+
+    def run(self, target: Callable[..., dict[str, Any]], *args: Any) -> tuple[dict[str, Any], float]:
+        """Run ``target(*args)`` in the child; returns its result and its peak RSS in MB, read with
+        getrusage(RUSAGE_CHILDREN) once it has been waited for."""
+        self.used = True
+        self.conn.send((target, args))
+        try:
+            outcome = self.conn.recv()
+        except EOFError:
+            outcome = {"ok": False, "error": "the child process died without a result"}
+        self.process.join()
+        peak = children_peak_mb()
+        if self.before and self.before >= peak:
+            say(f"warning: an earlier child peaked at {self.before:.0f} MB; peak_mb may not be this child's")
+        if not outcome.get("ok"):
+            raise SystemExit(f"child failed: {outcome.get('error')}\n{outcome.get('traceback', '')}")
+        return outcome, peak
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            if not self.used:
+                with contextlib.suppress(OSError):
+                    self.conn.send(None)
+            self.process.join(timeout=30)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join()
+        self.conn.close()
 
 
 # --- phase timers (optional, ``--phases``) --------------------------------------------------------
@@ -573,3 +605,37 @@ def time_sql(engine: Any, phases: Phases) -> None:
 
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
+
+
+def watch_memory(owner: Any, attribute: str, marks: dict[str, float], name: str) -> None:
+    """Record this process's RSS and peak RSS just before and just after one call of a function (for
+    calls made once or a few times; where in the run the peak memory happens)."""
+    original = owner.__dict__[attribute]
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        marks[f"{name}_rss_before_mb"] = round(rss_mb(), 1)
+        marks[f"{name}_peak_before_mb"] = round(self_peak_mb(), 1)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            marks[f"{name}_rss_after_mb"] = round(rss_mb(), 1)
+            marks[f"{name}_peak_after_mb"] = round(self_peak_mb(), 1)
+
+    setattr(owner, attribute, watched)
+
+
+def owner_sql(env: Env, *statements: str) -> list[Any]:
+    """Run statements as the database owner, outside any transaction (VACUUM may run); returns the
+    first column of each statement's first row (None when it returns none)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(env.owner_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            out = []
+            for statement in statements:
+                result = conn.execute(text(statement))
+                out.append(result.scalar() if result.returns_rows else None)
+            return out
+    finally:
+        engine.dispose()

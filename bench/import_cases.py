@@ -73,19 +73,24 @@ def _install_phases() -> c.Phases:
 
 def run_import(config: dict[str, Any], org_id: int, path: str, phases: bool, profile: bool) -> dict[str, Any]:
     """In the child process: the measured import."""
+    from arrears.imports import engine
     from arrears.services.imports import import_cases
 
     with c.app_context(config):
         org = c.load_org(org_id)
         data = Path(path).read_bytes()
+        marks: dict[str, float] = {}
+        c.watch_memory(engine, "open_table", marks, "open_table")
         timers = _install_phases() if phases else None
         rss_samples: list[float] = []
+        peak_samples: list[float] = []
 
         def progress(done: int, _unit: str) -> None:
             if done % 10_000 == 0:
                 rss_samples.append(round(c.rss_mb(), 1))
+            peak_samples.append(round(c.self_peak_mb(), 1))
 
-        rss_before = c.rss_mb()
+        rss_before, peak_before = c.rss_mb(), c.self_peak_mb()
         profiler = None
         if profile:
             import cProfile
@@ -101,8 +106,11 @@ def run_import(config: dict[str, Any], org_id: int, path: str, phases: bool, pro
             "seconds": seconds,
             "refused": refused,
             "rss_before_mb": round(rss_before, 1),
+            "peak_before_mb": round(peak_before, 1),
             "self_peak_mb": round(c.self_peak_mb(), 1),
             "rss_samples_mb": rss_samples,
+            "peak_samples_mb": peak_samples,
+            "marks": marks,
         }
         if report is not None:
             outcome.update(
@@ -129,21 +137,6 @@ def run_import(config: dict[str, Any], org_id: int, path: str, phases: bool, pro
         return outcome
 
 
-def count_cases(env: c.Env) -> tuple[int, int, int]:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(env.owner_url)
-    try:
-        with engine.connect() as conn:
-            return (
-                conn.execute(text("SELECT count(*) FROM cases")).scalar_one(),
-                conn.execute(text("SELECT count(*) FROM debtors")).scalar_one(),
-                conn.execute(text("SELECT count(*) FROM debtor_contacts")).scalar_one(),
-            )
-    finally:
-        engine.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -151,6 +144,14 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="run the import under cProfile")
     args = parser.parse_args()
 
+    child = c.Child()  # started while this process is small (see Child)
+    try:
+        measure(args, child)
+    finally:
+        child.close()
+
+
+def measure(args: argparse.Namespace, child: c.Child) -> None:
     with c.environment("arrears_bench") as env:
         with c.app_context(env.config):
             org_id = c.make_owner("bench-owner")
@@ -165,20 +166,29 @@ def main() -> None:
         baseline, read_rows = bare_openpyxl_read(path)
         c.say(f"baseline: bare openpyxl read-only iteration of {read_rows} rows: {baseline:.2f} s")
 
-        outcome, peak_mb = c.run_in_child(
-            run_import, env.config, org_id, str(path), args.phases, args.profile
-        )
+        outcome, peak_mb = child.run(run_import, env.config, org_id, str(path), args.phases, args.profile)
         value = outcome["seconds"]
         c.say(
             f"import_cases: {value:.2f} s ({args.rows / value:,.0f} rows/s), child peak RSS {peak_mb:.0f} MB "
             f"(RSS before the import {outcome['rss_before_mb']:.0f} MB; during: {outcome['rss_samples_mb']})"
         )
+        c.say(
+            f"peak RSS of the child: {outcome['peak_before_mb']:.0f} MB before the import, "
+            f"{outcome['peak_samples_mb']} every 10,000 rows, {peak_mb:.0f} MB in all "
+            f"(its own address space's VmHWM: {outcome['vmhwm_mb']:.0f} MB)"
+        )
+        c.say(f"memory around the reader's open_table(): {outcome['marks']}")
         if outcome.get("phases"):
             c.print_phases(outcome["phases"], value)
         if outcome.get("profile"):
             c.say(outcome["profile"])
 
-        cases, debtors, contacts = count_cases(env)
+        cases, debtors, contacts = c.owner_sql(
+            env,
+            "SELECT count(*) FROM cases",
+            "SELECT count(*) FROM debtors",
+            "SELECT count(*) FROM debtor_contacts",
+        )
         c.say(f"in the database: {cases} cases, {debtors} debtors, {contacts} contacts")
         problems = []
         if outcome.get("refused"):
@@ -205,6 +215,7 @@ def main() -> None:
             rows=args.rows,
             rows_per_s=round(args.rows / value),
             peak_mb=round(peak_mb, 1),
+            peak_mb_vmhwm=outcome["vmhwm_mb"],
             rss_before_import_mb=outcome["rss_before_mb"],
             phases_timed=args.phases,
             profiled=args.profile,

@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from arrears.extensions import db
@@ -410,12 +409,10 @@ class _Writer:
             return ids
         new_rows = [r for bidx, r in latest.items() if bidx not in existing]
         if new_rows:
-            params = [self._debtor_params(r) for r in new_rows]
-            result = db.session.execute(
-                insert(Debtor).returning(Debtor.id, Debtor.id_number_bidx, sort_by_parameter_order=True),
-                params,
-            )
-            ids.update({bidx: debtor_id for debtor_id, bidx in result})
+            now = utcnow()
+            params = [{**self._debtor_params(r), "created_at": now, "face_image_key": None} for r in new_rows]
+            returned = _insert_pages(Debtor.__table__, params, (Debtor.id, Debtor.id_number_bidx))
+            ids.update({bidx: debtor_id for debtor_id, bidx in returned})
         changed = [r for bidx, r in latest.items() if bidx in existing and existing[bidx][1] != r.debtor_hash]
         if changed:
             db.session.execute(
@@ -457,13 +454,12 @@ class _Writer:
             }
         if not params:
             return
-        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        stmt = dialect_insert(DebtorContact.__table__)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["debtor_id", "phone_bidx"],
-            set_={"name": stmt.excluded.name, "relation": stmt.excluded.relation},
+        _insert_pages(
+            DebtorContact.__table__,
+            list(params.values()),
+            conflict="ON CONFLICT (debtor_id, phone_bidx) DO UPDATE SET name = EXCLUDED.name, "
+            "relation = EXCLUDED.relation",
         )
-        db.session.execute(stmt, list(params.values()))
 
     # --- cases ------------------------------------------------------------------------------------
     def _cases(self, rows: list[Parsed], debtor_ids: dict[str, int]) -> None:
@@ -519,8 +515,7 @@ class _Writer:
                 }
                 for r in new_rows
             ]
-            result = db.session.execute(insert(Case).returning(Case.id, sort_by_parameter_order=True), params)
-            for case_id in result.scalars():
+            for case_id, _loan_no in _insert_pages(Case.__table__, params, (Case.id, Case.loan_no)):
                 events.append(
                     {
                         "org_id": self.org_id,
@@ -569,7 +564,83 @@ class _Writer:
                 )
             db.session.execute(update(Case), updates)
         if events:
-            db.session.execute(insert(CaseEvent), events)
+            _insert_pages(CaseEvent.__table__, events)
+
+
+def _insert_pages(
+    table: Any,
+    rows: list[dict[str, Any]],
+    returning: tuple[Any, ...] = (),
+    *,
+    conflict: str = "",
+) -> list[Any]:
+    """Insert many rows at once; returns the ``returning`` columns of the inserted rows.
+
+    PostgreSQL: COPY into a temporary staging table, then one ``INSERT ... SELECT ... RETURNING``
+    (COPY cannot write into a table under row-level security; the INSERT is checked by its policy).
+    The values are converted as the column types would (encryption, JSON, enums) before COPY.
+    Elsewhere (SQLite): an executemany through SQLAlchemy Core.
+    """
+    if not rows:
+        return []
+    columns = list(rows[0])
+    if db.session.get_bind().dialect.name != "postgresql":
+        stmt = insert(table)
+        if conflict:
+            stmt = sqlite_insert(table).on_conflict_do_update(
+                index_elements=_CONFLICTS[table.name][0],
+                set_={c: getattr(sqlite_insert(table).excluded, c) for c in _CONFLICTS[table.name][1]},
+            )
+        if returning:
+            return [
+                r for row in rows for r in db.session.execute(stmt.values(row).returning(*returning)).all()
+            ]
+        db.session.execute(stmt, rows)
+        return []
+    converters = [_converter(table.c[name].type) for name in columns]
+    raw = db.session.connection().connection.dbapi_connection
+    stage = f"stage_{table.name}"
+    names = ", ".join(columns)
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "  # noqa: S608 (our own table names)
+            f"SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+        cur.execute(f"TRUNCATE {stage}")
+        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [convert(row[name]) for convert, name in zip(converters, columns, strict=True)]
+                )
+        sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}"  # noqa: S608
+        if conflict:
+            sql += " " + conflict
+        if returning:
+            sql += " RETURNING " + ", ".join(c.name for c in returning)
+        cur.execute(sql)
+        result = cur.fetchall() if returning else []
+        cur.execute(f"DROP TABLE {stage}")
+    return result
+
+
+# upserts: table -> (conflict columns, columns to update)
+_CONFLICTS = {"debtor_contacts": (["debtor_id", "phone_bidx"], ["name", "relation"])}
+
+
+def _converter(column_type: Any) -> Callable[[Any], Any]:
+    """What the column type would bind, for COPY: encrypt, serialise JSON, enum values."""
+    from sqlalchemy import JSON, Enum
+
+    from arrears.security.pii import EncryptedText
+
+    if isinstance(column_type, EncryptedText):
+        ring = keyring()
+        return lambda v: ring.encrypt(str(v)) if v not in (None, "") else v
+    if isinstance(column_type, JSON):
+        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+    if isinstance(column_type, Enum):
+        return lambda v: v.value if hasattr(v, "value") else v
+    return lambda v: v
 
 
 def _plain(value: Any) -> Any:
