@@ -6,12 +6,11 @@ xlsxwriter in constant-memory mode), in a child process whose peak RSS is the re
 Baseline, in the same run: a bare openpyxl write-only workbook writing the same 100,000 rows x 22
 columns of plain Python values, prepared in memory before the clock starts.
 
-    .venv/bin/python bench/export_cases.py [--rows N] [--seed direct|engine] [--phases] [--profile]
+    .venv/bin/python bench/export_cases.py [--rows N] [--phases] [--profile]
 
-The cases are put in the database first, not timed: by default with plain executemany INSERTs
-through the application's models (encrypted columns, blind indexes; minutes faster than the import
-engine, whose own write costs the import benchmark measures), or with ``--seed engine`` through
-``engine.run_table`` over ``engine.rows_table(items)`` in chunks, inside the owner's tenant.
+The cases are put in the database first, not timed, with the import engine (``engine.run_table``
+over ``engine.rows_table(items)`` in chunks, inside the owner's tenant, committed), then VACUUM
+ANALYZE as an export long after the import would find them.
 ``--phases`` times the export's stages with wrappers; ``--profile`` runs it under cProfile (slower:
 for finding hotspots).
 The last line printed is the result as JSON.
@@ -36,9 +35,9 @@ TARGET = "<= 1.3x a bare openpyxl write-only of the same rows; memory flat"
 SEED_CHUNK = 5000
 
 
-def seed_with_engine(org_id: int, count: int) -> int:
+def seed_cases(org_id: int, count: int) -> int:
     """``count`` cases through the import engine (``run_table`` over ``rows_table``), committed chunk
-    by chunk, inside an app context. Faithful but slow (the engine's own write costs)."""
+    by chunk, inside an app context: the rows the export reads are written as an import writes them."""
     from arrears.extensions import db
     from arrears.imports.engine import rows_table, run_table
     from arrears.tenancy import tenant
@@ -46,9 +45,6 @@ def seed_with_engine(org_id: int, count: int) -> int:
     items = c.case_items(count)
     imported = 0
     while chunk := list(islice(items, SEED_CHUNK)):
-        # Grouped by which optional personal fields are present: the ORM bulk insert of debtors
-        # batches consecutive rows with the same keys only (see the notes of the import benchmark).
-        chunk.sort(key=lambda item: ("email" in item, "employer" in item))
         with tenant(org_id, "asset_owner"):
             report = run_table(org_id, rows_table(chunk), "bench-seed", dry_run=False)
             db.session.commit()
@@ -56,87 +52,6 @@ def seed_with_engine(org_id: int, count: int) -> int:
             raise SystemExit(f"seeding rejected rows: {[e.as_dict() for e in report.errors[:5]]}")
         imported += report.imported
     return imported
-
-
-def seed_direct(org_id: int, count: int) -> int:
-    """``count`` cases (and their debtors) written straight to the two tables the export reads, with
-    the application's models (personal data encrypted by their column type, blind indexes by the
-    keyring) and the application's cell parsers, as plain executemany INSERTs in the owner's tenant.
-    No contacts and no history: the export reads neither."""
-    import hashlib
-
-    from sqlalchemy import insert, text
-
-    from arrears.extensions import db
-    from arrears.imports import normalize as n
-    from arrears.models import Case, Debtor
-    from arrears.security.pii import keyring
-    from arrears.tenancy import tenant
-
-    keys = keyring()
-    debtor_ids: dict[str, int] = {}
-    items = c.case_items(count)
-    written = 0
-
-    def next_ids(table: str, how_many: int) -> list[int]:
-        return list(
-            db.session.scalars(
-                text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, :n)"),
-                {"n": how_many},
-            )
-        )
-
-    with tenant(org_id, "asset_owner"):
-        while chunk := list(islice(items, SEED_CHUNK)):
-            debtors: dict[str, dict[str, Any]] = {}
-            for item in chunk:
-                id_number = n.id_number(item["id_number"])
-                if id_number in debtor_ids or id_number in debtors:
-                    continue
-                mobile = n.mobile(item["mobile"])
-                debtors[id_number] = {
-                    "org_id": org_id,
-                    "name": n.text(item["name"]),
-                    "id_number": id_number,
-                    "id_number_bidx": keys.blind_index("id", id_number),
-                    "mobile": mobile,
-                    "mobile_bidx": keys.blind_index("mobile", mobile),
-                    "email": n.email(item["email"]) if "email" in item else None,
-                    "home_address": n.text(item["address"]),
-                    "employer": item.get("employer"),
-                    "data_hash": hashlib.sha256(id_number.encode()).hexdigest(),
-                }
-            for debtor_id, (id_number, params) in zip(
-                next_ids("debtors", len(debtors)), debtors.items(), strict=True
-            ):
-                params["id"] = debtor_ids[id_number] = debtor_id
-            if debtors:
-                db.session.execute(insert(Debtor.__table__), list(debtors.values()))
-            cases = []
-            for item in chunk:
-                money = {k: n.amount(item.get(k, 0)) for k in ("principal", "interest", "penalty", "fee")}
-                cases.append(
-                    {
-                        "org_id": org_id,
-                        "debtor_id": debtor_ids[n.id_number(item["id_number"])],
-                        "loan_no": n.text(item["loan_no"]),
-                        "product": item["product"],
-                        "loan_date": n.date(item["loan_date"]),
-                        "loan_amount": n.amount(item["loan_amount"]),
-                        "due_date": n.date(item["due_date"]),
-                        **money,
-                        "outstanding": sum(money.values()),
-                        "lender_total": n.amount(item["total"]),
-                        "lender_dpd": n.count(item["lender_dpd"]),
-                        "province": item["province"],
-                        "city": item["city"],
-                        "row_hash": hashlib.sha256(item["loan_no"].encode()).hexdigest(),
-                    }
-                )
-            db.session.execute(insert(Case.__table__), cases)
-            db.session.commit()
-            written += len(cases)
-    return written
 
 
 def plain_rows(count: int, today: dt.date) -> list[list[Any]]:
@@ -211,7 +126,7 @@ def _install_phases() -> c.Phases:
     phases.wrap(exports, "page", "db: services.cases.page (query + ORM load, 500 a page)")
     phases.wrap(exports, "_row", "rows: exports._row (everything per case)")
     phases.wrap(exports, "debtor_view", "  _row > debtor_view (masking)")
-    phases.wrap(pii.EncryptedText, "process_result_value", "decrypt: EncryptedText (Fernet, per value)")
+    phases.wrap(pii.Keyring, "decrypt", "decrypt: Keyring.decrypt (Fernet, per value)")
     phases.wrap(case_services, "filtered", "  page > filtered (statement building)")
     for method in ("write_string", "write_number", "write_datetime"):
         phases.wrap(Worksheet, method, "xlsx: Worksheet.write_string/number/datetime")
@@ -296,12 +211,6 @@ def check_file(path: Path, expected: int) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument(
-        "--seed",
-        choices=("direct", "engine"),
-        default="direct",
-        help="put the cases in with plain INSERTs (fast, default) or through the import engine (slow)",
-    )
     parser.add_argument("--phases", action="store_true", help="time the export's stages")
     parser.add_argument("--profile", action="store_true", help="run the export under cProfile")
     args = parser.parse_args()
@@ -321,9 +230,8 @@ def measure(args: argparse.Namespace, child: c.Child) -> None:
 
             org_id = c.make_owner("bench-owner")
             start = time.perf_counter()
-            seed = seed_with_engine if args.seed == "engine" else seed_direct
-            seeded = seed(org_id, args.rows)
-            c.say(f"seeded {seeded} cases ({args.seed}) in {time.perf_counter() - start:.1f} s")
+            seeded = seed_cases(org_id, args.rows)
+            c.say(f"seeded {seeded} cases with the import engine in {time.perf_counter() - start:.1f} s")
             today = business_date(c.load_org(org_id))
             headers = [str(label) for _, label in COLUMNS]
         if seeded != args.rows:
@@ -388,6 +296,7 @@ def measure(args: argparse.Namespace, child: c.Child) -> None:
             peak_mb_vmhwm=outcome["vmhwm_mb"],
             rss_before_export_mb=outcome["rss_before_mb"],
             rss_growth_during_export_mb=round(growth, 1),
+            code=c.code_version(),
             phases_timed=args.phases,
             profiled=args.profile,
         )

@@ -63,7 +63,8 @@ def _install_phases() -> c.Phases:
     phases.wrap(engine._Writer, "_debtors", "  write > _debtors (select, insert, contacts)")
     phases.wrap(engine._Writer, "_contacts", "    _debtors > _contacts (upsert)")
     phases.wrap(engine._Writer, "_cases", "  write > _cases (select, insert cases + events)")
-    phases.wrap(pii.EncryptedText, "process_bind_param", "  encrypt: EncryptedText (Fernet, per value)")
+    phases.wrap(engine, "_insert_pages", "    > _insert_pages (COPY to staging + INSERT ... SELECT)")
+    phases.wrap(pii.Keyring, "encrypt", "  encrypt: Keyring.encrypt (Fernet, per value)")
     phases.wrap(
         result_module.CursorResult, "splice_vertically", "  sqlalchemy: CursorResult.splice_vertically"
     )
@@ -217,6 +218,7 @@ def measure(args: argparse.Namespace, child: c.Child) -> None:
             peak_mb=round(peak_mb, 1),
             peak_mb_vmhwm=outcome["vmhwm_mb"],
             rss_before_import_mb=outcome["rss_before_mb"],
+            code=c.code_version(),
             phases_timed=args.phases,
             profiled=args.profile,
         )

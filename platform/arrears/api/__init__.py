@@ -127,9 +127,11 @@ def _case_filter() -> case_service.CaseFilter:
 def list_cases() -> Any:
     user = g.api_user
     limit = request.args.get("limit", 50, type=int) or 50
-    rows, cursor = case_service.page(user.org, _case_filter(), limit=limit, cursor=request.args.get("cursor"))
-    today = case_service.business_date(user.org)
     unmasked = _unmask(user)
+    rows, cursor = case_service.page(
+        user.org, _case_filter(), limit=limit, cursor=request.args.get("cursor"), unmasked=unmasked
+    )
+    today = case_service.business_date(user.org)
     if unmasked:
         case_service.record_unmasking(user, rows, channel="api")
         db.session.commit()

@@ -431,6 +431,11 @@ class _Writer:
             "id_number_bidx": v["id_number_bidx"],
             "mobile_bidx": self.keys.blind_index("mobile", mobile) if mobile else None,
             "data_hash": row.debtor_hash,
+            "id_number_masked": masking.id_number(v["id_number"]),
+            "mobile_masked": masking.phone(mobile) or None,
+            "email_masked": masking.email(v.get("email")) or None,
+            "home_address_masked": masking.address(v.get("address")) or None,
+            "work_address_masked": masking.address(v.get("work_address")) or None,
             "updated_at": utcnow(),
             **v["debtor"],
         }
@@ -450,6 +455,7 @@ class _Writer:
                 "relation": v.get("contact_relation", ""),
                 "phone": v["contact_phone"],
                 "phone_bidx": bidx,
+                "phone_masked": masking.phone(v["contact_phone"]),
                 "created_at": utcnow(),
             }
         if not params:

@@ -36,15 +36,24 @@ class Debtor(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defin
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
-    id_number: Mapped[str] = mapped_column(EncryptedText(), nullable=False)
+    id_number: Mapped[str] = mapped_column(
+        EncryptedText(), nullable=False, deferred=True, deferred_group="pii"
+    )
     id_number_bidx: Mapped[str] = mapped_column(String(64), nullable=False)
-    mobile: Mapped[str | None] = mapped_column(EncryptedText())
+    mobile: Mapped[str | None] = mapped_column(EncryptedText(), deferred=True, deferred_group="pii")
     mobile_bidx: Mapped[str | None] = mapped_column(String(64), index=True)
-    email: Mapped[str | None] = mapped_column(EncryptedText())
-    home_address: Mapped[str | None] = mapped_column(EncryptedText())
-    work_address: Mapped[str | None] = mapped_column(EncryptedText())
+    email: Mapped[str | None] = mapped_column(EncryptedText(), deferred=True, deferred_group="pii")
+    home_address: Mapped[str | None] = mapped_column(EncryptedText(), deferred=True, deferred_group="pii")
+    work_address: Mapped[str | None] = mapped_column(EncryptedText(), deferred=True, deferred_group="pii")
     employer: Mapped[str | None] = mapped_column(String(200))
-    face_image_key: Mapped[str | None] = mapped_column(EncryptedText())
+    face_image_key: Mapped[str | None] = mapped_column(EncryptedText(), deferred=True, deferred_group="pii")
+    # Masked projections (张*明, 110***********1234...), written with the clear values, so that lists
+    # and exports for users without pii.unmask never decrypt anything.
+    id_number_masked: Mapped[str | None] = mapped_column(String(32))
+    mobile_masked: Mapped[str | None] = mapped_column(String(32))
+    email_masked: Mapped[str | None] = mapped_column(String(254))
+    home_address_masked: Mapped[str | None] = mapped_column(String(64))
+    work_address_masked: Mapped[str | None] = mapped_column(String(64))
     data_hash: Mapped[str] = mapped_column(String(64), default="", nullable=False)  # of the imported fields
     updated_at: Mapped[dt.datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
@@ -68,8 +77,9 @@ class DebtorContact(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[nam
     )
     name: Mapped[str] = mapped_column(String(120), default="", nullable=False)
     relation: Mapped[str] = mapped_column(String(32), default="", nullable=False)
-    phone: Mapped[str] = mapped_column(EncryptedText(), nullable=False)
+    phone: Mapped[str] = mapped_column(EncryptedText(), nullable=False, deferred=True, deferred_group="pii")
     phone_bidx: Mapped[str] = mapped_column(String(64), nullable=False)
+    phone_masked: Mapped[str | None] = mapped_column(String(32))
 
     debtor: Mapped[Debtor] = relationship(back_populates="contacts")
 
@@ -86,8 +96,8 @@ class Case(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     __tablename__ = "cases"
     __table_args__ = (
         UniqueConstraint("org_id", "loan_no"),
-        Index("ix_cases_org_due", "org_id", "due_date"),
-        Index("ix_cases_org_outstanding", "org_id", "outstanding"),
+        Index("ix_cases_org_due_id", "org_id", "due_date", "id"),
+        Index("ix_cases_org_outstanding_id", "org_id", "outstanding", "id"),
         Index("ix_cases_org_status", "org_id", "status"),
     )
 
@@ -174,7 +184,7 @@ class ImportBatch(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
     # Counts and errors with personal data masked; the errors in clear, the rejected rows and the
     # headers are in ``details``, encrypted (JSON text).
     report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    details: Mapped[str | None] = mapped_column(EncryptedText())
+    details: Mapped[str | None] = mapped_column(EncryptedText(), deferred=True, deferred_group="pii")
     created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     job_id: Mapped[str | None] = mapped_column(String(36))
 

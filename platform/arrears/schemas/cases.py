@@ -83,13 +83,14 @@ def debtor_view(debtor: Debtor, *, unmasked: bool) -> dict[str, Any]:
             for k in ("name", "id_number", "mobile", "email", "home_address", "work_address", "employer")
         }
     else:
+        # the stored masked projections: nothing is decrypted for a masked view
         values = {
             "name": masking.name(debtor.name),
-            "id_number": masking.id_number(debtor.id_number),
-            "mobile": masking.phone(debtor.mobile),
-            "email": masking.email(debtor.email),
-            "home_address": masking.address(debtor.home_address),
-            "work_address": masking.address(debtor.work_address),
+            "id_number": debtor.id_number_masked or masking.id_number(debtor.id_number),
+            "mobile": debtor.mobile_masked or (masking.phone(debtor.mobile) if debtor.mobile_bidx else ""),
+            "email": debtor.email_masked or "",
+            "home_address": debtor.home_address_masked or "",
+            "work_address": debtor.work_address_masked or "",
             "employer": debtor.employer,
         }
     return {"id": debtor.id, "masked": not unmasked, **values}

@@ -17,7 +17,8 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, Text, and_, cast, or_, select
+from sqlalchemy import Select, Text, cast, or_, select, tuple_
+from sqlalchemy.orm import joinedload
 
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
@@ -74,7 +75,9 @@ class CaseFilter:
 
 def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
     today = business_date(org)
-    stmt = select(Case).join(Debtor, Debtor.id == Case.debtor_id)
+    stmt = select(Case)
+    if f.q:  # only a search needs the debtor's columns in the WHERE clause
+        stmt = stmt.join(Debtor, Debtor.id == Case.debtor_id)
     if f.dpd_min is not None:
         stmt = stmt.where(Case.due_date <= today - dt.timedelta(days=f.dpd_min))
     if f.dpd_max is not None:
@@ -128,7 +131,7 @@ def _decode(cursor: str) -> list[Any]:
 
 
 def page(
-    org: Organisation, f: CaseFilter, *, limit: int = 50, cursor: str | None = None
+    org: Organisation, f: CaseFilter, *, limit: int = 50, cursor: str | None = None, unmasked: bool = False
 ) -> tuple[list[Case], str | None]:
     """One page of cases in the requested order, and the cursor of the next page (keyset)."""
     if f.sort not in SORTS:
@@ -140,11 +143,14 @@ def page(
     if cursor:
         raw_value, last_id = _decode(cursor)
         value: Any = dt.date.fromisoformat(raw_value) if column is Case.due_date else Decimal(raw_value)
+        # a row-value comparison: PostgreSQL walks the (org_id, column, id) index from the cursor
         if direction == "asc":
-            stmt = stmt.where(or_(column > value, and_(column == value, Case.id > last_id)))
+            stmt = stmt.where(tuple_(column, Case.id) > tuple_(value, last_id))
         else:
-            stmt = stmt.where(or_(column < value, and_(column == value, Case.id < last_id)))
+            stmt = stmt.where(tuple_(column, Case.id) < tuple_(value, last_id))
     order = (column.asc(), Case.id.asc()) if direction == "asc" else (column.desc(), Case.id.desc())
+    if unmasked:  # the encrypted columns are deferred: load them with the page, not one by one
+        stmt = stmt.options(joinedload(Case.debtor).undefer_group("pii"))
     rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
