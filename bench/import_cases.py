@@ -46,8 +46,6 @@ def bare_openpyxl_read(path: Path) -> tuple[float, int]:
 
 
 def _install_phases() -> c.Phases:
-    from sqlalchemy.engine import cursor as result_module
-
     from arrears.extensions import db
     from arrears.imports import engine
     from arrears.imports.reader import Table
@@ -65,9 +63,6 @@ def _install_phases() -> c.Phases:
     phases.wrap(engine._Writer, "_cases", "  write > _cases (select, insert cases + events)")
     phases.wrap(engine, "_insert_pages", "    > _insert_pages (COPY to staging + INSERT ... SELECT)")
     phases.wrap(pii.Keyring, "encrypt", "  encrypt: Keyring.encrypt (Fernet, per value)")
-    phases.wrap(
-        result_module.CursorResult, "splice_vertically", "  sqlalchemy: CursorResult.splice_vertically"
-    )
     c.time_sql(db.engine, phases)
     return phases
 
@@ -89,7 +84,7 @@ def run_import(config: dict[str, Any], org_id: int, path: str, phases: bool, pro
         def progress(done: int, _unit: str) -> None:
             if done % 10_000 == 0:
                 rss_samples.append(round(c.rss_mb(), 1))
-            peak_samples.append(round(c.self_peak_mb(), 1))
+                peak_samples.append(round(c.self_peak_mb(), 1))
 
         rss_before, peak_before = c.rss_mb(), c.self_peak_mb()
         profiler = None

@@ -135,16 +135,17 @@ def _xlsx_calamine(raw: bytes, limits: Limits) -> Table:
     except Exception as exc:
         raise FileRefused(f"the workbook cannot be read: {exc}")
     heads = []
+    sheets = {}
     for name in workbook.sheet_names:
-        sheet = workbook.get_sheet_by_name(name)
-        rows = sheet.iter_rows()
-        head = [r for _, r in zip(range(HEADER_SCAN_ROWS), rows, strict=False)]
+        sheet = workbook.get_sheet_by_name(name)  # parses the sheet: keep it, do not parse it twice
+        sheets[name] = sheet
+        head = [r for _, r in zip(range(HEADER_SCAN_ROWS), sheet.iter_rows(), strict=False)]
         heads.append((name, head))
     if not heads:
         raise FileRefused("the workbook has no sheet")
-    index = _best_sheet(heads)
-    name = heads[index][0]
-    sheet = workbook.get_sheet_by_name(name)
+    name = heads[_best_sheet(heads)][0]
+    sheet = sheets.pop(name)
+    sheets.clear()  # the other sheets' memory goes now
     if sheet.height > limits.max_rows:
         raise FileRefused(f"the sheet has more than {limits.max_rows} rows: split the file")
     first_row = (sheet.start or (0, 0))[0] + 1
