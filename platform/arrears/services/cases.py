@@ -131,12 +131,18 @@ def _decode(cursor: str) -> list[Any]:
 
 
 def page(
-    org: Organisation, f: CaseFilter, *, limit: int = 50, cursor: str | None = None, unmasked: bool = False
+    org: Organisation,
+    f: CaseFilter,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    unmasked: bool = False,
+    max_limit: int = 500,
 ) -> tuple[list[Case], str | None]:
     """One page of cases in the requested order, and the cursor of the next page (keyset)."""
     if f.sort not in SORTS:
         raise ValidationFailed(_("Sort by dpd, -dpd, amount or -amount."), field="sort")
-    limit = max(1, min(limit, 500))
+    limit = max(1, min(limit, max_limit))
     column = SORTS[f.sort][0]
     direction = _SORT_DIRECTION[f.sort]
     stmt = filtered(org, f)

@@ -48,7 +48,7 @@ def _rows(org: Organisation, f: CaseFilter, unmasked: bool) -> Iterator[list[Any
     today = business_date(org)
     cursor = None
     while True:
-        cases, cursor = page(org, f, limit=PAGE, cursor=cursor, unmasked=unmasked)
+        cases, cursor = page(org, f, limit=PAGE, cursor=cursor, unmasked=unmasked, max_limit=PAGE)
         for case in cases:
             yield _row(case, today, unmasked)
         db.session.expunge_all()  # keep the identity map (and memory) small
