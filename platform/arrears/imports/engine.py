@@ -126,7 +126,7 @@ class Report:
             "summary_rows": self.summary_rows,
             "rejected": self.rejected,
             "rejected_rows": self.rejected,
-            "total_outstanding": float(self.total_outstanding),
+            "total_outstanding": str(self.total_outstanding),  # exact, as the API writes money
             "errors": [e.as_dict() for e in self.errors],
         }
 

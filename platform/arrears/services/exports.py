@@ -116,7 +116,7 @@ def export_cases(
                 if hasattr(value, "isoformat"):
                     sheet.write_datetime(count, col, value, date_format)
                 elif hasattr(value, "quantize"):
-                    sheet.write_number(count, col, float(value), money_format)  # cell value, not stored money
+                    sheet.write_number(count, col, value, money_format)  # xlsxwriter takes the Decimal
                 elif isinstance(value, int):
                     sheet.write_number(count, col, value)
                 else:
