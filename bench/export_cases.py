@@ -126,7 +126,7 @@ def _install_phases() -> c.Phases:
     phases.wrap(exports, "page", "db: services.cases.page (query + ORM load, 500 a page)")
     phases.wrap(exports, "_row", "rows: exports._row (everything per case)")
     phases.wrap(exports, "debtor_view", "  _row > debtor_view (masking)")
-    phases.wrap(pii.Keyring, "decrypt", "decrypt: Keyring.decrypt (Fernet, per value)")
+    phases.wrap(pii.Keyring, "decrypt", "decrypt: Keyring.decrypt (AES-GCM, per value)")
     phases.wrap(case_services, "filtered", "  page > filtered (statement building)")
     for method in ("write_string", "write_number", "write_datetime"):
         phases.wrap(Worksheet, method, "xlsx: Worksheet.write_string/number/datetime")

@@ -193,9 +193,7 @@ def cases_import(org_slug: str, file: str, mapping: str, dry_run: bool, as_json:
         _fail(exc, as_json)
         return
     with force_locale("en"):
-        _, report, refused = import_cases(
-            org, Path(file).read_bytes(), Path(file).name, dry_run=dry_run, mapping=mapping
-        )
+        _, report, refused = import_cases(org, Path(file), Path(file).name, dry_run=dry_run, mapping=mapping)
     if refused is not None or report is None:
         if as_json:
             click.echo(

@@ -104,6 +104,17 @@ def test_local_overwrite_is_atomic_and_leaves_no_temp_files(
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.xlsx"]
 
 
+def test_local_copy_is_the_stored_file_itself(tmp_path: pathlib.Path) -> None:
+    storage = LocalStorage(str(tmp_path))
+    key = tenant_key(2, "imports", "big.xlsx")
+    storage.put(key, b"PK\x03\x04 workbook")
+    with storage.local_copy(key) as path:
+        assert path == storage.path(key) and path.read_bytes() == b"PK\x03\x04 workbook"
+    assert storage.exists(key)  # not consumed
+    with pytest.raises(StorageNotFound), storage.local_copy(tenant_key(2, "imports", "absent")):
+        pass
+
+
 def test_local_missing_key(tmp_path: pathlib.Path) -> None:
     storage = LocalStorage(str(tmp_path))
     with pytest.raises(StorageNotFound):
@@ -254,6 +265,21 @@ def test_s3_round_trip(moto_server: Moto, bucket: str) -> None:
     storage.delete(key)
     assert not storage.exists(key)
     storage.delete(key)  # deleting a missing key is not an error
+
+
+@pytest.mark.slow
+def test_s3_local_copy_is_a_temporary_download(moto_server: Moto, bucket: str) -> None:
+    storage = _s3(moto_server, bucket)
+    key = tenant_key(5, "imports", "big.xlsx")
+    payload = os.urandom(3 * 1024 * 1024)  # several parts of a streamed download
+    storage.put(key, payload)
+    with storage.local_copy(key) as path:
+        assert path.read_bytes() == payload
+        folder = path.parent
+    assert not folder.exists()  # removed after use
+    assert storage.exists(key)
+    with pytest.raises(StorageNotFound), storage.local_copy(tenant_key(5, "absent")):
+        pass
 
 
 @pytest.mark.slow

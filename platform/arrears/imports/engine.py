@@ -13,13 +13,17 @@ by loan number and records what changed in the case's history.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
-import hmac
 import json
-from collections.abc import Callable, Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select, text, update
@@ -32,7 +36,7 @@ from arrears.imports.reader import FileRefused, Limits, Table, open_table
 from arrears.models import Case, CaseEvent, CaseStatus, Debtor, DebtorContact
 from arrears.models.base import utcnow
 from arrears.security import masking
-from arrears.security.pii import keyring
+from arrears.security.pii import EncryptedText, keyring
 
 CHUNK = 2000
 ZERO = Decimal("0.00")
@@ -139,12 +143,18 @@ class ImportAborted(RuntimeError):
         self.reason = reason
 
 
-@dataclass
+@dataclass(slots=True)
 class Parsed:
+    """A valid row: its parsed values, then what ``_Writer.prepare`` derives from them."""
+
     row: int
     values: dict[str, Any]
     row_hash: str = ""
     debtor_hash: str = ""
+    debtor: dict[str, Any] = field(default_factory=dict)  # clear values, blind indexes, masked
+    sealed: dict[str, str] = field(default_factory=dict)  # encrypted personal data of the debtor
+    case: dict[str, Any] = field(default_factory=dict)
+    contact: dict[str, Any] | None = None
 
 
 def resolve_mapping(table: Table, columns: dict[str, str] | None) -> dict[str, int]:
@@ -165,7 +175,7 @@ def resolve_mapping(table: Table, columns: dict[str, str] | None) -> dict[str, i
 
 def run_import(
     org_id: int,
-    source: bytes | str,
+    source: bytes | Path | str,
     filename: str,
     *,
     dry_run: bool,
@@ -258,31 +268,32 @@ def _consume(
     writer: _Writer,
     progress: Callable[[int, str], None] | None,
 ) -> None:
-    seen: dict[str, int] = {}
+    seen: set[str] = set()  # loan numbers of this file so far
     chunk: list[Parsed] = []
-    for number, cells in table.rows():
-        if all(n.is_blank(c) for c in cells):
-            continue
-        if is_summary_row(cells):
-            report.summary_rows += 1
-            report.skipped += 1
-            continue
-        report.rows_read += 1
-        parsed = _parse_row(number, cells, mapping, table.headers, report, seen)
-        if parsed is None:
-            report.rejected += 1
-            report.rejected_rows[number] = list(cells)
-            if report.row_status is not None:
-                report.row_status[number] = "rejected"
-            continue
-        chunk.append(parsed)
-        if len(chunk) >= CHUNK:
-            writer.write(chunk)
-            chunk = []
-            if progress is not None:
-                progress(report.rows_read, "rows")
-    if chunk:
-        writer.write(chunk)
+    with writer.pipeline() as submit:
+        for number, cells in table.rows():
+            if all(n.is_blank(c) for c in cells):
+                continue
+            if is_summary_row(cells):
+                report.summary_rows += 1
+                report.skipped += 1
+                continue
+            report.rows_read += 1
+            parsed = _parse_row(number, cells, mapping, table.headers, report, seen)
+            if parsed is None:
+                report.rejected += 1
+                report.rejected_rows[number] = list(cells)
+                if report.row_status is not None:
+                    report.row_status[number] = "rejected"
+                continue
+            chunk.append(parsed)
+            if len(chunk) >= CHUNK:
+                submit(chunk)
+                chunk = []
+                if progress is not None:
+                    progress(report.rows_read, "rows")
+        if chunk:
+            submit(chunk)
 
 
 _IGNORED_HEADERS = {header_key(h) for h in ("序号", "编号", "行号", "no", "#", "seq", "index")}
@@ -294,7 +305,7 @@ def _parse_row(
     mapping: dict[str, int],
     headers: list[Any],
     report: Report,
-    seen: dict[str, int],
+    seen: set[str],
 ) -> Parsed | None:
     values: dict[str, Any] = {}
     errors: list[RowError] = []
@@ -317,7 +328,7 @@ def _parse_row(
                 RowError(number, str(headers[mapping["loan_no"]]), loan_no, "duplicate loan number in file")
             )
         else:
-            seen[loan_no] = number
+            seen.add(loan_no)
     if errors:
         report.errors.extend(errors)
         return None
@@ -328,13 +339,30 @@ def _parse_row(
     return Parsed(number, values)
 
 
-def _digest(payload: dict[str, Any]) -> str:
-    text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
-    return hmac.new(keyring().index_key, text.encode(), hashlib.sha256).hexdigest()
+def _digest(key: bytes, values: tuple[Any, ...]) -> str:
+    """A keyed hash (BLAKE2b, 128 bits) of normalised values: recognises an unchanged row or debtor
+    without decrypting anything, and says nothing about the values without the key."""
+    return hashlib.blake2b(repr(values).encode(), key=key, digest_size=16).hexdigest()
+
+
+# Personal data of a debtor that is encrypted at rest: column -> key of the parsed values.
+_SEALED_DEBTOR = {
+    "id_number": "id_number",
+    "mobile": "mobile",
+    "email": "email",
+    "home_address": "address",
+    "work_address": "work_address",
+}
 
 
 class _Writer:
-    """Set-based writes for one chunk of valid rows at a time."""
+    """Set-based writes for one chunk of valid rows at a time.
+
+    ``prepare`` (pure computation: hashes, blind indexes, masked projections, encryption) runs in the
+    reading thread; ``write`` (the look-ups and bulk writes) in one writer thread that alone uses the
+    session's connection while the import runs, so PostgreSQL works on one chunk while Python reads,
+    validates and encrypts the next (see ``pipeline``).
+    """
 
     def __init__(
         self, org_id: int, report: Report, *, dry_run: bool, batch_id: int | None, actor_id: int | None
@@ -342,6 +370,7 @@ class _Writer:
         self.org_id, self.report, self.dry_run = org_id, report, dry_run
         self.batch_id, self.actor_id = batch_id, actor_id
         self.keys = keyring()
+        self.digest_key = hashlib.sha256(b"arrears import row digest:" + self.keys.index_key).digest()
         self.dialect = db.session.get_bind().dialect.name
         if self.dialect == "postgresql":
             # The per-chunk look-ups (loan numbers, ID indexes IN a 2,000-value list) are prepared by
@@ -349,20 +378,118 @@ class _Writer:
             # switch them to a generic plan that compares every row with the whole list (about 100x
             # slower, measured). Plan each execution for its own values, for this transaction only.
             db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            if not dry_run:
+                # One import at a time per owner (a second one waits for the first to commit), so that
+                # what this import finds in the tables below stays true until it commits.
+                db.session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext('arrears:case-import'), :org)"),
+                    {"org": org_id},
+                )
+        # Debtors written by this import (id-number blind index -> id, data hash): a debtor with
+        # several loans is looked up here, not in the database, when its next loan comes.
+        self.known: dict[str, tuple[int, str]] = {}
+        # Whether the owner had any debtors / cases before this import. When not (a first import),
+        # nothing needs looking up in the database at all: a loan number occurs once per file (a
+        # repeat is rejected) and debtors of earlier chunks are in ``known``. This matters beyond the
+        # saved queries: a table that grew inside this transaction has no statistics for the planner,
+        # which then scans the owner's every row for each chunk's look-up.
+        self.had_debtors = self._any(Debtor)
+        self.had_cases = self._any(Case)
 
-    def write(self, rows: list[Parsed]) -> None:
+    def _any(self, model: Any) -> bool:
+        return bool(db.session.scalar(select(select(model.id).where(model.org_id == self.org_id).exists())))
+
+    # --- the pipeline -----------------------------------------------------------------------------
+    @contextmanager
+    def pipeline(self) -> Iterator[Callable[[list[Parsed]], None]]:
+        """Yields ``submit(rows)``: prepares the rows here and has them written in order.
+
+        On PostgreSQL a writer thread (running in a copy of this thread's context: the same app
+        context, tenant and session) writes chunk N while this thread prepares chunk N+1; at most two
+        prepared chunks wait, so memory stays bounded. The session is used by the writer thread only
+        until it is joined, which happens before this context exits, whatever happens: the caller's
+        commit or rollback then sees every write. A failure in the writer is raised here (at the next
+        ``submit`` or at the end), and a failure here stops the writer after its current chunk.
+        On SQLite (one connection per thread) the chunks are written inline.
+        """
+        if self.dialect != "postgresql":
+
+            def inline(rows: list[Parsed]) -> None:
+                self.prepare(rows)
+                self.write(rows)
+
+            yield inline
+            return
+        work: queue.Queue[list[Parsed] | None] = queue.Queue(maxsize=2)
+        failures: list[BaseException] = []
+
+        def drain() -> None:
+            while (rows := work.get()) is not None:
+                if failures:
+                    continue  # the transaction is lost: drop the rest, the caller rolls back
+                try:
+                    self.write(rows)
+                except BaseException as exc:  # handed over to the submitting thread
+                    failures.append(exc)
+
+        worker = threading.Thread(
+            target=contextvars.copy_context().run, args=(drain,), name="import-writer", daemon=True
+        )
+        worker.start()
+
+        def submit(rows: list[Parsed]) -> None:
+            self.prepare(rows)
+            while True:
+                if failures:
+                    raise failures[0]
+                try:
+                    work.put(rows, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
+        try:
+            yield submit
+        finally:
+            work.put(None)
+            worker.join()
+        if failures:
+            raise failures[0]
+
+    # --- preparing (no database) ------------------------------------------------------------------
+    def prepare(self, rows: list[Parsed]) -> None:
+        keys, seal, org_id = self.keys, self.keys.encrypt, self.org_id
         for row in rows:
             v = row.values
-            v["id_number_bidx"] = self.keys.blind_index("id", v["id_number"])
-            v["debtor"] = {
+            id_bidx = keys.blind_index("id", v["id_number"])
+            mobile = v.get("mobile")
+            debtor = {
+                "org_id": org_id,
                 "name": v["name"],
-                "mobile": v.get("mobile"),
+                "id_number": v["id_number"],
+                "id_number_bidx": id_bidx,
+                "mobile": mobile,
+                "mobile_bidx": keys.blind_index("mobile", mobile) if mobile else None,
                 "email": v.get("email"),
                 "home_address": v.get("address"),
                 "work_address": v.get("work_address"),
                 "employer": v.get("employer"),
+                "id_number_masked": masking.id_number(v["id_number"]),
+                "mobile_masked": masking.phone(mobile) or None,
+                "email_masked": masking.email(v.get("email")) or None,
+                "home_address_masked": masking.address(v.get("address")) or None,
+                "work_address_masked": masking.address(v.get("work_address")) or None,
             }
-            v["case"] = {
+            row.debtor_hash = debtor["data_hash"] = _digest(
+                self.digest_key, tuple(debtor[k] for k in DEBTOR_FIELDS)
+            )
+            row.debtor = debtor
+            row.sealed = {
+                column: seal(str(v[key]))
+                for column, key in _SEALED_DEBTOR.items()
+                if v.get(key) not in (None, "")
+            }
+            case = {
                 "product": v.get("product", ""),
                 "loan_date": v.get("loan_date"),
                 "loan_amount": v.get("loan_amount"),
@@ -385,84 +512,85 @@ class _Writer:
                 "region": v.get("region", ""),
                 "tags": v.get("tags", []),
             }
-            row.debtor_hash = _digest(v["debtor"])
-            row.row_hash = _digest(
-                {
-                    "c": v["case"],
-                    "d": row.debtor_hash,
-                    "id": v["id_number_bidx"],
-                    "k": [v.get("contact_name"), v.get("contact_relation"), v.get("contact_phone")],
+            row.case = case
+            contact = v.get("contact_phone")
+            if contact:
+                row.contact = {
+                    "org_id": org_id,
+                    "name": v.get("contact_name", ""),
+                    "relation": v.get("contact_relation", ""),
+                    "phone": seal(contact),
+                    "phone_bidx": keys.blind_index("phone", contact),
+                    "phone_masked": masking.phone(contact),
                 }
+            row.row_hash = _digest(
+                self.digest_key,
+                (
+                    *(case[f] for f in CASE_FIELDS),
+                    row.debtor_hash,
+                    id_bidx,
+                    v.get("contact_name"),
+                    v.get("contact_relation"),
+                    contact,
+                ),
             )
+
+    # --- writing (the writer thread) --------------------------------------------------------------
+    def write(self, rows: list[Parsed]) -> None:
         debtor_ids = self._debtors(rows)
         self._cases(rows, debtor_ids)
 
     # --- debtors ----------------------------------------------------------------------------------
     def _debtors(self, rows: list[Parsed]) -> dict[str, int]:
+        if self.dry_run:  # the report counts cases; debtors matter only when writing
+            return {}
         latest: dict[str, Parsed] = {}
         for row in rows:  # one debtor may have several loans in the file: the last row describes them
-            latest[row.values["id_number_bidx"]] = row
-        existing = {
-            bidx: (debtor_id, data_hash)
+            latest[row.debtor["id_number_bidx"]] = row
+        known = self.known
+        unknown = [bidx for bidx in latest if bidx not in known]
+        if unknown and self.had_debtors:
             for debtor_id, bidx, data_hash in db.session.execute(
                 select(Debtor.id, Debtor.id_number_bidx, Debtor.data_hash).where(
-                    Debtor.org_id == self.org_id, Debtor.id_number_bidx.in_(list(latest))
+                    Debtor.org_id == self.org_id, Debtor.id_number_bidx.in_(unknown)
                 )
-            )
-        }
-        ids = {bidx: pair[0] for bidx, pair in existing.items()}
-        if self.dry_run:
-            return ids
-        new_rows = [r for bidx, r in latest.items() if bidx not in existing]
+            ):
+                known[bidx] = (debtor_id, data_hash)
+        now = utcnow()
+        new_rows = [r for bidx, r in latest.items() if bidx not in known]
+        changed = [r for bidx, r in latest.items() if bidx in known and known[bidx][1] != r.debtor_hash]
         if new_rows:
-            now = utcnow()
-            params = [{**self._debtor_params(r), "created_at": now, "face_image_key": None} for r in new_rows]
-            returned = _insert_pages(Debtor.__table__, params, (Debtor.id, Debtor.id_number_bidx))
-            ids.update({bidx: debtor_id for debtor_id, bidx in returned})
-        changed = [r for bidx, r in latest.items() if bidx in existing and existing[bidx][1] != r.debtor_hash]
-        if changed:
-            db.session.execute(
-                update(Debtor),
-                [{"id": existing[r.values["id_number_bidx"]][0], **self._debtor_params(r)} for r in changed],
+            params = [
+                {**r.debtor, **r.sealed, "created_at": now, "updated_at": now, "face_image_key": None}
+                for r in new_rows
+            ]
+            returned = _insert_pages(
+                Debtor.__table__, params, (Debtor.id, Debtor.id_number_bidx), sealed=True
             )
+            hashes = {r.debtor["id_number_bidx"]: r.debtor_hash for r in new_rows}
+            known.update({bidx: (debtor_id, hashes[bidx]) for debtor_id, bidx in returned})
+        if changed:  # rare: through the ORM's bulk UPDATE, whose column types encrypt the clear values
+            params = []
+            for r in changed:
+                bidx = r.debtor["id_number_bidx"]
+                params.append({**r.debtor, "id": known[bidx][0], "updated_at": now})
+                known[bidx] = (known[bidx][0], r.debtor_hash)
+            db.session.execute(update(Debtor), params)
+        ids = {bidx: known[bidx][0] for bidx in latest}
         self._contacts(rows, ids)
         return ids
 
-    def _debtor_params(self, row: Parsed) -> dict[str, Any]:
-        v = row.values
-        mobile = v.get("mobile")
-        return {
-            "org_id": self.org_id,
-            "id_number": v["id_number"],
-            "id_number_bidx": v["id_number_bidx"],
-            "mobile_bidx": self.keys.blind_index("mobile", mobile) if mobile else None,
-            "data_hash": row.debtor_hash,
-            "id_number_masked": masking.id_number(v["id_number"]),
-            "mobile_masked": masking.phone(mobile) or None,
-            "email_masked": masking.email(v.get("email")) or None,
-            "home_address_masked": masking.address(v.get("address")) or None,
-            "work_address_masked": masking.address(v.get("work_address")) or None,
-            "updated_at": utcnow(),
-            **v["debtor"],
-        }
-
     def _contacts(self, rows: list[Parsed], debtor_ids: dict[str, int]) -> None:
         params: dict[tuple[int, str], dict[str, Any]] = {}
+        now = utcnow()
         for row in rows:
-            v = row.values
-            if not v.get("contact_phone"):
+            if row.contact is None:
                 continue
-            debtor_id = debtor_ids[v["id_number_bidx"]]
-            bidx = self.keys.blind_index("phone", v["contact_phone"])
-            params[(debtor_id, bidx)] = {
-                "org_id": self.org_id,
+            debtor_id = debtor_ids[row.debtor["id_number_bidx"]]
+            params[(debtor_id, row.contact["phone_bidx"])] = {
+                **row.contact,
                 "debtor_id": debtor_id,
-                "name": v.get("contact_name", ""),
-                "relation": v.get("contact_relation", ""),
-                "phone": v["contact_phone"],
-                "phone_bidx": bidx,
-                "phone_masked": masking.phone(v["contact_phone"]),
-                "created_at": utcnow(),
+                "created_at": now,
             }
         if not params:
             return
@@ -471,23 +599,28 @@ class _Writer:
             list(params.values()),
             conflict="ON CONFLICT (debtor_id, phone_bidx) DO UPDATE SET name = EXCLUDED.name, "
             "relation = EXCLUDED.relation",
+            sealed=True,
         )
 
     # --- cases ------------------------------------------------------------------------------------
     def _cases(self, rows: list[Parsed], debtor_ids: dict[str, int]) -> None:
         loan_nos = [r.values["loan_no"] for r in rows]
-        existing = {
-            c.loan_no: c
-            for c in db.session.execute(
-                select(
-                    Case.id,
-                    Case.loan_no,
-                    Case.row_hash,
-                    Case.debtor_id,
-                    *[getattr(Case, f) for f in CASE_FIELDS],
-                ).where(Case.org_id == self.org_id, Case.loan_no.in_(loan_nos))
-            )
-        }
+        existing = (
+            {}
+            if not self.had_cases
+            else {
+                c.loan_no: c
+                for c in db.session.execute(
+                    select(
+                        Case.id,
+                        Case.loan_no,
+                        Case.row_hash,
+                        Case.debtor_id,
+                        *[getattr(Case, f) for f in CASE_FIELDS],
+                    ).where(Case.org_id == self.org_id, Case.loan_no.in_(loan_nos))
+                )
+            }
+        )
         new_rows = [r for r in rows if r.values["loan_no"] not in existing]
         changed = [
             r
@@ -507,13 +640,18 @@ class _Writer:
         if self.dry_run:
             return
         now = utcnow()
-        events: list[dict[str, Any]] = []
+        event = {
+            "org_id": self.org_id,
+            "import_batch_id": self.batch_id,
+            "actor_user_id": self.actor_id,
+            "created_at": now,
+        }
         if new_rows:
             params = [
                 {
                     "org_id": self.org_id,
                     "loan_no": r.values["loan_no"],
-                    "debtor_id": debtor_ids[r.values["id_number_bidx"]],
+                    "debtor_id": debtor_ids[r.debtor["id_number_bidx"]],
                     "import_batch_id": self.batch_id,
                     "row_hash": r.row_hash,
                     "status": CaseStatus.NEW,
@@ -523,31 +661,30 @@ class _Writer:
                     "flags": {},
                     "extra": {},
                     "priority": 0,
-                    **r.values["case"],
+                    **r.case,
                 }
                 for r in new_rows
             ]
-            for case_id, _loan_no in _insert_pages(Case.__table__, params, (Case.id, Case.loan_no)):
-                events.append(
-                    {
-                        "org_id": self.org_id,
-                        "case_id": case_id,
-                        "kind": "imported",
-                        "import_batch_id": self.batch_id,
-                        "actor_user_id": self.actor_id,
-                        "created_at": now,
-                        "changes": {},
-                    }
+            # Each new case gets its "imported" event in the same statement (PostgreSQL) or from the
+            # returned ids (elsewhere).
+            created = _insert_pages(Case.__table__, params, (Case.id,), events={**event, "kind": "imported"})
+            if created:
+                _insert_pages(
+                    CaseEvent.__table__,
+                    [
+                        {**event, "kind": "imported", "case_id": case_id, "changes": {}}
+                        for (case_id,) in created
+                    ],
                 )
         if changed:
-            updates = []
+            updates, events = [], []
             for r in changed:
                 old = existing[r.values["loan_no"]]
-                new_debtor = debtor_ids[r.values["id_number_bidx"]]
+                new_debtor = debtor_ids[r.debtor["id_number_bidx"]]
                 diff = {
-                    f: [_plain(getattr(old, f)), _plain(r.values["case"][f])]
+                    f: [_plain(getattr(old, f)), _plain(r.case[f])]
                     for f in CASE_FIELDS
-                    if _plain(getattr(old, f)) != _plain(r.values["case"][f])
+                    if _plain(getattr(old, f)) != _plain(r.case[f])
                 }
                 if old.debtor_id != new_debtor:
                     diff["debtor_id"] = [old.debtor_id, new_debtor]
@@ -560,22 +697,11 @@ class _Writer:
                         "debtor_id": new_debtor,
                         "import_batch_id": self.batch_id,
                         "updated_at": now,
-                        **r.values["case"],
+                        **r.case,
                     }
                 )
-                events.append(
-                    {
-                        "org_id": self.org_id,
-                        "case_id": old.id,
-                        "kind": "updated",
-                        "import_batch_id": self.batch_id,
-                        "actor_user_id": self.actor_id,
-                        "created_at": now,
-                        "changes": diff,
-                    }
-                )
+                events.append({**event, "kind": "updated", "case_id": old.id, "changes": diff})
             db.session.execute(update(Case), updates)
-        if events:
             _insert_pages(CaseEvent.__table__, events)
 
 
@@ -585,18 +711,27 @@ def _insert_pages(
     returning: tuple[Any, ...] = (),
     *,
     conflict: str = "",
+    sealed: bool = False,
+    events: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Insert many rows at once; returns the ``returning`` columns of the inserted rows.
 
     PostgreSQL: COPY into a temporary staging table, then one ``INSERT ... SELECT ... RETURNING``
     (COPY cannot write into a table under row-level security; the INSERT is checked by its policy).
-    The values are converted as the column types would (encryption, JSON, enums) before COPY.
-    Elsewhere (SQLite): an executemany through SQLAlchemy Core.
+    The values are converted as the column types would (JSON, enums; encryption unless ``sealed``:
+    the values of encrypted columns are already tokens) before COPY. With ``events`` (cases only),
+    the same statement writes one case event per inserted row from those values, and returns nothing.
+    Elsewhere (SQLite): executemany through SQLAlchemy Core; ``sealed`` values are decrypted first so
+    that the column types encrypt them once, and ``events`` are left to the caller (the returned ids).
     """
     if not rows:
         return []
     columns = list(rows[0])
     if db.session.get_bind().dialect.name != "postgresql":
+        if sealed:
+            ring = keyring()
+            encrypted = [c for c in columns if isinstance(table.c[c].type, EncryptedText)]
+            rows = [{**row, **{c: ring.decrypt(row[c]) for c in encrypted if row[c]}} for row in rows]
         stmt = insert(table)
         if conflict:
             stmt = sqlite_insert(table).on_conflict_do_update(
@@ -609,7 +744,7 @@ def _insert_pages(
             ]
         db.session.execute(stmt, rows)
         return []
-    converters = [_converter(table.c[name].type) for name in columns]
+    converters = [_converter(table.c[name].type, sealed) for name in columns]
     raw = db.session.connection().connection.dbapi_connection
     stage = f"stage_{table.name}"
     names = ", ".join(columns)
@@ -627,9 +762,20 @@ def _insert_pages(
         sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}"  # noqa: S608
         if conflict:
             sql += " " + conflict
-        if returning:
+        params: tuple[Any, ...] = ()
+        if events is not None:
+            sql = (
+                f"WITH inserted AS ({sql} RETURNING id) "  # noqa: S608
+                "INSERT INTO case_events (org_id, case_id, kind, import_batch_id, actor_user_id, created_at, "
+                "changes) SELECT %s, id, %s, %s, %s, %s, '{}' FROM inserted"
+            )
+            params = tuple(
+                events[k] for k in ("org_id", "kind", "import_batch_id", "actor_user_id", "created_at")
+            )
+            returning = ()
+        elif returning:
             sql += " RETURNING " + ", ".join(c.name for c in returning)
-        cur.execute(sql)
+        cur.execute(sql, params or None)
         result = cur.fetchall() if returning else []
         cur.execute(f"DROP TABLE {stage}")
     return result
@@ -639,13 +785,13 @@ def _insert_pages(
 _CONFLICTS = {"debtor_contacts": (["debtor_id", "phone_bidx"], ["name", "relation"])}
 
 
-def _converter(column_type: Any) -> Callable[[Any], Any]:
+def _converter(column_type: Any, sealed: bool) -> Callable[[Any], Any]:
     """What the column type would bind, for COPY: encrypt, serialise JSON, enum values."""
     from sqlalchemy import JSON, Enum
 
-    from arrears.security.pii import EncryptedText
-
     if isinstance(column_type, EncryptedText):
+        if sealed:
+            return lambda v: v
         ring = keyring()
         return lambda v: ring.encrypt(str(v)) if v not in (None, "") else v
     if isinstance(column_type, JSON):

@@ -53,38 +53,39 @@ class Table:
 
 
 def open_table(data: bytes | Path | str, filename: str = "", limits: Limits | None = None) -> Table:
+    """The rows of a lender file given as bytes or as a path. A path is the lighter source: a
+    workbook is then read from disk by calamine, never held in memory as a whole."""
     limits = limits or Limits()
-    if isinstance(data, bytes):
-        raw = data
+    source: bytes | Path = data if isinstance(data, bytes) else Path(data)
+    if isinstance(source, bytes):
+        size, head = len(source), source[:4096]
     else:
-        path = Path(data)
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise FileRefused(f"the file is larger than {limits.max_bytes // (1024 * 1024)} MB")
-        raw = path.read_bytes()
-        filename = filename or path.name
-    if len(raw) > limits.max_bytes:
+        filename = filename or source.name
+        size = source.stat().st_size
+        with source.open("rb") as handle:
+            head = handle.read(4096)
+    if size > limits.max_bytes:
         raise FileRefused(f"the file is larger than {limits.max_bytes // (1024 * 1024)} MB")
-    if not raw.strip():
+    if size <= len(head) and not head.strip():
         raise FileRefused("the file is empty")
-    if raw.startswith(OLE_MAGIC):
+    if head.startswith(OLE_MAGIC):
         raise FileRefused(
             "this is an Excel 97-2003 (.xls) file, which is not supported: open it in Excel or WPS and "
             "save it as .xlsx (Excel Workbook) or CSV, then import that file"
         )
-    if raw.startswith(XLSX_MAGIC):
-        return _xlsx(raw, limits)
+    if head.startswith(XLSX_MAGIC):
+        return _xlsx(source, limits)
     if filename.lower().endswith((".xlsx", ".xlsm", ".xls", ".ods")):
         raise FileRefused("the file is not a valid .xlsx workbook (it may be damaged or renamed)")
-    return _csv(raw, limits)
+    return _csv(source if isinstance(source, bytes) else source.read_bytes(), limits)
 
 
 # --- xlsx -----------------------------------------------------------------------------------------
 
 
-def _check_zip(raw: bytes, limits: Limits) -> None:
+def _check_zip(source: bytes | Path, limits: Limits) -> None:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
+        archive = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
     except zipfile.BadZipFile:
         raise FileRefused("the file is not a valid .xlsx workbook (it may be damaged or renamed)")
     with archive:
@@ -119,19 +120,22 @@ def _best_sheet(sheets: list[tuple[str, list[list[Any]]]]) -> int:
     return best
 
 
-def _xlsx(raw: bytes, limits: Limits) -> Table:
-    _check_zip(raw, limits)
+def _xlsx(source: bytes | Path, limits: Limits) -> Table:
+    _check_zip(source, limits)
     try:
-        return _xlsx_calamine(raw, limits)
+        return _xlsx_calamine(source, limits)
     except ImportError:  # pragma: no cover - calamine ships wheels for our platforms
-        return _xlsx_openpyxl(raw, limits)
+        return _xlsx_openpyxl(source, limits)
 
 
-def _xlsx_calamine(raw: bytes, limits: Limits) -> Table:
+def _xlsx_calamine(source: bytes | Path, limits: Limits) -> Table:
     from python_calamine import CalamineWorkbook
 
     try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        if isinstance(source, bytes):
+            workbook = CalamineWorkbook.from_filelike(io.BytesIO(source))
+        else:
+            workbook = CalamineWorkbook.from_path(str(source))
     except Exception as exc:
         raise FileRefused(f"the workbook cannot be read: {exc}")
     heads = []
@@ -157,10 +161,12 @@ def _xlsx_calamine(raw: bytes, limits: Limits) -> Table:
     return _with_header("xlsx", name, None, numbered())
 
 
-def _xlsx_openpyxl(raw: bytes, limits: Limits) -> Table:  # pragma: no cover - fallback
+def _xlsx_openpyxl(source: bytes | Path, limits: Limits) -> Table:  # pragma: no cover - fallback
     import openpyxl
 
-    workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(source) if isinstance(source, bytes) else source, read_only=True, data_only=True
+    )
     heads = []
     for ws in workbook.worksheets:
         head = [

@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ class Storage(ABC):
     @abstractmethod
     def get(self, key: str) -> bytes:
         """The bytes stored under ``key``; :class:`StorageNotFound` if there are none."""
+
+    @abstractmethod
+    def local_copy(self, key: str) -> contextlib.AbstractContextManager[Path]:
+        """A file on this machine holding the object, for as long as the ``with`` block runs (the
+        file itself on local disk; a temporary download, streamed, from S3), so that large files are
+        read from disk rather than held in memory. :class:`StorageNotFound` if there is none."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -116,6 +123,13 @@ class LocalStorage(Storage):
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise StorageNotFound(key) from None
 
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        target = self.path(key)
+        if not target.is_file():
+            raise StorageNotFound(key)
+        yield target  # already a file on this disk: no copy
+
     def delete(self, key: str) -> None:
         target = self.path(key)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
@@ -193,6 +207,18 @@ class S3Storage(Storage):
         self.client.put_object(
             Bucket=self.bucket, Key=_check_key(key), Body=data, ContentType=content_type, **extra
         )
+
+    @contextlib.contextmanager
+    def local_copy(self, key: str) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="arrears-s3-") as folder:
+            target = Path(folder) / "object"
+            try:
+                self.client.download_file(self.bucket, _check_key(key), str(target))  # streamed to disk
+            except Exception as exc:
+                if _is_not_found(exc):
+                    raise StorageNotFound(key) from None
+                raise
+            yield target
 
     def get(self, key: str) -> bytes:
         try:

@@ -18,7 +18,7 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, ForeignKeyConstraint, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arrears.extensions import db
@@ -31,8 +31,10 @@ class Debtor(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defin
     __tablename__ = "debtors"
     __table_args__ = (
         UniqueConstraint("org_id", "id_number_bidx"),
+        UniqueConstraint("org_id", "id"),  # the target of the tenant-pinned keys of cases and contacts
         Index("ix_debtors_org_name", "org_id", "name"),
     )
+    __org_id_index__ = False
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
@@ -60,28 +62,44 @@ class Debtor(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defin
     )
 
     contacts: Mapped[list[DebtorContact]] = relationship(
-        back_populates="debtor", cascade="all, delete-orphan", order_by="DebtorContact.id"
+        back_populates="debtor",
+        primaryjoin="Debtor.id == DebtorContact.debtor_id",
+        foreign_keys="DebtorContact.debtor_id",
+        cascade="all, delete-orphan",
+        order_by="DebtorContact.id",
     )
-    cases: Mapped[list[Case]] = relationship(back_populates="debtor", order_by="Case.id")
+    cases: Mapped[list[Case]] = relationship(
+        back_populates="debtor",
+        primaryjoin="Debtor.id == Case.debtor_id",
+        foreign_keys="Case.debtor_id",
+        order_by="Case.id",
+    )
 
 
 class DebtorContact(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """An emergency contact (spouse, relative, colleague...). Unique per debtor by phone."""
 
     __tablename__ = "debtor_contacts"
-    __table_args__ = (UniqueConstraint("debtor_id", "phone_bidx"),)
+    __table_args__ = (
+        UniqueConstraint("debtor_id", "phone_bidx"),
+        ForeignKeyConstraint(["org_id", "debtor_id"], ["debtors.org_id", "debtors.id"], ondelete="CASCADE"),
+    )
+    __org_id_index__ = False
+    __org_id_fk__ = False
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    debtor_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("debtors.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    debtor_id: Mapped[int] = mapped_column(BigId, nullable=False)
     name: Mapped[str] = mapped_column(String(120), default="", nullable=False)
     relation: Mapped[str] = mapped_column(String(32), default="", nullable=False)
     phone: Mapped[str] = mapped_column(EncryptedText(), nullable=False, deferred=True, deferred_group="pii")
     phone_bidx: Mapped[str] = mapped_column(String(64), nullable=False)
     phone_masked: Mapped[str | None] = mapped_column(String(32))
 
-    debtor: Mapped[Debtor] = relationship(back_populates="contacts")
+    debtor: Mapped[Debtor] = relationship(
+        back_populates="contacts",
+        primaryjoin="Debtor.id == DebtorContact.debtor_id",
+        foreign_keys=[debtor_id],
+    )
 
 
 class CaseStatus(enum.StrEnum):
@@ -96,13 +114,17 @@ class Case(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     __tablename__ = "cases"
     __table_args__ = (
         UniqueConstraint("org_id", "loan_no"),
+        UniqueConstraint("org_id", "id"),  # the target of the tenant-pinned key of case events
+        ForeignKeyConstraint(["org_id", "debtor_id"], ["debtors.org_id", "debtors.id"]),
         Index("ix_cases_org_due_id", "org_id", "due_date", "id"),
         Index("ix_cases_org_outstanding_id", "org_id", "outstanding", "id"),
         Index("ix_cases_org_status", "org_id", "status"),
     )
+    __org_id_index__ = False
+    __org_id_fk__ = False
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    debtor_id: Mapped[int] = mapped_column(BigId, ForeignKey("debtors.id"), nullable=False, index=True)
+    debtor_id: Mapped[int] = mapped_column(BigId, nullable=False, index=True)
     import_batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("import_batches.id"), index=True)
     # loan / account (M-D2)
     loan_no: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -140,7 +162,12 @@ class Case(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
         UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False
     )
 
-    debtor: Mapped[Debtor] = relationship(back_populates="cases", lazy="joined")
+    debtor: Mapped[Debtor] = relationship(
+        back_populates="cases",
+        lazy="joined",
+        primaryjoin="Debtor.id == Case.debtor_id",
+        foreign_keys=[debtor_id],
+    )
 
     def days_past_due(self, business_date: dt.date) -> int:
         return max(0, (business_date - self.due_date).days)
@@ -150,10 +177,15 @@ class CaseEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
     """The history of a case: created by an import, changed by a later import or an edit."""
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_case_events_case", "case_id", "id"),
+        ForeignKeyConstraint(["org_id", "case_id"], ["cases.org_id", "cases.id"], ondelete="CASCADE"),
+    )
+    __org_id_index__ = False
+    __org_id_fk__ = False
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)  # imported / updated / edited
     actor_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))

@@ -49,15 +49,27 @@ def mapping_columns(name: str | None) -> dict[str, str] | None:
 
 
 def new_batch(
-    org: Organisation, data: bytes, filename: str, *, actor: User | None, dry_run: bool, store: bool = False
+    org: Organisation,
+    data: bytes | Path,
+    filename: str,
+    *,
+    actor: User | None,
+    dry_run: bool,
+    store: bool = False,
 ) -> ImportBatch:
-    """Record an uploaded file (kept in storage when ``store``, for the console's mapping step and
-    for the job that runs it). Call inside the owner's tenant."""
+    """Record an uploaded file, given as bytes or as a path (kept in storage when ``store``, for the
+    console's mapping step and for the job that runs it). Call inside the owner's tenant."""
+    if isinstance(data, bytes):
+        digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    else:
+        with data.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        size = data.stat().st_size
     batch = ImportBatch(
         org_id=org.id,
         filename=Path(filename).name[:255] or "upload",
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
+        sha256=digest,
+        size=size,
         dry_run=dry_run,
         status=ImportStatus.QUEUED,
         created_by_id=actor.id if actor else None,
@@ -68,14 +80,14 @@ def new_batch(
         from arrears.integrations.storage import get_storage, tenant_key
 
         batch.storage_key = tenant_key(org.id, "imports", f"{batch.id}-{batch.sha256[:16]}.bin")
-        get_storage().put(batch.storage_key, data)
+        get_storage().put(batch.storage_key, data if isinstance(data, bytes) else data.read_bytes())
     db.session.commit()
     return batch
 
 
 def run_batch(
     batch: ImportBatch,
-    data: bytes,
+    data: bytes | Path,
     *,
     dry_run: bool,
     actor: User | None = None,
@@ -83,8 +95,9 @@ def run_batch(
     mapping: str | None = None,
     progress: Any = None,
 ) -> tuple[Report | None, str | None]:
-    """Run the import of a recorded batch: all valid rows in one transaction, or none. Returns the
-    report, or ``None`` and the reason when the file was refused. Call inside the owner's tenant."""
+    """Run the import of a recorded batch (its file as bytes or, lighter, as a path): all valid rows in
+    one transaction, or none. Returns the report, or ``None`` and the reason when the file was
+    refused. Call inside the owner's tenant."""
     org_id = batch.org_id
     batch_id, filename = batch.id, batch.filename
     batch.status, batch.dry_run = ImportStatus.RUNNING, dry_run
@@ -186,7 +199,7 @@ def _jsonable(value: Any) -> Any:
 
 def import_cases(
     org: Organisation,
-    data: bytes,
+    data: bytes | Path,
     filename: str,
     *,
     dry_run: bool,
@@ -195,7 +208,8 @@ def import_cases(
     columns: dict[str, str] | None = None,
     progress: Any = None,
 ) -> tuple[ImportBatch, Report | None, str | None]:
-    """Import ``data`` for ``org`` at once (the CLI, tests): record the batch, then run it."""
+    """Import ``data`` (bytes, or a path: then the file is read from disk, not held in memory) for
+    ``org`` at once (the CLI, tests): record the batch, then run it."""
     with tenant(org.id, org.kind, actor.id if actor else None):
         batch = new_batch(org, data, filename, actor=actor, dry_run=dry_run)
         report, refused = run_batch(

@@ -15,16 +15,16 @@ def run_import_job(job: JobContext, batch_id: int, dry_run: bool, columns: dict[
     batch = db.session.get(ImportBatch, batch_id)
     if batch is None or not batch.storage_key:
         return {"error": "the import batch or its file is gone"}
-    data = get_storage().get(batch.storage_key)
     actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
     expected = max(1, batch.size // 200)  # rough rows estimate for the progress bar
 
     def progress(rows: int, _unit: str) -> None:
         job.progress(min(95, int(rows * 100 / expected)), f"{rows} rows")
 
-    report, refused = run_batch(
-        batch, data, dry_run=dry_run, actor=actor, columns=columns or None, progress=progress
-    )
+    with get_storage().local_copy(batch.storage_key) as path:  # read from disk, not held in memory
+        report, refused = run_batch(
+            batch, path, dry_run=dry_run, actor=actor, columns=columns or None, progress=progress
+        )
     if report is None:
         return {"batch_id": batch_id, "refused": refused}
     return {
