@@ -15,6 +15,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 from flask import Flask
+from sqlalchemy import text
 
 from arrears.extensions import db
 from arrears.imports import engine
@@ -330,3 +331,78 @@ def test_key_rotation_re_encrypts_and_old_rows_still_read(
         db.session.expire_all()
         names = {d.id_number for d in db.session.scalars(select(Debtor))}
         assert len(names) == 300 and all(len(n) == 18 for n in names)
+
+
+def _valid_id(first17: str) -> str:
+    from arrears.imports.normalize import _CHECK, _WEIGHTS
+
+    return first17 + _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
+
+
+def _loans_csv(rows: list[tuple[str, str, str, str]]) -> bytes:
+    """借据号, 客户姓名, 身份证号, 家庭地址 plus fixed loan columns."""
+    lines = ["借据号,客户姓名,身份证号,手机号码,家庭地址,到期日,本金"]
+    for loan_no, name, id_number, address in rows:
+        lines.append(f"{loan_no},{name},{id_number},13800138000,{address},2026-01-05,1000")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_debtor_with_loans_in_several_chunks_stays_one_debtor(
+    app: Flask, world: World, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "CHUNK", 2)  # each debtor's loans fall into different chunks
+    a, b = _valid_id("11010119900307123"), _valid_id("31010419851111456")
+    rows = [
+        ("L1", "张三", a, "北京市朝阳区一号"),
+        ("L2", "李四", b, "上海市徐汇区二号"),
+        ("L3", "张三", a, "北京市朝阳区一号"),
+        ("L4", "李四", b, "上海市徐汇区二号"),
+        ("L5", "张三", a, "北京市朝阳区一号"),
+    ]
+    _, report, _ = _import(world, data=_loans_csv(rows), name="loans.csv")
+    assert (report.imported, report.rejected) == (5, 0)
+    assert database.scalar("SELECT count(*) FROM debtors") == 2
+    by_debtor = database.rows(
+        "SELECT d.name, count(*) FROM cases c JOIN debtors d ON d.id = c.debtor_id GROUP BY d.name ORDER BY 1"
+    )
+    assert [tuple(r) for r in by_debtor] == [("张三", 3), ("李四", 2)]
+
+    # The next month's file: 张三 moved (his last row says so); 李四 unchanged; one new loan.
+    moved = [*rows[:4], ("L5", "张三", a, "北京市海淀区新址"), ("L6", "李四", b, "上海市徐汇区二号")]
+    _, report, _ = _import(world, data=_loans_csv(moved), name="loans.csv")
+    assert (report.imported, report.updated, report.unchanged) == (1, 1, 4)
+    assert database.scalar("SELECT count(*) FROM debtors") == 2
+    with tenant(world.bank.org_id):
+        from sqlalchemy import select
+
+        from arrears.models import Debtor
+
+        db.session.expire_all()
+        zhang = db.session.scalar(select(Debtor).where(Debtor.name == "张三"))
+        assert zhang.home_address == "北京市海淀区新址"
+
+
+def test_the_database_refuses_a_case_whose_debtor_is_another_tenants(
+    app: Flask, world: World, database: Database
+) -> None:
+    """The tenant-pinned key (org_id, debtor_id) -> debtors (org_id, id): even a writer that escapes
+    both the ORM criteria and row-level security (the owner role) cannot link across tenants."""
+    from sqlalchemy.exc import IntegrityError
+
+    _import(world, DATA / "cases_utf8_bom.csv")
+    debtor_id = database.scalar("SELECT min(id) FROM debtors")
+    other = world.lender.org_id
+    with (
+        pytest.raises(IntegrityError, match="fk_cases_org_id_debtors"),
+        database.owner_engine.begin() as conn,
+    ):
+        conn.execute(
+            text(
+                "INSERT INTO cases (org_id, debtor_id, loan_no, product, due_date, principal, interest, "
+                "penalty, fee, outstanding, currency, flags, status, province, city, region, tags, "
+                "priority, extra, row_hash, created_at, updated_at) VALUES (:org, :debtor, 'X1', '', "
+                "'2026-01-01', 1, 0, 0, 0, 1, 'CNY', '{}', 'new', '', '', '', '[]', 0, '{}', '', now(), "
+                "now())"
+            ),
+            {"org": other, "debtor": debtor_id},
+        )

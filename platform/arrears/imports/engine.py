@@ -355,6 +355,34 @@ _SEALED_DEBTOR = {
 }
 
 
+class _DebtorIndex:
+    """The debtors an import has met: id-number blind index -> (debtor id, data hash).
+
+    Packed into ints (the 256-bit index as the key; the id and the first 64 bits of the data hash
+    as the value), which keeps a 100k-debtor import at about 14 MB here instead of 31 MB of strings
+    and tuples. The index is kept whole, so two debtors never share an entry; the hash only tells
+    whether a debtor's data changed.
+    """
+
+    __slots__ = ("_map",)
+    _LOW = (1 << 64) - 1
+
+    def __init__(self) -> None:
+        self._map: dict[int, int] = {}
+
+    def __contains__(self, bidx: str) -> bool:
+        return int(bidx, 16) in self._map
+
+    def put(self, bidx: str, debtor_id: int, data_hash: str) -> None:
+        self._map[int(bidx, 16)] = (debtor_id << 64) | int(data_hash[:16] or "0", 16)
+
+    def id(self, bidx: str) -> int:
+        return self._map[int(bidx, 16)] >> 64
+
+    def same(self, bidx: str, data_hash: str) -> bool:
+        return self._map[int(bidx, 16)] & self._LOW == int(data_hash[:16] or "0", 16)
+
+
 class _Writer:
     """Set-based writes for one chunk of valid rows at a time.
 
@@ -387,7 +415,7 @@ class _Writer:
                 )
         # Debtors written by this import (id-number blind index -> id, data hash): a debtor with
         # several loans is looked up here, not in the database, when its next loan comes.
-        self.known: dict[str, tuple[int, str]] = {}
+        self.known = _DebtorIndex()
         # Whether the owner had any debtors / cases before this import. When not (a first import),
         # nothing needs looking up in the database at all: a loan number occurs once per file (a
         # repeat is rejected) and debtors of earlier chunks are in ``known``. This matters beyond the
@@ -555,10 +583,10 @@ class _Writer:
                     Debtor.org_id == self.org_id, Debtor.id_number_bidx.in_(unknown)
                 )
             ):
-                known[bidx] = (debtor_id, data_hash)
+                known.put(bidx, debtor_id, data_hash)
         now = utcnow()
         new_rows = [r for bidx, r in latest.items() if bidx not in known]
-        changed = [r for bidx, r in latest.items() if bidx in known and known[bidx][1] != r.debtor_hash]
+        changed = [r for bidx, r in latest.items() if bidx in known and not known.same(bidx, r.debtor_hash)]
         if new_rows:
             params = [
                 {**r.debtor, **r.sealed, "created_at": now, "updated_at": now, "face_image_key": None}
@@ -568,15 +596,16 @@ class _Writer:
                 Debtor.__table__, params, (Debtor.id, Debtor.id_number_bidx), sealed=True
             )
             hashes = {r.debtor["id_number_bidx"]: r.debtor_hash for r in new_rows}
-            known.update({bidx: (debtor_id, hashes[bidx]) for debtor_id, bidx in returned})
+            for debtor_id, bidx in returned:
+                known.put(bidx, debtor_id, hashes[bidx])
         if changed:  # rare: through the ORM's bulk UPDATE, whose column types encrypt the clear values
             params = []
             for r in changed:
                 bidx = r.debtor["id_number_bidx"]
-                params.append({**r.debtor, "id": known[bidx][0], "updated_at": now})
-                known[bidx] = (known[bidx][0], r.debtor_hash)
+                params.append({**r.debtor, "id": known.id(bidx), "updated_at": now})
+                known.put(bidx, known.id(bidx), r.debtor_hash)
             db.session.execute(update(Debtor), params)
-        ids = {bidx: known[bidx][0] for bidx in latest}
+        ids = {bidx: known.id(bidx) for bidx in latest}
         self._contacts(rows, ids)
         return ids
 
