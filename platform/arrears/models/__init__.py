@@ -15,6 +15,21 @@ from arrears.models.cases import (
 )
 from arrears.models.jobs import JobRecord, JobStatus
 from arrears.models.orgs import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, Team
+from arrears.models.placements import (
+    AllocationLevel,
+    AllocationResult,
+    AllocationRun,
+    AllocationStrategy,
+    AllocationStrategyVersion,
+    AssignmentKind,
+    CaseAssignment,
+    Placement,
+    PlacementCase,
+    PlacementCaseStatus,
+    PlacementStatus,
+    ResultStatus,
+    RunStatus,
+)
 from arrears.models.users import (
     ApiToken,
     ApiTokenAudience,
@@ -29,13 +44,20 @@ from arrears.models.users import (
 
 __all__ = [
     "TENANT_MODELS",
+    "AllocationLevel",
+    "AllocationResult",
+    "AllocationRun",
+    "AllocationStrategy",
+    "AllocationStrategyVersion",
     "ApiToken",
     "ApiTokenAudience",
     "Approval",
     "ApprovalStatus",
+    "AssignmentKind",
     "AuditEvent",
     "AuthThrottle",
     "Case",
+    "CaseAssignment",
     "CaseEvent",
     "CaseStatus",
     "Debtor",
@@ -50,8 +72,14 @@ __all__ = [
     "Organisation",
     "Partnership",
     "PartnershipStatus",
+    "Placement",
+    "PlacementCase",
+    "PlacementCaseStatus",
+    "PlacementStatus",
+    "ResultStatus",
     "Role",
     "RolePermission",
+    "RunStatus",
     "Team",
     "TenantScoped",
     "User",

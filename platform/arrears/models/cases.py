@@ -18,11 +18,32 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, ForeignKeyConstraint, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    false,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arrears.extensions import db
-from arrears.models.base import BigId, CreatedAtMixin, Money, TenantScoped, UTCDateTime, utcnow
+from arrears.models.base import (
+    BigId,
+    CreatedAtMixin,
+    Money,
+    SharedTenantScoped,
+    TenantScoped,
+    UTCDateTime,
+    utcnow,
+)
 from arrears.models.orgs import _enum
 from arrears.security.pii import EncryptedText
 
@@ -35,6 +56,22 @@ class Debtor(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defin
         Index("ix_debtors_org_name", "org_id", "name"),
     )
     __org_id_index__ = False
+    # An agency sees the debtor of a case placed with it (and only while it is).
+    __rls_using__ = (
+        "org_id = arrears_tenant() OR EXISTS (SELECT 1 FROM cases c WHERE c.debtor_id = debtors.id "
+        "AND c.agency_org_id = arrears_tenant())"
+    )
+
+    @classmethod
+    def __tenant_filter__(cls, org_id: int | None) -> Any:
+        if org_id is None:
+            return false()
+        return or_(
+            cls.org_id == org_id, cls.id.in_(select(Case.debtor_id).where(Case.agency_org_id == org_id))
+        )
+
+    def tenant_ids(self) -> set[int]:
+        return {self.org_id} if self.org_id is not None else set()  # only the owner writes debtors
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
@@ -86,6 +123,19 @@ class DebtorContact(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[nam
     )
     __org_id_index__ = False
     __org_id_fk__ = False
+    __rls_using__ = (
+        "org_id = arrears_tenant() OR EXISTS (SELECT 1 FROM cases c "
+        "WHERE c.debtor_id = debtor_contacts.debtor_id AND c.agency_org_id = arrears_tenant())"
+    )
+
+    @classmethod
+    def __tenant_filter__(cls, org_id: int | None) -> Any:
+        if org_id is None:
+            return false()
+        return or_(
+            cls.org_id == org_id,
+            cls.debtor_id.in_(select(Case.debtor_id).where(Case.agency_org_id == org_id)),
+        )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     debtor_id: Mapped[int] = mapped_column(BigId, nullable=False)
@@ -110,8 +160,14 @@ class CaseStatus(enum.StrEnum):
     WRITTEN_OFF = "written_off"
 
 
-class Case(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
+class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-defined]
+    """A loan in collection, owned by the asset owner (``org_id``). While it is placed with an agency,
+    ``agency_org_id`` names the agency, which then sees it (and only then: the placement service sets
+    and clears it in the transaction that starts or ends the placement). ``assignee_user_id`` is the
+    collector holding it inside the holding organisation (the agency, or the owner for in-house cases)."""
+
     __tablename__ = "cases"
+    __party_column__ = "agency_org_id"
     __table_args__ = (
         UniqueConstraint("org_id", "loan_no"),
         UniqueConstraint("org_id", "id"),  # the target of the tenant-pinned key of case events
@@ -119,6 +175,10 @@ class Case(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
         Index("ix_cases_org_due_id", "org_id", "due_date", "id"),
         Index("ix_cases_org_outstanding_id", "org_id", "outstanding", "id"),
         Index("ix_cases_org_status", "org_id", "status"),
+        Index(
+            "ix_cases_agency_id", "agency_org_id", "id", postgresql_where=text("agency_org_id IS NOT NULL")
+        ),
+        Index("ix_cases_assignee_id", "assignee_user_id", "id"),
     )
     __org_id_index__ = False
     __org_id_fk__ = False
@@ -126,6 +186,11 @@ class Case(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     debtor_id: Mapped[int] = mapped_column(BigId, nullable=False, index=True)
     import_batch_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("import_batches.id"), index=True)
+    # who holds it (see the class docstring)
+    agency_org_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisations.id"))
+    assignee_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("teams.id"))
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     # loan / account (M-D2)
     loan_no: Mapped[str] = mapped_column(String(64), nullable=False)
     product: Mapped[str] = mapped_column(String(64), default="", nullable=False)
