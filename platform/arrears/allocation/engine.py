@@ -1,0 +1,282 @@
+"""The allocation engine: one for both levels (owner → agencies, agency → collectors).
+
+Pure and deterministic: the same cases, rules and targets give the same plan, which is what lets a
+preview be stored and applied later exactly as it was seen. Rules are tried in order: a rule takes the
+cases its filter matches that no earlier rule placed, and spreads them by its method; a case it cannot
+place (every eligible target full, only the excluded previous holder left, no target covering its
+region) falls through to the later rules. What no rule takes stays unallocated, with the reason.
+
+Methods (``Rule.method``):
+
+* ``round_robin`` — equal count: each case to the eligible target holding the fewest cases (the run's
+  and, when given, its current portfolio), ties in target order. Counts end at most one apart.
+* ``balanced_amount`` — largest case first, each to the target with the least amount held. Loads end
+  within the largest single case of each other.
+* ``fixed_shares`` — counts in proportion to the rule's shares (percent), dealt smoothly (weighted fair
+  queueing), so that a prefix of the cases is already in proportion.
+* ``performance`` — like shares, weighted by each target's recovery rate (equal weights while nobody
+  has a rate yet).
+* ``region`` — each case to a target covering its city or province (fewest cases first).
+
+``previous_holder``: ``keep`` gives a case back to the target that held it before when that target is
+eligible and has room; ``exclude`` never gives it to that target (recycling to someone new).
+Capacities (``Target.cap``) are for the whole run and hold under every method.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from arrears.allocation.rules import Rule
+
+# Why a case stayed unallocated (stable codes; the consoles translate them).
+NO_RULE = "no rule matches"
+FULL = "every eligible target is full"
+NO_TARGET = "no eligible target"
+NO_REGION = "no target covers the region"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A case as the engine sees it."""
+
+    id: int
+    dpd: int
+    bucket: str
+    amount: Decimal
+    product: str = ""
+    province: str = ""
+    city: str = ""
+    tags: tuple[str, ...] = ()
+    previous: str | None = None  # the key of the target that held it last, if any
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # "agency:12", "user:34"
+    cap: int | None = None  # most cases this run may give it
+    regions: frozenset[str] = frozenset()  # provinces and cities it covers (region method)
+    performance: Decimal = Decimal(0)  # recovery rate over the window (performance method)
+    load_count: int = 0  # cases it holds already (balancing counts them)
+    load_amount: Decimal = Decimal(0)
+
+
+@dataclass
+class Plan:
+    placed: dict[int, tuple[str, int]] = field(default_factory=dict)  # case id -> (target, rule index)
+    unallocated: dict[int, str] = field(default_factory=dict)  # case id -> reason
+
+    def by_target(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for case_id, (target, _rule) in self.placed.items():
+            out.setdefault(target, []).append(case_id)
+        return out
+
+
+class _State:
+    """Loads and remaining capacities of the targets, shared by every rule of the run."""
+
+    def __init__(self, targets: Sequence[Target]) -> None:
+        self.order = {t.key: i for i, t in enumerate(targets)}
+        self.by_key = {t.key: t for t in targets}
+        self.room = {t.key: (t.cap if t.cap is not None else -1) for t in targets}  # -1: unlimited
+        self.count = {t.key: t.load_count for t in targets}
+        self.amount = {t.key: t.load_amount for t in targets}
+
+    def has_room(self, key: str) -> bool:
+        return self.room[key] != 0
+
+    def take(self, key: str, item: Item) -> None:
+        if self.room[key] > 0:
+            self.room[key] -= 1
+        self.count[key] += 1
+        self.amount[key] += item.amount
+
+
+def allocate(items: Iterable[Item], rules: Sequence[Rule], targets: Sequence[Target]) -> Plan:
+    state = _State(targets)
+    plan = Plan()
+    pending = sorted(items, key=lambda i: i.id)
+    reasons: dict[int, str] = {}
+    for index, rule in enumerate(rules):
+        if not pending:
+            break
+        taken = [item for item in pending if rule.filter.matches(item)]
+        if not taken:
+            continue
+        eligible = [t.key for t in targets if not rule.targets or t.key in rule.targets]
+        if rule.method == "fixed_shares":
+            eligible = [k for k in eligible if rule.shares.get(k, Decimal(0)) > 0]
+        left = _apply_rule(rule, index, taken, eligible, state, plan)
+        reasons.update(left)
+        placed_now = {i.id for i in taken} - set(left)
+        if placed_now:
+            pending = [item for item in pending if item.id not in placed_now]
+    for item in pending:
+        plan.unallocated[item.id] = reasons.get(item.id, NO_RULE)
+    return plan
+
+
+def _apply_rule(
+    rule: Rule, index: int, items: list[Item], eligible: list[str], state: _State, plan: Plan
+) -> dict[int, str]:
+    """Place ``items`` by the rule's method; returns the ones it could not place, with the reason."""
+    left: dict[int, str] = {}
+    if not eligible:
+        return {item.id: NO_TARGET for item in items}
+    eligible_set = set(eligible)
+    if rule.method == "balanced_amount":
+        items = sorted(items, key=lambda i: (-i.amount, i.id))
+    chooser = _chooser(rule, eligible, state)
+    for item in items:
+        key: str | None = None
+        if (
+            rule.previous_holder == "keep" and item.previous in eligible_set and state.has_room(item.previous)
+        ):
+            key = item.previous
+            chooser.note(key)
+        else:
+            avoid = item.previous if rule.previous_holder == "exclude" else None
+            key, reason = chooser.pick(item, avoid)
+            if key is None:
+                left[item.id] = reason
+                continue
+        state.take(key, item)
+        chooser.took(key)
+        plan.placed[item.id] = (key, index)
+    return left
+
+
+class _Chooser:
+    """Picks a target for one case; ``took`` is told what was picked (also by ``keep``)."""
+
+    def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
+        raise NotImplementedError
+
+    def note(self, key: str) -> None:
+        """A case went to ``key`` outside ``pick`` (kept with its previous holder)."""
+
+    def took(self, key: str) -> None:
+        """``key`` received a case (after ``pick`` or ``note``)."""
+
+
+class _HeapChooser(_Chooser):
+    """The eligible target with the smallest priority: a heap of (priority, order, key), with stale
+    entries skipped lazily. The priority is read from the run's state, so loads count across rules."""
+
+    def __init__(self, eligible: list[str], state: _State, priority: str) -> None:
+        self.state, self.priority = state, priority
+        self.heap = [(self._prio(k), state.order[k], k) for k in eligible]
+        heapq.heapify(self.heap)
+
+    def _prio(self, key: str) -> object:
+        return self.state.amount[key] if self.priority == "amount" else self.state.count[key]
+
+    def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
+        held: list[tuple[object, int, str]] = []
+        found: str | None = None
+        reason = FULL
+        while self.heap:
+            entry = heapq.heappop(self.heap)
+            prio, _order, key = entry
+            if prio != self._prio(key):  # stale (its load changed through another rule or a keep)
+                heapq.heappush(self.heap, (self._prio(key), self.state.order[key], key))
+                continue
+            if not self.state.has_room(key):
+                continue  # full for the rest of the run: drop it
+            if key == avoid:
+                held.append(entry)
+                reason = NO_TARGET
+                continue
+            found = key
+            held.append(entry)  # pushed back, refreshed, by ``took``
+            break
+        for entry in held:
+            if entry[2] != found:
+                heapq.heappush(self.heap, entry)
+        return found, (reason if found is None else "")
+
+    def took(self, key: str) -> None:
+        if self.state.has_room(key):
+            heapq.heappush(self.heap, (self._prio(key), self.state.order[key], key))
+
+
+class _WeightedChooser(_Chooser):
+    """Weighted fair queueing over the rule's own counts: the next case goes to the target whose next
+    virtual finish time ((given + 1) / weight) is the earliest."""
+
+    def __init__(self, weights: dict[str, Decimal], eligible: list[str], state: _State) -> None:
+        self.state = state
+        self.weights = weights
+        self.given = dict.fromkeys(eligible, 0)
+        self.heap = [(self._finish(k), state.order[k], k) for k in eligible]
+        heapq.heapify(self.heap)
+
+    def _finish(self, key: str) -> Decimal:
+        return Decimal(self.given[key] + 1) / self.weights[key]
+
+    def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
+        held = []
+        found: str | None = None
+        reason = FULL
+        while self.heap:
+            entry = heapq.heappop(self.heap)
+            key = entry[2]
+            if not self.state.has_room(key):
+                continue
+            if key == avoid:
+                held.append(entry)
+                reason = NO_TARGET
+                continue
+            found = key
+            break
+        for entry in held:
+            heapq.heappush(self.heap, entry)
+        return found, (reason if found is None else "")
+
+    def note(self, key: str) -> None:
+        # a kept case counts towards the target's share: take its entry out, ``took`` puts it back
+        self.heap = [e for e in self.heap if e[2] != key]
+        heapq.heapify(self.heap)
+
+    def took(self, key: str) -> None:
+        self.given[key] += 1
+        if self.state.has_room(key):
+            heapq.heappush(self.heap, (self._finish(key), self.state.order[key], key))
+
+
+class _RegionChooser(_Chooser):
+    def __init__(self, eligible: list[str], state: _State) -> None:
+        self.state = state
+        self.covering: dict[str, list[str]] = {}
+        for key in eligible:
+            for region in state.by_key[key].regions:
+                self.covering.setdefault(region, []).append(key)
+
+    def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
+        candidates = self.covering.get(item.city, []) + self.covering.get(item.province, [])
+        if not candidates:
+            return None, NO_REGION
+        usable = [k for k in candidates if k != avoid and self.state.has_room(k)]
+        if not usable:
+            return None, FULL if any(k != avoid for k in candidates) else NO_TARGET
+        return min(usable, key=lambda k: (self.state.count[k], self.state.order[k])), ""
+
+
+def _chooser(rule: Rule, eligible: list[str], state: _State) -> _Chooser:
+    if rule.method == "balanced_amount":
+        return _HeapChooser(eligible, state, "amount")
+    if rule.method == "fixed_shares":
+        return _WeightedChooser({k: rule.shares[k] for k in eligible}, eligible, state)
+    if rule.method == "performance":
+        rates = {k: state.by_key[k].performance for k in eligible}
+        if not any(r > 0 for r in rates.values()):
+            rates = dict.fromkeys(eligible, Decimal(1))
+        weights = {k: r for k, r in rates.items() if r > 0}
+        return _WeightedChooser(weights, [k for k in eligible if k in weights], state)
+    if rule.method == "region":
+        return _RegionChooser(eligible, state)
+    return _HeapChooser(eligible, state, "count")
