@@ -2,7 +2,7 @@
 
 Revision ID: 0006_placements
 Revises: 0005_tenant_keys
-Create Date: 2026-11-24 01:22:42.619272
+Create Date: 2026-11-24 01:27:19.768390
 
 """
 from alembic import op
@@ -78,8 +78,9 @@ def upgrade():
     op.create_table('allocation_runs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('level', sa.Enum('placement', 'dispatch', name='allocation_level', native_enum=False, length=32), nullable=False),
-    sa.Column('strategy_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('strategy_version', sa.Integer(), nullable=False),
+    sa.Column('strategy_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('strategy_version', sa.Integer(), nullable=True),
+    sa.Column('rules', sa.JSON(), nullable=False),
     sa.Column('status', sa.Enum('previewed', 'pending_approval', 'approved', 'applying', 'applied', 'rejected', 'discarded', 'failed', name='allocation_run_status', native_enum=False, length=32), nullable=False),
     sa.Column('scope', sa.JSON(), nullable=False),
     sa.Column('targets', sa.JSON(), nullable=False),
@@ -107,42 +108,12 @@ def upgrade():
     with op.batch_alter_table('allocation_runs', schema=None) as batch_op:
         batch_op.create_index('ix_allocation_runs_org_created', ['org_id', 'id'], unique=False)
 
-    op.create_table('placements',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('agency_org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('partnership_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('name', sa.String(length=120), nullable=False),
-    sa.Column('starts_on', sa.Date(), nullable=False),
-    sa.Column('ends_on', sa.Date(), nullable=False),
-    sa.Column('status', sa.Enum('pending', 'active', 'ended', 'recalled', 'rejected', name='placement_status', native_enum=False, length=32), nullable=False),
-    sa.Column('case_count', sa.Integer(), nullable=False),
-    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
-    sa.Column('approval_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('created_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('activated_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('close_reason', sa.String(length=300), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['agency_org_id'], ['organisations.id'], name=op.f('fk_placements_agency_org_id_organisations')),
-    sa.ForeignKeyConstraint(['approval_id'], ['approvals.id'], name=op.f('fk_placements_approval_id_approvals')),
-    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_placements_created_by_id_users')),
-    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_placements_org_id_organisations')),
-    sa.ForeignKeyConstraint(['partnership_id'], ['partnerships.id'], name=op.f('fk_placements_partnership_id_partnerships')),
-    sa.ForeignKeyConstraint(['run_id'], ['allocation_runs.id'], name=op.f('fk_placements_run_id_allocation_runs')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_placements'))
-    )
-    with op.batch_alter_table('placements', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_placements_agency_org_id'), ['agency_org_id'], unique=False)
-        batch_op.create_index('ix_placements_org_status', ['org_id', 'status'], unique=False)
-
     op.create_table('allocation_results',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('status', sa.Enum('planned', 'unallocated', 'applied', 'skipped', name='allocation_result_status', native_enum=False, length=32), nullable=False),
-    sa.Column('target', sa.String(length=32), nullable=True),
+    sa.Column('target_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('rule', sa.Integer(), nullable=True),
     sa.Column('reason', sa.String(length=200), nullable=False),
     sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
@@ -181,6 +152,36 @@ def upgrade():
         batch_op.create_index('ix_case_assignments_case', ['case_id', 'id'], unique=False)
         batch_op.create_index('ix_case_assignments_org', ['org_id', 'id'], unique=False)
 
+    op.create_table('placements',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('agency_org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('partnership_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('starts_on', sa.Date(), nullable=False),
+    sa.Column('ends_on', sa.Date(), nullable=False),
+    sa.Column('status', sa.Enum('pending', 'active', 'ended', 'recalled', 'rejected', name='placement_status', native_enum=False, length=32), nullable=False),
+    sa.Column('case_count', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('approval_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_by_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('activated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('close_reason', sa.String(length=300), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.ForeignKeyConstraint(['agency_org_id'], ['organisations.id'], name=op.f('fk_placements_agency_org_id_organisations')),
+    sa.ForeignKeyConstraint(['approval_id'], ['approvals.id'], name=op.f('fk_placements_approval_id_approvals')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_placements_created_by_id_users')),
+    sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_placements_org_id_organisations')),
+    sa.ForeignKeyConstraint(['partnership_id'], ['partnerships.id'], name=op.f('fk_placements_partnership_id_partnerships')),
+    sa.ForeignKeyConstraint(['run_id'], ['allocation_runs.id'], name=op.f('fk_placements_run_id_allocation_runs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_placements'))
+    )
+    with op.batch_alter_table('placements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_placements_agency_org_id'), ['agency_org_id'], unique=False)
+        batch_op.create_index('ix_placements_org_status', ['org_id', 'status'], unique=False)
+
     op.create_table('placement_cases',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('placement_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -210,11 +211,16 @@ def upgrade():
         batch_op.add_column(sa.Column('assignee_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.add_column(sa.Column('team_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.add_column(sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('previous_agency_org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
+        batch_op.add_column(sa.Column('previous_assignee_user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.create_index('ix_cases_agency_id', ['agency_org_id', 'id'], unique=False, postgresql_where=sa.text('agency_org_id IS NOT NULL'))
         batch_op.create_index('ix_cases_assignee_id', ['assignee_user_id', 'id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_cases_assignee_user_id_users'), 'users', ['assignee_user_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_cases_agency_org_id_organisations'), 'organisations', ['agency_org_id'], ['id'])
         batch_op.create_foreign_key(batch_op.f('fk_cases_team_id_teams'), 'teams', ['team_id'], ['id'])
-        batch_op.create_foreign_key(batch_op.f('fk_cases_assignee_user_id_users'), 'users', ['assignee_user_id'], ['id'])
+
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('case_cap', sa.Integer(), nullable=True))
 
     # ### end Alembic commands ###
 
@@ -230,12 +236,17 @@ def downgrade():
             for statement in enable_rls_sql(table, OWNER_ONLY):
                 op.execute(statement)
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('case_cap')
+
     with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_cases_assignee_user_id_users'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_cases_team_id_teams'), type_='foreignkey')
         batch_op.drop_constraint(batch_op.f('fk_cases_agency_org_id_organisations'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_cases_assignee_user_id_users'), type_='foreignkey')
         batch_op.drop_index('ix_cases_assignee_id')
         batch_op.drop_index('ix_cases_agency_id', postgresql_where=sa.text('agency_org_id IS NOT NULL'))
+        batch_op.drop_column('previous_assignee_user_id')
+        batch_op.drop_column('previous_agency_org_id')
         batch_op.drop_column('assigned_at')
         batch_op.drop_column('team_id')
         batch_op.drop_column('assignee_user_id')
@@ -247,6 +258,11 @@ def downgrade():
         batch_op.drop_index('ix_placement_cases_case')
 
     op.drop_table('placement_cases')
+    with op.batch_alter_table('placements', schema=None) as batch_op:
+        batch_op.drop_index('ix_placements_org_status')
+        batch_op.drop_index(batch_op.f('ix_placements_agency_org_id'))
+
+    op.drop_table('placements')
     with op.batch_alter_table('case_assignments', schema=None) as batch_op:
         batch_op.drop_index('ix_case_assignments_org')
         batch_op.drop_index('ix_case_assignments_case')
@@ -256,11 +272,6 @@ def downgrade():
         batch_op.drop_index('ix_allocation_results_case')
 
     op.drop_table('allocation_results')
-    with op.batch_alter_table('placements', schema=None) as batch_op:
-        batch_op.drop_index('ix_placements_org_status')
-        batch_op.drop_index(batch_op.f('ix_placements_agency_org_id'))
-
-    op.drop_table('placements')
     with op.batch_alter_table('allocation_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_allocation_runs_org_created')
 

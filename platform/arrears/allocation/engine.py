@@ -133,9 +133,7 @@ def _apply_rule(
     chooser = _chooser(rule, eligible, state)
     for item in items:
         key: str | None = None
-        if (
-            rule.previous_holder == "keep" and item.previous in eligible_set and state.has_room(item.previous)
-        ):
+        if rule.previous_holder == "keep" and item.previous in eligible_set and state.has_room(item.previous):
             key = item.previous
             chooser.note(key)
         else:

@@ -39,6 +39,12 @@ _CATALOGUE: list[Permission] = [
     Permission("approvals.decide", _l("Approve or reject requests"), frozenset({O, A}), "approvals"),
     # asset owner
     Permission("partnerships.manage", _l("Manage partnerships with agencies"), frozenset({O}), "owner"),
+    Permission(
+        "placements.manage",
+        _l("Place cases with agencies, recall them and run strategies"),
+        frozenset({O}),
+        "owner",
+    ),
     Permission("cases.view", _l("View cases"), frozenset({O, A}), "cases"),
     Permission("cases.import", _l("Import cases"), frozenset({O}), "cases"),
     Permission("cases.export", _l("Export cases"), frozenset({O, A}), "cases"),
@@ -46,7 +52,9 @@ _CATALOGUE: list[Permission] = [
     # agency
     Permission("agency.teams.manage", _l("Manage teams"), frozenset({A}), "agency"),
     Permission("agency.partnerships.view", _l("View the asset owners served"), frozenset({A}), "agency"),
-    Permission("cases.dispatch", _l("Dispatch and transfer cases to collectors"), frozenset({A}), "agency"),
+    Permission(
+        "cases.dispatch", _l("Dispatch and transfer cases to collectors"), frozenset({O, A}), "agency"
+    ),
     # collectors and field visitors
     Permission("workbench.use", _l("Work cases at the collector workbench"), frozenset({O, A}), "work"),
     Permission("field.visit", _l("Receive and report field visits"), frozenset({O, A}), "work"),

@@ -200,8 +200,10 @@ class AllocationRun(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[nam
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     level: Mapped[AllocationLevel] = mapped_column(_enum(AllocationLevel, "allocation_level"), nullable=False)
-    strategy_id: Mapped[int] = mapped_column(BigId, ForeignKey("allocation_strategies.id"), nullable=False)
-    strategy_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    # the strategy and version it ran (none for a placement or dispatch of selected cases)
+    strategy_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("allocation_strategies.id"))
+    strategy_version: Mapped[int | None] = mapped_column(Integer)
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)  # as run
     status: Mapped[RunStatus] = mapped_column(
         _enum(RunStatus, "allocation_run_status"), default=RunStatus.PREVIEWED, nullable=False
     )
@@ -220,7 +222,7 @@ class AllocationRun(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[nam
     applied_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     applied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
-    strategy: Mapped[AllocationStrategy] = relationship(lazy="joined")
+    strategy: Mapped[AllocationStrategy | None] = relationship(lazy="joined")
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id], lazy="joined")
 
 
@@ -249,7 +251,7 @@ class AllocationResult(TenantScoped, db.Model):  # type: ignore[name-defined]
     status: Mapped[ResultStatus] = mapped_column(
         _enum(ResultStatus, "allocation_result_status"), nullable=False
     )
-    target: Mapped[str | None] = mapped_column(String(32))  # "agency:12" / "user:34"
+    target_id: Mapped[int | None] = mapped_column(BigId)  # the agency (placement) or the collector (dispatch)
     rule: Mapped[int | None] = mapped_column(Integer)  # index of the rule that placed it
     reason: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money, nullable=False)

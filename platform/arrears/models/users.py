@@ -92,6 +92,7 @@ class User(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     )
     locale: Mapped[str | None] = mapped_column(String(16))
     team_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("teams.id"))
+    case_cap: Mapped[int | None] = mapped_column(Integer)  # most open cases a collector may hold
     # Bumped on password change and disable: every session and field login issued before dies.
     session_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,114 @@
+"""Bulk writes for the set-based services (imports, allocation): many rows in one statement.
+
+PostgreSQL: COPY into a temporary staging table, then one ``INSERT ... SELECT`` (COPY cannot write into
+a table under row-level security; the INSERT is checked by its policy like any other). Elsewhere
+(SQLite, the embedded default): executemany through SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from arrears.extensions import db
+from arrears.security.pii import EncryptedText, keyring
+
+
+def insert_pages(
+    table: Any,
+    rows: list[dict[str, Any]],
+    returning: tuple[Any, ...] = (),
+    *,
+    conflict: str = "",
+    sealed: bool = False,
+    events: dict[str, Any] | None = None,
+) -> list[Any]:
+    """Insert many rows at once; returns the ``returning`` columns of the inserted rows.
+
+    PostgreSQL: COPY into a temporary staging table, then one ``INSERT ... SELECT ... RETURNING``
+    (COPY cannot write into a table under row-level security; the INSERT is checked by its policy).
+    The values are converted as the column types would (JSON, enums; encryption unless ``sealed``:
+    the values of encrypted columns are already tokens) before COPY. With ``events`` (cases only),
+    the same statement writes one case event per inserted row from those values, and returns nothing.
+    Elsewhere (SQLite): executemany through SQLAlchemy Core; ``sealed`` values are decrypted first so
+    that the column types encrypt them once, and ``events`` are left to the caller (the returned ids).
+    """
+    if not rows:
+        return []
+    columns = list(rows[0])
+    if db.session.get_bind().dialect.name != "postgresql":
+        if sealed:
+            ring = keyring()
+            encrypted = [c for c in columns if isinstance(table.c[c].type, EncryptedText)]
+            rows = [{**row, **{c: ring.decrypt(row[c]) for c in encrypted if row[c]}} for row in rows]
+        stmt = insert(table)
+        if conflict:
+            stmt = sqlite_insert(table).on_conflict_do_update(
+                index_elements=_CONFLICTS[table.name][0],
+                set_={c: getattr(sqlite_insert(table).excluded, c) for c in _CONFLICTS[table.name][1]},
+            )
+        if returning:
+            return [
+                r for row in rows for r in db.session.execute(stmt.values(row).returning(*returning)).all()
+            ]
+        db.session.execute(stmt, rows)
+        return []
+    converters = [converter(table.c[name].type, sealed) for name in columns]
+    raw = db.session.connection().connection.dbapi_connection
+    stage = f"stage_{table.name}"
+    names = ", ".join(columns)
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "  # noqa: S608 (our own table names)
+            f"SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+        cur.execute(f"TRUNCATE {stage}")
+        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [convert(row[name]) for convert, name in zip(converters, columns, strict=True)]
+                )
+        sql = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage}"  # noqa: S608
+        if conflict:
+            sql += " " + conflict
+        params: tuple[Any, ...] = ()
+        if events is not None:
+            sql = (
+                f"WITH inserted AS ({sql} RETURNING id) "  # noqa: S608
+                "INSERT INTO case_events (org_id, case_id, kind, import_batch_id, actor_user_id, created_at, "
+                "changes) SELECT %s, id, %s, %s, %s, %s, '{}' FROM inserted"
+            )
+            params = tuple(
+                events[k] for k in ("org_id", "kind", "import_batch_id", "actor_user_id", "created_at")
+            )
+            returning = ()
+        elif returning:
+            sql += " RETURNING " + ", ".join(c.name for c in returning)
+        cur.execute(sql, params or None)
+        result = cur.fetchall() if returning else []
+        cur.execute(f"DROP TABLE {stage}")
+    return result
+
+
+# upserts: table -> (conflict columns, columns to update)
+_CONFLICTS = {"debtor_contacts": (["debtor_id", "phone_bidx"], ["name", "relation"])}
+
+
+def converter(column_type: Any, sealed: bool) -> Callable[[Any], Any]:
+    """What the column type would bind, for COPY: encrypt, serialise JSON, enum values."""
+    from sqlalchemy import JSON, Enum
+
+    if isinstance(column_type, EncryptedText):
+        if sealed:
+            return lambda v: v
+        ring = keyring()
+        return lambda v: ring.encrypt(str(v)) if v not in (None, "") else v
+    if isinstance(column_type, JSON):
+        return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+    if isinstance(column_type, Enum):
+        return lambda v: v.value if hasattr(v, "value") else v
+    return lambda v: v
