@@ -18,21 +18,20 @@ Visibility rules (each model states its own in ``__tenant_filter__`` and ``__rls
 * Rows owned by one organisation (users, roles, teams, audit rows, jobs, tokens, sessions): visible
   to that organisation only.
 * Partnerships and approvals involve two organisations: visible to both parties.
-* Cases belong to the asset owner (their ``org_id``). An agency sees a case only while
-  it is placed with that agency: a placement row (case, agency) with status ``active`` must exist.
-  The status is the single source of truth: the placement becomes active when it starts and is
-  ended by the recall or by the end-date job, which flip the status in the transaction that ends
-  it. The rule is one predicate used by both walls::
+* Cases belong to the asset owner (their ``org_id``). An agency sees a case only while it is placed
+  with that agency: ``cases.agency_org_id`` names the agency holding it, and it is set and cleared by
+  the placement services in the same transaction that starts or ends the placement (the placement
+  rows, ``placement_cases``, are the record of the periods). The rule is one indexed predicate used
+  by both walls::
 
-      org_id = :tenant
-      OR EXISTS (SELECT 1 FROM placements p
-                 WHERE p.case_id = cases.id AND p.agency_org_id = :tenant
-                   AND p.status = 'active')
+      org_id = :tenant OR agency_org_id = :tenant
 
-  Ending or recalling a placement flips its status in the same transaction, so the agency (and its
-  collectors, whose own visibility is narrower still: assignment, checked by wall 1) loses access
-  at once. An agency serving several owners sees each owner's cases only through that owner's
-  placements, because the predicate joins on the case, not on the partnership.
+  Debtors and their contacts follow their cases: an agency sees the debtor of a case placed with it
+  (``EXISTS`` over cases with ``agency_org_id = :tenant``). Ending or recalling a placement clears
+  ``agency_org_id`` in the same transaction, so the agency (and its collectors, whose own visibility
+  is narrower still: assignment, checked by wall 1) loses access at once. An agency serving several
+  owners sees each owner's cases only through that owner's placements, because the predicate is on
+  the case, not on the partnership. Placement rows are seen by the agency only while active.
 """
 
 from arrears.tenancy.context import (
