@@ -34,17 +34,14 @@ def insert_pages(
     The values are converted as the column types would (JSON, enums; encryption unless ``sealed``:
     the values of encrypted columns are already tokens) before COPY. With ``events`` (cases only),
     the same statement writes one case event per inserted row from those values, and returns nothing.
-    Elsewhere (SQLite): executemany through SQLAlchemy Core; ``sealed`` values are decrypted first so
-    that the column types encrypt them once, and ``events`` are left to the caller (the returned ids).
+    Elsewhere (SQLite): executemany through SQLAlchemy Core, whose column types encrypt: give clear
+    values there (``sealed`` is for the COPY path only), and ``events`` are left to the caller (the
+    returned ids).
     """
     if not rows:
         return []
     columns = list(rows[0])
     if db.session.get_bind().dialect.name != "postgresql":
-        if sealed:
-            ring = keyring()
-            encrypted = [c for c in columns if isinstance(table.c[c].type, EncryptedText)]
-            rows = [{**row, **{c: ring.decrypt(row[c]) for c in encrypted if row[c]}} for row in rows]
         stmt = insert(table)
         if conflict:
             stmt = sqlite_insert(table).on_conflict_do_update(

@@ -26,7 +26,7 @@ Capacities (``Target.cap``) are for the whole run and hold under every method.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -135,7 +135,6 @@ def _apply_rule(
         key: str | None = None
         if rule.previous_holder == "keep" and item.previous in eligible_set and state.has_room(item.previous):
             key = item.previous
-            chooser.note(key)
         else:
             avoid = item.previous if rule.previous_holder == "exclude" else None
             key, reason = chooser.pick(item, avoid)
@@ -154,24 +153,20 @@ class _Chooser:
     def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
         raise NotImplementedError
 
-    def note(self, key: str) -> None:
-        """A case went to ``key`` outside ``pick`` (kept with its previous holder)."""
-
     def took(self, key: str) -> None:
-        """``key`` received a case (after ``pick`` or ``note``)."""
+        """``key`` received a case (from ``pick``, or kept with its previous holder)."""
 
 
 class _HeapChooser(_Chooser):
-    """The eligible target with the smallest priority: a heap of (priority, order, key), with stale
-    entries skipped lazily. The priority is read from the run's state, so loads count across rules."""
+    """The eligible target with the smallest priority: a heap of (priority, order, key). Priorities
+    are read afresh (a popped entry whose priority moved is pushed back refreshed), so loads given
+    through other rules or kept cases count. ``priority`` is the target's load (equal count, balanced
+    amount) or its next virtual finish time ((given + 1) / weight: shares, performance)."""
 
-    def __init__(self, eligible: list[str], state: _State, priority: str) -> None:
+    def __init__(self, eligible: list[str], state: _State, priority: Callable[[str], object]) -> None:
         self.state, self.priority = state, priority
-        self.heap = [(self._prio(k), state.order[k], k) for k in eligible]
+        self.heap = [(priority(k), state.order[k], k) for k in eligible]
         heapq.heapify(self.heap)
-
-    def _prio(self, key: str) -> object:
-        return self.state.amount[key] if self.priority == "amount" else self.state.count[key]
 
     def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
         held: list[tuple[object, int, str]] = []
@@ -179,9 +174,9 @@ class _HeapChooser(_Chooser):
         reason = FULL
         while self.heap:
             entry = heapq.heappop(self.heap)
-            prio, _order, key = entry
-            if prio != self._prio(key):  # stale (its load changed through another rule or a keep)
-                heapq.heappush(self.heap, (self._prio(key), self.state.order[key], key))
+            prio, order, key = entry
+            if prio != self.priority(key):  # stale: its priority moved since it was pushed
+                heapq.heappush(self.heap, (self.priority(key), order, key))
                 continue
             if not self.state.has_room(key):
                 continue  # full for the rest of the run: drop it
@@ -189,61 +184,27 @@ class _HeapChooser(_Chooser):
                 held.append(entry)
                 reason = NO_TARGET
                 continue
-            found = key
-            held.append(entry)  # pushed back, refreshed, by ``took``
-            break
-        for entry in held:
-            if entry[2] != found:
-                heapq.heappush(self.heap, entry)
-        return found, (reason if found is None else "")
-
-    def took(self, key: str) -> None:
-        if self.state.has_room(key):
-            heapq.heappush(self.heap, (self._prio(key), self.state.order[key], key))
-
-
-class _WeightedChooser(_Chooser):
-    """Weighted fair queueing over the rule's own counts: the next case goes to the target whose next
-    virtual finish time ((given + 1) / weight) is the earliest."""
-
-    def __init__(self, weights: dict[str, Decimal], eligible: list[str], state: _State) -> None:
-        self.state = state
-        self.weights = weights
-        self.given = dict.fromkeys(eligible, 0)
-        self.heap = [(self._finish(k), state.order[k], k) for k in eligible]
-        heapq.heapify(self.heap)
-
-    def _finish(self, key: str) -> Decimal:
-        return Decimal(self.given[key] + 1) / self.weights[key]
-
-    def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
-        held = []
-        found: str | None = None
-        reason = FULL
-        while self.heap:
-            entry = heapq.heappop(self.heap)
-            key = entry[2]
-            if not self.state.has_room(key):
-                continue
-            if key == avoid:
-                held.append(entry)
-                reason = NO_TARGET
-                continue
-            found = key
+            found = key  # pushed back, refreshed, by ``took``
             break
         for entry in held:
             heapq.heappush(self.heap, entry)
         return found, (reason if found is None else "")
 
-    def note(self, key: str) -> None:
-        # a kept case counts towards the target's share: take its entry out, ``took`` puts it back
-        self.heap = [e for e in self.heap if e[2] != key]
-        heapq.heapify(self.heap)
-
     def took(self, key: str) -> None:
-        self.given[key] += 1
         if self.state.has_room(key):
-            heapq.heappush(self.heap, (self._finish(key), self.state.order[key], key))
+            heapq.heappush(self.heap, (self.priority(key), self.state.order[key], key))
+
+
+def _weighted(weights: dict[str, Decimal], state: _State) -> _HeapChooser:
+    """Weighted fair queueing over the rule's own counts."""
+    given = dict.fromkeys(weights, 0)
+
+    class _Counting(_HeapChooser):
+        def took(self, key: str) -> None:
+            given[key] += 1
+            super().took(key)
+
+    return _Counting(list(weights), state, lambda k: Decimal(given[k] + 1) / weights[k])
 
 
 class _RegionChooser(_Chooser):
@@ -266,15 +227,14 @@ class _RegionChooser(_Chooser):
 
 def _chooser(rule: Rule, eligible: list[str], state: _State) -> _Chooser:
     if rule.method == "balanced_amount":
-        return _HeapChooser(eligible, state, "amount")
+        return _HeapChooser(eligible, state, lambda k: state.amount[k])
     if rule.method == "fixed_shares":
-        return _WeightedChooser({k: rule.shares[k] for k in eligible}, eligible, state)
+        return _weighted({k: rule.shares[k] for k in eligible}, state)
     if rule.method == "performance":
         rates = {k: state.by_key[k].performance for k in eligible}
         if not any(r > 0 for r in rates.values()):
             rates = dict.fromkeys(eligible, Decimal(1))
-        weights = {k: r for k, r in rates.items() if r > 0}
-        return _WeightedChooser(weights, [k for k in eligible if k in weights], state)
+        return _weighted({k: r for k, r in rates.items() if r > 0}, state)
     if rule.method == "region":
         return _RegionChooser(eligible, state)
-    return _HeapChooser(eligible, state, "count")
+    return _HeapChooser(eligible, state, lambda k: state.count[k])

@@ -151,7 +151,9 @@ class Parsed:
     row_hash: str = ""
     debtor_hash: str = ""
     debtor: dict[str, Any] = field(default_factory=dict)  # clear values, blind indexes, masked
-    sealed: dict[str, str] = field(default_factory=dict)  # encrypted personal data of the debtor
+    # the debtor's personal data, encrypted (on PostgreSQL, for COPY; clear on SQLite, where the
+    # column types encrypt on insert)
+    sealed: dict[str, str] = field(default_factory=dict)
     case: dict[str, Any] = field(default_factory=dict)
     contact: dict[str, Any] | None = None
 
@@ -399,6 +401,7 @@ class _Writer:
         self.keys = keyring()
         self.digest_key = hashlib.sha256(b"arrears import row digest:" + self.keys.index_key).digest()
         self.dialect = db.session.get_bind().dialect.name
+        self.sealing = self.dialect == "postgresql"  # COPY takes tokens; elsewhere the column types encrypt
         if self.dialect == "postgresql":
             # The per-chunk look-ups (loan numbers, ID indexes IN a 2,000-value list) are prepared by
             # psycopg after five runs; once the table grows inside this transaction PostgreSQL may
@@ -485,7 +488,8 @@ class _Writer:
 
     # --- preparing (no database) ------------------------------------------------------------------
     def prepare(self, rows: list[Parsed]) -> None:
-        keys, seal, org_id = self.keys, self.keys.encrypt, self.org_id
+        keys, org_id = self.keys, self.org_id
+        seal = keys.encrypt if self.sealing else str
         for row in rows:
             v = row.values
             id_bidx = keys.blind_index("id", v["id_number"])
@@ -592,7 +596,7 @@ class _Writer:
                 for r in new_rows
             ]
             returned = _insert_pages(
-                Debtor.__table__, params, (Debtor.id, Debtor.id_number_bidx), sealed=True
+                Debtor.__table__, params, (Debtor.id, Debtor.id_number_bidx), sealed=self.sealing
             )
             hashes = {r.debtor["id_number_bidx"]: r.debtor_hash for r in new_rows}
             for debtor_id, bidx in returned:
@@ -627,7 +631,7 @@ class _Writer:
             list(params.values()),
             conflict="ON CONFLICT (debtor_id, phone_bidx) DO UPDATE SET name = EXCLUDED.name, "
             "relation = EXCLUDED.relation",
-            sealed=True,
+            sealed=self.sealing,
         )
 
     # --- cases ------------------------------------------------------------------------------------

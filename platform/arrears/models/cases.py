@@ -70,9 +70,6 @@ class Debtor(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defin
             cls.org_id == org_id, cls.id.in_(select(Case.debtor_id).where(Case.agency_org_id == org_id))
         )
 
-    def tenant_ids(self) -> set[int]:
-        return {self.org_id} if self.org_id is not None else set()  # only the owner writes debtors
-
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     id_number: Mapped[str] = mapped_column(

@@ -51,8 +51,10 @@ from arrears.models import (
     PlacementCaseStatus,
     PlacementStatus,
     ResultStatus,
+    RolePermission,
     RunStatus,
     User,
+    UserRole,
     UserStatus,
 )
 from arrears.models.base import utcnow
@@ -79,8 +81,15 @@ def agency_targets(owner: Organisation, on: dt.date) -> dict[int, Partnership]:
 
 def collector_targets(org: Organisation) -> dict[int, User]:
     """The organisation's active users who work cases at the workbench."""
-    users = db.session.scalars(select(User).where(User.org_id == org.id, User.status == UserStatus.ACTIVE))
-    return {u.id: u for u in users if "workbench.use" in u.permissions}
+    workers = (
+        select(UserRole.user_id)
+        .join(RolePermission, RolePermission.role_id == UserRole.role_id)
+        .where(RolePermission.permission == "workbench.use")
+    )
+    users = db.session.scalars(
+        select(User).where(User.org_id == org.id, User.status == UserStatus.ACTIVE, User.id.in_(workers))
+    )
+    return {u.id: u for u in users}
 
 
 def _key(level: AllocationLevel, target_id: int) -> str:
@@ -583,7 +592,9 @@ def _apply_placement(run: AllocationRun, org: Organisation, now: dt.datetime) ->
                 ).where(_planned(run), AllocationResult.target_id == agency_id),
             )
         )
-    _set_holders(run, Case.agency_org_id, now, extra={"assignee_user_id": None, "team_id": None})
+    _set_holders(
+        run, now, {"agency_org_id": AllocationResult.target_id, "assignee_user_id": None, "team_id": None}
+    )
 
 
 def _apply_dispatch(run: AllocationRun, org: Organisation, now: dt.datetime) -> None:
@@ -602,42 +613,23 @@ def _apply_dispatch(run: AllocationRun, org: Organisation, now: dt.datetime) -> 
             ).where(_planned(run)),
         )
     )
-    teams = dict(db.session.execute(select(User.id, User.team_id).where(User.org_id == org.id)).all())
-    _set_holders(run, Case.assignee_user_id, now, teams=teams)
+    # the collector's team comes along in the same UPDATE (joined from users)
+    _set_holders(
+        run,
+        now,
+        {"assignee_user_id": AllocationResult.target_id, "team_id": User.team_id},
+        User.id == AllocationResult.target_id,
+    )
 
 
-def _set_holders(
-    run: AllocationRun,
-    column: Any,
-    now: dt.datetime,
-    *,
-    extra: dict[str, Any] | None = None,
-    teams: dict[int, int | None] | None = None,
-) -> None:
+def _set_holders(run: AllocationRun, now: dt.datetime, values: dict[str, Any], *joins: Any) -> None:
     """The planned results onto the cases (one UPDATE ... FROM), then the results marked applied."""
-    values: dict[str, Any] = {column.key: AllocationResult.target_id, "assigned_at": now, "updated_at": now}
-    values.update(extra or {})
     db.session.execute(
         update(Case)
-        .where(Case.id == AllocationResult.case_id, _planned(run))
-        .values(**values)
+        .where(Case.id == AllocationResult.case_id, _planned(run), *joins)
+        .values(**values, assigned_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if teams:
-        by_team: dict[int | None, list[int]] = {}
-        for user_id, team_id in teams.items():
-            by_team.setdefault(team_id, []).append(user_id)
-        for team_id, users in by_team.items():
-            if team_id is None:
-                continue
-            db.session.execute(
-                update(Case)
-                .where(
-                    Case.id == AllocationResult.case_id, _planned(run), AllocationResult.target_id.in_(users)
-                )
-                .values(team_id=team_id)
-                .execution_options(synchronize_session=False)
-            )
     db.session.execute(
         update(AllocationResult)
         .where(_planned(run))
