@@ -1,6 +1,12 @@
-"""Agency console (催收公司): users, teams, roles, the asset owners it serves; later dispatch,
-transfers, field tasks and reports."""
+"""Agency console (催收公司): users, teams, roles, the asset owners it serves, the cases placed with it,
+dispatch to collectors, transfers, caps, the placements and the requests to the owner."""
 
 from agency_console.views import bp
+from arrears.web import allocation
+
+# The page modules register their views on ``bp`` when imported.
+from . import cases  # noqa: F401
+
+allocation.register(bp)
 
 __all__ = ["bp"]

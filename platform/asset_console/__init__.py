@@ -1,9 +1,12 @@
 """Asset owner console (资产方): users, roles, partnerships with agencies, settings, cases and
-imports; later placements, write-off, commission, repayments and reports."""
+imports, placements with agencies and allocation; later write-off, commission, repayments and reports."""
 
 from asset_console.views import bp
+from arrears.web import allocation
 
 # The page modules register their views on ``bp`` when imported.
-from . import cases, imports  # noqa: F401
+from . import cases, imports, placements  # noqa: F401
+
+allocation.register(bp)
 
 __all__ = ["bp"]

@@ -71,6 +71,15 @@ class CaseFilter:
     tags: list[str] = field(default_factory=list)
     q: str | None = None  # name, loan number, ID number or mobile
     sort: str = "-dpd"
+    # who holds it: unplaced (the owner's, nobody works it), placed (with an agency), inhouse (the
+    # owner's own collectors), unassigned (the holder's pool), assigned (a collector works it)
+    holding: str | None = None
+    agency_id: int | None = None
+    assignee_id: int | None = None
+    team_id: int | None = None
+
+
+HOLDINGS = ("unplaced", "placed", "inhouse", "unassigned", "assigned")
 
 
 def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
@@ -99,6 +108,25 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
         stmt = stmt.where(cast(Case.tags, Text).like(f'%"{escaped}"%', escape="\\"))
     if f.q:
         stmt = stmt.where(search_condition(f.q))
+    if f.holding:
+        if f.holding not in HOLDINGS:
+            raise ValidationFailed(_("Unknown holding: %(value)s", value=f.holding), field="holding")
+        stmt = stmt.where(
+            {
+                "unplaced": Case.agency_org_id.is_(None) & Case.assignee_user_id.is_(None),
+                "placed": Case.agency_org_id.is_not(None),
+                "inhouse": Case.agency_org_id.is_(None) & Case.assignee_user_id.is_not(None),
+                "unassigned": Case.assignee_user_id.is_(None),
+                "assigned": Case.assignee_user_id.is_not(None),
+            }[f.holding]
+        )
+    for column, wanted in (
+        (Case.agency_org_id, f.agency_id),
+        (Case.assignee_user_id, f.assignee_id),
+        (Case.team_id, f.team_id),
+    ):
+        if wanted is not None:
+            stmt = stmt.where(column == wanted)
     return stmt
 
 
@@ -138,14 +166,18 @@ def page(
     cursor: str | None = None,
     unmasked: bool = False,
     max_limit: int = 500,
+    scope: Any = None,
 ) -> tuple[list[Case], str | None]:
-    """One page of cases in the requested order, and the cursor of the next page (keyset)."""
+    """One page of cases in the requested order, and the cursor of the next page (keyset).
+    ``scope``: the reader's case scope (``tenancy.scopes.case_scope``)."""
     if f.sort not in SORTS:
         raise ValidationFailed(_("Sort by dpd, -dpd, amount or -amount."), field="sort")
     limit = max(1, min(limit, max_limit))
     column = SORTS[f.sort][0]
     direction = _SORT_DIRECTION[f.sort]
     stmt = filtered(org, f)
+    if scope is not None:
+        stmt = stmt.where(scope)
     if cursor:
         raw_value, last_id = _decode(cursor)
         value: Any = dt.date.fromisoformat(raw_value) if column is Case.due_date else Decimal(raw_value)

@@ -13,3 +13,10 @@ def apply_run_job(job: JobContext, run_id: int) -> dict[str, Any]:
     job.progress(10, "applying")
     run = apply_run(run_id)
     return {"run_id": run.id, "applied": run.applied_count, "skipped": run.skipped_count}
+
+
+def end_placements_job(job: JobContext) -> dict[str, int]:
+    """The hourly per-tenant job: placements past their end date end and their cases come back."""
+    from arrears.services.placements import end_due
+
+    return end_due()

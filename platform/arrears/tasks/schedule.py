@@ -32,6 +32,10 @@ SCHEDULE: list[Periodic] = [
     Periodic("sweep-jobs", "arrears.tasks.builtin.sweep_jobs", interval=300),
     Periodic("purge-expired-sessions", "arrears.tasks.builtin.purge_expired_sessions", cron="17 3 * * *"),
     Periodic("purge-stale-files", "arrears.tasks.builtin.purge_stale_files", cron="37 3 * * *"),
+    # placements past their end date end (退案 at the end date); hourly, so a day ends within the hour
+    Periodic(
+        "end-placements", "arrears.tasks.allocation.end_placements_job", cron="5 * * * *", per_tenant=True
+    ),
 ]
 
 

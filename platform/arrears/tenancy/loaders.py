@@ -16,6 +16,8 @@ from sqlalchemy import select
 from arrears.errors import NotFound
 from arrears.extensions import db
 from arrears.models import (
+    AllocationRun,
+    AllocationStrategy,
     ApiToken,
     Approval,
     Case,
@@ -25,6 +27,7 @@ from arrears.models import (
     Organisation,
     OrgKind,
     Partnership,
+    Placement,
     Role,
     Team,
     User,
@@ -112,11 +115,29 @@ def get_organisation_for_operator(actor: User, org_id: Any) -> Organisation:
 
 
 def get_case_for(actor: User, case_id: Any) -> Case:
-    """The owner's own cases. Agencies will open a case only through an active placement (next
-    issue: the visibility rule in ``arrears.tenancy``); until then they open none."""
-    if actor.org.kind != OrgKind.ASSET_OWNER:
-        raise NotFound(_("Not found."))
-    return _one(Case, actor, case_id, Case.org_id == actor.org_id)
+    """A case the actor may see: the owner's own; an agency's while placed with it; inside the
+    organisation, narrowed to one's team or one's own cases (``tenancy.scopes``)."""
+    from arrears.tenancy.scopes import case_scope
+
+    return _one(Case, actor, case_id, case_scope(actor))
+
+
+def get_placement_for(actor: User, placement_id: Any) -> Placement:
+    """The owner opens its placements; an agency the ones made with it."""
+    return _one(
+        Placement,
+        actor,
+        placement_id,
+        (Placement.org_id == actor.org_id) | (Placement.agency_org_id == actor.org_id),
+    )
+
+
+def get_run_for(actor: User, run_id: Any) -> AllocationRun:
+    return _one(AllocationRun, actor, run_id, AllocationRun.org_id == actor.org_id)
+
+
+def get_strategy_for(actor: User, strategy_id: Any) -> AllocationStrategy:
+    return _one(AllocationStrategy, actor, strategy_id, AllocationStrategy.org_id == actor.org_id)
 
 
 def get_import_batch_for(actor: User, batch_id: Any) -> ImportBatch:

@@ -1,0 +1,236 @@
+"""Inside the holding organisation (an agency, or an owner working cases in-house): who works a case.
+
+Dispatching (分派) goes through allocation runs (``services.allocation``), by strategy or by selection,
+so it is previewed and logged the same way. This module holds the moves one person makes by hand:
+transfer (转派) to another collector with a reason, and back to the unassigned pool; and the figures
+the dispatch pages show (each collector's load against their cap, the pool).
+
+Every move is one set-based UPDATE on the cases in the actor's scope (``tenancy.scopes``: a team lead
+moves only their team's cases, to their team's members) plus one line per case in the assignment log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy import func, insert, literal, select, update
+
+from arrears.auth.principal import require
+from arrears.errors import Conflict, ValidationFailed
+from arrears.extensions import db
+from arrears.models import AssignmentKind, Case, CaseAssignment, CaseStatus, Team, User
+from arrears.models.base import utcnow
+from arrears.services import audit
+from arrears.services.unit import transaction
+from arrears.tenancy.scopes import case_scope, held_by, led_team_ids, sees_everything
+
+OPEN = (CaseStatus.NEW, CaseStatus.ACTIVE)
+MAX_BATCH = 10_000
+
+
+def collectors(actor: User) -> list[User]:
+    """The people ``actor`` may give cases to: every active collector of the organisation, or for a
+    team lead the members of their teams."""
+    from arrears.services.allocation import collector_targets
+
+    people = list(collector_targets(actor.org).values())
+    if not sees_everything(actor):
+        teams = set(led_team_ids(actor))
+        people = [u for u in people if u.team_id in teams or u.id == actor.id]
+    return sorted(people, key=lambda u: (u.name, u.id))
+
+
+def loads(actor: User) -> list[dict[str, Any]]:
+    """Each collector's open cases and outstanding, their cap and the room left."""
+    people = collectors(actor)
+    held = held_by(actor.org_id, actor.org.kind)
+    counts = {
+        row[0]: (row[1], row[2])
+        for row in db.session.execute(
+            select(Case.assignee_user_id, func.count(), func.coalesce(func.sum(Case.outstanding), 0))
+            .where(held, Case.status.in_(OPEN), Case.assignee_user_id.in_([u.id for u in people] or [-1]))
+            .group_by(Case.assignee_user_id)
+        )
+    }
+    teams = {t.id: t.name for t in db.session.scalars(select(Team))}
+    out = []
+    for u in people:
+        count, amount = counts.get(u.id, (0, 0))
+        out.append(
+            {
+                "user": u,
+                "team": teams.get(u.team_id or 0, ""),
+                "cases": int(count),
+                "outstanding": amount,
+                "cap": u.case_cap,
+                "room": None if u.case_cap is None else max(0, u.case_cap - int(count)),
+            }
+        )
+    return out
+
+
+def pool_count(actor: User) -> int:
+    """Open cases the organisation holds that nobody works (the unassigned pool)."""
+    return int(
+        db.session.scalar(
+            select(func.count()).where(
+                held_by(actor.org_id, actor.org.kind),
+                Case.status.in_(OPEN),
+                Case.assignee_user_id.is_(None),
+                *([Case.agency_org_id.is_(None)] if actor.org.kind.value == "asset_owner" else []),
+            )
+        )
+        or 0
+    )
+
+
+def set_cap(actor: User, collector: User, cap: int | None) -> User:
+    """The most open cases a collector may hold (empty: no cap). Allocation and transfers respect it."""
+    require(actor, "cases.dispatch")
+    if collector.id not in {u.id for u in collectors(actor)}:
+        raise ValidationFailed(_("This person is not one of your collectors."), field="user_id")
+    if cap is not None and (cap < 0 or cap > 1_000_000):
+        raise ValidationFailed(_("A cap is a whole number."), field="cap")
+    with transaction():
+        was = collector.case_cap
+        collector.case_cap = cap
+        audit.record("collector.cap_set", actor=actor, target=collector, details={"cap": cap, "was": was})
+    return collector
+
+
+def _cases(actor: User, case_ids: list[int]) -> list[int]:
+    ids = sorted({int(i) for i in case_ids})
+    if not ids:
+        raise ValidationFailed(_("Choose at least one case."), field="case_ids")
+    if len(ids) > MAX_BATCH:
+        raise ValidationFailed(_("At most %(n)s cases at once.", n=MAX_BATCH), field="case_ids")
+    found = set(db.session.scalars(select(Case.id).where(Case.id.in_(ids), case_scope(actor))))
+    missing = [i for i in ids if i not in found]
+    if missing:  # foreign and missing alike
+        raise ValidationFailed(
+            _("Not among your cases: %(ids)s", ids=", ".join(map(str, missing[:20]))), field="case_ids"
+        )
+    return ids
+
+
+def transfer(actor: User, case_ids: list[int], to_user_id: int, reason: str) -> int:
+    """转派: move cases to another collector, with the reason. The collector's cap holds."""
+    require(actor, "cases.dispatch")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Say why the cases move."), field="reason")
+    people = {u.id: u for u in collectors(actor)}
+    target = people.get(int(to_user_id))
+    if target is None:
+        raise ValidationFailed(_("This person is not one of your collectors."), field="to_user_id")
+    with transaction():
+        ids = _cases(actor, case_ids)
+        closed = db.session.scalar(select(func.count()).where(Case.id.in_(ids), ~Case.status.in_(OPEN)))
+        if closed:
+            raise Conflict(_("Closed cases cannot be transferred."), field="case_ids")
+        moving = [
+            i
+            for i in db.session.scalars(
+                select(Case.id).where(Case.id.in_(ids), Case.assignee_user_id.is_distinct_from(target.id))
+            )
+        ]
+        if not moving:
+            raise Conflict(_("These cases are with %(name)s already.", name=target.name), field="to_user_id")
+        if target.case_cap is not None:
+            held = db.session.scalar(
+                select(func.count()).where(
+                    held_by(actor.org_id, actor.org.kind),
+                    Case.assignee_user_id == target.id,
+                    Case.status.in_(OPEN),
+                )
+            )
+            if int(held or 0) + len(moving) > target.case_cap:
+                raise Conflict(
+                    _(
+                        "%(name)s may hold %(cap)s open cases and holds %(held)s: %(n)s more do not fit.",
+                        name=target.name,
+                        cap=target.case_cap,
+                        held=held,
+                        n=len(moving),
+                    ),
+                    field="to_user_id",
+                )
+        count = _move(actor, moving, target, AssignmentKind.TRANSFER, reason)
+        audit.record(
+            "cases.transferred",
+            actor=actor,
+            target=target,
+            details={"cases": moving[:200], "count": count, "reason": reason},
+        )
+    return count
+
+
+def unassign(actor: User, case_ids: list[int], reason: str) -> int:
+    """Back to the unassigned pool (a collector leaves, a case needs another hand)."""
+    require(actor, "cases.dispatch")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Say why the cases move."), field="reason")
+    with transaction():
+        ids = _cases(actor, case_ids)
+        moving = list(
+            db.session.scalars(select(Case.id).where(Case.id.in_(ids), Case.assignee_user_id.is_not(None)))
+        )
+        if not moving:
+            raise Conflict(_("These cases are in the pool already."), field="case_ids")
+        count = _move(actor, moving, None, AssignmentKind.UNASSIGN, reason)
+        audit.record(
+            "cases.unassigned", actor=actor, details={"cases": moving[:200], "count": count, "reason": reason}
+        )
+    return count
+
+
+def _move(actor: User, ids: list[int], target: User | None, kind: AssignmentKind, reason: str) -> int:
+    now = utcnow()
+    db.session.execute(
+        insert(CaseAssignment).from_select(
+            [
+                "org_id",
+                "case_id",
+                "kind",
+                "from_user_id",
+                "to_user_id",
+                "actor_user_id",
+                "reason",
+                "created_at",
+            ],
+            select(
+                literal(actor.org_id),
+                Case.id,
+                literal(kind.value),
+                Case.assignee_user_id,
+                literal(target.id if target else None),
+                literal(actor.id),
+                literal(reason[:300]),
+                literal(now),
+            ).where(Case.id.in_(ids)),
+        )
+    )
+    result = db.session.execute(
+        update(Case)
+        .where(Case.id.in_(ids), case_scope(actor))
+        .values(
+            previous_assignee_user_id=func.coalesce(Case.assignee_user_id, Case.previous_assignee_user_id),
+            assignee_user_id=target.id if target else None,
+            team_id=target.team_id if target else Case.team_id,
+            assigned_at=now if target else None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire_all()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def assignment_log(case: Case) -> list[CaseAssignment]:
+    return list(
+        db.session.scalars(
+            select(CaseAssignment).where(CaseAssignment.case_id == case.id).order_by(CaseAssignment.id.desc())
+        )
+    )
