@@ -26,6 +26,7 @@ from arrears.services import cases as case_service
 from arrears.services import imports as import_service
 from arrears.services import users as user_service
 from arrears.tenancy import loaders
+from arrears.tenancy.scopes import case_scope
 from arrears.web.jsonapi import JsonApi
 
 api = JsonApi(
@@ -87,8 +88,8 @@ def get_user(user_id: int) -> Any:
     return loaders.get_user_for(g.api_user, user_id)
 
 
-def _unmask(user: Any) -> bool:
-    return bool(user.can("pii.unmask"))
+def _unmask(user: Any, case: Any) -> bool:
+    return bool(case_service.unmask_filter(user)(case))
 
 
 def _case_filter() -> case_service.CaseFilter:
@@ -127,15 +128,21 @@ def _case_filter() -> case_service.CaseFilter:
 def list_cases() -> Any:
     user = g.api_user
     limit = request.args.get("limit", 50, type=int) or 50
-    unmasked = _unmask(user)
+    may = case_service.unmask_filter(user)
     rows, cursor = case_service.page(
-        user.org, _case_filter(), limit=limit, cursor=request.args.get("cursor"), unmasked=unmasked
+        user.org,
+        _case_filter(),
+        limit=limit,
+        cursor=request.args.get("cursor"),
+        unmasked=user.can("pii.unmask"),
+        scope=case_scope(user),
     )
     today = case_service.business_date(user.org)
-    if unmasked:
-        case_service.record_unmasking(user, rows, channel="api")
+    clear = [c for c in rows if may(c)]
+    if clear:
+        case_service.record_unmasking(user, clear, channel="api")
         db.session.commit()
-    return {"items": [case_view(c, today, unmasked=unmasked) for c in rows], "next_cursor": cursor}
+    return {"items": [case_view(c, today, unmasked=may(c)) for c in rows], "next_cursor": cursor}
 
 
 @api.route(
@@ -161,11 +168,15 @@ def upsert_cases(body: dict[str, Any]) -> Any:
 def get_case(case_id: int) -> Any:
     user = g.api_user
     case = loaders.get_case_for(user, case_id)
-    unmasked = _unmask(user)
+    unmasked = _unmask(user, case)
     if unmasked:
         case_service.record_unmasking(user, [case], channel="api")
         db.session.commit()
     return case_view(case, case_service.business_date(user.org), unmasked=unmasked)
+
+
+# the placement and allocation endpoints join the same API object (and OpenAPI document)
+from arrears.api import placements as _placements  # noqa: E402, F401
 
 
 def init_app(app: Flask) -> None:

@@ -22,7 +22,17 @@ from sqlalchemy.orm import joinedload
 
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.models import Case, CaseEvent, CaseStatus, Debtor, Organisation, User
+from arrears.models import (
+    Case,
+    CaseEvent,
+    CaseStatus,
+    Debtor,
+    Organisation,
+    OrgKind,
+    Partnership,
+    PartnershipStatus,
+    User,
+)
 from arrears.security.pii import keyring
 from arrears.services import audit
 
@@ -120,13 +130,14 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
                 "assigned": Case.assignee_user_id.is_not(None),
             }[f.holding]
         )
-    for column, wanted in (
+    holders: list[tuple[Any, int | None]] = [
         (Case.agency_org_id, f.agency_id),
         (Case.assignee_user_id, f.assignee_id),
         (Case.team_id, f.team_id),
-    ):
+    ]
+    for holder, wanted in holders:
         if wanted is not None:
-            stmt = stmt.where(column == wanted)
+            stmt = stmt.where(holder == wanted)
     return stmt
 
 
@@ -204,6 +215,31 @@ def history(case: Case) -> list[CaseEvent]:
             select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id.desc())
         )
     )
+
+
+def owners_granting(actor: User, right: str) -> set[int]:
+    """The asset owners whose partnership with the actor's agency grants ``right`` (M-R1)."""
+    return {
+        p.org_id
+        for p in db.session.scalars(
+            select(Partnership).where(
+                Partnership.agency_org_id == actor.org_id, Partnership.status == PartnershipStatus.ACTIVE
+            )
+        )
+        if right in (p.grants or [])
+    }
+
+
+def unmask_filter(actor: User) -> Any:
+    """Which cases the actor may see unmasked: a predicate on a case. An owner's people with
+    ``pii.unmask`` see their own cases in clear; an agency's people also need the owner's grant of
+    ``pii.unmask`` in the partnership."""
+    if not actor.can("pii.unmask"):
+        return lambda case: False
+    if actor.org.kind == OrgKind.ASSET_OWNER:
+        return lambda case: case.org_id == actor.org_id
+    owners = owners_granting(actor, "pii.unmask")
+    return lambda case: case.org_id in owners
 
 
 def record_unmasking(actor: User, cases: list[Case], *, channel: str) -> None:
