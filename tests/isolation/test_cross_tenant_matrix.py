@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, signed_in
 
@@ -40,6 +40,14 @@ WATCHED = [
     "approvals",
     "jobs",
     "api_tokens",
+    "cases",
+    "placements",
+    "placement_cases",
+    "allocation_strategies",
+    "allocation_strategy_versions",
+    "allocation_runs",
+    "allocation_results",
+    "case_assignments",
 ]
 # Columns that legitimately change on any authenticated request.
 VOLATILE = {"api_tokens": "last_used_at"}
@@ -164,7 +172,89 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         batch = new_batch(bank_admin.org, csv, "victim.csv", actor=bank_admin, dry_run=True, store=True)
         out["bank"]["batch_id"] = [batch.id]
         assert isinstance(batch, ImportBatch)
+    out["bank"].update(_placement_objects(world, victim.id))
+    out["east"].update(_dispatch_objects(world, victim.id))
     return out
+
+
+def _placement_objects(world: World, case_id: int) -> dict[str, list[Any]]:
+    """Bank's strategy, and its victim case placed with east by an approved, applied run."""
+    import datetime as dt
+
+    from arrears.extensions import db
+    from arrears.models import AllocationLevel, Organisation, Placement
+    from arrears.services import allocation, approvals, auth, roles, strategies, users
+    from arrears.tenancy import tenant
+
+    org = db.session.get(Organisation, world.bank.org_id)
+    with tenant(org.id, org.kind):
+        admin = auth.get_user_by_email(world.bank.admin_email)
+        checker = users.create_user(
+            None,
+            org=org,
+            email="checker@bank.test.example",
+            name="Checker",
+            password=PASSWORD,
+            role_ids=[roles.builtin_role(org, "owner_admin").id],
+        )
+        strategy = strategies.save(
+            admin,
+            strategy=None,
+            name="bank strategy",
+            level=AllocationLevel.PLACEMENT,
+            rules=[{"name": "all", "method": "round_robin"}],
+        )
+        run = allocation.preview(
+            admin,
+            level=AllocationLevel.PLACEMENT,
+            strategy=strategy,
+            case_ids=[case_id],
+            targets=[{"id": world.east.org_id}],
+            ends_on=dt.date(2030, 1, 1),
+        )
+        approvals.decide(checker, allocation.submit(admin, run), approve=True)
+        allocation.start_apply(admin, run)
+        allocation.apply_run(run.id)
+        placement = db.session.scalar(select(Placement).where(Placement.run_id == run.id))
+        return {"strategy_id": [strategy.id], "run_id": [run.id], "placement_id": [placement.id]}
+
+
+def _dispatch_objects(world: World, case_id: int) -> dict[str, list[Any]]:
+    """East's own strategy and a dispatch run of the placed victim case to its collector."""
+    from arrears.extensions import db
+    from arrears.models import AllocationLevel, Placement
+    from arrears.services import allocation, auth, strategies
+    from arrears.tenancy import tenant
+
+    with tenant(world.east.org_id):
+        manager = auth.get_user_by_email(world.east.admin_email)
+        strategy = strategies.save(
+            manager,
+            strategy=None,
+            name="east strategy",
+            level=AllocationLevel.DISPATCH,
+            rules=[{"name": "all", "method": "round_robin"}],
+        )
+        collector = world.east.users["collector"]
+        run = allocation.preview(
+            manager,
+            level=AllocationLevel.DISPATCH,
+            case_ids=[case_id],
+            rules=[{"name": "selection", "targets": [f"user:{collector}"]}],
+            targets=[{"id": collector}],
+        )
+        allocation.start_apply(manager, run)
+        allocation.apply_run(run.id)
+        placement = db.session.scalar(
+            select(Placement.id).where(Placement.agency_org_id == world.east.org_id)
+        )
+        return {
+            "strategy_id": [strategy.id],
+            "run_id": [run.id],
+            "case_id": [case_id],
+            "placement_id": [placement],
+            "user_id": [world.east.admin_id, collector],
+        }
 
 
 # Which side owns the objects a console's routes take, and who on that side opens them.
@@ -315,6 +405,9 @@ def test_pages_without_ids_show_nothing_of_other_tenants(
         "east custom role",
         "East victims",
         "need it",
+        "bank strategy",
+        "east strategy",
+        "checker@bank.test.example",
     ]
     operator_pages = {"/admin/", "/admin/organisations", "/admin/audit/all"}
     checked = 0

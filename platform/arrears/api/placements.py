@@ -12,7 +12,16 @@ from sqlalchemy import select
 from arrears.api import api
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
-from arrears.models import AllocationLevel, AllocationResult, AllocationRun, PlacementCase, ResultStatus
+from arrears.models import (
+    AllocationLevel,
+    AllocationResult,
+    AllocationRun,
+    AllocationStrategy,
+    Case,
+    Placement,
+    PlacementCase,
+    ResultStatus,
+)
 from arrears.schemas.placements import (
     ApprovalRefSchema,
     AssignmentSchema,
@@ -66,10 +75,11 @@ def list_placements() -> Any:
     summary="One placement",
     response_schema=PlacementSchema(),
     tags=TAGS,
+    lookup=("placement_id", loaders.get_placement_for),
     permission="cases.view",
 )
-def get_placement(placement_id: int) -> Any:
-    return loaders.get_placement_for(g.api_user, placement_id)
+def get_placement(placement: Placement) -> Any:
+    return placement
 
 
 @api.route(
@@ -78,10 +88,10 @@ def get_placement(placement_id: int) -> Any:
     response_schema=PlacementCaseSchema(),
     many=True,
     tags=TAGS,
+    lookup=("placement_id", loaders.get_placement_for),
     permission="cases.view",
 )
-def placement_cases(placement_id: int) -> Any:
-    placement = loaders.get_placement_for(g.api_user, placement_id)
+def placement_cases(placement: Placement) -> Any:
     after = request.args.get("after", 0, type=int) or 0
     stmt = placements.cases_of(placement)
     rows = db.session.execute(stmt.where(PlacementCase.id > after).limit(_limit(500, 5000)))
@@ -95,10 +105,10 @@ def placement_cases(placement_id: int) -> Any:
     request_schema=RecallSchema(),
     response_schema=MoveResultSchema(),
     tags=TAGS,
+    lookup=("placement_id", loaders.get_placement_for),
     permission="placements.manage",
 )
-def recall(placement_id: int, body: dict[str, Any]) -> Any:
-    placement = loaders.get_placement_for(g.api_user, placement_id)
+def recall(placement: Placement, body: dict[str, Any]) -> Any:
     if placement.org_id != g.api_user.org_id:
         raise NotFound(_("Not found."))
     if body["case_ids"]:
@@ -127,10 +137,10 @@ def recall(placement_id: int, body: dict[str, Any]) -> Any:
     response_schema=ApprovalRefSchema(),
     status=202,
     tags=TAGS,
+    lookup=("placement_id", loaders.get_placement_for),
     permission="approvals.request",
 )
-def extend(placement_id: int, body: dict[str, Any]) -> Any:
-    placement = loaders.get_placement_for(g.api_user, placement_id)
+def extend(placement: Placement, body: dict[str, Any]) -> Any:
     return placements.request_extension(g.api_user, placement, body["ends_on"], body["reason"])
 
 
@@ -142,10 +152,10 @@ def extend(placement_id: int, body: dict[str, Any]) -> Any:
     response_schema=ApprovalRefSchema(),
     status=202,
     tags=TAGS,
+    lookup=("placement_id", loaders.get_placement_for),
     permission="approvals.request",
 )
-def early_recall(placement_id: int, body: dict[str, Any]) -> Any:
-    placement = loaders.get_placement_for(g.api_user, placement_id)
+def early_recall(placement: Placement, body: dict[str, Any]) -> Any:
     return placements.request_early_recall(g.api_user, placement, body["reason"], body["case_ids"])
 
 
@@ -194,10 +204,11 @@ def create_strategy(body: dict[str, Any]) -> Any:
     summary="One strategy, its current rules and version",
     response_schema=StrategySchema(),
     tags=TAGS,
+    lookup=("strategy_id", loaders.get_strategy_for),
     permission="cases.dispatch",
 )
-def get_strategy(strategy_id: int) -> Any:
-    return loaders.get_strategy_for(g.api_user, strategy_id)
+def get_strategy(strategy: AllocationStrategy) -> Any:
+    return strategy
 
 
 @api.route(
@@ -207,10 +218,10 @@ def get_strategy(strategy_id: int) -> Any:
     request_schema=StrategyInSchema(),
     response_schema=StrategySchema(),
     tags=TAGS,
+    lookup=("strategy_id", loaders.get_strategy_for),
     permission="cases.dispatch",
 )
-def update_strategy(strategy_id: int, body: dict[str, Any]) -> Any:
-    strategy = loaders.get_strategy_for(g.api_user, strategy_id)
+def update_strategy(strategy: AllocationStrategy, body: dict[str, Any]) -> Any:
     return strategies.save(
         g.api_user, strategy=strategy, name=body["name"], rules=body["rules"], note=body["note"]
     )
@@ -222,10 +233,11 @@ def update_strategy(strategy_id: int, body: dict[str, Any]) -> Any:
     response_schema=StrategyVersionSchema(),
     many=True,
     tags=TAGS,
+    lookup=("strategy_id", loaders.get_strategy_for),
     permission="cases.dispatch",
 )
-def strategy_versions(strategy_id: int) -> Any:
-    return strategies.versions(loaders.get_strategy_for(g.api_user, strategy_id))
+def strategy_versions(strategy: AllocationStrategy) -> Any:
+    return strategies.versions(strategy)
 
 
 # --- allocation runs ----------------------------------------------------------------------------------
@@ -289,10 +301,11 @@ def create_run(body: dict[str, Any]) -> Any:
     summary="One run: status, per-target summary (count, amount, sample), unallocated reasons, its job",
     response_schema=RunSchema(),
     tags=TAGS,
+    lookup=("run_id", loaders.get_run_for),
     permission="cases.dispatch",
 )
-def get_run(run_id: int) -> Any:
-    return loaders.get_run_for(g.api_user, run_id)
+def get_run(run: AllocationRun) -> Any:
+    return run
 
 
 @api.route(
@@ -300,10 +313,10 @@ def get_run(run_id: int) -> Any:
     summary="The result log (分案结果日志): per case, where it went and why; ?status=, ?after=<case id>",
     response_schema=ResultPageSchema(),
     tags=TAGS,
+    lookup=("run_id", loaders.get_run_for),
     permission="cases.dispatch",
 )
-def run_results(run_id: int) -> Any:
-    run = loaders.get_run_for(g.api_user, run_id)
+def run_results(run: AllocationRun) -> Any:
     limit = _limit(500, 5000)
     stmt = select(AllocationResult).where(
         AllocationResult.run_id == run.id,
@@ -329,10 +342,11 @@ def run_results(run_id: int) -> Any:
     response_schema=ApprovalRefSchema(),
     status=202,
     tags=TAGS,
+    lookup=("run_id", loaders.get_run_for),
     permission="cases.dispatch",
 )
-def submit_run(run_id: int, body: dict[str, Any]) -> Any:
-    return allocation.submit(g.api_user, loaders.get_run_for(g.api_user, run_id), body["reason"])
+def submit_run(run: AllocationRun, body: dict[str, Any]) -> Any:
+    return allocation.submit(g.api_user, run, body["reason"])
 
 
 @api.route(
@@ -342,10 +356,10 @@ def submit_run(run_id: int, body: dict[str, Any]) -> Any:
     request_schema=DecisionSchema(),
     response_schema=RunSchema(),
     tags=TAGS,
+    lookup=("run_id", loaders.get_run_for),
     permission="approvals.decide",
 )
-def decide_run(run_id: int, body: dict[str, Any]) -> Any:
-    run = loaders.get_run_for(g.api_user, run_id)
+def decide_run(run: AllocationRun, body: dict[str, Any]) -> Any:
     if run.approval_id is None:
         raise Conflict(_("This run is not waiting for approval."))
     approval = loaders.get_approval_for(g.api_user, run.approval_id)
@@ -361,10 +375,10 @@ def decide_run(run_id: int, body: dict[str, Any]) -> Any:
     response_schema=JobRefSchema(),
     status=202,
     tags=TAGS,
+    lookup=("run_id", loaders.get_run_for),
     permission="cases.dispatch",
 )
-def apply_run(run_id: int) -> Any:
-    run = loaders.get_run_for(g.api_user, run_id)
+def apply_run(run: AllocationRun) -> Any:
     job_id = allocation.start_apply(g.api_user, run)
     db.session.refresh(run)
     return {"run_id": run.id, "job_id": job_id, "status": run.status.value}
@@ -376,10 +390,10 @@ def apply_run(run_id: int) -> Any:
     summary="Discard a previewed or approved run that will not be applied",
     response_schema=RunSchema(),
     tags=TAGS,
+    lookup=("run_id", loaders.get_run_for),
     permission="cases.dispatch",
 )
-def discard_run(run_id: int) -> Any:
-    run = loaders.get_run_for(g.api_user, run_id)
+def discard_run(run: AllocationRun) -> Any:
     allocation.discard(g.api_user, run)
     db.session.refresh(run)
     return run
@@ -422,7 +436,8 @@ def unassign(body: dict[str, Any]) -> Any:
     response_schema=AssignmentSchema(),
     many=True,
     tags=TAGS,
+    lookup=("case_id", loaders.get_case_for),
     permission="cases.view",
 )
-def case_assignments(case_id: int) -> Any:
-    return assignments.assignment_log(loaders.get_case_for(g.api_user, case_id))
+def case_assignments(case: Case) -> Any:
+    return assignments.assignment_log(case)

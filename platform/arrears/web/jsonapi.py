@@ -93,12 +93,20 @@ class JsonApi:
         tags: list[str] | None = None,
         status: int = 200,
         permission: str | None = None,
+        lookup: tuple[str, Callable[[Any, Any], Any]] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """``lookup=("placement_id", loaders.get_placement_for)``: the object in the path is loaded
+        through its tenancy loader first and handed to the view as ``placement``, so a foreign or
+        missing object answers 404 before any permission or body check could tell it apart."""
+
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             @wraps(view)
             def wrapped(*args: Any, **kwargs: Any) -> Any:
                 if auth and g.get("api_user") is None:
                     raise AuthenticationFailed(_("Authentication is required."))
+                if lookup is not None:
+                    param, loader = lookup
+                    kwargs[param.removesuffix("_id")] = loader(g.api_user, kwargs.pop(param))
                 if permission and not g.api_user.can(permission):
                     return json_error(403, "forbidden", _("You do not have the permission for this action."))
                 if request_schema is not None:
