@@ -61,7 +61,7 @@ def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Databas
     assert all(set(u) == {"email", "password", "org", "role"} for u in data["users"])
     counts = {
         t: database.scalar(f"SELECT count(*) FROM {t}")
-        for t in ("organisations", "users", "partnerships", "cases")
+        for t in ("organisations", "users", "partnerships", "cases", "placements", "case_assignments")
     }
     assert counts["cases"] == 600
     second = _cli(["seed-demo", "--json", "--password", "Other-Demo-Pass-1"], env)
@@ -81,6 +81,32 @@ def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Databas
         ("demo-lender", "demo-agency-east"),
         ("demo-bank", "demo-agency-west"),
     }
+    # active placements with both agencies (west only from demo-bank), cases dispatched to collectors,
+    # a pool left, a few bank cases worked in-house
+    held = {
+        (r[0], r[1]): (r[2], r[3])
+        for r in database.rows(
+            "SELECT o.slug, a.slug, count(*), count(c.assignee_user_id) FROM cases c "
+            "JOIN organisations o ON o.id = c.org_id JOIN organisations a ON a.id = c.agency_org_id "
+            "GROUP BY 1, 2"
+        )
+    }
+    assert set(held) == {
+        ("demo-bank", "demo-agency-east"),
+        ("demo-bank", "demo-agency-west"),
+        ("demo-lender", "demo-agency-east"),
+    }
+    assert sum(n for n, _ in held.values()) == 240 + 150
+    assert all(0 < assigned < n for n, assigned in held.values()), held
+    placements = database.rows("SELECT status, count(*) FROM placements GROUP BY 1")
+    assert [tuple(r) for r in placements] == [("active", 3)]
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM cases c JOIN users u ON u.id = c.assignee_user_id "
+            "WHERE c.agency_org_id IS NULL AND u.org_id = c.org_id"
+        )
+        == 20
+    )
     # every printed login works
     for user in json.loads(second.stdout)["users"]:
         assert login(app.test_client(), user["email"], user["password"]).status_code == 302, user["email"]

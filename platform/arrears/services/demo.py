@@ -43,6 +43,8 @@ ORGS: list[tuple[str, str, OrgKind, list[DemoUser]]] = [
         [
             DemoUser("admin@demo-bank.example", "王建国 Wang Jianguo", "owner_admin"),
             DemoUser("staff@demo-bank.example", "李娜 Li Na", "owner_staff"),
+            # a second admin: placements need a checker other than the maker (委案审批)
+            DemoUser("reviewer@demo-bank.example", "钱芳 Qian Fang", "owner_admin"),
         ],
     ),
     (
@@ -52,6 +54,7 @@ ORGS: list[tuple[str, str, OrgKind, list[DemoUser]]] = [
         [
             DemoUser("admin@demo-lender.example", "赵敏 Zhao Min", "owner_admin"),
             DemoUser("staff@demo-lender.example", "周杰 Zhou Jie", "owner_staff"),
+            DemoUser("reviewer@demo-lender.example", "冯磊 Feng Lei", "owner_admin"),
         ],
     ),
     (
@@ -164,4 +167,7 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
         owner = by_slug[slug]
         with tenant(owner.id, owner.kind):
             seed_cases(owner, prefix, CASES_PER_OWNER, seed_value)
+    from arrears.services.demo_placements import seed_placements
+
+    seed_placements(by_slug)
     return {"organisations": out_orgs, "users": out_users}
