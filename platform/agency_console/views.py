@@ -28,6 +28,10 @@ bp = console_blueprint(
     title=_l("Agency console"),
     nav=[
         NavItem("agency_console.home", _l("Home")),
+        NavItem("agency_console.cases", _l("Cases"), "cases.view"),
+        NavItem("agency_console.pool", _l("Case pool"), "cases.dispatch"),
+        NavItem("agency_console.collectors", _l("Collectors"), "cases.dispatch"),
+        NavItem("agency_console.placements", _l("Placements"), "agency.partnerships.view"),
         NavItem("agency_console.owners", _l("Asset owners"), "agency.partnerships.view"),
         NavItem("agency_console.teams", _l("Teams"), "org.users.view"),
         NavItem("agency_console.approvals", _l("Approvals"), "approvals.request"),

@@ -11,6 +11,7 @@ moves only their team's cases, to their team's members) plus one line per case i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
@@ -19,7 +20,7 @@ from sqlalchemy import func, insert, literal, select, update
 from arrears.auth.principal import require
 from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
-from arrears.models import AssignmentKind, Case, CaseAssignment, CaseStatus, Team, User
+from arrears.models import AllocationLevel, AssignmentKind, Case, CaseAssignment, CaseStatus, Team, User
 from arrears.models.base import utcnow
 from arrears.services import audit
 from arrears.services.unit import transaction
@@ -71,11 +72,12 @@ def loads(actor: User) -> list[dict[str, Any]]:
 
 
 def pool_count(actor: User) -> int:
-    """Open cases the organisation holds that nobody works (the unassigned pool)."""
+    """Open cases nobody works (the unassigned pool) among those the actor may see: the whole
+    organisation's for a manager, their teams' for a team lead (the same rule as the pool list)."""
     return int(
         db.session.scalar(
             select(func.count()).where(
-                held_by(actor.org_id, actor.org.kind),
+                case_scope(actor),  # a team lead's pool is their teams' unassigned cases
                 Case.status.in_(OPEN),
                 Case.assignee_user_id.is_(None),
                 *([Case.agency_org_id.is_(None)] if actor.org.kind.value == "asset_owner" else []),
@@ -114,16 +116,114 @@ def _cases(actor: User, case_ids: list[int]) -> list[int]:
     return ids
 
 
+def _room(actor: User, target: User, adding: int) -> int | None:
+    """The room ``target`` has for ``adding`` more open cases (``None``: no cap); refuses, naming the
+    cap, when they do not fit."""
+    if target.case_cap is None:
+        return None
+    held = int(
+        db.session.scalar(
+            select(func.count()).where(
+                held_by(actor.org_id, actor.org.kind),
+                Case.assignee_user_id == target.id,
+                Case.status.in_(OPEN),
+            )
+        )
+        or 0
+    )
+    if held + adding > target.case_cap:
+        raise Conflict(
+            _(
+                "%(name)s may hold %(cap)s open cases and holds %(held)s: %(n)s more do not fit.",
+                name=target.name,
+                cap=target.case_cap,
+                held=held,
+                n=adding,
+            ),
+            field="to_user_id",
+        )
+    return target.case_cap - held
+
+
+def _target(actor: User, to_user_id: Any) -> User:
+    try:
+        wanted = int(to_user_id)
+    except (TypeError, ValueError):
+        wanted = -1
+    target = {u.id: u for u in collectors(actor)}.get(wanted)
+    if target is None:
+        raise ValidationFailed(_("This person is not one of your collectors."), field="to_user_id")
+    return target
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    run_id: int
+    count: int
+    job_id: str | None = None  # the apply job (applied at once)
+    approval_id: int | None = None  # or sent for approval (the organisation wants dispatches approved)
+
+
+def dispatch(actor: User, case_ids: list[int], to_user_id: int) -> Dispatched:
+    """分派 by selection: cases from the pool to one collector, as an allocation run with one rule and
+    one target (so it is previewed, logged and applied like a strategy's run), applied at once unless
+    the organisation asks for dispatches to be approved. The cases must be in the actor's scope and in
+    the pool (a case a collector holds is transferred instead); the collector's cap holds; a team lead
+    dispatches to their teams' members only. One transaction: nothing is written if anything fails."""
+    from arrears.services import allocation
+
+    require(actor, "cases.dispatch")
+    target = _target(actor, to_user_id)
+    with transaction():
+        ids = _cases(actor, case_ids)
+        held = list(
+            db.session.scalars(
+                select(Case.loan_no)
+                .where(Case.id.in_(ids), (Case.assignee_user_id.is_not(None)) | ~Case.status.in_(OPEN))
+                .order_by(Case.id)
+                .limit(20)
+            )
+        )
+        if held:
+            raise Conflict(
+                _(
+                    "Only open cases in the pool can be dispatched; transfer the others: %(loans)s",
+                    loans=", ".join(held),
+                ),
+                field="case_ids",
+            )
+        room = _room(actor, target, len(ids))
+        run = allocation.preview(
+            actor,
+            level=AllocationLevel.DISPATCH,
+            rules=[{"name": "selection", "method": "round_robin", "targets": [f"user:{target.id}"]}],
+            case_ids=ids,
+            targets=[{"id": target.id, "cap": room}],
+        )
+        if run.allocated_count != len(ids):  # the checks above make this a change in between
+            raise Conflict(_("Some of these cases changed meanwhile; reload the list and try again."))
+        if allocation.needs_approval(run):
+            approval = allocation.submit(actor, run)
+            return Dispatched(run.id, len(ids), approval_id=approval.id)
+        job_id = allocation.start_apply(actor, run)
+    return Dispatched(run.id, len(ids), job_id=job_id)
+
+
+def user_names(user_ids: Any) -> dict[int, str]:
+    """Names of the organisation's people, for the holder columns and the assignment log."""
+    wanted = {int(i) for i in user_ids if i}
+    if not wanted:
+        return {}
+    return {row[0]: row[1] for row in db.session.execute(select(User.id, User.name).where(User.id.in_(wanted)))}
+
+
 def transfer(actor: User, case_ids: list[int], to_user_id: int, reason: str) -> int:
     """转派: move cases to another collector, with the reason. The collector's cap holds."""
     require(actor, "cases.dispatch")
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Say why the cases move."), field="reason")
-    people = {u.id: u for u in collectors(actor)}
-    target = people.get(int(to_user_id))
-    if target is None:
-        raise ValidationFailed(_("This person is not one of your collectors."), field="to_user_id")
+    target = _target(actor, to_user_id)
     with transaction():
         ids = _cases(actor, case_ids)
         closed = db.session.scalar(select(func.count()).where(Case.id.in_(ids), ~Case.status.in_(OPEN)))
@@ -137,25 +237,7 @@ def transfer(actor: User, case_ids: list[int], to_user_id: int, reason: str) -> 
         ]
         if not moving:
             raise Conflict(_("These cases are with %(name)s already.", name=target.name), field="to_user_id")
-        if target.case_cap is not None:
-            held = db.session.scalar(
-                select(func.count()).where(
-                    held_by(actor.org_id, actor.org.kind),
-                    Case.assignee_user_id == target.id,
-                    Case.status.in_(OPEN),
-                )
-            )
-            if int(held or 0) + len(moving) > target.case_cap:
-                raise Conflict(
-                    _(
-                        "%(name)s may hold %(cap)s open cases and holds %(held)s: %(n)s more do not fit.",
-                        name=target.name,
-                        cap=target.case_cap,
-                        held=held,
-                        n=len(moving),
-                    ),
-                    field="to_user_id",
-                )
+        _room(actor, target, len(moving))
         count = _move(actor, moving, target, AssignmentKind.TRANSFER, reason)
         audit.record(
             "cases.transferred",
