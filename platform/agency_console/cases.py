@@ -193,7 +193,8 @@ def cases_move():
     back_to = request.args.get("back")
     ids = form.chosen_cases()
     if not form.validate_on_submit():
-        flash(_("The data is not valid."), "danger")
+        problems = [str(m) for messages in form.errors.values() for m in messages]
+        flash("; ".join(problems) or _("The data is not valid."), "danger")
     else:
         try:
             if form.dispatch.data:
@@ -202,10 +203,17 @@ def cases_move():
                     flash(
                         _("%(n)s cases wait for approval before they are dispatched.", n=done.count), "info"
                     )
-                elif is_eager():
-                    flash(_("%(n)s cases were dispatched.", n=done.count), "success")
-                else:
+                    if "agency_console.run" in current_app.view_functions:
+                        return redirect(url_for("agency_console.run", run_id=done.run_id))
+                elif done.applied is None:
                     flash(_("%(n)s cases are being dispatched.", n=done.count), "success")
+                else:
+                    flash(_("%(n)s cases were dispatched.", n=done.applied), "success")
+                    if done.skipped:
+                        flash(
+                            _("%(n)s cases were left out: they changed in the meantime.", n=done.skipped),
+                            "warning",
+                        )
             elif form.transfer.data:
                 count = assignments.transfer(me, ids, form.user_id.data or 0, form.reason.data or "")
                 flash(_("%(n)s cases were transferred.", n=count), "success")
@@ -322,7 +330,7 @@ def _placement_page(
     placement: Placement, *, extension: ExtensionForm | None = None, recall: EarlyRecallForm | None = None
 ) -> Any:
     me = _me()
-    after = optional_int(request.args.get("after")) or 0
+    after = optional_int(request.args.get("cursor")) or 0  # keyset: the last placement row shown
     stmt = placement_service.cases_of(placement)
     active = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = db.session.execute(stmt.where(PlacementCase.id > after).limit(PAGE + 1)).all()
@@ -345,7 +353,7 @@ def _placement_page(
         owner=_owner_names().get(placement.org_id, ""),
         active=active,
         rows=views,
-        next_url=url_for("agency_console.placement_detail", placement_id=placement.id, after=rows[-1][0].id)
+        next_url=url_for("agency_console.placement_detail", placement_id=placement.id, cursor=rows[-1][0].id)
         if more
         else None,
         extension=extension or ExtensionForm(formdata=None),

@@ -57,13 +57,13 @@ class CapForm(FlaskForm):
 
 class ExtensionForm(FlaskForm):
     ends_on = DateField(_l("New end date"), validators=[DataRequired()])
-    reason = TextAreaField(_l("Why"), validators=[Optional(), Length(max=1000)])
+    reason = TextAreaField(_l("Why"), validators=[Optional(), Length(max=1000)], id="extension-reason")
     submit = SubmitField(_l("Ask for an extension"))
 
 
 class EarlyRecallForm(FlaskForm):
     case_id = SelectMultipleField(coerce=optional_int, validate_choice=False)
-    reason = TextAreaField(_l("Why"), validators=[Optional(), Length(max=1000)])
+    reason = TextAreaField(_l("Why"), validators=[Optional(), Length(max=1000)], id="recall-reason")
     submit = SubmitField(_l("Ask for an early recall"))
 
     def chosen_cases(self) -> list[int]:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from arrears.extensions import db
-from arrears.models import AllocationLevel, Case, Organisation, Placement, User
+from arrears.models import AllocationLevel, Organisation, Placement, User
 from arrears.services import allocation, approvals, assignments, teams
 from arrears.services.imports import import_cases
 from tests.conftest import PASSWORD, SHARED, Database, World, build_world, csrf_token, signed_in
@@ -269,6 +269,14 @@ def test_placements_received_with_extension_and_early_recall(eager_app: Flask, d
     page = manager.get(url).get_data(as_text=True)
     assert "2026" in page and "2027-03-31" in page and "300 / 300" in page
     assert loan(database, ids[0]) in page
+    seen: set[str] = set()  # the placement's cases in keyset pages of 50
+    next_url: str | None = url
+    while next_url:
+        html = manager.get(next_url).get_data(as_text=True)
+        seen |= set(re.findall(r'href="/agency/cases/(\d+)"', html))
+        following = re.search(r'href="(/agency/placements/\d+\?cursor=\d+)"', html)
+        next_url = following.group(1) if following else None
+    assert len(seen) == 300
 
     # an extension: the date must be later; the owner decides; then the end date has moved
     token = csrf_token(manager, url)
@@ -290,10 +298,15 @@ def test_placements_received_with_extension_and_early_recall(eager_app: Flask, d
     approval_id = database.scalar("SELECT id FROM approvals WHERE kind = 'placement.extend'")
     decided = bank.post(
         f"/asset/approvals/{approval_id}",
-        data={"csrf_token": csrf_token(bank, f"/asset/approvals/{approval_id}"), "approve": "1", "note": "ok"},
+        data={
+            "csrf_token": csrf_token(bank, f"/asset/approvals/{approval_id}"),
+            "approve": "1",
+            "note": "ok",
+        },
     )
     assert decided.status_code == 302
-    assert str(database.scalar("SELECT ends_on FROM placements WHERE id = :i", i=placement.id)) == "2027-04-30"
+    ends_on = database.scalar("SELECT ends_on FROM placements WHERE id = :i", i=placement.id)
+    assert ends_on == dt.date(2027, 4, 30)
     assert "2027-04-30" in manager.get(url).get_data(as_text=True)
 
     # an early recall of one case: once the owner agrees, the collector loses it (404)
@@ -353,7 +366,8 @@ def test_foreign_and_missing_ids_are_404(eager_app: Flask, database: Database) -
     ):
         assert east.get(url).status_code == 404, url
     token = csrf_token(east, "/profile")
-    assert east.post(f"/agency/collectors/{MISSING}/cap", data={"csrf_token": token, "cap": "1"}).status_code == 404
+    capped = east.post(f"/agency/collectors/{MISSING}/cap", data={"csrf_token": token, "cap": "1"})
+    assert capped.status_code == 404
     # a bulk move names cases in its body: another agency's manager moves nothing
     west = signed_in(eager_app, world.west.admin_email)
     page = move(west, "transfer", ids, user_id=world.west.users["collector"], reason="x")
@@ -367,3 +381,41 @@ def test_foreign_and_missing_ids_are_404(eager_app: Flask, database: Database) -
     west_list = west.get("/agency/cases").get_data(as_text=True)
     assert loan(database, ids[0]) not in west_list and "Org bank" not in west_list
     assert "Org bank" not in west.get("/agency/placements?tab=all").get_data(as_text=True)
+
+
+def test_a_dispatch_waits_when_the_agency_wants_dispatches_approved(
+    eager_app: Flask, database: Database
+) -> None:
+    from arrears.tenancy import tenant
+
+    world = build_world()
+    placed_with_east(world)
+    people = east_people(world)
+    with tenant(world.east.org_id):
+        org = db.session.get(Organisation, world.east.org_id)
+        org.settings = {**(org.settings or {}), "dispatch_needs_approval": True}
+        db.session.commit()
+    manager = signed_in(eager_app, world.east.admin_email)
+    ids = case_ids(database, 2)
+    response = manager.post(
+        "/agency/cases/move?back=pool",
+        data={
+            "csrf_token": csrf_token(manager, "/profile"),
+            "case_id": ids,
+            "dispatch": "1",
+            "user_id": people["collector"],
+        },
+    )
+    assert response.status_code == 302
+    assert "2 cases wait for approval before they are dispatched." in manager.get(
+        "/agency/cases/pool"
+    ).get_data(as_text=True)
+    assert holders(database, ids) == [None, None]  # nothing moves before the approval
+    assert (
+        database.scalar("SELECT status FROM allocation_runs WHERE level = 'dispatch'") == "pending_approval"
+    )
+    waiting = database.scalar(
+        "SELECT count(*) FROM approvals WHERE kind = 'allocation.run' AND org_id = :o AND status = 'pending'",
+        o=world.east.org_id,
+    )
+    assert waiting == 1

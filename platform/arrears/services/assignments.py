@@ -20,7 +20,17 @@ from sqlalchemy import func, insert, literal, select, update
 from arrears.auth.principal import require
 from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
-from arrears.models import AllocationLevel, AssignmentKind, Case, CaseAssignment, CaseStatus, Team, User
+from arrears.models import (
+    AllocationLevel,
+    AllocationRun,
+    AssignmentKind,
+    Case,
+    CaseAssignment,
+    CaseStatus,
+    RunStatus,
+    Team,
+    User,
+)
 from arrears.models.base import utcnow
 from arrears.services import audit
 from arrears.services.unit import transaction
@@ -162,6 +172,10 @@ class Dispatched:
     count: int
     job_id: str | None = None  # the apply job (applied at once)
     approval_id: int | None = None  # or sent for approval (the organisation wants dispatches approved)
+    # once applied (at once when jobs run inline): cases written, and cases skipped because they
+    # changed between the preview and the apply (someone else dispatched them meanwhile, say)
+    applied: int | None = None
+    skipped: int = 0
 
 
 def dispatch(actor: User, case_ids: list[int], to_user_id: int) -> Dispatched:
@@ -206,6 +220,12 @@ def dispatch(actor: User, case_ids: list[int], to_user_id: int) -> Dispatched:
             approval = allocation.submit(actor, run)
             return Dispatched(run.id, len(ids), approval_id=approval.id)
         job_id = allocation.start_apply(actor, run)
+    # inline (eager) jobs ran at the commit: say what the apply did
+    done = db.session.get(AllocationRun, run.id, populate_existing=True)
+    if done is not None and done.status == RunStatus.APPLIED:
+        return Dispatched(
+            run.id, len(ids), job_id=job_id, applied=done.applied_count, skipped=done.skipped_count
+        )
     return Dispatched(run.id, len(ids), job_id=job_id)
 
 
@@ -214,7 +234,9 @@ def user_names(user_ids: Any) -> dict[int, str]:
     wanted = {int(i) for i in user_ids if i}
     if not wanted:
         return {}
-    return {row[0]: row[1] for row in db.session.execute(select(User.id, User.name).where(User.id.in_(wanted)))}
+    return {
+        row[0]: row[1] for row in db.session.execute(select(User.id, User.name).where(User.id.in_(wanted)))
+    }
 
 
 def transfer(actor: User, case_ids: list[int], to_user_id: int, reason: str) -> int:
