@@ -1,8 +1,8 @@
 """Asset owner console (资产方): users, roles, partnerships with agencies, settings, cases and
 imports, placements with agencies and allocation; later write-off, commission, repayments and reports."""
 
-from asset_console.views import bp
 from arrears.web import allocation
+from asset_console.views import bp
 
 # The page modules register their views on ``bp`` when imported.
 from . import cases, imports, placements  # noqa: F401

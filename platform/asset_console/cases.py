@@ -10,22 +10,57 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from wtforms import SelectField
+from wtforms.validators import Optional
 
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.models import CaseStatus, User
 from arrears.schemas.cases import case_view, debtor_view
+from arrears.services import allocation_log
 from arrears.services import cases as case_service
+from arrears.services import partnerships as partnership_service
+from arrears.services import placements as placement_service
 from arrears.services.exports import INLINE_MAX, count_cases, export_cases, start_export_job
 from arrears.tenancy import loaders
+from arrears.tenancy.scopes import case_scope
+from arrears.web.allocation import RESULT_STATUS_LABELS, reason_text
 from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm, FaceUploadForm
 from asset_console.views import bp
 
 
+class AssetCaseFilterForm(CaseFilterForm):
+    """The owner's case list also filters by who holds the case."""
+
+    holding = SelectField(
+        _l("Held"),
+        choices=[
+            ("", "—"),
+            ("unplaced", _l("not placed, nobody works it")),
+            ("placed", _l("placed with an agency")),
+            ("inhouse", _l("worked by our collectors")),
+        ],
+        validators=[Optional()],
+        default="",
+    )
+    agency_id = SelectField(_l("Agency"), coerce=int, default=0, validate_choice=False)
+
+
 def _me() -> User:
     return current_user._get_current_object()
+
+
+def _filter_form() -> AssetCaseFilterForm:
+    form = AssetCaseFilterForm(request.args)
+    agencies: dict[int, str] = {}
+    for p in partnership_service.list_partnerships():
+        agencies.setdefault(p.agency_org_id, p.agency.name)
+    form.agency_id.choices = [(0, "—"), *sorted(agencies.items(), key=lambda item: item[1])]
+    form.validate()
+    return form
 
 
 def _filter(form: CaseFilterForm) -> case_service.CaseFilter:
@@ -35,6 +70,8 @@ def _filter(form: CaseFilterForm) -> case_service.CaseFilter:
         except InvalidOperation:
             return None
 
+    holding = getattr(form, "holding", None)  # the case list's own filters (``AssetCaseFilterForm``)
+    agency = getattr(form, "agency_id", None)
     return case_service.CaseFilter(
         dpd_min=form.dpd_min.data,
         dpd_max=form.dpd_max.data,
@@ -46,6 +83,8 @@ def _filter(form: CaseFilterForm) -> case_service.CaseFilter:
         status=form.status.data or None,
         q=form.q.data or None,
         sort=form.sort.data or "-dpd",
+        holding=(holding.data or None) if holding is not None else None,
+        agency_id=(agency.data or None) if agency is not None else None,
     )
 
 
@@ -53,10 +92,11 @@ def _filter(form: CaseFilterForm) -> case_service.CaseFilter:
 @permission_required("cases.view")
 def cases():
     me = _me()
-    form = CaseFilterForm(request.args)
-    form.validate()
+    form = _filter_form()
     try:
-        rows, cursor = case_service.page(me.org, _filter(form), limit=50, cursor=request.args.get("cursor"))
+        rows, cursor = case_service.page(
+            me.org, _filter(form), limit=50, cursor=request.args.get("cursor"), scope=case_scope(me)
+        )
     except DomainError as exc:
         flash(str(exc.message), "danger")
         rows, cursor = [], None
@@ -66,6 +106,7 @@ def cases():
         "asset_console/cases.html",
         form=form,
         rows=[case_view(c, today, unmasked=False) for c in rows],
+        holders=placement_service.holders(rows),
         next_url=url_for("asset_console.cases", cursor=cursor, **args) if cursor else None,  # type: ignore[arg-type]
         args=args,
         today=today,
@@ -79,8 +120,7 @@ def cases_export():
     fmt = request.args.get("format", "xlsx")
     if fmt not in ("xlsx", "csv"):
         abort(400)
-    form = CaseFilterForm(request.args)
-    form.validate()
+    form = _filter_form()
     f = _filter(form)
     if count_cases(me.org, f) > current_app.config.get("EXPORT_INLINE_MAX", INLINE_MAX):
         job_id = start_export_job(me, f, fmt)
@@ -106,6 +146,15 @@ def _case_page(case_id: int, *, unmasked: bool) -> Any:
         view=case_view(case, today, unmasked=unmasked),
         contacts=case_service.contacts_view(case.debtor, unmasked=unmasked),
         history=case_service.history(case),
+        holder=placement_service.holders([case])[case.id],
+        placements=list(db.session.execute(placement_service.history(me, case_id=case.id))),
+        allocations=[
+            (r, run, allocation_log.target_names(run), allocation_log.rule_names(run))
+            for r, run in allocation_log.case_results(me, case)
+        ],
+        shown_status=allocation_log.shown_status,
+        result_status_labels=RESULT_STATUS_LABELS,
+        reason_text=reason_text,
         unmasked=unmasked,
         reveal=ConfirmForm(),
         form=form,

@@ -27,6 +27,7 @@ bp = console_blueprint(
         NavItem("asset_console.home", _l("Home")),
         NavItem("asset_console.cases", _l("Cases"), "cases.view"),
         NavItem("asset_console.debtors", _l("Debtors"), "cases.view"),
+        NavItem("asset_console.placements", _l("Placements"), "cases.view"),
         NavItem("asset_console.imports", _l("Imports"), "cases.import"),
         NavItem("asset_console.partnerships", _l("Agencies"), "partnerships.manage"),
         NavItem("asset_console.approvals", _l("Approvals"), "approvals.request"),

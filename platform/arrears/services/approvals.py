@@ -7,7 +7,7 @@ different person from the maker, hold ``approvals.decide`` and belong to the dec
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,13 +166,20 @@ def cancel(actor: User, approval: Approval) -> Approval:
 
 
 def listing(
-    org_id: int, *, side: str = "inbox", status: ApprovalStatus | None = None
+    org_id: int,
+    *,
+    side: str = "inbox",
+    status: ApprovalStatus | None = None,
+    kinds: Collection[str] | None = None,
 ) -> Select[tuple[Approval]]:
-    """``inbox``: requests this organisation decides; ``outbox``: requests it asked for."""
+    """``inbox``: requests this organisation decides; ``outbox``: requests it asked for; ``kinds``
+    narrows to some kinds of request (the placement approvals tab, 委案审批)."""
     column = Approval.org_id if side == "inbox" else Approval.requester_org_id
     stmt = select(Approval).where(column == org_id).order_by(Approval.created_at.desc())
     if status is not None:
         stmt = stmt.where(Approval.status == status)
+    if kinds is not None:
+        stmt = stmt.where(Approval.kind.in_(list(kinds)))
     return stmt
 
 

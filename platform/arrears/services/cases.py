@@ -108,7 +108,9 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
     for column, value in ((Case.product, f.product), (Case.province, f.province), (Case.city, f.city)):
         if value:
             stmt = stmt.where(column == value)
-    if f.status:
+    if f.status == "open":  # the cases still in collection (new or active)
+        stmt = stmt.where(Case.status.in_((CaseStatus.NEW, CaseStatus.ACTIVE)))
+    elif f.status:
         try:
             stmt = stmt.where(Case.status == CaseStatus(f.status))
         except ValueError:

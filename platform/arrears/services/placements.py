@@ -104,6 +104,37 @@ def agency_figures(actor: User) -> list[dict[str, Any]]:
     return [{"id": r[0], "name": r[1], "cases": r[2], "outstanding": r[3]} for r in rows]
 
 
+def holders(cases: list[Case]) -> dict[int, dict[str, Any]]:
+    """Who holds each case, for the owner's lists: the agency (by name) and, for in-house cases, the
+    owner's own collector (by name). An agency's collectors are the agency's business: the owner
+    sees only that one works the case."""
+    agency_ids = {c.agency_org_id for c in cases if c.agency_org_id}
+    user_ids = {c.assignee_user_id for c in cases if c.assignee_user_id and not c.agency_org_id}
+    agencies = (
+        dict(
+            db.session.execute(
+                select(Organisation.id, Organisation.name).where(Organisation.id.in_(agency_ids))
+            ).all()
+        )
+        if agency_ids
+        else {}
+    )
+    users = (
+        dict(db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
+    return {
+        c.id: {
+            "agency_id": c.agency_org_id,
+            "agency": agencies.get(c.agency_org_id) if c.agency_org_id else None,
+            "assignee": users.get(c.assignee_user_id) if c.assignee_user_id and not c.agency_org_id else None,
+            "assigned": c.assignee_user_id is not None,
+        }
+        for c in cases
+    }
+
+
 # --- ending a placement, for one case or many --------------------------------------------------------------
 
 
