@@ -8,7 +8,7 @@ a table under row-level security; the INSERT is checked by its policy like any o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert
@@ -89,6 +89,49 @@ def insert_pages(
         result = cur.fetchall() if returning else []
         cur.execute(f"DROP TABLE {stage}")
     return result
+
+
+def insert_rows(
+    table: Any,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert many rows given as tuples (values of ``columns``, in that order), plus ``constants``: the
+    columns that have the same value in every row, sent once.
+
+    The values are given as the database stores them (an enum's value, not the enum; a Decimal for
+    money): nothing is converted row by row. PostgreSQL: COPY of the varying columns into a temporary
+    staging table, then one ``INSERT ... SELECT`` that adds the constants (checked by the table's
+    row-level security policy like any insert). Elsewhere: executemany through SQLAlchemy Core.
+    """
+    constants = dict(constants or {})
+    dialect = db.session.get_bind().dialect
+    if dialect.name != "postgresql":
+        params = [{**constants, **dict(zip(columns, row, strict=True))} for row in rows]
+        if params:
+            db.session.execute(insert(table), params)
+        return
+    raw = db.session.connection().connection.dbapi_connection
+    stage = f"stage_rows_{table.name}"
+    names = ", ".join(columns)
+    fixed = list(constants)
+    casts = [f"CAST(%s AS {table.c[name].type.compile(dialect=dialect)})" for name in fixed]
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP AS "  # noqa: S608 (our own table names)
+            f"SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+        cur.execute(f"TRUNCATE {stage}")
+        with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            f"INSERT INTO {table.name} ({', '.join([*fixed, *columns])}) "  # noqa: S608
+            f"SELECT {', '.join([*casts, *columns])} FROM {stage}",
+            [constants[name] for name in fixed],
+        )
+        cur.execute(f"DROP TABLE {stage}")
 
 
 # upserts: table -> (conflict columns, columns to update)

@@ -29,8 +29,10 @@ import heapq
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import attrgetter
+from typing import NamedTuple
 
-from arrears.allocation.rules import Rule
+from arrears.allocation.rules import Filter, Rule
 
 # Why a case stayed unallocated (stable codes; the consoles translate them).
 NO_RULE = "no rule matches"
@@ -39,9 +41,9 @@ NO_TARGET = "no eligible target"
 NO_REGION = "no target covers the region"
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """A case as the engine sees it."""
+class Item(NamedTuple):
+    """A case as the engine sees it (a named tuple: a preview builds one per case, 100,000 at a time,
+    and a tuple is built several times faster than a frozen dataclass)."""
 
     id: int
     dpd: int
@@ -89,22 +91,17 @@ class _State:
     def has_room(self, key: str) -> bool:
         return self.room[key] != 0
 
-    def take(self, key: str, item: Item) -> None:
-        if self.room[key] > 0:
-            self.room[key] -= 1
-        self.count[key] += 1
-        self.amount[key] += item.amount
-
 
 def allocate(items: Iterable[Item], rules: Sequence[Rule], targets: Sequence[Target]) -> Plan:
     state = _State(targets)
     plan = Plan()
-    pending = sorted(items, key=lambda i: i.id)
+    pending = sorted(items, key=attrgetter("id"))
     reasons: dict[int, str] = {}
     for index, rule in enumerate(rules):
         if not pending:
             break
-        taken = [item for item in pending if rule.filter.matches(item)]
+        # a rule without a filter takes everything left (no call per case)
+        taken = pending if rule.filter == _EVERY_CASE else list(filter(rule.filter.matches, pending))
         if not taken:
             continue
         eligible = [t.key for t in targets if not rule.targets or t.key in rule.targets]
@@ -112,12 +109,15 @@ def allocate(items: Iterable[Item], rules: Sequence[Rule], targets: Sequence[Tar
             eligible = [k for k in eligible if rule.shares.get(k, Decimal(0)) > 0]
         left = _apply_rule(rule, index, taken, eligible, state, plan)
         reasons.update(left)
-        placed_now = {i.id for i in taken} - set(left)
-        if placed_now:
-            pending = [item for item in pending if item.id not in placed_now]
+        if len(left) < len(taken):  # some were placed: they leave the pending cases
+            placed = plan.placed
+            pending = [item for item in pending if item.id not in placed]
     for item in pending:
         plan.unallocated[item.id] = reasons.get(item.id, NO_RULE)
     return plan
+
+
+_EVERY_CASE = Filter()
 
 
 def _apply_rule(
@@ -131,19 +131,26 @@ def _apply_rule(
     if rule.method == "balanced_amount":
         items = sorted(items, key=lambda i: (-i.amount, i.id))
     chooser = _chooser(rule, eligible, state)
+    pick, took = chooser.pick, chooser.took
+    keep, exclude = rule.previous_holder == "keep", rule.previous_holder == "exclude"
+    room, count, amount, placed = state.room, state.count, state.amount, plan.placed
     for item in items:
-        key: str | None = None
-        if rule.previous_holder == "keep" and item.previous in eligible_set and state.has_room(item.previous):
-            key = item.previous
+        previous = item.previous
+        if keep and previous in eligible_set and room[previous] != 0:
+            key: str = previous  # in eligible_set: a key
         else:
-            avoid = item.previous if rule.previous_holder == "exclude" else None
-            key, reason = chooser.pick(item, avoid)
-            if key is None:
+            found, reason = pick(item, previous if exclude else None)
+            if found is None:
                 left[item.id] = reason
                 continue
-        state.take(key, item)
-        chooser.took(key)
-        plan.placed[item.id] = (key, index)
+            key = found
+        # the case is taken: one less room (when capped), one more case and its amount held
+        if room[key] > 0:
+            room[key] -= 1
+        count[key] += 1
+        amount[key] += item.amount
+        took(key)
+        placed[item.id] = (key, index)
     return left
 
 
@@ -165,20 +172,23 @@ class _HeapChooser(_Chooser):
 
     def __init__(self, eligible: list[str], state: _State, priority: Callable[[str], object]) -> None:
         self.state, self.priority = state, priority
+        self.room, self.order = state.room, state.order
         self.heap = [(priority(k), state.order[k], k) for k in eligible]
         heapq.heapify(self.heap)
 
     def pick(self, item: Item, avoid: str | None) -> tuple[str | None, str]:
+        heap, priority, room = self.heap, self.priority, self.room
         held: list[tuple[object, int, str]] = []
         found: str | None = None
         reason = FULL
-        while self.heap:
-            entry = heapq.heappop(self.heap)
+        while heap:
+            entry = heapq.heappop(heap)
             prio, order, key = entry
-            if prio != self.priority(key):  # stale: its priority moved since it was pushed
-                heapq.heappush(self.heap, (self.priority(key), order, key))
+            now = priority(key)
+            if prio != now:  # stale: its priority moved since it was pushed
+                heapq.heappush(heap, (now, order, key))
                 continue
-            if not self.state.has_room(key):
+            if room[key] == 0:
                 continue  # full for the rest of the run: drop it
             if key == avoid:
                 held.append(entry)
@@ -187,12 +197,12 @@ class _HeapChooser(_Chooser):
             found = key  # pushed back, refreshed, by ``took``
             break
         for entry in held:
-            heapq.heappush(self.heap, entry)
+            heapq.heappush(heap, entry)
         return found, (reason if found is None else "")
 
     def took(self, key: str) -> None:
-        if self.state.has_room(key):
-            heapq.heappush(self.heap, (self.priority(key), self.state.order[key], key))
+        if self.room[key] != 0:
+            heapq.heappush(self.heap, (self.priority(key), self.order[key], key))
 
 
 def _weighted(weights: dict[str, Decimal], state: _State) -> _HeapChooser:
@@ -227,7 +237,7 @@ class _RegionChooser(_Chooser):
 
 def _chooser(rule: Rule, eligible: list[str], state: _State) -> _Chooser:
     if rule.method == "balanced_amount":
-        return _HeapChooser(eligible, state, lambda k: state.amount[k])
+        return _HeapChooser(eligible, state, state.amount.__getitem__)
     if rule.method == "fixed_shares":
         return _weighted({k: rule.shares[k] for k in eligible}, state)
     if rule.method == "performance":
@@ -237,4 +247,4 @@ def _chooser(rule: Rule, eligible: list[str], state: _State) -> _Chooser:
         return _weighted({k: r for k, r in rates.items() if r > 0}, state)
     if rule.method == "region":
         return _RegionChooser(eligible, state)
-    return _HeapChooser(eligible, state, lambda k: state.count[k])
+    return _HeapChooser(eligible, state, state.count.__getitem__)
