@@ -128,9 +128,11 @@ def _cases(actor: User, case_ids: list[int]) -> list[int]:
 
 def _room(actor: User, target: User, adding: int) -> int | None:
     """The room ``target`` has for ``adding`` more open cases (``None``: no cap); refuses, naming the
-    cap, when they do not fit."""
+    cap, when they do not fit. The collector's row is locked until the move commits, so two moves
+    to the same collector at once are counted one after the other, never both against the same room."""
     if target.case_cap is None:
         return None
+    db.session.execute(select(User.id).where(User.id == target.id).with_for_update())
     held = int(
         db.session.scalar(
             select(func.count()).where(
