@@ -14,6 +14,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, TextAreaField
@@ -39,8 +40,10 @@ from arrears.services import placements as placement_service
 from arrears.services.exports import count_cases
 from arrears.tenancy import loaders
 from arrears.tenancy.scopes import case_scope
+from arrears.web.allocation import reason_text
 from arrears.web.forms import CaseFilterForm
 from arrears.web.orgadmin import _field_error
+from asset_console.cases import _filter
 from asset_console.views import bp
 
 PLACEMENT_KINDS = ("allocation.run", "placement.extend", "placement.recall")
@@ -62,6 +65,11 @@ def _me() -> User:
     return current_user._get_current_object()
 
 
+def _render(template: str, **context: Any) -> str:
+    """The placement pages show stored reasons (the end date, an early recall) in the reader's language."""
+    return render_template(template, reason_text=reason_text, **context)
+
+
 def _ids(values: list[str]) -> list[int]:
     return sorted({int(v) for v in values if v.strip().isdigit()})
 
@@ -75,8 +83,6 @@ def _agencies() -> list[tuple[int, str]]:
 
 
 def _case_filter(form: CaseFilterForm, **fixed: Any) -> case_service.CaseFilter:
-    from asset_console.cases import _filter
-
     f = _filter(form)
     for key, value in fixed.items():
         setattr(f, key, value)
@@ -95,7 +101,7 @@ def _listing(tab: str) -> str:
         per_page=30,
         error_out=False,
     )
-    return render_template(
+    return _render(
         "asset_console/placements.html",
         tab=tab,
         page=page,
@@ -138,7 +144,7 @@ def placements_pending():
     today = case_service.business_date(me.org)
     args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     carried = {k: v for k, v in args.items() if k in RUN_FILTERS}
-    return render_template(
+    return _render(
         "asset_console/placements_pending.html",
         form=form,
         rows=[(c, case_view(c, today, unmasked=False)) for c in rows],
@@ -167,7 +173,7 @@ def placements_inhouse():
         rows, cursor = [], None
     args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     today = case_service.business_date(me.org)
-    return render_template(
+    return _render(
         "asset_console/placements_inhouse.html",
         form=form,
         rows=[(c, case_view(c, today, unmasked=False)) for c in rows],
@@ -197,7 +203,7 @@ def placements_history():
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     args = {k: v for k, v in request.args.items() if k != "before" and v}
-    return render_template(
+    return _render(
         "asset_console/placements_history.html",
         rows=rows,
         loan_no=loan_no or "",
@@ -214,7 +220,7 @@ def placements_history():
 def placement_case_history(case_id: int):
     me = _me()
     case = loaders.get_case_for(me, case_id)
-    return render_template(
+    return _render(
         "asset_console/placement_case.html",
         case=case,
         rows=list(db.session.execute(placement_service.history(me, case_id=case.id))),
@@ -238,7 +244,7 @@ def placements_approvals():
         per_page=30,
         error_out=False,
     )
-    return render_template(
+    return _render(
         "asset_console/placement_approvals.html",
         page=page,
         side=side,
@@ -266,7 +272,7 @@ def _placement_page(
     if extend is None:
         extend = ExtendForm(formdata=None)
         extend.ends_on.data = placement.ends_on
-    return render_template(
+    return _render(
         "asset_console/placement.html",
         placement=placement,
         rows=rows,
@@ -310,7 +316,15 @@ def placement_recall(placement_id: int):
     except DomainError as exc:
         _field_error(form, exc)
         return _placement_page(placement, recall=form)
-    flash(_("%(n)d cases were recalled from %(agency)s.", n=count, agency=placement.agency.name), "success")
+    flash(
+        ngettext(
+            "%(num)d case was recalled from %(agency)s.",
+            "%(num)d cases were recalled from %(agency)s.",
+            count,
+            agency=placement.agency.name,
+        ),
+        "success",
+    )
     return redirect(url_for("asset_console.placement_detail", placement_id=placement.id))
 
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD, SHARED, Database, World, build_world, csrf_token, partner, signed_in
 
@@ -109,7 +114,9 @@ def _new_strategy(c: FlaskClient, world: World) -> Any:
                 buckets=["M2", "M3", "M4+"],
                 **{f"share-agency:{world.east.org_id}": "60", f"share-agency:{world.west.org_id}": "40"},
             ),
-            **rule_fields(2, name="Rest", method="balanced_amount"),
+            **rule_fields(
+                2, name="Rest", method="balanced_amount", provinces="广东省，江苏省", products="信用卡"
+            ),
         },
     )
 
@@ -135,6 +142,7 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
     # the readable rendering of each rule beside the form
     assert "at most 30 days past due" in shown and "Never back to the previous holder" in shown
     assert "Org east 60%" in shown and "Org west 40%" in shown
+    assert "province 广东省, 江苏省" in shown and "product 信用卡" in shown
 
     # invalid: the problems come back next to their fields, with their place; nothing is written
     bad = post(
@@ -184,7 +192,9 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
                 buckets=["M2", "M3", "M4+"],
                 **{f"share-agency:{world.east.org_id}": "60", f"share-agency:{world.west.org_id}": "40"},
             ),
-            **rule_fields(2, name="Rest", method="balanced_amount"),
+            **rule_fields(
+                2, name="Rest", method="balanced_amount", provinces="广东省, 江苏省", products="信用卡"
+            ),
         },
     )
     assert saved.status_code == 302
@@ -212,7 +222,9 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
                 buckets=["M2", "M3", "M4+"],
                 **{f"share-agency:{world.east.org_id}": "60", f"share-agency:{world.west.org_id}": "40"},
             ),
-            **rule_fields(2, name="Rest", method="balanced_amount"),
+            **rule_fields(
+                2, name="Rest", method="balanced_amount", provinces="江苏省,广东省", products="信用卡"
+            ),
         },
     )
     assert same.status_code == 302 and database.scalar("SELECT version FROM allocation_strategies") == 2
@@ -383,6 +395,23 @@ def test_selected_cases_and_discard(eager_app: Flask, database: Database) -> Non
     )
 
 
+def test_a_withdrawn_review_releases_the_run(eager_app: Flask, database: Database) -> None:
+    world = build_world()
+    bank_with_cases(world)
+    c = signed_in(eager_app, world.bank.admin_email)
+    run_id = int(preview_placement(c, world).headers["Location"].rsplit("/", 1)[1])
+    run_url = f"/asset/allocation/runs/{run_id}"
+    post(c, f"{run_url}/submit", {"reason": ""}, run_url)
+    approval_id = database.scalar("SELECT approval_id FROM allocation_runs")
+    withdrawn = post(c, f"/asset/approvals/{approval_id}/cancel", {}, f"/asset/approvals/{approval_id}")
+    assert withdrawn.status_code == 302
+    assert database.scalar("SELECT status FROM approvals") == "cancelled"
+    # the run does not wait for a decision that cannot come: it is closed, and a new preview can be made
+    assert database.scalar("SELECT status FROM allocation_runs") == "rejected"
+    assert "Nothing more to do with this run." in c.get(run_url).get_data(as_text=True)
+    assert preview_placement(c, world).status_code == 302
+
+
 def test_agency_console_has_the_dispatch_pages(eager_app: Flask, database: Database) -> None:
     world = build_world()
     c = signed_in(eager_app, world.east.admin_email)
@@ -444,3 +473,60 @@ def test_foreign_and_missing_ids_are_404(eager_app: Flask, database: Database) -
     east = signed_in(eager_app, world.east.admin_email)
     assert east.get(f"/agency/allocation/runs/{run_id}").status_code == 404
     assert east.get(f"/agency/allocation/strategies/{strategy_id}").status_code == 404
+
+
+# --- the editor's script, in a browser -------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(eager_app: Flask) -> Iterator[str]:
+    eager_app.config["SERVER_NAME"] = None
+    server = make_server("127.0.0.1", 0, eager_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_the_editor_script_adds_moves_and_removes_rules_in_the_page(served: str, database: Database) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed (scripts/test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    world = build_world()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(locale="en")
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(served + "/login")
+        page.fill("#email", world.bank.admin_email)
+        page.fill("#password", PASSWORD)
+        page.click("#submit")
+        page.wait_for_url("**/asset/")
+        page.goto(served + "/asset/allocation/strategies/new?level=placement")
+        page.fill("#name", "In the page")
+        page.fill("#r-0-name", "A")
+        page.fill("#r-0-dpd_max", "10")
+        assert page.locator("[data-rule-shares]").first.is_hidden()  # shown for fixed shares only
+        page.click("[data-rule-add]")
+        page.fill("#r-1-name", "B")
+        page.select_option("#r-1-method", "fixed_shares")
+        assert page.locator("[data-rule-shares]").nth(1).is_visible()
+        page.click("[data-rule-add]")
+        page.fill("#r-2-name", "C")
+        assert page.locator("[data-rule]").count() == 3
+        page.locator("[data-rule]").nth(1).locator("[data-rule-op=up]").click()  # B before A
+        page.locator("[data-rule]").nth(2).locator("[data-rule-op=remove]").click()  # C goes
+        assert page.input_value("#r-0-name") == "B"
+        assert page.input_value("#r-1-name") == "A" and page.input_value("#r-1-dpd_max") == "10"
+        page.select_option("#r-0-method", "round_robin")
+        page.fill("#r-1-dpd_max", "12")
+        page.press("#r-1-dpd_max", "Enter")  # Enter saves; it does not move a rule
+        page.wait_for_url(re.compile(r".*/asset/allocation/strategies/\d+$"))
+        assert "The strategy was saved (version 1)." in page.content()
+        browser.close()
+    assert not errors
+    rules = database.scalar("SELECT rules::text FROM allocation_strategies")
+    assert rules.index('"B"') < rules.index('"A"') and '"dpd_max": 12' in rules and '"C"' not in rules

@@ -80,9 +80,7 @@ def test_place_recall_one_then_the_rest_extend_and_see_history(eager_app: Flask,
         c, f"{url}/recall", {"case_ids": [str(one)], "scope": "selected", "reason": "debtor died"}, url
     )
     assert recalled.status_code == 302
-    assert "1 cases were recalled from Org east." in c.get(recalled.headers["Location"]).get_data(
-        as_text=True
-    )
+    assert "1 case was recalled from Org east." in c.get(recalled.headers["Location"]).get_data(as_text=True)
     assert database.scalar("SELECT agency_org_id FROM cases WHERE id = :c", c=one) is None
     assert (
         database.scalar("SELECT status || ':' || close_reason FROM placement_cases WHERE case_id = :c", c=one)

@@ -154,15 +154,29 @@ def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") ->
 
 
 def cancel(actor: User, approval: Approval) -> Approval:
+    """The requester withdraws a pending request. Like a rejection, it releases what the request held
+    (``on_rejected``): an allocation run waiting for review would otherwise wait for ever, neither
+    decidable nor discardable."""
     with transaction():
         if approval.requested_by_id != actor.id:
             raise PermissionDenied(_("Only the person who asked can withdraw a request."))
-        if approval.status != ApprovalStatus.PENDING:
+        locked = db.session.scalar(
+            select(Approval)
+            .where(Approval.id == approval.id)
+            .with_for_update(of=Approval)
+            .execution_options(populate_existing=True)
+        )
+        if locked is None:
+            raise NotFound(_("Request not found."))
+        if locked.status != ApprovalStatus.PENDING:
             raise Conflict(_("This request was decided already."))
-        approval.status = ApprovalStatus.CANCELLED
-        approval.decided_at = utcnow()
-        audit.record("approval.cancelled", actor=actor, target=approval)
-    return approval
+        locked.status = ApprovalStatus.CANCELLED
+        locked.decided_at = utcnow()
+        handler = _KINDS.get(locked.kind)
+        if handler is not None and handler.on_rejected is not None:
+            handler.on_rejected(locked, actor)
+        audit.record("approval.cancelled", actor=actor, target=locked)
+    return locked
 
 
 def listing(

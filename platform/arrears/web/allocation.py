@@ -111,6 +111,9 @@ REASON_LABELS: dict[str, Any] = {
     "placed with an agency since the preview": _l("placed with an agency since the preview"),
     "placed or assigned since the preview": _l("placed or assigned since the preview"),
     "the agency's partnership is no longer in force": _l("the agency's partnership is no longer in force"),
+    # why a placement ended (``services.placements``)
+    "the placement reached its end date": _l("the placement reached its end date"),
+    "early recall": _l("early recall"),
 }
 # what the rule parser says about a field
 PROBLEM_LABELS: dict[str, Any] = {
@@ -291,7 +294,7 @@ def describe_rule(rule: dict[str, Any], names: dict[str, str]) -> dict[str, Any]
     f = rule.get("filter") or {}
 
     def who(keys: list[str]) -> str:
-        return ", ".join(_("nobody before") if k == NEVER_HELD else names.get(k, k) for k in keys)
+        return ", ".join(names.get(k, k) for k in keys)
 
     when: list[str] = []
     lo, hi = f.get("dpd_min"), f.get("dpd_max")
@@ -310,16 +313,20 @@ def describe_rule(rule: dict[str, Any], names: dict[str, str]) -> dict[str, Any]
         when.append(_("outstanding at least %(n)s", n=lo))
     elif hi is not None:
         when.append(_("outstanding at most %(n)s", n=hi))
-    for key, label in (
-        ("products", _("product %(values)s")),
-        ("provinces", _("province %(values)s")),
-        ("cities", _("city %(values)s")),
-        ("tags", _("tagged %(values)s")),
-    ):
-        if f.get(key):
-            when.append(label % {"values": ", ".join(f[key])})
+    if f.get("products"):
+        when.append(_("product %(values)s", values=", ".join(f["products"])))
+    if f.get("provinces"):
+        when.append(_("province %(values)s", values=", ".join(f["provinces"])))
+    if f.get("cities"):
+        when.append(_("city %(values)s", values=", ".join(f["cities"])))
+    if f.get("tags"):
+        when.append(_("tagged %(values)s", values=", ".join(f["tags"])))
     if f.get("previous"):
-        when.append(_("held before by %(names)s", names=who(f["previous"])))
+        before = [k for k in f["previous"] if k != NEVER_HELD]
+        held = [_("held before by %(names)s", names=who(before))] if before else []
+        if NEVER_HELD in f["previous"]:
+            held.append(_("never held before"))
+        when.append(_("%(one)s or %(other)s", one=held[0], other=held[1]) if len(held) > 1 else held[0])
     targets = rule.get("targets") or []
     shares = rule.get("shares") or {}
     return {
