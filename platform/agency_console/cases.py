@@ -194,7 +194,8 @@ def cases_move():
     ids = form.chosen_cases()
     if not form.validate_on_submit():
         problems = [str(m) for messages in form.errors.values() for m in messages]
-        flash("; ".join(problems) or _("The data is not valid."), "danger")
+        message = "; ".join(problems) or _("The data is not valid.")  # the form's messages, translated
+        flash(message, "danger")
     else:
         try:
             if form.dispatch.data:
