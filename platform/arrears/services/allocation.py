@@ -36,6 +36,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     func,
     insert,
     literal,
@@ -581,6 +582,15 @@ def _planned(run: AllocationRun) -> Any:
     )
 
 
+CHANGED = "changed since the preview"  # by another transaction while apply waited for the case
+RECALLED = "recalled since the preview"
+
+
+def _still(changes: list[tuple[Any, str]]) -> Any:
+    """The case is as the preview saw it: none of the changes."""
+    return ~or_(*(cond for cond, _ in changes))
+
+
 def _changes(
     run: AllocationRun, org: Organisation, in_force: set[int] | None = None
 ) -> list[tuple[Any, str]]:
@@ -592,7 +602,7 @@ def _changes(
         (~Case.status.in_(OPEN_STATUSES), "status changed since the preview"),
     ]
     if run.level == AllocationLevel.DISPATCH and org.kind == OrgKind.AGENCY:
-        out.append((Case.agency_org_id.is_distinct_from(org.id), "recalled since the preview"))
+        out.append((Case.agency_org_id.is_distinct_from(org.id), RECALLED))
     elif run.level == AllocationLevel.DISPATCH:
         out.append((Case.agency_org_id.is_not(None), "placed with an agency since the preview"))
     out.append((holder.is_not(None), "placed or assigned since the preview"))
@@ -602,22 +612,28 @@ def _changes(
     return out
 
 
-def _skip_changed(run: AllocationRun, changes: list[tuple[Any, str]], moved: Any = None) -> Any:
-    """The UPDATE that marks skipped, with the reason, the planned results whose case changed: the
-    ones that did not move (``moved``: the cases the same statement moved), else the ones a change
-    matches."""
-    reason = case(
-        *[(cond, literal(why)) for cond, why in changes], else_=literal("changed since the preview")
+def _skip_changed(
+    run: AllocationRun, org: Organisation, changes: list[tuple[Any, str]], moved: Any = None
+) -> Any:
+    """The UPDATE that marks skipped, with the reason, the planned results whose case changed: the ones
+    that did not move (``moved``: the cases the same statement moved), else the ones whose case is no
+    longer as the preview saw it. The reason is read from the case; a case the organisation no longer
+    sees at all is, for an agency, one recalled by its owner."""
+    why = (
+        select(case(*[(cond, literal(text)) for cond, text in changes], else_=literal(CHANGED)))
+        .where(Case.id == AllocationResult.case_id)
+        .scalar_subquery()
     )
-    which = (
-        AllocationResult.case_id.not_in(select(moved.c.case_id))
-        if moved is not None
-        else or_(*(c for c, _ in changes))
-    )
+    unseen = RECALLED if run.level == AllocationLevel.DISPATCH and org.kind == OrgKind.AGENCY else CHANGED
+    which: Any
+    if moved is not None:
+        which = AllocationResult.case_id.not_in(select(moved.c.case_id))
+    else:
+        which = ~exists().where(Case.id == AllocationResult.case_id, _still(changes))
     return (
         update(AllocationResult)
-        .where(_planned(run), Case.id == AllocationResult.case_id, which)
-        .values(status=ResultStatus.SKIPPED, reason=reason)
+        .where(_planned(run), which)
+        .values(status=ResultStatus.SKIPPED, reason=func.coalesce(why, literal(unseen)))
     )
 
 
@@ -627,13 +643,14 @@ def _set_holders(
     """The UPDATE ... FROM the planned results that moves the cases still as the preview saw them."""
     return (
         update(Case)
-        .where(Case.id == AllocationResult.case_id, _planned(run), ~or_(*(c for c, _ in changes)), *joins)
+        .where(Case.id == AllocationResult.case_id, _planned(run), _still(changes), *joins)
         .values(**values, assigned_at=now, updated_at=now)
     )
 
 
 def _write(
     run: AllocationRun,
+    org: Organisation,
     changes: list[tuple[Any, str]],
     moving: Any,
     follow: Callable[[Any], Any],
@@ -655,7 +672,7 @@ def _write(
         # one of them moved, the one-time filter spares the skip its scan of the results
         moved_count = select(func.count()).select_from(moved).scalar_subquery()
         skipped = (
-            _skip_changed(run, changes, moved)
+            _skip_changed(run, org, changes, moved)
             .where(moved_count < run.allocated_count)
             .returning(AllocationResult.id)
             .cte("skipped")
@@ -673,7 +690,7 @@ def _write(
         count = sum(n for n, _a in applied.values())
         return count, (applied if by_target else {}), sum(int(n) for t, n, _a in rows if t is None)
     skipped_count = db.session.execute(
-        _skip_changed(run, changes).execution_options(synchronize_session=False)
+        _skip_changed(run, org, changes).execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     db.session.execute(moving.execution_options(synchronize_session=False))
     source = (
@@ -768,10 +785,10 @@ def _apply_placement(run: AllocationRun, org: Organisation, now: dt.datetime) ->
     )
     if not placements:  # nothing planned, or no agency in force: everything planned is skipped
         skipped = db.session.execute(
-            _skip_changed(run, changes).execution_options(synchronize_session=False)
+            _skip_changed(run, org, changes).execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         return 0, int(skipped or 0)
-    count, applied, skipped = _write(run, changes, moving, follow, by_target=True)
+    count, applied, skipped = _write(run, org, changes, moving, follow, by_target=True)
     for agency_id, placement in placements.items():
         placed, amount = applied.get(agency_id, (0, Decimal(0)))
         if placed:
@@ -807,7 +824,7 @@ def _apply_dispatch(run: AllocationRun, org: Organisation, now: dt.datetime) -> 
         {"assignee_user_id": AllocationResult.target_id, "team_id": User.team_id},
         User.id == AllocationResult.target_id,
     )
-    count, _per_target, skipped = _write(run, changes, moving, follow)
+    count, _per_target, skipped = _write(run, org, changes, moving, follow)
     return count, skipped
 
 
