@@ -63,15 +63,20 @@ def test_every_zh_cn_message_is_translated_with_the_same_placeholders() -> None:
         assert sorted(PLACEHOLDER.findall(ids[0])) == sorted(PLACEHOLDER.findall(strings[0])), message.id
 
 
+def _key(value: object) -> object:
+    """Plural entries come back from read_mo as lists: compare them as tuples."""
+    return tuple(value) if isinstance(value, list) else value
+
+
 def test_compiled_catalogs_match_their_sources() -> None:
     for locale in ("zh_Hans_CN", "en"):
         catalog = _po(locale)
         buffer = BytesIO()
         write_mo(buffer, catalog)
         buffer.seek(0)
-        fresh = {m.id: m.string for m in read_mo(buffer) if m.id}
+        fresh = {_key(m.id): _key(m.string) for m in read_mo(buffer) if m.id}
         with open(T / locale / "LC_MESSAGES" / "messages.mo", "rb") as f:
-            shipped = {m.id: m.string for m in read_mo(f) if m.id}
+            shipped = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
         assert fresh == shipped, f"{locale}: messages.mo is stale, run scripts/i18n"
 
 

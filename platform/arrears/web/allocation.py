@@ -108,6 +108,7 @@ REASON_LABELS: dict[str, Any] = {
     "written off since the preview": _l("written off since the preview"),
     "status changed since the preview": _l("status changed since the preview"),
     "recalled since the preview": _l("recalled since the preview"),
+    "changed since the preview": _l("changed since the preview"),
     "placed with an agency since the preview": _l("placed with an agency since the preview"),
     "placed or assigned since the preview": _l("placed or assigned since the preview"),
     "the agency's partnership is no longer in force": _l("the agency's partnership is no longer in force"),
