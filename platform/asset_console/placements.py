@@ -312,7 +312,7 @@ def placement_recall(placement_id: int):
             count = placement_service.recall_placement(me, placement, form.reason.data or "")
         else:
             ids = _ids(request.form.getlist("case_ids"))
-            count = placement_service.recall_cases(me, ids, form.reason.data or "")
+            count = placement_service.recall_cases(me, ids, form.reason.data or "", placement=placement)
     except DomainError as exc:
         _field_error(form, exc)
         return _placement_page(placement, recall=form)

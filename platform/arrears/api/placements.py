@@ -41,7 +41,7 @@ from arrears.schemas.placements import (
     StrategyVersionSchema,
     TransferSchema,
 )
-from arrears.services import allocation, approvals, assignments, placements, strategies
+from arrears.services import allocation, allocation_log, approvals, assignments, placements, strategies
 from arrears.services.cases import CaseFilter
 from arrears.tenancy import loaders
 
@@ -112,20 +112,8 @@ def recall(placement: Placement, body: dict[str, Any]) -> Any:
     if placement.org_id != g.api_user.org_id:
         raise NotFound(_("Not found."))
     if body["case_ids"]:
-        in_placement = set(
-            db.session.scalars(
-                select(PlacementCase.case_id).where(
-                    PlacementCase.placement_id == placement.id,
-                    PlacementCase.case_id.in_(body["case_ids"]),
-                )
-            )
-        )
-        strangers = sorted(set(body["case_ids"]) - in_placement)
-        if strangers:
-            raise ValidationFailed(
-                _("Not in this placement: %(ids)s", ids=", ".join(map(str, strangers[:20]))), field="case_ids"
-            )
-        return {"moved": placements.recall_cases(g.api_user, body["case_ids"], body["reason"])}
+        moved = placements.recall_cases(g.api_user, body["case_ids"], body["reason"], placement=placement)
+        return {"moved": moved}
     return {"moved": placements.recall_placement(g.api_user, placement, body["reason"])}
 
 
@@ -252,12 +240,8 @@ def strategy_versions(strategy: AllocationStrategy) -> Any:
     permission="cases.dispatch",
 )
 def list_runs() -> Any:
-    return db.session.scalars(
-        select(AllocationRun)
-        .where(AllocationRun.org_id == g.api_user.org_id)
-        .order_by(AllocationRun.id.desc())
-        .limit(_limit())
-    ).all()
+    levels = strategies.levels_for(g.api_user)
+    return db.session.scalars(allocation_log.runs(g.api_user, levels=levels).limit(_limit())).all()
 
 
 @api.route(

@@ -143,6 +143,12 @@ def _candidates(org: Organisation, level: AllocationLevel, scope: CaseFilter, id
     return stmt
 
 
+def candidate_ids(org: Organisation, level: AllocationLevel, scope: CaseFilter) -> list[int]:
+    """The ids of the cases a run of ``org`` at ``level`` may take now, in id order."""
+    stmt = _candidates(org, level, scope, None).with_only_columns(Case.id).order_by(Case.id)
+    return list(db.session.scalars(stmt))
+
+
 def _items(org: Organisation, level: AllocationLevel, stmt: Any) -> list[engine.Item]:
     """The cases as the engine sees them, in id order. Tags come as JSON text, parsed only where there
     are some: decoding 100,000 empty lists was most of the load."""

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from arrears.extensions import db
-from arrears.models import AllocationLevel, AllocationStrategy, Case, Organisation, Placement, User
+from arrears.models import AllocationLevel, AllocationStrategy, Organisation, Placement, User
 from arrears.services import allocation, approvals, strategies
 from arrears.services.cases import CaseFilter, business_date
 from arrears.tenancy import tenant
@@ -44,11 +44,6 @@ def _strategy(
     return found or strategies.save(actor, strategy=None, name=name, level=level, rules=rules)
 
 
-def _candidate_ids(org: Organisation, level: AllocationLevel, scope: CaseFilter) -> list[int]:
-    stmt = allocation._candidates(org, level, scope, None)  # the cases a run of ``org`` may take
-    return list(db.session.scalars(stmt.with_only_columns(Case.id).order_by(Case.id)))
-
-
 def _applied(actor: User, run: Any, checker: User | None = None) -> None:
     if checker is not None:
         approvals.decide(checker, allocation.submit(actor, run, "demo"), approve=True)
@@ -71,7 +66,7 @@ def seed_placements(by_slug: dict[str, Organisation]) -> None:
             checker = _user(f"reviewer@{owner_slug}.example")
             strategy = _strategy(admin, "Standard placement", AllocationLevel.PLACEMENT, PLACEMENT_RULES)
             today = business_date(owner)
-            candidates = _candidate_ids(owner, AllocationLevel.PLACEMENT, CaseFilter(dpd_min=1))
+            candidates = allocation.candidate_ids(owner, AllocationLevel.PLACEMENT, CaseFilter(dpd_min=1))
             run = allocation.preview(
                 admin,
                 level=AllocationLevel.PLACEMENT,
@@ -83,7 +78,7 @@ def seed_placements(by_slug: dict[str, Organisation]) -> None:
             )
             _applied(admin, run, checker)
             if inhouse:  # a few cases the owner works itself (内部监控)
-                rest = _candidate_ids(owner, AllocationLevel.DISPATCH, CaseFilter())
+                rest = allocation.candidate_ids(owner, AllocationLevel.DISPATCH, CaseFilter())
                 own = allocation.preview(
                     admin,
                     level=AllocationLevel.DISPATCH,
@@ -98,7 +93,7 @@ def seed_placements(by_slug: dict[str, Organisation]) -> None:
         with tenant(agency.id, agency.kind):
             manager = _user(f"manager@{agency_slug}.example")
             strategy = _strategy(manager, "Team 1 rotation", AllocationLevel.DISPATCH, DISPATCH_RULES)
-            pool = _candidate_ids(agency, AllocationLevel.DISPATCH, CaseFilter())
+            pool = allocation.candidate_ids(agency, AllocationLevel.DISPATCH, CaseFilter())
             if not pool:
                 continue
             workers = db.session.scalars(

@@ -233,18 +233,40 @@ def _need_reason(reason: str) -> str:
     return reason
 
 
-def recall_cases(actor: User, case_ids: list[int], reason: str) -> int:
-    """退案 by hand (one case or a selection): the owner takes placed cases back at once."""
+def _check_in_placement(placement: Placement, ids: list[int], *, active_only: bool) -> None:
+    """Refuse, naming them, the case ids that are not (active) in the placement."""
+    rows = select(PlacementCase.case_id).where(
+        PlacementCase.placement_id == placement.id, PlacementCase.case_id.in_(ids)
+    )
+    if active_only:
+        rows = rows.where(PlacementCase.status == PlacementCaseStatus.ACTIVE)
+    found = set(db.session.scalars(rows))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ValidationFailed(
+            _("Not in this placement: %(ids)s", ids=", ".join(map(str, missing[:20]))), field="case_ids"
+        )
+
+
+def recall_cases(actor: User, case_ids: list[int], reason: str, *, placement: Placement | None = None) -> int:
+    """退案 by hand (one case or a selection): the owner takes placed cases back at once; with
+    ``placement``, only cases of that placement (others are refused, named)."""
     _owner_only(actor)
     reason = _need_reason(reason)
     ids = sorted({int(i) for i in case_ids})
     if not ids:
         raise ValidationFailed(_("Choose the cases to recall."), field="case_ids")
+    rows: Any = PlacementCase.case_id.in_(ids)
+    if placement is not None:
+        if placement.org_id != actor.org_id:
+            raise NotFound(_("Not found."))
+        _check_in_placement(placement, ids, active_only=False)
+        rows = and_(rows, PlacementCase.placement_id == placement.id)
     with transaction():
         now = utcnow()
         count = _release(
             actor.org_id,
-            PlacementCase.case_id.in_(ids),
+            rows,
             status=PlacementCaseStatus.RECALLED,
             reason=reason,
             actor=actor,
@@ -352,20 +374,7 @@ def request_early_recall(
         raise Conflict(_("This placement is not active."))
     ids = sorted({int(i) for i in case_ids}) if case_ids else []
     if ids:
-        placed = set(
-            db.session.scalars(
-                select(PlacementCase.case_id).where(
-                    PlacementCase.placement_id == placement.id,
-                    PlacementCase.case_id.in_(ids),
-                    PlacementCase.status == PlacementCaseStatus.ACTIVE,
-                )
-            )
-        )
-        missing = [i for i in ids if i not in placed]
-        if missing:
-            raise ValidationFailed(
-                _("Not in this placement: %(ids)s", ids=", ".join(map(str, missing[:20]))), field="case_ids"
-            )
+        _check_in_placement(placement, ids, active_only=True)
     return approvals.submit(
         actor,
         kind="placement.recall",
