@@ -141,10 +141,13 @@ def test_a_recalled_case_leaves_the_agency_and_its_collector_at_once(app: Flask,
         with pytest.raises(NotFound):
             loaders.get_case_for(collector, first)
         assert loaders.get_case_for(collector, second).id == second
-        log = db.session.scalars(
-            select(CaseAssignment.kind).where(CaseAssignment.case_id == first).order_by(CaseAssignment.id)
-        ).all()
-        assert log == [AssignmentKind.DISPATCH, AssignmentKind.RECALL]
+        # the agency keeps its log of the case: the run's dispatch, then the owner's recall
+        log = assignments.log_lines(first)
+        assert [(e.kind, e.to_user_id) for e in reversed(log)] == [
+            (AssignmentKind.DISPATCH, world.east.users["collector"]),
+            (AssignmentKind.RECALL, None),
+        ]
+        assert log[1].run_id is not None and log[0].reason == "debtor disputes the debt"
 
 
 def test_bulk_recall_ends_the_placement_and_the_agency_sees_nothing(app: Flask, world: World) -> None:

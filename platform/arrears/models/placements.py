@@ -270,7 +270,7 @@ class AllocationResult(TenantScoped, db.Model):  # type: ignore[name-defined]
 
 
 class AssignmentKind(enum.StrEnum):
-    DISPATCH = "dispatch"  # 分派 (by strategy or by selection)
+    DISPATCH = "dispatch"  # 分派 (by strategy or by selection): a run's results, read as log lines
     TRANSFER = "transfer"  # 转派, with a reason
     UNASSIGN = "unassign"  # back to the pool
     RECALL = "recall"  # the placement ended or was recalled
@@ -279,6 +279,9 @@ class AssignmentKind(enum.StrEnum):
 class CaseAssignment(TenantScoped, db.Model):  # type: ignore[name-defined]
     """The append-only log of who held a case inside the holding organisation (the agency, or the
     owner for in-house cases). ``org_id`` is that organisation; the owner's own log is the placements.
+    The lines here are the moves by hand (transfer, back to the pool) and the recalls; a dispatch run's
+    lines are its planned results (``allocation_results``), which ``services.assignments.log_lines``
+    reads beside these, so that dispatching 100,000 cases does not write the plan twice (decision 0007).
 
     No foreign keys. Every line is written by the statement that moves the case, from the case row it
     moves (``case_id``, the holder it had: ``from_user_id``), the collector the service has just checked

@@ -60,9 +60,7 @@ from arrears.models import (
     AllocationRun,
     AllocationStrategy,
     Approval,
-    AssignmentKind,
     Case,
-    CaseAssignment,
     CaseStatus,
     Organisation,
     OrgKind,
@@ -79,7 +77,7 @@ from arrears.models import (
     UserRole,
     UserStatus,
 )
-from arrears.models.base import Money, UTCDateTime, utcnow
+from arrears.models.base import Money, utcnow
 from arrears.services import approvals, audit
 from arrears.services.cases import CaseFilter, bucket, business_date, filtered
 from arrears.services.unit import transaction
@@ -659,14 +657,14 @@ def _write(
     org: Organisation,
     changes: list[tuple[Any, str]],
     moving: Any,
-    follow: Callable[[Any], Any],
+    follow: Callable[[Any], Any] | None,
     *,
     by_target: bool = False,
 ) -> tuple[int, Applied, int]:
     """Move the cases (``moving``, from ``_set_holders``), write what follows from the moved ones
-    (``follow(source)``: an INSERT from a selectable of case_id, target_id, amount, dpd) and skip the
-    changed ones. Returns how many cases were applied, with ``by_target`` how many and how much per
-    target, and how many were skipped."""
+    (``follow(source)``, if any: an INSERT from a selectable of case_id, target_id, amount, dpd) and
+    skip the changed ones. Returns how many cases were applied, with ``by_target`` how many and how
+    much per target, and how many were skipped."""
     if db.session.get_bind().dialect.name == "postgresql":
         moved = moving.returning(
             AllocationResult.case_id,
@@ -683,7 +681,6 @@ def _write(
             .returning(AllocationResult.id)
             .cte("skipped")
         )
-        followed = follow(moved).cte("followed")
         if by_target:
             totals = select(moved.c.target_id, func.count(), func.sum(moved.c.amount)).group_by(
                 moved.c.target_id
@@ -691,7 +688,10 @@ def _write(
         else:
             totals = select(literal(0, BigInteger), func.count(), cast(null(), Money)).select_from(moved)
         skips = select(cast(null(), BigInteger), func.count(), cast(null(), Money)).select_from(skipped)
-        rows = db.session.execute(union_all(totals, skips).add_cte(followed)).all()
+        statement = union_all(totals, skips)
+        if follow is not None:
+            statement = statement.add_cte(follow(moved).cte("followed"))
+        rows = db.session.execute(statement).all()
         applied = {int(t): (int(n), Decimal(a or 0)) for t, n, a in rows if t is not None}
         count = sum(n for n, _a in applied.values())
         return count, (applied if by_target else {}), sum(int(n) for t, n, _a in rows if t is None)
@@ -699,17 +699,18 @@ def _write(
         _skip_changed(run, org, changes).execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     db.session.execute(moving.execution_options(synchronize_session=False))
-    source = (
-        select(
-            AllocationResult.case_id,
-            AllocationResult.target_id,
-            AllocationResult.amount,
-            AllocationResult.dpd,
+    if follow is not None:
+        source = (
+            select(
+                AllocationResult.case_id,
+                AllocationResult.target_id,
+                AllocationResult.amount,
+                AllocationResult.dpd,
+            )
+            .where(_planned(run))
+            .subquery()
         )
-        .where(_planned(run))
-        .subquery()
-    )
-    db.session.execute(follow(source))
+        db.session.execute(follow(source))
     applied_rows = db.session.execute(
         select(AllocationResult.target_id, func.count(), func.sum(AllocationResult.amount))
         .where(_planned(run))
@@ -805,23 +806,9 @@ def _apply_placement(run: AllocationRun, org: Organisation, now: dt.datetime) ->
 
 
 def _apply_dispatch(run: AllocationRun, org: Organisation, now: dt.datetime) -> tuple[int, int]:
-    """The collectors on the cases (their team joined from users) and one assignment log line each."""
-
-    def follow(source: Any) -> Any:
-        return insert(CaseAssignment).from_select(
-            ["org_id", "case_id", "kind", "to_user_id", "run_id", "actor_user_id", "reason", "created_at"],
-            select(
-                literal(org.id, BigInteger),
-                source.c.case_id,
-                literal(AssignmentKind.DISPATCH.value),
-                source.c.target_id,
-                literal(run.id, BigInteger),
-                literal(run.applied_by_id, BigInteger),
-                literal(""),
-                literal(now, UTCDateTime()),
-            ),
-        )
-
+    """The collectors on the cases (their team joined from users). Nothing else is written: the run's
+    planned results are its lines in the cases' assignment logs (``assignments.assignment_log``), so a
+    dispatch of 100,000 cases does not copy them into ``case_assignments`` (decision 0007)."""
     changes = _changes(run, org)
     moving = _set_holders(
         run,
@@ -830,7 +817,7 @@ def _apply_dispatch(run: AllocationRun, org: Organisation, now: dt.datetime) -> 
         {"assignee_user_id": AllocationResult.target_id, "team_id": User.team_id},
         User.id == AllocationResult.target_id,
     )
-    count, _per_target, skipped = _write(run, org, changes, moving, follow)
+    count, _per_target, skipped = _write(run, org, changes, moving, None)
     return count, skipped
 
 

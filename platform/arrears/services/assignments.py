@@ -6,7 +6,8 @@ transfer (转派) to another collector with a reason, and back to the unassigned
 the dispatch pages show (each collector's load against their cap, the pool).
 
 Every move is one set-based UPDATE on the cases in the actor's scope (``tenancy.scopes``: a team lead
-moves only their team's cases, to their team's members) plus one line per case in the assignment log.
+moves only their team's cases, to their team's members) plus one line per case in the assignment log
+(a run's dispatches are logged by its results: ``assignment_log`` reads both).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
     AllocationLevel,
+    AllocationResult,
     AllocationRun,
     AssignmentKind,
     Case,
     CaseAssignment,
     CaseStatus,
+    ResultStatus,
     RunStatus,
     Team,
     User,
@@ -335,8 +338,43 @@ def _move(actor: User, ids: list[int], target: User | None, kind: AssignmentKind
 
 
 def assignment_log(case: Case) -> list[CaseAssignment]:
-    return list(
-        db.session.scalars(
-            select(CaseAssignment).where(CaseAssignment.case_id == case.id).order_by(CaseAssignment.id.desc())
+    """Who held ``case`` (loaded in the caller's scope) inside the caller's organisation, newest first."""
+    return log_lines(case.id)
+
+
+def log_lines(case_id: int) -> list[CaseAssignment]:
+    """The assignment log of a case inside the tenant's organisation, newest first: the moves by hand
+    and the recalls (``case_assignments``), and the dispatches of applied runs. A run's dispatch lines
+    are its planned results, not copies of them (decision 0007); they come back here as unsaved log
+    lines (``id`` None) from the pool (a dispatch run takes only cases in the pool) to the collector,
+    by whoever applied the run, when it was applied. Row-level security keeps both to the tenant's
+    organisation, which keeps its lines after the case has left it."""
+    lines = list(db.session.scalars(select(CaseAssignment).where(CaseAssignment.case_id == case_id)))
+    runs = db.session.execute(
+        select(
+            AllocationResult.target_id,
+            AllocationRun.id,
+            AllocationRun.applied_by_id,
+            AllocationRun.applied_at,
+        )
+        .join(AllocationRun, AllocationRun.id == AllocationResult.run_id)
+        .where(
+            AllocationResult.case_id == case_id,
+            AllocationResult.status.in_((ResultStatus.PLANNED, ResultStatus.APPLIED)),
+            AllocationRun.status == RunStatus.APPLIED,
+            AllocationRun.level == AllocationLevel.DISPATCH,
         )
     )
+    for target_id, run_id, actor_id, applied_at in runs:
+        lines.append(
+            CaseAssignment(
+                case_id=case_id,
+                kind=AssignmentKind.DISPATCH,
+                to_user_id=target_id,
+                run_id=run_id,
+                actor_user_id=actor_id,
+                reason="",
+                created_at=applied_at,
+            )
+        )
+    return sorted(lines, key=lambda e: (e.created_at, e.id or 0), reverse=True)
