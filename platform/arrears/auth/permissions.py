@@ -63,6 +63,25 @@ _CATALOGUE: list[Permission] = [
     ),
     # collectors and field visitors
     Permission("workbench.use", _l("Work cases at the collector workbench"), frozenset({O, A}), "work"),
+    Permission(
+        "work.view",
+        _l("See the collection work (notes, promises, applications) on the cases in one's scope"),
+        frozenset({O, A}),
+        "work",
+    ),
+    Permission(
+        "applications.approve.team",
+        _l("Decide applications at the team lead's level"),
+        frozenset({A}),
+        "work",
+    ),
+    Permission(
+        "applications.approve.all",
+        _l("Decide applications at the organisation's level (agency manager, asset owner)"),
+        frozenset({O, A}),
+        "work",
+    ),
+    Permission("letters.templates.manage", _l("Manage letter templates"), frozenset({O}), "work"),
     Permission("field.visit", _l("Receive and report field visits"), frozenset({O, A}), "work"),
 ]
 
@@ -115,6 +134,7 @@ ROLE_TEMPLATES: dict[str, RoleTemplate] = {
                 "cases.view.all",
                 "cases.import",
                 "api.tokens",
+                "work.view",
             ),
         ),
         RoleTemplate("agency_manager", A, _l("Agency manager"), tuple(_all(A))),
@@ -130,6 +150,8 @@ ROLE_TEMPLATES: dict[str, RoleTemplate] = {
                 "cases.view",
                 "cases.dispatch",
                 "workbench.use",
+                "work.view",
+                "applications.approve.team",
             ),
         ),
         RoleTemplate("collector", A, _l("Collector"), ("approvals.request", "cases.view", "workbench.use")),

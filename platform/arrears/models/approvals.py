@@ -47,6 +47,12 @@ class Approval(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[na
     decided_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     decision_note: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    # A request decided level by level (an application: team lead, agency manager, asset owner):
+    # ``stages`` the levels it must pass in order, ``stage`` the one deciding now, ``trail`` who
+    # passed it on at each level. Empty for a single decision.
+    stages: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    stage: Mapped[str | None] = mapped_column(String(32))
+    trail: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
 
     requester_org: Mapped[Organisation] = relationship(foreign_keys=[requester_org_id], lazy="joined")
     requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id], lazy="joined")

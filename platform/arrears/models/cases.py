@@ -236,6 +236,11 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
     region: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     priority: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # the workbench's sort keys, kept by the collection work on the case (services.notes, promises):
+    # the next follow-up date, the due date of the pending promise, the last time someone was reached
+    next_action_on: Mapped[dt.date | None] = mapped_column(Date)
+    promise_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    last_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)  # unmapped columns
     row_hash: Mapped[str] = mapped_column(String(64), default="", nullable=False)  # of the last imported row
     updated_at: Mapped[dt.datetime] = mapped_column(
