@@ -7,6 +7,8 @@ gone (404) at once."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -31,11 +33,17 @@ bp = console_blueprint(
 )
 
 PAGE = 50
+_LIST_ARGS = ("q", "bucket", "status", "promise", "due", "view")  # carried to the next page
 SORTS = {
     "-dpd": _l("Most days past due"),
     "dpd": _l("Fewest days past due"),
     "-amount": _l("Largest amount"),
     "amount": _l("Smallest amount"),
+    "-priority": _l("Highest priority"),
+    "next_action": _l("Next action date"),
+    "promise_due": _l("Promise due date"),
+    "last_contact": _l("Longest without contact"),
+    "-last_contact": _l("Most recently contacted"),
 }
 
 
@@ -49,8 +57,20 @@ def home():
     sort = request.args.get("sort", "-dpd")
     if sort not in SORTS:
         sort = "-dpd"
-    # my cases: assigned to me, within my scope (a team lead's team cases are in the agency console)
-    f = case_service.CaseFilter(assignee_id=me.id, sort=sort)
+    # my cases: assigned to me; ``view=team``: my whole scope (a team lead's: the teams they lead)
+    args = request.args
+    team = args.get("view") == "team"
+    f = case_service.CaseFilter(
+        assignee_id=None if team else me.id,
+        sort=sort,
+        q=(args.get("q") or "").strip() or None,
+        loan_prefix=True,
+        bucket=args.get("bucket") or None,
+        status=args.get("status") or None,
+        has_promise=args.get("promise") == "1",
+        follow_up_due=args.get("due") == "1",
+    )
+    kept: dict[str, Any] = {k: v for k, v in args.items() if k in _LIST_ARGS and v}
     try:
         rows, cursor = case_service.page(
             me.org, f, limit=PAGE, cursor=request.args.get("cursor"), scope=case_scope(me)
@@ -67,7 +87,7 @@ def home():
         sort=sort,
         sorts=SORTS,
         load=mine,
-        next_url=url_for("agent_workbench.home", sort=sort, cursor=cursor) if cursor else None,
+        next_url=url_for("agent_workbench.home", sort=sort, cursor=cursor, **kept) if cursor else None,
         today=today,
     )
 

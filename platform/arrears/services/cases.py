@@ -1,7 +1,12 @@
-"""Reading cases: filters, sorting by days past due or amount, keyset pagination, masking rules.
+"""Reading cases: filters, sorts, keyset pagination, masking rules.
 
 Days past due is ``business date - due_date``; a filter on it is a range on ``due_date`` (indexed),
 and sorting by it is sorting by ``due_date`` the other way round.
+
+The workbench's sorts (priority, next action date, promise due date, last contact) read columns kept on
+the case; three of them may be NULL (no follow-up set, no pending promise, never reached). Every sort is
+``(column, id)`` in one direction, with the NULLs at a fixed end, so a page's cursor is the last row's
+``[value, id]`` and the next page is "after it" in that order, NULLs included (``_after``).
 """
 
 from __future__ import annotations
@@ -36,14 +41,43 @@ from arrears.models import (
 from arrears.security.pii import keyring
 from arrears.services import audit
 
+
+@dataclass(frozen=True)
+class Sort:
+    """An order of cases: ``column`` then ``id``, both ``direction``; ``nulls_first`` says where the
+    cases without a value come (only for nullable columns)."""
+
+    column: Any
+    direction: str  # "asc" or "desc"
+    nulls_first: bool = False
+
+
 SORTS = {
-    "dpd": (Case.due_date, "asc"),
-    "-dpd": (Case.due_date, "desc"),
-    "amount": (Case.outstanding, "asc"),
-    "-amount": (Case.outstanding, "desc"),
+    # "dpd" ascending means fewest days past due first: the latest due date first.
+    "dpd": Sort(Case.due_date, "desc"),
+    "-dpd": Sort(Case.due_date, "asc"),
+    "amount": Sort(Case.outstanding, "asc"),
+    "-amount": Sort(Case.outstanding, "desc"),
+    "-priority": Sort(Case.priority, "desc"),  # highest first
+    "priority": Sort(Case.priority, "asc"),
+    # the soonest follow-up (or promise) first; cases without one last, either way
+    "next_action": Sort(Case.next_action_on, "asc"),
+    "-next_action": Sort(Case.next_action_on, "desc"),
+    "promise_due": Sort(Case.promise_due_on, "asc"),
+    "-promise_due": Sort(Case.promise_due_on, "desc"),
+    # oldest contact first, the never contacted before them; newest first, the never contacted last
+    "last_contact": Sort(Case.last_contact_at, "asc", nulls_first=True),
+    "-last_contact": Sort(Case.last_contact_at, "desc"),
 }
-# "dpd" ascending means fewest days past due first: the latest due date first.
-_SORT_DIRECTION = {"dpd": "desc", "-dpd": "asc", "amount": "asc", "-amount": "desc"}
+BUCKETS = ("M0", "M1", "M2", "M3", "M4+")
+# days past due of each bucket, inclusive (None: open-ended); see ``bucket``
+_BUCKET_DPD: dict[str, tuple[int | None, int | None]] = {
+    "M0": (None, 0),
+    "M1": (1, 30),
+    "M2": (31, 60),
+    "M3": (61, 90),
+    "M4+": (91, None),
+}
 
 
 def business_date(org: Organisation) -> dt.date:
@@ -87,6 +121,12 @@ class CaseFilter:
     agency_id: int | None = None
     assignee_id: int | None = None
     team_id: int | None = None
+    # the workbench's filters: a days-past-due bucket (M0 .. M4+), a pending promise, a follow-up due
+    # by the business date (today or overdue); ``q`` also matches the start of a loan number
+    bucket: str | None = None
+    has_promise: bool = False
+    follow_up_due: bool = False
+    loan_prefix: bool = False
 
 
 HOLDINGS = ("unplaced", "placed", "inhouse", "unassigned", "assigned")
@@ -119,7 +159,19 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
         escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(cast(Case.tags, Text).like(f'%"{escaped}"%', escape="\\"))
     if f.q:
-        stmt = stmt.where(search_condition(f.q))
+        stmt = stmt.where(search_condition(f.q, loan_prefix=f.loan_prefix))
+    if f.bucket:
+        if f.bucket not in _BUCKET_DPD:
+            raise ValidationFailed(_("Unknown bucket: %(value)s", value=f.bucket), field="bucket")
+        low, high = _BUCKET_DPD[f.bucket]
+        if low is not None:
+            stmt = stmt.where(Case.due_date <= today - dt.timedelta(days=low))
+        if high is not None:
+            stmt = stmt.where(Case.due_date >= today - dt.timedelta(days=high))
+    if f.has_promise:
+        stmt = stmt.where(Case.promise_due_on.is_not(None))
+    if f.follow_up_due:
+        stmt = stmt.where(Case.next_action_on <= today)
     if f.holding:
         if f.holding not in HOLDINGS:
             raise ValidationFailed(_("Unknown holding: %(value)s", value=f.holding), field="holding")
@@ -143,12 +195,16 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
     return stmt
 
 
-def search_condition(q: str) -> Any:
-    """Exact ID number or mobile (through the blind index), exact loan number, or part of the name."""
+def search_condition(q: str, *, loan_prefix: bool = False) -> Any:
+    """Exact ID number or mobile (through the blind index), exact loan number (or, with
+    ``loan_prefix``, its start), or part of the name."""
     from arrears.imports import normalize
 
     text = normalize.text(q)
     conditions = [Case.loan_no == text, Debtor.name.like(f"%{text}%")]
+    if loan_prefix:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(Case.loan_no.like(f"{escaped}%", escape="\\"))
     with contextlib.suppress(normalize.CellError):
         conditions.append(Debtor.id_number_bidx == keyring().blind_index("id", normalize.id_number(text)))
     with contextlib.suppress(normalize.CellError):
@@ -157,18 +213,73 @@ def search_condition(q: str) -> Any:
 
 
 def _encode(values: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(values, default=str).encode()).decode().rstrip("=")
+    def plain(value: Any) -> str:
+        return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+    return base64.urlsafe_b64encode(json.dumps(values, default=plain).encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> list[Any]:
+def _bad_cursor() -> ValidationFailed:
+    return ValidationFailed(_("The cursor is not valid; start again without it."), field="cursor")
+
+
+def _decode(cursor: str, sort: Sort) -> tuple[Any, int]:
+    """The cursor's ``(value, id)``, the value parsed as the sort column's type."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != 2:
             raise ValueError(cursor)
-        return values
+        raw, last_id = values
+        if isinstance(last_id, bool) or not isinstance(last_id, int):
+            raise ValueError(cursor)
+        if raw is None:
+            if not sort.column.nullable:
+                raise ValueError(cursor)
+            return None, last_id
+        column_type = sort.column.type
+        python_type = getattr(column_type, "impl", column_type).python_type  # through a TypeDecorator
+        value: Any
+        if python_type is dt.datetime:
+            value = dt.datetime.fromisoformat(raw)
+            if value.tzinfo is None:
+                raise ValueError(cursor)
+        elif python_type is dt.date:
+            value = dt.date.fromisoformat(raw)
+        elif python_type is Decimal:
+            value = Decimal(raw)
+            if not value.is_finite():
+                raise ValueError(cursor)
+        elif python_type is int and isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        else:
+            raise ValueError(cursor)
+        return value, last_id
     except Exception:
-        raise ValidationFailed(_("The cursor is not valid; start again without it."), field="cursor")
+        raise _bad_cursor()
+
+
+def _after(sort: Sort, value: Any, last_id: int) -> Any:
+    """The rows after ``(value, last_id)`` in ``sort``'s order, with its NULLs at their end."""
+    column = sort.column
+    ascending = sort.direction == "asc"
+    if value is None:  # inside the NULLs: the later ids among them, then (NULLs first) every value
+        later = Case.id > last_id if ascending else Case.id < last_id
+        rest = column.is_(None) & later
+        return or_(rest, column.is_not(None)) if sort.nulls_first else rest
+    # a row-value comparison: PostgreSQL walks an index on (column, id) from the cursor
+    key = tuple_(column, Case.id)
+    beyond = key > tuple_(value, last_id) if ascending else key < tuple_(value, last_id)
+    if column.nullable and not sort.nulls_first:
+        return or_(beyond, column.is_(None))  # the NULLs come after every value
+    return beyond
+
+
+def _order(sort: Sort) -> tuple[Any, ...]:
+    column = sort.column.asc() if sort.direction == "asc" else sort.column.desc()
+    if sort.column.nullable:
+        column = column.nulls_first() if sort.nulls_first else column.nulls_last()
+    return (column, Case.id.asc() if sort.direction == "asc" else Case.id.desc())
 
 
 def page(
@@ -183,31 +294,26 @@ def page(
 ) -> tuple[list[Case], str | None]:
     """One page of cases in the requested order, and the cursor of the next page (keyset).
     ``scope``: the reader's case scope (``tenancy.scopes.case_scope``)."""
-    if f.sort not in SORTS:
-        raise ValidationFailed(_("Sort by dpd, -dpd, amount or -amount."), field="sort")
+    sort = SORTS.get(f.sort)
+    if sort is None:
+        raise ValidationFailed(
+            _("Sort by one of: %(sorts)s.", sorts=", ".join(SORTS)),
+            field="sort",
+        )
     limit = max(1, min(limit, max_limit))
-    column = SORTS[f.sort][0]
-    direction = _SORT_DIRECTION[f.sort]
     stmt = filtered(org, f)
     if scope is not None:
         stmt = stmt.where(scope)
     if cursor:
-        raw_value, last_id = _decode(cursor)
-        value: Any = dt.date.fromisoformat(raw_value) if column is Case.due_date else Decimal(raw_value)
-        # a row-value comparison: PostgreSQL walks the (org_id, column, id) index from the cursor
-        if direction == "asc":
-            stmt = stmt.where(tuple_(column, Case.id) > tuple_(value, last_id))
-        else:
-            stmt = stmt.where(tuple_(column, Case.id) < tuple_(value, last_id))
-    order = (column.asc(), Case.id.asc()) if direction == "asc" else (column.desc(), Case.id.desc())
+        stmt = stmt.where(_after(sort, *_decode(cursor, sort)))
     if unmasked:  # the encrypted columns are deferred: load them with the page, not one by one
         stmt = stmt.options(joinedload(Case.debtor).undefer_group("pii"))
-    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    rows = list(db.session.scalars(stmt.order_by(*_order(sort)).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = _encode([getattr(last, column.key), last.id])
+        next_cursor = _encode([getattr(last, sort.column.key), last.id])
     return rows, next_cursor
 
 
