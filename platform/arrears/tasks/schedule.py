@@ -36,6 +36,10 @@ SCHEDULE: list[Periodic] = [
     Periodic(
         "end-placements", "arrears.tasks.allocation.end_placements_job", cron="5 * * * *", per_tenant=True
     ),
+    # promises whose date has passed: kept, partly kept or broken (a broken one reminds its collector)
+    Periodic(
+        "evaluate-promises", "arrears.tasks.work.evaluate_promises_job", cron="20 1 * * *", per_tenant=True
+    ),
 ]
 
 
