@@ -48,6 +48,9 @@ WATCHED = [
     "allocation_runs",
     "allocation_results",
     "case_assignments",
+    "collection_notes",
+    "promises",
+    "reminders",
 ]
 # Columns that legitimately change on any authenticated request.
 VOLATILE = {"api_tokens": "last_used_at"}
@@ -174,7 +177,38 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         assert isinstance(batch, ImportBatch)
     out["bank"].update(_placement_objects(world, victim.id))
     out["east"].update(_dispatch_objects(world, victim.id))
+    out["bank"].update(_work_objects(world, victim.id))
     return out
+
+
+def _work_objects(world: World, case_id: int) -> dict[str, list[Any]]:
+    """East's collector works the victim case: a note with a promise and a follow-up reminder."""
+    import datetime as dt
+
+    from arrears.extensions import db
+    from arrears.models import Promise, Reminder
+    from arrears.services import auth, notes
+    from arrears.tenancy import tenant
+
+    db.session.expire_all()  # the case was moved by set-based statements
+    with tenant(world.east.org_id):
+        collector = auth.get_user_by_email(world.east.emails["collector"])
+        day = dt.date.today() + dt.timedelta(days=3)
+        notes.add_note(
+            collector,
+            case_id,
+            action="call",
+            party="debtor",
+            result_code="promise_to_pay",
+            text="受害人 promised",
+            follow_up_on=day,
+            promise_amount="50",
+            promise_due_on=day,
+        )
+        return {
+            "promise_id": list(db.session.scalars(select(Promise.id).where(Promise.case_id == case_id))),
+            "reminder_id": list(db.session.scalars(select(Reminder.id).where(Reminder.case_id == case_id))),
+        }
 
 
 def _placement_objects(world: World, case_id: int) -> dict[str, list[Any]]:

@@ -1,0 +1,117 @@
+"""The collection work API (``/api/v1`` notes, promises, reminders, result codes): the collector
+holding the case writes; everyone else gets 404 for foreign and missing objects alike; amounts are
+decimal strings; bad input names the field and saves nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+from sqlalchemy import select, text
+
+from arrears.extensions import db
+from arrears.models import Case, Organisation
+from arrears.services.cases import business_date
+from arrears.tenancy import tenant
+from tests.conftest import Database, World, api_token
+from tests.consoles.test_agency_dispatch_pages import _new_user
+from tests.integration.test_notes import _two_cases
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_notes_promises_and_reminders_through_the_api(app: Flask, world: World, database: Database) -> None:
+    first, second = _two_cases(world)
+    _new_user(world.east.org_id, "collector", "bob@east.test.example", "Bob Second")
+    with tenant(world.east.org_id):
+        today = business_date(db.session.get(Organisation, world.east.org_id))
+    # east lets its collectors use the API (a softphone or mobile integration): a custom grant
+    with database.owner_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO role_permissions (org_id, role_id, permission) SELECT org_id, id, 'api.tokens' "
+                "FROM roles WHERE org_id = :o AND template_key = 'collector'"
+            ),
+            {"o": world.east.org_id},
+        )
+    db.session.expire_all()
+    mine = bearer(api_token(world.east.emails["collector"]))
+    bob = bearer(api_token("bob@east.test.example"))
+    west = bearer(api_token(world.west.admin_email))
+    owner = bearer(api_token(world.bank.admin_email))
+    client = app.test_client()
+    body = {
+        "action": "call",
+        "party": "debtor",
+        "result_code": "promise_to_pay",
+        "text": "pays on payday",
+        "follow_up_on": (today + dt.timedelta(days=1)).isoformat(),
+        "promise_amount": "120.00",
+        "promise_due_on": (today + dt.timedelta(days=2)).isoformat(),
+    }
+
+    # bad input: a fractional JSON number, a promise in the past -> the field named, nothing saved
+    bad = client.post(f"/api/v1/cases/{first}/notes", json={**body, "promise_amount": 120.5}, headers=mine)
+    assert bad.status_code == 422 and "promise_amount" in bad.get_data(as_text=True)
+    past = {**body, "promise_due_on": "2001-01-01"}
+    bad = client.post(f"/api/v1/cases/{first}/notes", json=past, headers=mine)
+    assert bad.status_code == 422 and "promise_due_on" in bad.get_data(as_text=True)
+    assert database.scalar("SELECT count(*) FROM collection_notes") == 0
+    assert database.scalar("SELECT count(*) FROM promises") == 0
+
+    created = client.post(f"/api/v1/cases/{first}/notes", json=body, headers=mine)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert created.json["result_code"] == "promise_to_pay" and created.json["contacted"] is True
+    listed = client.get(f"/api/v1/cases/{first}/notes", headers=mine).json
+    assert [n["id"] for n in listed] == [created.json["id"]]
+    promises = client.get(f"/api/v1/cases/{first}/promises", headers=mine).json
+    assert [(p["amount"], p["status"]) for p in promises] == [("120.00", "pending")]
+    upcoming = client.get("/api/v1/reminders?when=upcoming", headers=mine).json
+    assert sorted(r["kind"] for r in upcoming) == ["follow_up", "promise_due"]
+    assert client.get("/api/v1/reminders?when=soon", headers=mine).status_code == 422
+
+    # the owner sees the agency's note on its case; nobody else reaches any of it
+    assert [n["id"] for n in client.get(f"/api/v1/cases/{first}/notes", headers=owner).json] == [
+        created.json["id"]
+    ]
+    reminder_id = upcoming[0]["id"]
+    promise_id = promises[0]["id"]
+    missing = 10**9
+    for headers in (bob, west):
+        for path in (f"/api/v1/cases/{first}/notes", f"/api/v1/cases/{first}/promises"):
+            assert client.get(path, headers=headers).status_code == 404
+        assert client.post(f"/api/v1/cases/{first}/notes", json=body, headers=headers).status_code == 404
+        for rid in (reminder_id, missing):
+            assert client.post(f"/api/v1/reminders/{rid}/done", headers=headers).status_code == 404
+        for pid in (promise_id, missing):
+            confirm = client.post(
+                f"/api/v1/promises/{pid}/confirm", json={"paid_amount": "1"}, headers=headers
+            )
+            assert confirm.status_code == 404
+    assert client.get(f"/api/v1/cases/{missing}/notes", headers=mine).status_code == 404
+    # the owner does not work a case it placed out
+    assert client.post(f"/api/v1/cases/{first}/notes", json=body, headers=owner).status_code in (403, 404)
+
+    # confirm by hand, snooze and done
+    confirmed = client.post(
+        f"/api/v1/promises/{promise_id}/confirm", json={"paid_amount": "120"}, headers=mine
+    )
+    assert confirmed.status_code == 200 and confirmed.json["status"] == "kept"
+    later = (today + dt.timedelta(days=7)).isoformat()
+    snoozed = client.post(f"/api/v1/reminders/{reminder_id}/snooze", json={"until": later}, headers=mine)
+    assert snoozed.status_code == 200 and snoozed.json["snoozed"] == 1
+    assert client.post(f"/api/v1/reminders/{reminder_id}/done", headers=mine).json["done"] is True
+
+    # result codes: relabel one, and the set shows it; a collector may not change them
+    east_admin = bearer(api_token(world.east.admin_email))
+    put = client.put(
+        "/api/v1/result-codes/busy", json={"label": "Line busy", "contacted": False}, headers=east_admin
+    )
+    assert put.status_code == 200
+    codes = {c["code"]: c["label"] for c in client.get("/api/v1/result-codes", headers=mine).json}
+    assert codes["busy"] == "Line busy" and "promise_to_pay" in codes
+    assert client.put("/api/v1/result-codes/busy", json={"label": "x"}, headers=mine).status_code == 403
+    with tenant(world.bank.org_id):
+        assert db.session.scalar(select(Case.id).where(Case.id == second)) == second
