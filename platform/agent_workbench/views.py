@@ -1,27 +1,35 @@
-"""Collector workbench (催收员工作台): the cases assigned to me (sorted by days past due or amount,
-keyset pages) and a minimal case page. Notes, promises, applications and calls come next.
+"""Collector workbench (催收员工作台): my desk in figures and the honour roll, reminders and promises
+due, the cases assigned to me (sorted, filtered, keyset pages), the case page with its notes,
+promises and contact history, and my reminders.
 
 The list and the case page use the reader's case scope (``tenancy.scopes.case_scope``): a collector
 sees a case only while it is assigned to them, so a case transferred away or recalled by the owner is
-gone (404) at once."""
+gone (404) at once. The work on a case (notes, promises, reminders) is ``services.notes``; the
+figures are ``services.workbench``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from arrears.errors import DomainError
-from arrears.models import OrgKind, User
+from agent_workbench.forms import ConfirmPromiseForm, NoteForm, SnoozeForm
+from arrears.errors import DomainError, NotFound
+from arrears.models import Case, OrgKind, User
 from arrears.schemas.cases import case_view
-from arrears.services import assignments
+from arrears.services import assignments, notes, workbench
 from arrears.services import cases as case_service
 from arrears.tenancy import loaders
 from arrears.tenancy.scopes import case_scope
 from arrears.web.console import NavItem, console_blueprint
+
+
+def _due_badge(user: Any) -> int | None:
+    return notes.due_count(user) or None
+
 
 bp = console_blueprint(
     "agent_workbench",
@@ -29,7 +37,10 @@ bp = console_blueprint(
     kinds=[OrgKind.AGENCY, OrgKind.ASSET_OWNER],
     permission="workbench.use",
     title=_l("Collector workbench"),
-    nav=[NavItem("agent_workbench.home", _l("My cases"))],
+    nav=[
+        NavItem("agent_workbench.home", _l("My cases")),
+        NavItem("agent_workbench.reminders", _l("Reminders"), badge=_due_badge),
+    ],
 )
 
 PAGE = 50
@@ -45,10 +56,16 @@ SORTS = {
     "last_contact": _l("Longest without contact"),
     "-last_contact": _l("Most recently contacted"),
 }
+BUCKETS = ("M0", "M1", "M2", "M3", "M4+")
+TABS = ("notes", "history", "promises", "repayments", "applications", "contacts", "attachments")
+WHEN = {"due": _l("Due"), "upcoming": _l("Upcoming"), "done": _l("Done")}
 
 
 def _me() -> User:
     return current_user._get_current_object()
+
+
+# --- home: figures, honour roll, today's reminders and promises, my cases ---------------------------
 
 
 @bp.route("/")
@@ -80,23 +97,68 @@ def home():
         rows, cursor = [], None
     today = case_service.business_date(me.org)
     mine = next((row for row in assignments.loads(me) if row["user"].id == me.id), None)
+    due = notes.reminders(me, when="due", limit=50)
     return render_template(
         "agent_workbench/home.html",
         user=me,
+        figures=workbench.home_figures(me),
+        reminders=due,
+        loans=workbench.loan_numbers([r.case_id for r in due]),
+        promises_today=workbench.promises_due_today(me),
+        broken=workbench.broken_recently(me),
+        snooze=SnoozeForm(formdata=None),
         rows=[case_view(c, today, unmasked=False) for c in rows],
         sort=sort,
         sorts=SORTS,
+        buckets=BUCKETS,
+        kept=kept,
         load=mine,
         next_url=url_for("agent_workbench.home", sort=sort, cursor=cursor, **kept) if cursor else None,
         today=today,
+        kind_labels=KIND_LABELS,
     )
 
 
-@bp.route("/cases/<int:case_id>")
-def case_detail(case_id: int):
-    me = _me()
+KIND_LABELS = {
+    "follow_up": _l("Follow up"),
+    "promise_due": _l("Promise due"),
+    "promise_broken": _l("Promise broken"),
+    "application": _l("Application decided"),
+    "other": _l("Other"),
+}
+
+
+# --- one case -------------------------------------------------------------------------------------
+
+
+def _case(me: User, case_id: int) -> Case:
+    """A case the reader works: in their case scope and held by their organisation (an owner's
+    in-house collector never works a case placed with an agency). Foreign and missing: 404."""
     case = loaders.get_case_for(me, case_id)
+    if (case.agency_org_id or case.org_id) != me.org_id:
+        raise NotFound()
+    return case
+
+
+def _note_form(me: User, formdata: Any = None) -> NoteForm:
+    form = NoteForm(formdata=formdata) if formdata is not None else NoteForm(formdata=None)
+    form.result_code.choices = [("", "—")] + [
+        (c.code, str(c.label)) for c in notes.result_codes(me.org_id, active_only=True)
+    ]
+    return form
+
+
+def _render_case(me: User, case: Case, form: NoteForm, tab: str) -> str:
     today = case_service.business_date(me.org)
+    case_notes = notes.notes_for(case)
+    promises = notes.promises_for(case)
+    labels = notes.code_labels(me.org_id)
+    people = workbench.user_names(
+        [case.assignee_user_id]
+        + [n.author_user_id for n in case_notes]
+        + [p.collector_user_id for p in promises]
+    )
+    corrected = {n.corrects_id for n in case_notes if n.corrects_id}
     return render_template(
         "agent_workbench/case.html",
         case=case,
@@ -104,4 +166,149 @@ def case_detail(case_id: int):
         contacts=case_service.contacts_view(case.debtor, unmasked=False),
         mine=case.assignee_user_id == me.id,
         title=_("Case %(loan)s", loan=case.loan_no),
+        placement_end=workbench.placement_end(case),
+        has_face=workbench.has_face_image(case),
+        form=form,
+        tab=tab if tab in TABS else "notes",
+        notes=case_notes,
+        corrected=corrected,
+        history=workbench.contact_history(case, case_notes),
+        promises=promises,
+        confirm=ConfirmPromiseForm(formdata=None),
+        labels=labels,
+        people=people,
+        action_labels={k.value: v for k, v in notes.ACTION_LABELS.items()},
+        party_labels={k.value: v for k, v in notes.PARTY_LABELS.items()},
+        promise_labels={k.value: v for k, v in notes.PROMISE_LABELS.items()},
+        today=today,
     )
+
+
+@bp.route("/cases/<int:case_id>")
+def case_detail(case_id: int):
+    me = _me()
+    case = _case(me, case_id)
+    form = _note_form(me)
+    corrects = request.args.get("corrects", type=int)
+    if corrects:
+        form.corrects_id.data = str(corrects)
+    return _render_case(me, case, form, request.args.get("tab", "notes"))
+
+
+@bp.route("/cases/<int:case_id>/notes", methods=["POST"])
+def note_add(case_id: int):
+    me = _me()
+    case = _case(me, case_id)  # 404 before anything is read from the form
+    form = _note_form(me, request.form)
+    if form.validate_on_submit():
+        try:
+            notes.add_note(
+                me,
+                case.id,
+                action=form.action.data,
+                party=form.party.data,
+                result_code=form.result_code.data or "",
+                text=form.text.data or "",
+                follow_up_on=form.follow_up_on.data,
+                promise_amount=form.promise_amount.data,
+                promise_due_on=form.promise_due_on.data,
+                corrects_id=int(form.corrects_id.data) if (form.corrects_id.data or "").isdigit() else None,
+            )
+        except DomainError as exc:
+            _field_error(form, exc)
+        else:
+            flash(_("The note was saved."), "success")
+            return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="notes"))
+    elif form.csrf_token.errors:
+        flash(_("The form has expired; please try again."), "danger")
+    return _render_case(me, case, form, "notes")
+
+
+def _field_error(form: Any, exc: DomainError) -> None:
+    """The service's message next to the field it names (and at the top of the page)."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*list(field.errors), str(exc.message)]
+    flash(str(exc.message), "danger")
+
+
+@bp.route("/promises/<int:promise_id>/confirm", methods=["POST"])
+def promise_confirm(promise_id: int):
+    me = _me()
+    form = ConfirmPromiseForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        promise = notes.confirm_promise(me, promise_id, form.paid_amount.data or "")
+    except NotFound:
+        raise
+    except DomainError as exc:
+        flash(str(exc.message), "danger")
+        # the promise is one of mine (else NotFound above): back to its case
+        case_id = request.form.get("case_id", type=int)
+        if case_id:
+            return redirect(url_for("agent_workbench.case_detail", case_id=case_id, tab="promises"))
+        return redirect(url_for("agent_workbench.home"))
+    flash(
+        _("Payment confirmed: the promise is %(status)s.", status=notes.PROMISE_LABELS[promise.status]),
+        "success",
+    )
+    return redirect(url_for("agent_workbench.case_detail", case_id=promise.case_id, tab="promises"))
+
+
+# --- reminders ------------------------------------------------------------------------------------
+
+
+def _back(default: str) -> str:
+    """Where a reminder action returns: a workbench page the form names, else ``default``."""
+    target = request.form.get("next") or ""
+    if target.startswith("/workbench/") and "//" not in target and "\\" not in target:
+        return target
+    return default
+
+
+@bp.route("/reminders")
+def reminders():
+    me = _me()
+    when = request.args.get("when", "due")
+    if when not in WHEN:
+        when = "due"
+    rows = notes.reminders(me, when=when)
+    return render_template(
+        "agent_workbench/reminders.html",
+        when=when,
+        whens=WHEN,
+        reminders=rows,
+        loans=workbench.loan_numbers([r.case_id for r in rows]),
+        kind_labels=KIND_LABELS,
+        snooze=SnoozeForm(formdata=None),
+        today=case_service.business_date(me.org),
+    )
+
+
+@bp.route("/reminders/<int:reminder_id>/done", methods=["POST"])
+def reminder_done(reminder_id: int):
+    me = _me()
+    form = SnoozeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    notes.reminder_done(me, reminder_id)
+    flash(_("The reminder is done."), "success")
+    return redirect(_back(url_for("agent_workbench.reminders")))
+
+
+@bp.route("/reminders/<int:reminder_id>/snooze", methods=["POST"])
+def reminder_snooze(reminder_id: int):
+    me = _me()
+    form = SnoozeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        reminder = notes.snooze(me, reminder_id, form.until.data)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        flash(str(exc.message), "danger")
+    else:
+        flash(_("The reminder is snoozed until %(day)s.", day=reminder.due_on), "success")
+    return redirect(_back(url_for("agent_workbench.reminders")))

@@ -43,7 +43,7 @@ def register_extensions(app: Flask) -> None:
     from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
     from arrears.i18n import select_locale, select_timezone
     from arrears.security import pii
-    from arrears.services import allocation, placements  # noqa: F401  (register their kinds of approval)
+    from arrears.services import allocation, applications, placements  # noqa: F401  (register their kinds of approval)
     from arrears.tasks import queue
     from arrears.tenancy import criteria, rls
     from arrears.web import login as web_login

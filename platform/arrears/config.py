@@ -120,5 +120,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "IMPORT_MAX_MB": _int(env, "IMPORT_MAX_MB", 100),
         "IMPORT_MAX_ROWS": _int(env, "IMPORT_MAX_ROWS", 1_000_000),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_UPLOAD_MB", 50) * 1024 * 1024,
+        # Files attached to cases (evidence, documents, generated letters): the largest accepted.
+        "ATTACHMENT_MAX_BYTES": _int(env, "ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+        # The call-centre adapter for click-to-call (integrations/callcentre.py): sandbox records only.
+        "CALLCENTRE_PROVIDER": env.get("CALLCENTRE_PROVIDER", "sandbox").strip().lower() or "sandbox",
         "JSON_SORT_KEYS": False,
     }

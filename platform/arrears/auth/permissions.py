@@ -152,9 +152,15 @@ ROLE_TEMPLATES: dict[str, RoleTemplate] = {
                 "workbench.use",
                 "work.view",
                 "applications.approve.team",
+                "api.tokens",
             ),
         ),
-        RoleTemplate("collector", A, _l("Collector"), ("approvals.request", "cases.view", "workbench.use")),
+        RoleTemplate(
+            "collector",
+            A,
+            _l("Collector"),
+            ("approvals.request", "cases.view", "workbench.use", "api.tokens"),
+        ),
         RoleTemplate("field_visitor", A, _l("Field visitor"), ("cases.view", "field.visit")),
     ]
 }

@@ -3,6 +3,14 @@
 A flow registers a handler for its ``kind``: ``on_approved(approval, decider)`` applies the change in
 the same transaction as the decision; ``on_rejected`` may undo a reservation. The checker must be a
 different person from the maker, hold ``approvals.decide`` and belong to the deciding organisation.
+
+A kind may be decided level by level (``levels``: an application passes the team lead, the agency
+manager, then the asset owner, as far as its amount needs). Such a request carries its ``stages`` (the
+levels it must pass, in order), the ``stage`` deciding now and a ``trail`` of who passed each. The
+kind says which organisation decides a level (``stage_org``: the request's ``org_id`` moves with the
+stage) and who may decide it (``may_decide``). A decider passes every stage from the current one up
+to the highest they may decide in their own organisation at once; a rejection at any stage ends the
+request. The maker never decides any stage.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ class ApprovalKind:
     on_rejected: Callable[[Approval, User], None] | None = None
     # Renders the request for the reader, in the reader's language, from the stored payload.
     describe: Callable[[Approval], str] | None = None
+    # Decided level by level (see the module's docstring); single decision when ``levels`` is empty.
+    levels: tuple[str, ...] = ()
+    stage_org: Callable[[Approval, str], int] | None = None
+    may_decide: Callable[[Approval, User, str], bool] | None = None
 
 
 _KINDS: dict[str, ApprovalKind] = {}
@@ -70,9 +82,15 @@ def submit(
     summary: str,
     payload: dict[str, Any] | None = None,
     reason: str = "",
+    stages: list[str] | None = None,
+    permission: str = "approvals.request",
 ) -> Approval:
-    require(actor, "approvals.request")
+    """``stages``: the levels a request of a staged kind must pass, in order; ``approver_org_id`` is
+    then the organisation deciding the first. ``permission``: what the maker needs to ask."""
+    require(actor, permission)
     if kind not in _KINDS:
+        raise ValidationFailed(_("Unknown kind of request."), field="kind")
+    if stages and any(s not in _KINDS[kind].levels for s in stages):
         raise ValidationFailed(_("Unknown kind of request."), field="kind")
     with transaction():
         waiting = db.session.scalars(
@@ -96,6 +114,9 @@ def submit(
             requested_by_id=actor.id,
             reason=reason[:1000],
             status=ApprovalStatus.PENDING,
+            stages=list(stages or []),
+            stage=stages[0] if stages else None,
+            trail=[],
         )
         db.session.add(approval)
         db.session.flush()
@@ -118,7 +139,44 @@ def submit(
     return approval
 
 
+def reach(actor: User, approval: Approval) -> int | None:
+    """For a staged request: the index of the last stage ``actor`` would pass now (every stage from
+    the current one up to the highest they may decide, all in their own organisation), or None when
+    they may decide none. Never the maker."""
+    kind = _KINDS.get(approval.kind)
+    if (
+        kind is None
+        or not approval.stages
+        or approval.stage not in approval.stages
+        or approval.status != ApprovalStatus.PENDING
+        or approval.requested_by_id == actor.id
+        or kind.stage_org is None
+        or kind.may_decide is None
+    ):
+        return None
+    start = approval.stages.index(approval.stage)
+    best = None
+    for i in range(start, len(approval.stages)):
+        level = approval.stages[i]
+        if kind.stage_org(approval, level) != actor.org_id:
+            break  # a later level belongs to another organisation: nobody skips it
+        if kind.may_decide(approval, actor, level):
+            best = i
+    return best
+
+
+def may_decide(actor: User, approval: Approval) -> bool:
+    """Whether ``actor`` may decide the request now (its current stage, for a staged one)."""
+    if approval.status != ApprovalStatus.PENDING or approval.org_id != actor.org_id:
+        return False
+    if approval.stages:
+        return reach(actor, approval) is not None
+    return actor.can("approvals.decide") and approval.requested_by_id != actor.id
+
+
 def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") -> Approval:
+    if approval.stages:
+        return _decide_stage(actor, approval, approve=approve, note=note)
     require(actor, "approvals.decide")
     if approval.org_id != actor.org_id:
         raise PermissionDenied(_("This request is decided by another organisation."))
@@ -150,6 +208,76 @@ def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") ->
             target=locked,
             details={"kind": locked.kind, "summary": locked.summary, "note": note},
         )
+    return locked
+
+
+def _locked(approval: Approval) -> Approval:
+    locked = db.session.scalar(
+        select(Approval)
+        .where(Approval.id == approval.id)
+        .with_for_update(of=Approval)
+        .execution_options(populate_existing=True)
+    )
+    if locked is None:
+        raise NotFound(_("Request not found."))
+    return locked
+
+
+def _decide_stage(actor: User, approval: Approval, *, approve: bool, note: str) -> Approval:
+    """One decision on a staged request: pass the stages up to the actor's level (the last one
+    approves the request), or reject it."""
+    if approval.org_id != actor.org_id:
+        raise PermissionDenied(_("This request is decided by another organisation."))
+    with transaction():
+        locked = _locked(approval)
+        if locked.status != ApprovalStatus.PENDING:
+            raise Conflict(_("This request was decided already."))
+        if locked.requested_by_id == actor.id:
+            raise PermissionDenied(_("You cannot decide your own request."))
+        if locked.org_id != actor.org_id:
+            raise PermissionDenied(_("This request is decided by another organisation."))
+        last = reach(actor, locked)
+        if last is None:
+            raise PermissionDenied(_("This request needs a decision at a level you cannot decide."))
+        handler = _KINDS[locked.kind]
+        start = locked.stages.index(locked.stage or "")
+        now = utcnow()
+        passed = locked.stages[start : last + 1] if approve else [locked.stage]
+        entry = {"by": actor.id, "name": actor.name, "org_id": actor.org_id, "at": now.isoformat()}
+        locked.trail = [
+            *locked.trail,
+            *(
+                {**entry, "stage": s, "decision": "approved" if approve else "rejected", "note": note[:1000]}
+                for s in passed
+            ),
+        ]
+        final = not approve or last == len(locked.stages) - 1
+        if final:
+            locked.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.REJECTED
+            locked.decided_by_id, locked.decided_at, locked.decision_note = actor.id, now, note[:1000]
+            if approve:
+                handler.on_approved(locked, actor)
+            elif handler.on_rejected is not None:
+                handler.on_rejected(locked, actor)
+        else:
+            assert handler.stage_org is not None
+            locked.stage = locked.stages[last + 1]
+            locked.org_id = handler.stage_org(locked, locked.stage)
+        details = {"kind": locked.kind, "summary": locked.summary, "note": note, "stages": passed}
+        action = "approval.rejected" if not approve else "approval.approved" if final else "approval.passed"
+        audit.record(action, actor=actor, target=locked, details=details)
+        if not final and locked.org_id != actor.org_id:
+            # the request moves on to another organisation: its log shows it arriving
+            db.session.flush()
+            with cross_tenant("a staged request moves on to the organisation deciding its next level"):
+                audit.record(
+                    "approval.requested",
+                    org_id=locked.org_id,
+                    actor=actor,
+                    target=locked,
+                    details={**details, "stage": locked.stage, "from_org": actor.org.slug},
+                )
+                db.session.flush()
     return locked
 
 

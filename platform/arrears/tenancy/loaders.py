@@ -19,6 +19,7 @@ from arrears.models import (
     AllocationRun,
     AllocationStrategy,
     ApiToken,
+    Application,
     Approval,
     Case,
     Debtor,
@@ -148,3 +149,51 @@ def get_debtor_for(actor: User, debtor_id: Any) -> Debtor:
     if actor.org.kind != OrgKind.ASSET_OWNER:
         raise NotFound(_("Not found."))
     return _one(Debtor, actor, debtor_id, Debtor.org_id == actor.org_id)
+
+
+def _in_case_scope(actor: User, case_id_column: Any) -> Any:
+    """Work on a case is visible while the case is: its ``case_id`` within the actor's case scope."""
+    from arrears.tenancy.scopes import case_scope
+
+    return case_id_column.in_(select(Case.id).where(case_scope(actor)))
+
+
+def get_attachment_for(actor: User, attachment_id: Any) -> Any:
+    """A file on a case in the actor's scope. The walls already hide another agency's files on the
+    same case (an attachment is the owner's and the uploading agency's, nobody else's)."""
+    from arrears.models import Attachment
+
+    return _one(Attachment, actor, attachment_id, _in_case_scope(actor, Attachment.case_id))
+
+
+def get_call_for(actor: User, call_id: Any) -> Any:
+    """A call on a case in the actor's scope (an agency sees only its own people's calls)."""
+    from arrears.models import Call
+
+    return _one(Call, actor, call_id, _in_case_scope(actor, Call.case_id))
+
+
+def get_letter_template_for(actor: User, template_id: Any) -> Any:
+    """An owner's own letter template (agencies read them only through ``services.letters``)."""
+    from arrears.models import LetterTemplate
+
+    return _one(LetterTemplate, actor, template_id, LetterTemplate.org_id == actor.org_id)
+
+
+def get_application_for(actor: User, application_id: Any) -> Application:
+    """An application (申请) on a case in the actor's case scope, or one waiting for the actor's
+    decision at its current stage. Walls 2 and 3 already narrow it to the case's owner and the agency
+    that made it (never another agency's on the same case)."""
+    from arrears.services.approvals import may_decide
+    from arrears.tenancy.scopes import case_scope
+
+    application = _one(Application, actor, application_id)
+    if (
+        db.session.scalar(select(Case.id).where(Case.id == application.case_id, case_scope(actor)))
+        is not None
+    ):
+        return application
+    approval = db.session.get(Approval, application.approval_id) if application.approval_id else None
+    if approval is not None and may_decide(actor, approval):
+        return application
+    raise NotFound(_("Not found."))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user
@@ -17,6 +18,9 @@ class NavItem:
     label: object  # lazy string
     permission: str | None = None
     icon: str = ""
+    # A number shown beside the label (reminders due, requests waiting): called with the signed-in
+    # user on each page of the console; ``None`` or 0 shows nothing.
+    badge: Callable[[Any], int | None] | None = None
 
 
 def console_blueprint(
@@ -50,7 +54,13 @@ def console_blueprint(
     @bp.context_processor
     def _nav() -> dict[str, object]:
         items = [i for i in nav if i.permission is None or current_user.can(i.permission)]
-        return {"console_nav": items, "console_title": title, "console_name": bp.name}
+        badges = {i.endpoint: i.badge(current_user) for i in items if i.badge is not None}
+        return {
+            "console_nav": items,
+            "console_badges": {k: v for k, v in badges.items() if v},
+            "console_title": title,
+            "console_name": bp.name,
+        }
 
     return bp
 

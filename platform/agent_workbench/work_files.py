@@ -1,0 +1,199 @@
+"""Workbench: a case's attachments, calls and letters (the case page's tabs post here), and letters
+for a selection of cases from the list. Thin: parse the form, call one service, flash, go back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import zoneinfo
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from flask_login import current_user
+
+from agent_workbench.views import bp
+from arrears.errors import DomainError, ValidationFailed
+from arrears.models import CallResult, User
+from arrears.services import attachments, calls, letters
+from arrears.tenancy import loaders
+
+CALL_RESULTS = {
+    CallResult.ANSWERED.value: _l("answered"),
+    CallResult.NO_ANSWER.value: _l("no answer"),
+    CallResult.BUSY.value: _l("busy"),
+    CallResult.SWITCHED_OFF.value: _l("switched off"),
+    CallResult.WRONG_NUMBER.value: _l("wrong number"),
+    CallResult.FAILED.value: _l("failed"),
+}
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _back(case_id: int, tab: str) -> Any:
+    return redirect(url_for("agent_workbench.case_detail", case_id=case_id, _anchor=tab))
+
+
+def _failed(exc: DomainError) -> None:
+    field = f" ({exc.field})" if exc.field else ""
+    flash(f"{exc.message}{field}", "danger")
+
+
+@bp.context_processor
+def _work_file_labels() -> dict[str, Any]:
+    """What the case page's partials need besides their lists (labels, the placeholders)."""
+    return {"call_result_labels": CALL_RESULTS, "letter_placeholders": letters.PLACEHOLDERS}
+
+
+# --- attachments ---------------------------------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/attachments", methods=["POST"])
+def upload_attachment(case_id: int):
+    me = _me()
+    case = loaders.get_case_for(me, case_id)
+    upload = request.files.get("file")
+    try:
+        if upload is None:
+            raise ValidationFailed(_("Choose a file to upload."), field="file")
+        attachments.upload(
+            me, case.id, upload.filename or "", upload.read(), request.form.get("kind", "evidence")
+        )
+    except DomainError as exc:
+        _failed(exc)
+    else:
+        flash(_("The file was attached."), "success")
+    return _back(case.id, "attachments")
+
+
+@bp.route("/attachments/<int:attachment_id>")
+def download_attachment(attachment_id: int):
+    attachment, data = attachments.open_for(_me(), attachment_id)
+    response = send_file(
+        io.BytesIO(data),
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.filename,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- calls ---------------------------------------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/calls", methods=["POST"])
+def start_call(case_id: int):
+    me = _me()
+    case = loaders.get_case_for(me, case_id)
+    try:
+        call = calls.start_call(me, case.id, request.form.get("contact_id") or None)
+    except DomainError as exc:
+        _failed(exc)
+    else:
+        flash(_("Calling %(number)s: answer your phone.", number=call.number_masked), "success")
+    return _back(case.id, "calls")
+
+
+@bp.route("/calls/<int:call_id>/finish", methods=["POST"])
+def finish_call(call_id: int):
+    me = _me()
+    call = loaders.get_call_for(me, call_id)
+    try:
+        calls.finish_call(
+            me,
+            call.id,
+            request.form.get("duration_s", ""),
+            request.form.get("result", ""),
+            request.form.get("recording_ref", ""),
+        )
+    except DomainError as exc:
+        _failed(exc)
+    else:
+        flash(_("The call was recorded."), "success")
+    return _back(call.case_id, "calls")
+
+
+def _local_datetime(raw: str) -> dt.datetime | None:
+    """A ``datetime-local`` field, read in the platform's time zone."""
+    try:
+        naive = dt.datetime.fromisoformat(raw.strip())
+    except (AttributeError, ValueError):
+        return None
+    if naive.tzinfo is not None:
+        return naive
+    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    return naive.replace(tzinfo=zone)
+
+
+@bp.route("/cases/<int:case_id>/calls/log", methods=["POST"])
+def log_call(case_id: int):
+    me = _me()
+    case = loaders.get_case_for(me, case_id)
+    try:
+        calls.log_call(
+            me,
+            case.id,
+            _local_datetime(request.form.get("started_at", "")),
+            request.form.get("duration_s", ""),
+            request.form.get("result", ""),
+            request.form.get("note", ""),
+        )
+    except DomainError as exc:
+        _failed(exc)
+    else:
+        flash(_("The call was logged."), "success")
+    return _back(case.id, "calls")
+
+
+# --- letters -------------------------------------------------------------------------------------
+
+
+@bp.route("/cases/<int:case_id>/letters", methods=["POST"])
+def generate_letter(case_id: int):
+    me = _me()
+    case = loaders.get_case_for(me, case_id)
+    try:
+        letters.generate(me, case.id, request.form.get("template_id"))
+    except DomainError as exc:
+        _failed(exc)
+    else:
+        flash(_("The letter was made; it is in the attachments."), "success")
+    return _back(case.id, "letters")
+
+
+@bp.route("/letters/bulk", methods=["POST"])
+def bulk_letters():
+    """From the case list: the selected cases (``case_id`` fields) and a template."""
+    me = _me()
+    try:
+        record = letters.start_bulk(me, request.form.getlist("case_id"), request.form.get("template_id"))
+    except DomainError as exc:
+        _failed(exc)
+        return redirect(request.referrer or url_for("agent_workbench.home"))
+    return redirect(url_for("agent_workbench.letters_job", job_id=record.id))
+
+
+@bp.route("/letters/jobs/<job_id>")
+def letters_job(job_id: str):
+    record = letters.bulk_job_for(_me(), job_id)
+    result = record.result or {}
+    skipped = [
+        {"case_id": s.get("case_id"), "reason": letters.skip_reason(str(s.get("reason", "")))}
+        for s in result.get("skipped", [])
+    ]
+    generated = int(result.get("generated", 0))
+    return render_template(
+        "agent_workbench/letters_job.html",
+        job=record,
+        generated=generated,
+        generated_text=ngettext("%(num)d letter made.", "%(num)d letters made.", generated),
+        letters=result.get("letters", []),
+        skipped=skipped,
+        title=_("Letters"),
+    )

@@ -1,0 +1,383 @@
+"""The collector's workbench (催收员工作台) in figures: what is on my desk today, how my month goes,
+and the organisation's honour roll (光荣榜).
+
+"Recovered" here is, until repayments exist, the money *confirmed against promises*: the paid amount
+of promises kept or partly kept, counted in the period they were settled (``evaluated_at``), for the
+collector who took the promise. The repayments issue replaces it with the repayments booked to the
+cases; the figures and the honour roll keep their shape.
+
+Every figure is one set-based statement over the organisation: the honour roll and my rank are read
+in one query with window functions, never a query per collector.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Numeric, and_, cast, func, select
+
+from arrears.extensions import db
+from arrears.models import (
+    Call,
+    Case,
+    CollectionNote,
+    Debtor,
+    PlacementCase,
+    PlacementCaseStatus,
+    Promise,
+    PromiseStatus,
+    RolePermission,
+    User,
+    UserRole,
+    UserStatus,
+)
+from arrears.services import notes
+from arrears.services.assignments import OPEN
+from arrears.services.cases import business_date
+from arrears.tenancy.scopes import case_scope, held_by
+
+ROLL_SIZE = 10
+BROKEN_DAYS = 7
+RECOVERED = (PromiseStatus.KEPT, PromiseStatus.PARTLY_KEPT)
+
+
+@dataclass(frozen=True)
+class Periods:
+    today: dt.date
+    month_start: dt.datetime  # UTC instants of the business day's midnight
+    week_start: dt.datetime
+    broken_since: dt.date
+
+
+def periods(actor: User) -> Periods:
+    """This month and this week (from Monday) of the organisation's business date, as UTC instants."""
+    today = business_date(actor.org)
+    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+    def midnight(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
+
+    return Periods(
+        today=today,
+        month_start=midnight(today.replace(day=1)),
+        week_start=midnight(today - dt.timedelta(days=today.weekday())),
+        broken_since=today - dt.timedelta(days=BROKEN_DAYS),
+    )
+
+
+# --- the honour roll --------------------------------------------------------------------------------
+
+
+def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
+    """The organisation's collectors (active users who may use the workbench) with what they recovered
+    this month and this week, the outstanding of the open cases they hold, the recovery rates and
+    their ranks. One statement; only the rows on a top 10 and the actor's own are returned."""
+    p = p or periods(actor)
+    workers = (
+        select(UserRole.user_id)
+        .join(RolePermission, RolePermission.role_id == UserRole.role_id)
+        .where(RolePermission.permission == "workbench.use")
+    )
+    people = (
+        select(User.id.label("uid"), User.name.label("name"))
+        .where(User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, User.id.in_(workers))
+        .cte("people")
+    )
+    since = min(p.month_start, p.week_start)
+    recovered = (
+        select(
+            Promise.collector_user_id.label("uid"),
+            func.sum(Promise.paid_amount).filter(Promise.evaluated_at >= p.month_start).label("month"),
+            func.sum(Promise.paid_amount).filter(Promise.evaluated_at >= p.week_start).label("week"),
+        )
+        .where(Promise.status.in_(RECOVERED), Promise.evaluated_at >= since)
+        .group_by(Promise.collector_user_id)
+        .cte("recovered")
+    )
+    held = (
+        select(Case.assignee_user_id.label("uid"), func.sum(Case.outstanding).label("held"))
+        .where(
+            held_by(actor.org_id, actor.org.kind), Case.status.in_(OPEN), Case.assignee_user_id.is_not(None)
+        )
+        .group_by(Case.assignee_user_id)
+        .cte("held")
+    )
+    month = func.coalesce(recovered.c.month, 0)
+    week = func.coalesce(recovered.c.week, 0)
+    outstanding = func.coalesce(held.c.held, 0)
+
+    def rate(amount: Any) -> Any:
+        # recovered / outstanding held; none for a collector holding nothing
+        return func.round(cast(amount, Numeric) / func.nullif(outstanding, 0), 4)
+
+    figures = (
+        select(
+            people.c.uid,
+            people.c.name,
+            month.label("month"),
+            week.label("week"),
+            outstanding.label("held"),
+            rate(month).label("month_rate"),
+            rate(week).label("week_rate"),
+        )
+        .select_from(people)
+        .outerjoin(recovered, recovered.c.uid == people.c.uid)
+        .outerjoin(held, held.c.uid == people.c.uid)
+        .cte("figures")
+    )
+    f = figures.c
+
+    def rank(column: Any) -> Any:
+        return func.rank().over(order_by=column.desc().nulls_last())
+
+    def place(column: Any) -> Any:  # the honour roll's order: ties by name
+        return func.row_number().over(order_by=(column.desc().nulls_last(), f.name, f.uid))
+
+    ranked = select(
+        f.uid,
+        f.name,
+        f.month,
+        f.week,
+        f.held,
+        f.month_rate,
+        f.week_rate,
+        rank(f.month).label("rank_month"),
+        place(f.month).label("top_month"),
+        place(f.week).label("top_week"),
+        place(f.month_rate).label("top_month_rate"),
+        place(f.week_rate).label("top_week_rate"),
+    ).subquery()
+    r = ranked.c
+    rows = db.session.execute(
+        select(ranked).where(
+            (r.top_month <= ROLL_SIZE)
+            | (r.top_week <= ROLL_SIZE)
+            | (r.top_month_rate <= ROLL_SIZE)
+            | (r.top_week_rate <= ROLL_SIZE)
+            | (r.uid == actor.id)
+        )
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def honour_roll(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The top 10 by amount and by rate, for the month and the week, from ``board``'s rows; a
+    collector who recovered nothing in the period is not on that period's roll."""
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for period in ("month", "week"):
+        earned = [row for row in rows if row[period] and row[period] > 0]
+        out[period] = {
+            "amount": sorted(
+                (row for row in earned if row[f"top_{period}"] <= ROLL_SIZE),
+                key=lambda row: row[f"top_{period}"],
+            ),
+            "rate": sorted(
+                (
+                    row
+                    for row in earned
+                    if row[f"{period}_rate"] is not None and row[f"top_{period}_rate"] <= ROLL_SIZE
+                ),
+                key=lambda row: row[f"top_{period}_rate"],
+            ),
+        }
+    return out
+
+
+# --- my figures -------------------------------------------------------------------------------------
+
+
+def home_figures(actor: User) -> dict[str, Any]:
+    """My desk: open cases, promises due today, reminders due, promises broken in the last 7 days,
+    what was confirmed against my promises this month, my contact rate this month, my rank."""
+    p = periods(actor)
+    mine = and_(case_scope(actor), Case.assignee_user_id == actor.id)
+    open_cases = db.session.scalar(select(func.count()).where(mine, Case.status.in_(OPEN)))
+    promises = db.session.execute(
+        select(
+            func.count().filter(Promise.status == PromiseStatus.PENDING, Promise.due_on == p.today),
+            func.count().filter(
+                Promise.status == PromiseStatus.BROKEN,
+                Promise.due_on >= p.broken_since,
+                Promise.due_on <= p.today,
+            ),
+        )
+        .join(Case, Case.id == Promise.case_id)
+        .where(Promise.collector_user_id == actor.id, mine)
+    ).one()
+    contacts = db.session.execute(
+        select(func.count(), func.count().filter(CollectionNote.contacted.is_(True))).where(
+            CollectionNote.author_user_id == actor.id, CollectionNote.created_at >= p.month_start
+        )
+    ).one()
+    rows = board(actor, p)
+    me = next((row for row in rows if row["uid"] == actor.id), None)
+    return {
+        "today": p.today,
+        "open_cases": int(open_cases or 0),
+        "promises_due_today": int(promises[0]),
+        "reminders_due": notes.due_count(actor),
+        "broken_recently": int(promises[1]),
+        "broken_days": BROKEN_DAYS,
+        "confirmed_month": Decimal(me["month"]) if me else Decimal("0.00"),
+        "notes_month": int(contacts[0]),
+        "contact_rate": (Decimal(contacts[1]) / Decimal(contacts[0])).quantize(Decimal("0.001"))
+        if contacts[0]
+        else None,
+        "rank": int(me["rank_month"]) if me else None,
+        "collectors": collector_count(actor),
+        "roll": honour_roll(rows),
+    }
+
+
+def collector_count(actor: User) -> int:
+    workers = (
+        select(UserRole.user_id)
+        .join(RolePermission, RolePermission.role_id == UserRole.role_id)
+        .where(RolePermission.permission == "workbench.use")
+    )
+    return int(
+        db.session.scalar(
+            select(func.count()).where(
+                User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, User.id.in_(workers)
+            )
+        )
+        or 0
+    )
+
+
+def promises_due_today(actor: User) -> list[tuple[Promise, str]]:
+    """My pending promises due today, with the case's loan number."""
+    p = periods(actor)
+    stmt = notes.pending_promises(actor, due_on=p.today, status=PromiseStatus.PENDING)
+    return list(db.session.execute(stmt.add_columns(Case.loan_no).order_by(Promise.id)).tuples())
+
+
+def broken_recently(actor: User) -> list[tuple[Promise, str]]:
+    """My promises broken in the last 7 days (their date fell in them), newest first."""
+    p = periods(actor)
+    stmt = notes.pending_promises(actor, status=PromiseStatus.BROKEN).where(
+        Promise.due_on >= p.broken_since, Promise.due_on <= p.today
+    )
+    return list(
+        db.session.execute(
+            stmt.add_columns(Case.loan_no).order_by(Promise.due_on.desc(), Promise.id)
+        ).tuples()
+    )
+
+
+def loan_numbers(case_ids: list[int]) -> dict[int, str]:
+    if not case_ids:
+        return {}
+    return dict(db.session.execute(select(Case.id, Case.loan_no).where(Case.id.in_(set(case_ids)))).tuples())
+
+
+# --- one case -------------------------------------------------------------------------------------
+
+
+def placement_end(case: Case) -> dt.date | None:
+    """The end date of the placement through which the holding agency has the case (none in-house)."""
+    if case.agency_org_id is None:
+        return None
+    return db.session.scalar(
+        select(PlacementCase.ends_on)
+        .where(
+            PlacementCase.case_id == case.id,
+            PlacementCase.agency_org_id == case.agency_org_id,
+            PlacementCase.status == PlacementCaseStatus.ACTIVE,
+        )
+        .order_by(PlacementCase.id.desc())
+        .limit(1)
+    )
+
+
+def has_face_image(case: Case) -> bool:
+    """Whether a face image is on file, read without decrypting anything."""
+    return bool(
+        db.session.scalar(select(Debtor.face_image_key.is_not(None)).where(Debtor.id == case.debtor_id))
+    )
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One attempt to reach someone about the case, on any channel (the contact history tab)."""
+
+    at: dt.datetime
+    channel: str  # a NoteAction value: call, sms, letter, visit, other
+    user_id: int | None
+    party: str | None  # a ContactParty value; None when the record does not say
+    result: str  # a result code, or a call result
+    text: str
+    contacted: bool
+    note_id: int | None = None
+    call_id: int | None = None
+    duration_s: int | None = None
+
+
+def contact_history(case: Case, case_notes: list[CollectionNote] | None = None) -> list[Contact]:
+    """Every contact attempt on the case the reader's organisation sees, newest first: the collection
+    notes (calls, SMS, letters, visits written up by people) and the calls placed or logged that no
+    note describes (a note naming its call stands for both). Channels added later (automatic SMS,
+    voice, e-mail) join here."""
+    notes_ = case_notes if case_notes is not None else notes.notes_for(case)
+    described = {n.call_id for n in notes_ if n.call_id}
+    calls = {c.id: c for c in db.session.scalars(select(Call).where(Call.case_id == case.id))}
+    out = [
+        Contact(
+            at=n.created_at,
+            channel=n.action.value,
+            user_id=n.author_user_id,
+            party=n.party.value,
+            result=n.result_code,
+            text=n.text,
+            contacted=n.contacted,
+            note_id=n.id,
+            call_id=n.call_id,
+            duration_s=calls[n.call_id].duration_s if n.call_id in calls else None,
+        )
+        for n in notes_
+    ]
+    out += [
+        Contact(
+            at=c.started_at,
+            channel="call",
+            user_id=c.user_id,
+            party=None,
+            result=c.result.value if c.result else "",
+            text=c.number_masked,
+            contacted=c.result is not None and c.result.value == "answered",
+            call_id=c.id,
+            duration_s=c.duration_s,
+        )
+        for c in calls.values()
+        if c.id not in described
+    ]
+    return sorted(out, key=lambda row: (row.at, row.note_id or 0, row.call_id or 0), reverse=True)
+
+
+def user_names(ids: list[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).tuples())
+
+
+__all__ = [
+    "Contact",
+    "Periods",
+    "board",
+    "broken_recently",
+    "contact_history",
+    "has_face_image",
+    "home_figures",
+    "honour_roll",
+    "loan_numbers",
+    "periods",
+    "placement_end",
+    "promises_due_today",
+    "user_names",
+]
