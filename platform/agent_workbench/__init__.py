@@ -1,5 +1,8 @@
-"""Collector workbench (催收员工作台): home shell now; cases, notes, promises, applications next."""
+"""Collector workbench (催收员工作台): the home figures and honour roll, my cases, the case page with
+its notes, promises, applications, attachments, letters and calls, my reminders and applications."""
 
+from agent_workbench import applications as _applications  # noqa: F401  (routes on bp)
+from agent_workbench import work_files as _work_files  # noqa: F401  (routes on bp)
 from agent_workbench.views import bp
 
 __all__ = ["bp"]

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    HiddenField,
+    MultipleFileField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import Length, Optional
 
 from arrears.services import notes
@@ -41,3 +48,52 @@ class ConfirmPromiseForm(FlaskForm):
 class SnoozeForm(FlaskForm):
     until = StringField(_l("Snooze until"), validators=[Optional()])
     submit = SubmitField(_l("Snooze"))
+
+
+class RepaymentForm(FlaskForm):
+    """还款申请: a payment the debtor made that the collector reports, with evidence."""
+
+    amount = StringField(_l("Amount paid"), validators=[Optional()])
+    paid_on = StringField(_l("Paid on"), validators=[Optional()])
+    channel = StringField(_l("Paid through"), validators=[Optional(), Length(max=64)])
+    reason = TextAreaField(_l("Remarks"), validators=[Optional(), Length(max=1000)])
+    file = MultipleFileField(_l("Evidence (PDF, JPEG, PNG, WebP)"))
+    submit = SubmitField(_l("Report the payment"))
+
+
+class ReductionForm(FlaskForm):
+    """减免申请: waive some of the penalty, interest or fee."""
+
+    waive_penalty = StringField(_l("Waive penalty"), validators=[Optional()])
+    waive_interest = StringField(_l("Waive interest"), validators=[Optional()])
+    waive_fee = StringField(_l("Waive fees"), validators=[Optional()])
+    reason = TextAreaField(_l("Why"), validators=[Optional(), Length(max=1000)])
+    file = MultipleFileField(_l("Evidence (PDF, JPEG, PNG, WebP)"))
+    submit = SubmitField(_l("Apply for the reduction"))
+
+
+class AttachmentForm(FlaskForm):
+    file = MultipleFileField(_l("File (PDF, JPEG, PNG, WebP)"))
+    kind = SelectField(
+        _l("What it is"),
+        choices=[("evidence", _l("Evidence")), ("document", _l("Document"))],
+        validate_choice=False,
+    )
+    submit = SubmitField(_l("Attach"))
+
+
+class CallLogForm(FlaskForm):
+    """A call made outside the platform, logged by hand."""
+
+    started_at = StringField(_l("Started at"), validators=[Optional()])
+    duration_s = StringField(_l("Duration (seconds)"), validators=[Optional()])
+    result = SelectField(_l("Result"), validate_choice=False)
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
+    submit = SubmitField(_l("Log the call"))
+
+
+class CallFinishForm(FlaskForm):
+    duration_s = StringField(_l("Duration (seconds)"), validators=[Optional()])
+    result = SelectField(_l("Result"), validate_choice=False)
+    recording_ref = StringField(_l("Recording reference"), validators=[Optional(), Length(max=300)])
+    submit = SubmitField(_l("Record the outcome"))

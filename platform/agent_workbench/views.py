@@ -9,18 +9,28 @@ figures are ``services.workbench``."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from agent_workbench.forms import ConfirmPromiseForm, NoteForm, SnoozeForm
+from agent_workbench.forms import (
+    AttachmentForm,
+    CallFinishForm,
+    CallLogForm,
+    ConfirmPromiseForm,
+    NoteForm,
+    ReductionForm,
+    RepaymentForm,
+    SnoozeForm,
+)
 from arrears.errors import DomainError, NotFound
-from arrears.models import Case, OrgKind, User
+from arrears.models import ApplicationKind, CallResult, Case, OrgKind, User
 from arrears.schemas.cases import case_view
-from arrears.services import assignments, notes, workbench
+from arrears.services import applications, assignments, attachments, calls, letters, notes, workbench
 from arrears.services import cases as case_service
 from arrears.tenancy import loaders
 from arrears.tenancy.scopes import case_scope
@@ -40,6 +50,7 @@ bp = console_blueprint(
     nav=[
         NavItem("agent_workbench.home", _l("My cases")),
         NavItem("agent_workbench.reminders", _l("Reminders"), badge=_due_badge),
+        NavItem("agent_workbench.my_applications", _l("My applications")),
     ],
 )
 
@@ -57,7 +68,26 @@ SORTS = {
     "-last_contact": _l("Most recently contacted"),
 }
 BUCKETS = ("M0", "M1", "M2", "M3", "M4+")
-TABS = ("notes", "history", "promises", "repayments", "applications", "contacts", "attachments")
+TAB_LABELS = {
+    "notes": _l("Collection notes"),
+    "history": _l("Contact history"),
+    "promises": _l("Promises"),
+    "repayments": _l("Repayments"),
+    "applications": _l("Applications"),
+    "contacts": _l("Contacts and addresses"),
+    "attachments": _l("Attachments"),
+    "letters": _l("Letters"),
+    "calls": _l("Calls"),
+}
+TABS = tuple(TAB_LABELS)
+CALL_RESULTS = {
+    CallResult.ANSWERED.value: _l("answered"),
+    CallResult.NO_ANSWER.value: _l("no answer"),
+    CallResult.BUSY.value: _l("busy"),
+    CallResult.SWITCHED_OFF.value: _l("switched off"),
+    CallResult.WRONG_NUMBER.value: _l("wrong number"),
+    CallResult.FAILED.value: _l("failed"),
+}
 WHEN = {"due": _l("Due"), "upcoming": _l("Upcoming"), "done": _l("Done")}
 
 
@@ -116,6 +146,7 @@ def home():
         next_url=url_for("agent_workbench.home", sort=sort, cursor=cursor, **kept) if cursor else None,
         today=today,
         kind_labels=KIND_LABELS,
+        letter_templates=letters.templates_for_actor(me),
     )
 
 
@@ -148,17 +179,77 @@ def _note_form(me: User, formdata: Any = None) -> NoteForm:
     return form
 
 
-def _render_case(me: User, case: Case, form: NoteForm, tab: str) -> str:
+def _call_forms() -> tuple[CallLogForm, CallFinishForm]:
+    log, finish = CallLogForm(formdata=None), CallFinishForm(formdata=None)
+    choices = [(k, str(v)) for k, v in CALL_RESULTS.items()]
+    log.result.choices = finish.result.choices = choices
+    return log, finish
+
+
+def _tab_data(me: User, case: Case, tab: str) -> dict[str, Any]:
+    """What the open tab shows (only that tab's rows are read)."""
+    if tab in ("notes", "history"):
+        case_notes = notes.notes_for(case)
+        data: dict[str, Any] = {
+            "notes": case_notes,
+            "corrected": {n.corrects_id for n in case_notes if n.corrects_id},
+            "people_ids": [n.author_user_id for n in case_notes],
+        }
+        if tab == "history":
+            data["history"] = workbench.contact_history(case, case_notes)
+            data["people_ids"] += [h.user_id for h in data["history"]]
+        return data
+    if tab == "promises":
+        promises = notes.promises_for(case)
+        return {
+            "promises": promises,
+            "confirm": ConfirmPromiseForm(formdata=None),
+            "people_ids": [p.collector_user_id for p in promises],
+        }
+    if tab in ("applications", "repayments"):
+        found = [applications.view(a) for a in applications.of_case(me, case)]
+        data = {"applications": found, "people_ids": [v["application"].requested_by_id for v in found]}
+        if tab == "repayments":
+            data["applications"] = [v for v in found if v["application"].kind == ApplicationKind.REPAYMENT]
+            data["payments"] = [
+                p for p in notes.promises_for(case) if p.status in workbench.RECOVERED and p.paid_amount
+            ]
+        else:
+            data["evidence"] = _evidence_by_application(me, case)
+        return data
+    if tab == "contacts":
+        return {}
+    if tab == "attachments":
+        files = attachments.list_for(me, case)
+        return {"attachments": files, "people_ids": [a.uploaded_by_id for a in files]}
+    if tab == "letters":
+        made = letters.letters_for(case)
+        return {
+            "letters": made,
+            "templates": letters.templates_for_case(me, case),
+            "letter_files": {a.id: a for a in attachments.list_for(me, case) if a.kind == "letter"},
+            "people_ids": [x.generated_by_id for x in made],
+        }
+    if tab == "calls":
+        found_calls = calls.calls_for(case)
+        return {"calls": found_calls, "people_ids": [c.user_id for c in found_calls]}
+    return {}
+
+
+def _evidence_by_application(me: User, case: Case) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for a in attachments.list_for(me, case):
+        if a.application_id:
+            out.setdefault(a.application_id, []).append(a)
+    return out
+
+
+def _render_case(me: User, case: Case, tab: str, **forms: Any) -> str:
+    tab = tab if tab in TABS else "notes"
     today = case_service.business_date(me.org)
-    case_notes = notes.notes_for(case)
-    promises = notes.promises_for(case)
-    labels = notes.code_labels(me.org_id)
-    people = workbench.user_names(
-        [case.assignee_user_id]
-        + [n.author_user_id for n in case_notes]
-        + [p.collector_user_id for p in promises]
-    )
-    corrected = {n.corrects_id for n in case_notes if n.corrects_id}
+    data = _tab_data(me, case, tab)
+    people = workbench.user_names([case.assignee_user_id, *data.pop("people_ids", [])])
+    call_log, call_finish = _call_forms()
     return render_template(
         "agent_workbench/case.html",
         case=case,
@@ -168,19 +259,25 @@ def _render_case(me: User, case: Case, form: NoteForm, tab: str) -> str:
         title=_("Case %(loan)s", loan=case.loan_no),
         placement_end=workbench.placement_end(case),
         has_face=workbench.has_face_image(case),
-        form=form,
-        tab=tab if tab in TABS else "notes",
-        notes=case_notes,
-        corrected=corrected,
-        history=workbench.contact_history(case, case_notes),
-        promises=promises,
-        confirm=ConfirmPromiseForm(formdata=None),
-        labels=labels,
+        face_allowed=case_service.unmask_filter(me)(case),
+        tab=tab,
+        tabs=TAB_LABELS,
+        form=forms.get("form") or _note_form(me),
+        repayment=forms.get("repayment") or RepaymentForm(formdata=None),
+        reduction=forms.get("reduction") or ReductionForm(formdata=None),
+        attach=AttachmentForm(formdata=None),
+        call_log=call_log,
+        call_finish=call_finish,
+        may_reduce=applications.may_apply(me, case, ApplicationKind.REDUCTION),
+        may_report=applications.may_apply(me, case, ApplicationKind.REPAYMENT),
+        labels=notes.code_labels(me.org_id),
         people=people,
         action_labels={k.value: v for k, v in notes.ACTION_LABELS.items()},
         party_labels={k.value: v for k, v in notes.PARTY_LABELS.items()},
         promise_labels={k.value: v for k, v in notes.PROMISE_LABELS.items()},
+        level_label=applications.level_label,
         today=today,
+        **data,
     )
 
 
@@ -192,7 +289,21 @@ def case_detail(case_id: int):
     corrects = request.args.get("corrects", type=int)
     if corrects:
         form.corrects_id.data = str(corrects)
-    return _render_case(me, case, form, request.args.get("tab", "notes"))
+    return _render_case(me, case, request.args.get("tab", "notes"), form=form)
+
+
+@bp.route("/cases/<int:case_id>/face")
+def case_face(case_id: int):
+    """The debtor's face image, for a reader who may see the case's personal data in clear
+    (audited by the service); 404 for everybody else, as for a case without one."""
+    me = _me()
+    case = _case(me, case_id)
+    if not case_service.unmask_filter(me)(case):
+        raise NotFound()
+    data, mimetype = case_service.face_image(me, case.debtor)
+    response = send_file(io.BytesIO(data), mimetype=mimetype)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/cases/<int:case_id>/notes", methods=["POST"])
@@ -215,16 +326,16 @@ def note_add(case_id: int):
                 corrects_id=int(form.corrects_id.data) if (form.corrects_id.data or "").isdigit() else None,
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            field_error(form, exc)
         else:
             flash(_("The note was saved."), "success")
             return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="notes"))
     elif form.csrf_token.errors:
         flash(_("The form has expired; please try again."), "danger")
-    return _render_case(me, case, form, "notes")
+    return _render_case(me, case, "notes", form=form), 422
 
 
-def _field_error(form: Any, exc: DomainError) -> None:
+def field_error(form: Any, exc: DomainError) -> None:
     """The service's message next to the field it names (and at the top of the page)."""
     field = getattr(form, exc.field, None) if exc.field else None
     if field is not None and hasattr(field, "errors"):
@@ -235,24 +346,21 @@ def _field_error(form: Any, exc: DomainError) -> None:
 @bp.route("/promises/<int:promise_id>/confirm", methods=["POST"])
 def promise_confirm(promise_id: int):
     me = _me()
+    promise = notes.my_promise(me, promise_id)  # 404 before the form is read
     form = ConfirmPromiseForm()
     if not form.validate_on_submit():
         abort(400)
     try:
-        promise = notes.confirm_promise(me, promise_id, form.paid_amount.data or "")
+        promise = notes.confirm_promise(me, promise.id, form.paid_amount.data or "")
     except NotFound:
         raise
     except DomainError as exc:
         flash(str(exc.message), "danger")
-        # the promise is one of mine (else NotFound above): back to its case
-        case_id = request.form.get("case_id", type=int)
-        if case_id:
-            return redirect(url_for("agent_workbench.case_detail", case_id=case_id, tab="promises"))
-        return redirect(url_for("agent_workbench.home"))
-    flash(
-        _("Payment confirmed: the promise is %(status)s.", status=notes.PROMISE_LABELS[promise.status]),
-        "success",
-    )
+    else:
+        flash(
+            _("Payment confirmed: the promise is %(status)s.", status=notes.PROMISE_LABELS[promise.status]),
+            "success",
+        )
     return redirect(url_for("agent_workbench.case_detail", case_id=promise.case_id, tab="promises"))
 
 
@@ -289,6 +397,7 @@ def reminders():
 @bp.route("/reminders/<int:reminder_id>/done", methods=["POST"])
 def reminder_done(reminder_id: int):
     me = _me()
+    notes.my_reminder(me, reminder_id)  # 404 before the form is read
     form = SnoozeForm()
     if not form.validate_on_submit():
         abort(400)
@@ -300,6 +409,7 @@ def reminder_done(reminder_id: int):
 @bp.route("/reminders/<int:reminder_id>/snooze", methods=["POST"])
 def reminder_snooze(reminder_id: int):
     me = _me()
+    notes.my_reminder(me, reminder_id)  # 404 before the form is read
     form = SnoozeForm()
     if not form.validate_on_submit():
         abort(400)

@@ -8,26 +8,16 @@ import io
 import zoneinfo
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
-from agent_workbench.views import bp
+from agent_workbench.views import CALL_RESULTS, _case, bp
 from arrears.errors import DomainError, ValidationFailed
-from arrears.models import CallResult, User
-from arrears.services import attachments, calls, letters
+from arrears.models import User
+from arrears.services import attachments, calls, jobs, letters
 from arrears.tenancy import loaders
-
-CALL_RESULTS = {
-    CallResult.ANSWERED.value: _l("answered"),
-    CallResult.NO_ANSWER.value: _l("no answer"),
-    CallResult.BUSY.value: _l("busy"),
-    CallResult.SWITCHED_OFF.value: _l("switched off"),
-    CallResult.WRONG_NUMBER.value: _l("wrong number"),
-    CallResult.FAILED.value: _l("failed"),
-}
 
 
 def _me() -> User:
@@ -35,12 +25,11 @@ def _me() -> User:
 
 
 def _back(case_id: int, tab: str) -> Any:
-    return redirect(url_for("agent_workbench.case_detail", case_id=case_id, _anchor=tab))
+    return redirect(url_for("agent_workbench.case_detail", case_id=case_id, tab=tab))
 
 
 def _failed(exc: DomainError) -> None:
-    field = f" ({exc.field})" if exc.field else ""
-    flash(f"{exc.message}{field}", "danger")
+    flash(str(exc.message), "danger")
 
 
 @bp.context_processor
@@ -55,18 +44,24 @@ def _work_file_labels() -> dict[str, Any]:
 @bp.route("/cases/<int:case_id>/attachments", methods=["POST"])
 def upload_attachment(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
-    upload = request.files.get("file")
+    case = _case(me, case_id)
+    uploads = [u for u in request.files.getlist("file") if u.filename]
+    done = 0
     try:
-        if upload is None:
+        if not uploads:
             raise ValidationFailed(_("Choose a file to upload."), field="file")
-        attachments.upload(
-            me, case.id, upload.filename or "", upload.read(), request.form.get("kind", "evidence")
-        )
+        for upload in uploads:
+            try:
+                attachments.upload(
+                    me, case.id, upload.filename or "", upload.read(), request.form.get("kind", "evidence")
+                )
+            except ValidationFailed as exc:
+                raise ValidationFailed(f"{upload.filename}: {exc.message}", field=exc.field)
+            done += 1
     except DomainError as exc:
         _failed(exc)
-    else:
-        flash(_("The file was attached."), "success")
+    if done:
+        flash(ngettext("%(num)d file was attached.", "%(num)d files were attached.", done), "success")
     return _back(case.id, "attachments")
 
 
@@ -90,7 +85,7 @@ def download_attachment(attachment_id: int):
 @bp.route("/cases/<int:case_id>/calls", methods=["POST"])
 def start_call(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = _case(me, case_id)
     try:
         call = calls.start_call(me, case.id, request.form.get("contact_id") or None)
     except DomainError as exc:
@@ -134,7 +129,7 @@ def _local_datetime(raw: str) -> dt.datetime | None:
 @bp.route("/cases/<int:case_id>/calls/log", methods=["POST"])
 def log_call(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = _case(me, case_id)
     try:
         calls.log_call(
             me,
@@ -157,7 +152,7 @@ def log_call(case_id: int):
 @bp.route("/cases/<int:case_id>/letters", methods=["POST"])
 def generate_letter(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = _case(me, case_id)
     try:
         letters.generate(me, case.id, request.form.get("template_id"))
     except DomainError as exc:
@@ -175,13 +170,15 @@ def bulk_letters():
         record = letters.start_bulk(me, request.form.getlist("case_id"), request.form.get("template_id"))
     except DomainError as exc:
         _failed(exc)
-        return redirect(request.referrer or url_for("agent_workbench.home"))
+        return redirect(url_for("agent_workbench.home"))
     return redirect(url_for("agent_workbench.letters_job", job_id=record.id))
 
 
 @bp.route("/letters/jobs/<job_id>")
 def letters_job(job_id: str):
     record = letters.bulk_job_for(_me(), job_id)
+    if request.args.get("format") == "json":
+        return jsonify(jobs.status(record))  # the progress bar polls it
     result = record.result or {}
     skipped = [
         {"case_id": s.get("case_id"), "reason": letters.skip_reason(str(s.get("reason", "")))}

@@ -23,8 +23,9 @@ Every decision reminds the requester (``ReminderKind.APPLICATION``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -52,6 +53,7 @@ from arrears.models import (
 )
 from arrears.models.base import utcnow
 from arrears.services import approvals, audit
+from arrears.services import attachments as attachment_service
 from arrears.services.cases import business_date, owners_granting
 from arrears.services.unit import transaction
 from arrears.tenancy import cross_tenant
@@ -182,6 +184,16 @@ def _may_ask(actor: User, case: Case, kind: ApplicationKind) -> None:
         raise PermissionDenied(_("The case's owner does not let the agency make this application."))
 
 
+def may_apply(actor: User, case: Case, kind: ApplicationKind) -> bool:
+    """Whether the case page offers the application: the actor works cases, and an agency holds
+    the owner's grant for the kind."""
+    try:
+        _may_ask(actor, case, kind)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def _evidence(actor: User, case: Case, ids: Iterable[Any] | None) -> list[Attachment]:
     wanted = sorted({int(i) for i in ids or []})
     if not wanted:
@@ -211,8 +223,11 @@ def request_repayment(
     channel: str = "",
     reason: str = "",
     evidence_ids: Iterable[Any] | None = None,
+    files: Sequence[tuple[str, bytes]] = (),
 ) -> Application:
-    """还款申请: the collector reports a payment the debtor made, with evidence."""
+    """还款申请: the collector reports a payment the debtor made, with evidence: attachments already on
+    the case (``evidence_ids``) or files uploaded with it (``files``: name and bytes), stored in the
+    same transaction as the application."""
     from arrears.tenancy.loaders import get_case_for
 
     case = get_case_for(actor, case_id)
@@ -233,6 +248,7 @@ def request_repayment(
         channel=(channel or "").strip()[:64],
         reason=(reason or "").strip()[:1000],
         evidence=_evidence(actor, case, evidence_ids),
+        files=_checked_files(files),
     )
 
 
@@ -245,6 +261,7 @@ def request_reduction(
     waive_fee: Any = "0",
     reason: str = "",
     evidence_ids: Iterable[Any] | None = None,
+    files: Sequence[tuple[str, bytes]] = (),
 ) -> Application:
     """减免申请: waive some of the penalty, interest or fee, never more than the case owes of each."""
     from arrears.tenancy.loaders import get_case_for
@@ -283,7 +300,23 @@ def request_reduction(
         waivers=waivers,
         reason=reason[:1000],
         evidence=_evidence(actor, case, evidence_ids),
+        files=_checked_files(files),
     )
+
+
+MAX_FILES = 10
+
+
+def _checked_files(files: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes, Any]]:
+    """Every uploaded file checked (type sniffed, size) before anything is written."""
+    wanted = [(name, data) for name, data in files or () if name or data]
+    if len(wanted) > MAX_FILES:
+        raise ValidationFailed(_("At most %(n)d files at once.", n=MAX_FILES), field="file")
+    out = []
+    for name, data in wanted:
+        clean, file_type = attachment_service.check_file(name, data)
+        out.append((clean, data, file_type))
+    return out
 
 
 def _component_label(component: str) -> str:
@@ -308,9 +341,31 @@ def _create(
     channel: str = "",
     reason: str = "",
     evidence: list[Attachment],
+    files: list[tuple[str, bytes, Any]] = [],  # noqa: B006 (never mutated)
 ) -> Application:
     level = required_level(kind, amount, get_limits(owner))
     stages = stages_for(case, level)
+    keyed = [(attachment_service.new_key(case, t), name, data, t) for name, data, t in files]
+    with contextlib.ExitStack() as stored:
+        for key, _name, data, file_type in keyed:
+            # in storage first; removed again if the transaction below fails
+            stored.enter_context(attachment_service.stored(key, data, file_type.content_type))
+        return _write(actor, case, kind, amount, stages, waivers, paid_on, channel, reason, evidence, keyed)
+
+
+def _write(
+    actor: User,
+    case: Case,
+    kind: ApplicationKind,
+    amount: Decimal,
+    stages: list[str],
+    waivers: dict[str, Decimal] | None,
+    paid_on: dt.date | None,
+    channel: str,
+    reason: str,
+    evidence: list[Attachment],
+    keyed: list[tuple[str, str, bytes, Any]],
+) -> Application:
     with transaction():
         application = Application(
             org_id=case.org_id,
@@ -332,6 +387,17 @@ def _create(
         db.session.flush()
         for attachment in evidence:
             attachment.application_id = application.id
+        for key, name, data, file_type in keyed:
+            attachment_service.store(
+                actor,
+                case,
+                key=key,
+                filename=name,
+                data=data,
+                kind="evidence",
+                file_type=file_type,
+                application_id=application.id,
+            )
         payload = {
             "application_id": application.id,
             "case_id": case.id,

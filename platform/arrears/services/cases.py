@@ -383,9 +383,11 @@ def contacts_view(debtor: Debtor, *, unmasked: bool) -> list[dict[str, Any]]:
 
     return [
         {
+            "id": c.id,
             "name": c.name if unmasked else masking.name(c.name),
             "relation": c.relation,
-            "phone": c.phone if unmasked else masking.phone(c.phone),
+            # masked: the stored projection, nothing decrypted (older rows without one: masked here)
+            "phone": c.phone if unmasked else (c.phone_masked or masking.phone(c.phone)),
         }
         for c in debtor.contacts
     ]

@@ -258,6 +258,23 @@ def templates_for_case(actor: User, case: Case) -> list[LetterTemplate]:
     return _read_owner_templates(case.org_id)
 
 
+def templates_for_actor(actor: User) -> list[tuple[LetterTemplate, str]]:
+    """Every template the actor may send letters from, with its owner's name (the bulk letters form
+    of the case list): the own organisation's for an owner's people; for an agency's, those of the
+    owners that grant it letters."""
+    if not actor.can("workbench.use"):
+        return []
+    owners = {actor.org_id} if actor.org.kind == OrgKind.ASSET_OWNER else owners_granting(actor, GRANT)
+    out: list[tuple[LetterTemplate, str]] = []
+    for owner_id in sorted(owners):
+        templates = _read_owner_templates(owner_id)
+        if templates:
+            with cross_tenant("an agency names the owners whose letter templates it may use"):
+                name = db.session.scalar(select(Organisation.name).where(Organisation.id == owner_id)) or ""
+            out += [(t, name) for t in templates]
+    return out
+
+
 def may_send(actor: User, case: Case) -> bool:
     if not actor.can("workbench.use"):
         return False

@@ -120,13 +120,15 @@ def result_codes(org_id: int, *, active_only: bool = False) -> list[Code]:
 def set_result_code(
     actor: User, code: str, label: str, *, contacted: bool, active: bool = True, position: int = 100
 ) -> Code:
-    """Relabel, switch off or add a result code of the actor's organisation."""
+    """Relabel, switch off or add a result code of the actor's organisation. A built-in code given
+    no label keeps its built-in one (shown in the reader's language)."""
     require(actor, "org.settings.manage")
     code = (code or "").strip().lower()
     if not code or len(code) > 32 or not code.replace("_", "").isalnum():
         raise ValidationFailed(_("A code is up to 32 letters, digits and underscores."), field="code")
     label = (label or "").strip()
-    if not label or len(label) > 80:
+    builtin = next((d for d in DEFAULT_CODES if d.code == code), None)
+    if (not label and builtin is None) or len(label) > 80:
         raise ValidationFailed(_("Give a label of up to 80 characters."), field="label")
     with transaction():
         row = db.session.scalar(
@@ -139,7 +141,7 @@ def set_result_code(
         audit.record(
             "result_codes.changed", actor=actor, details={"code": code, "label": label, "active": active}
         )
-    return Code(code, label, contacted, active, position)
+    return Code(code, label or (builtin.label if builtin else ""), contacted, active, position)
 
 
 def code_labels(org_id: int) -> dict[str, str]:
@@ -173,6 +175,11 @@ def _date(value: Any, field: str) -> dt.date | None:
         raise ValidationFailed(
             _("Not a date (YYYY-MM-DD): %(value)s", value=str(value)[:20]), field=field
         ) from None
+
+
+def parse_day(value: Any, field: str) -> dt.date | None:
+    """A day from a form or a request (YYYY-MM-DD), or None when empty; the field named when not."""
+    return _date(value, field)
 
 
 def add_note(
@@ -473,6 +480,21 @@ def _my_reminder(actor: User, reminder_id: Any) -> Reminder:
     if reminder is None:
         raise NotFound()
     return reminder
+
+
+def my_reminder(actor: User, reminder_id: Any) -> Reminder:
+    """One of the actor's reminders on a case they still hold (404 for any other): views load it
+    before they read the form, so a foreign id answers 404 whatever was posted."""
+    return _my_reminder(actor, reminder_id)
+
+
+def my_promise(actor: User, promise_id: Any) -> Promise:
+    """A promise on a case the actor works (404 for any other)."""
+    promise = db.session.get(Promise, int(promise_id)) if str(promise_id).isdigit() else None
+    if promise is None:
+        raise NotFound()
+    _worked_case(actor, promise.case_id)
+    return promise
 
 
 def reminder_done(actor: User, reminder_id: Any) -> Reminder:

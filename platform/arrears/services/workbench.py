@@ -254,7 +254,7 @@ def promises_due_today(actor: User) -> list[tuple[Promise, str]]:
     """My pending promises due today, with the case's loan number."""
     p = periods(actor)
     stmt = notes.pending_promises(actor, due_on=p.today, status=PromiseStatus.PENDING)
-    return list(db.session.execute(stmt.add_columns(Case.loan_no).order_by(Promise.id)).tuples())
+    return list(db.session.execute(stmt.add_columns(Case.loan_no).order_by(Promise.id)).all())
 
 
 def broken_recently(actor: User) -> list[tuple[Promise, str]]:
@@ -266,14 +266,14 @@ def broken_recently(actor: User) -> list[tuple[Promise, str]]:
     return list(
         db.session.execute(
             stmt.add_columns(Case.loan_no).order_by(Promise.due_on.desc(), Promise.id)
-        ).tuples()
+        ).all()
     )
 
 
 def loan_numbers(case_ids: list[int]) -> dict[int, str]:
     if not case_ids:
         return {}
-    return dict(db.session.execute(select(Case.id, Case.loan_no).where(Case.id.in_(set(case_ids)))).tuples())
+    return dict(db.session.execute(select(Case.id, Case.loan_no).where(Case.id.in_(set(case_ids)))).all())
 
 
 # --- one case -------------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ def user_names(ids: list[int | None]) -> dict[int, str]:
     wanted = {i for i in ids if i}
     if not wanted:
         return {}
-    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).tuples())
+    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all())
 
 
 __all__ = [

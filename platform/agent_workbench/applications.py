@@ -1,0 +1,143 @@
+"""Workbench: applications (申请) on a case: a repayment the debtor made (还款申请) and a reduction
+(减免申请), with evidence files; my applications and where each one waits; withdrawing one.
+
+The decision is taken elsewhere (the team lead and the agency manager in the agency console, the
+owner in the asset console); the applicant sees its status and the trail here, and gets a reminder
+when it is decided (``services.applications``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from agent_workbench.forms import ReductionForm, RepaymentForm
+from agent_workbench.views import _case, _render_case, bp, field_error
+from arrears.errors import DomainError, NotFound
+from arrears.models import ApplicationStatus, User
+from arrears.services import applications
+from arrears.services.notes import parse_day
+from arrears.tenancy import loaders
+from arrears.web.forms import ConfirmForm
+
+STATUSES = {
+    "": _l("All"),
+    ApplicationStatus.PENDING.value: _l("Pending"),
+    ApplicationStatus.APPROVED.value: _l("Approved"),
+    ApplicationStatus.REJECTED.value: _l("Rejected"),
+    ApplicationStatus.CANCELLED.value: _l("Withdrawn"),
+}
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _files(form: Any) -> list[tuple[str, bytes]]:
+    return [(f.filename or "", f.read()) for f in request.files.getlist(form.file.name) if f and f.filename]
+
+
+@bp.route("/cases/<int:case_id>/applications/repayment", methods=["POST"])
+def apply_repayment(case_id: int):
+    me = _me()
+    case = _case(me, case_id)  # 404 before the form is read
+    form = RepaymentForm()
+    if form.validate_on_submit():
+        try:
+            made = applications.request_repayment(
+                me,
+                case.id,
+                amount=form.amount.data,
+                paid_on=parse_day(form.paid_on.data, "paid_on"),
+                channel=form.channel.data or "",
+                reason=form.reason.data or "",
+                files=_files(form),
+            )
+        except DomainError as exc:
+            field_error(form, exc)
+        else:
+            _announce(made)
+            return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="applications"))
+    elif form.csrf_token.errors:
+        flash(_("The form has expired; please try again."), "danger")
+    return _render_case(me, case, "applications", repayment=form), 422
+
+
+@bp.route("/cases/<int:case_id>/applications/reduction", methods=["POST"])
+def apply_reduction(case_id: int):
+    me = _me()
+    case = _case(me, case_id)
+    form = ReductionForm()
+    if form.validate_on_submit():
+        try:
+            made = applications.request_reduction(
+                me,
+                case.id,
+                waive_penalty=form.waive_penalty.data,
+                waive_interest=form.waive_interest.data,
+                waive_fee=form.waive_fee.data,
+                reason=form.reason.data or "",
+                files=_files(form),
+            )
+        except DomainError as exc:
+            field_error(form, exc)
+        else:
+            _announce(made)
+            return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="applications"))
+    elif form.csrf_token.errors:
+        flash(_("The form has expired; please try again."), "danger")
+    return _render_case(me, case, "applications", reduction=form), 422
+
+
+def _announce(made: Any) -> None:
+    view = applications.view(made)
+    flash(
+        _(
+            "Your application of %(amount)s was sent; it waits for: %(level)s.",
+            amount=made.amount,
+            level=view["stage_label"],
+        ),
+        "success",
+    )
+
+
+@bp.route("/applications")
+def my_applications():
+    me = _me()
+    status = request.args.get("status", "")
+    wanted = ApplicationStatus(status) if status in {s.value for s in ApplicationStatus} else None
+    found = applications.mine(me, status=wanted)
+    return render_template(
+        "agent_workbench/applications.html",
+        rows=[applications.view(a) for a in found],
+        loans=_loan_numbers([a.case_id for a in found]),
+        status=status if wanted else "",
+        statuses=STATUSES,
+        level_label=applications.level_label,
+        cancel=ConfirmForm(formdata=None),
+    )
+
+
+def _loan_numbers(case_ids: list[int]) -> dict[int, str]:
+    from arrears.services.workbench import loan_numbers
+
+    return loan_numbers(case_ids)
+
+
+@bp.route("/applications/<int:application_id>/cancel", methods=["POST"])
+def cancel_application(application_id: int):
+    me = _me()
+    application = loaders.get_application_for(me, application_id)
+    if application.requested_by_id != me.id:
+        raise NotFound()  # only one's own are withdrawn here
+    if ConfirmForm().validate_on_submit():
+        try:
+            applications.cancel(me, application)
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+        else:
+            flash(_("The application was withdrawn."), "success")
+    return redirect(url_for("agent_workbench.my_applications"))
