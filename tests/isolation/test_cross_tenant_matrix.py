@@ -23,7 +23,14 @@ from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, sig
 
 # URL parameters that are not object ids, with the reason.
 # A route whose parameter needs a particular kind of object: (rule, parameter) -> key in the objects.
-PARAM_OBJECTS = {("/asset/exports/<job_id>/download", "job_id"): "export_job_id"}
+PARAM_OBJECTS = {
+    ("/asset/exports/<job_id>/download", "job_id"): "export_job_id",
+    ("/workbench/letters/jobs/<job_id>", "job_id"): "letters_job_id",
+    ("/api/v1/letters/jobs/<job_id>", "job_id"): "letters_job_id",
+}
+# The work on a case (and the case itself): another collector of the very agency that holds the case
+# must get 404 too, on the workbench and through the API (a collector sees only their own cases).
+CASE_WORK_PARAMS = {"case_id", "promise_id", "reminder_id", "attachment_id", "call_id", "application_id"}
 NOT_OBJECT_PARAMS = {
     "filename": "static files are public and the same for everybody",
     "code": "the language switch takes a language code",
@@ -51,6 +58,12 @@ WATCHED = [
     "collection_notes",
     "promises",
     "reminders",
+    "applications",
+    "attachments",
+    "calls",
+    "letters",
+    "letter_templates",
+    "result_codes",
 ]
 # Columns that legitimately change on any authenticated request.
 VOLATILE = {"api_tokens": "last_used_at"}
@@ -177,21 +190,48 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         assert isinstance(batch, ImportBatch)
     out["bank"].update(_placement_objects(world, victim.id))
     out["east"].update(_dispatch_objects(world, victim.id))
-    out["bank"].update(_work_objects(world, victim.id))
+    work = _work_objects(world, victim.id)
+    out["bank"].update(work)
+    out["east"].update(work)
     return out
 
 
 def _work_objects(world: World, case_id: int) -> dict[str, list[Any]]:
-    """East's collector works the victim case: a note with a promise and a follow-up reminder."""
+    """East's collector works the victim case: a note with a promise and a follow-up reminder, a file,
+    a call, a reduction application waiting for the team lead, and bulk letters from bank's template
+    (bank grants east applications, letters and unmasking; the collector may see the face image)."""
     import datetime as dt
 
     from arrears.extensions import db
-    from arrears.models import Promise, Reminder
-    from arrears.services import auth, notes
+    from arrears.models import Application, Attachment, Call, Partnership, Promise, Reminder
+    from arrears.services import applications, attachments, auth, calls, letters, notes, roles, users
     from arrears.tenancy import tenant
 
+    with tenant(world.bank.org_id):
+        partnership = db.session.get(Partnership, world.bank_east)
+        partnership.grants = sorted(
+            {*partnership.grants, "reductions.request", "repayments.report", "letters.send", "pii.unmask"}
+        )
+        db.session.commit()
+        bank_admin = auth.get_user_by_email(world.bank.admin_email)
+        template_id = letters.create_template(
+            bank_admin, name="bank letter", subject="", body="{{ loan_no }}"
+        ).id
     db.session.expire_all()  # the case was moved by set-based statements
     with tenant(world.east.org_id):
+        manager = auth.get_user_by_email(world.east.admin_email)
+        unmasker = roles.save_role(
+            manager, role=None, name="east unmaskers", description="", permissions=["pii.unmask"]
+        )
+        collector = auth.get_user_by_email(world.east.emails["collector"])
+        users.update_user(
+            manager,
+            collector,
+            name=collector.name,
+            role_ids=[*(r.id for r in collector.roles), unmasker.id],
+            team_id=collector.team_id,
+        )
+        db.session.commit()
         collector = auth.get_user_by_email(world.east.emails["collector"])
         day = dt.date.today() + dt.timedelta(days=3)
         notes.add_note(
@@ -205,10 +245,34 @@ def _work_objects(world: World, case_id: int) -> dict[str, list[Any]]:
             promise_amount="50",
             promise_due_on=day,
         )
-        return {
+        attachments.upload(collector, case_id, "receipt.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+        calls.log_call(
+            collector,
+            case_id,
+            dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC),
+            30,
+            "answered",
+            "受害人 answered",
+        )
+        applications.request_repayment(collector, case_id, amount="10", paid_on=dt.date(2026, 1, 2))
+        job = letters.start_bulk(collector, [case_id], template_id)
+        ids = {
             "promise_id": list(db.session.scalars(select(Promise.id).where(Promise.case_id == case_id))),
             "reminder_id": list(db.session.scalars(select(Reminder.id).where(Reminder.case_id == case_id))),
+            "attachment_id": list(
+                db.session.scalars(select(Attachment.id).where(Attachment.case_id == case_id))
+            ),
+            "call_id": list(db.session.scalars(select(Call.id).where(Call.case_id == case_id))),
+            "application_id": list(
+                db.session.scalars(select(Application.id).where(Application.case_id == case_id))
+            ),
         }
+    return {
+        **ids,
+        "template_id": [template_id],
+        "letter_template_id": [template_id],
+        "letters_job_id": [job.id],
+    }
 
 
 def _placement_objects(world: World, case_id: int) -> dict[str, list[Any]]:
@@ -296,7 +360,9 @@ SIDES = {
     "/asset/": ("bank", "bank_admin"),
     "/agency/": ("east", "east_manager"),
     "/admin/": ("platform", "platform_operator"),
+    "/api/v1/letters/jobs/": ("east", "east_collector"),  # only who started a bulk job sees it
     "/api/": ("bank", "bank_admin"),
+    "/workbench/": ("east", "east_collector"),
     "/": ("bank", "bank_admin"),
 }
 
@@ -328,9 +394,14 @@ def matrix(app: Flask, world: World) -> dict[str, Any]:
         "platform_operator": world.platform.admin_email,
         "bank_admin": world.bank.admin_email,
         "east_manager": world.east.admin_email,
+        "east_collector": world.east.emails["collector"],
+        "east_other_collector": _other_collector(world),
     }
     clients = {name: signed_in(app, email) for name, email in emails.items()}
-    tokens = {name: api_token(emails[name]) for name in ("lender_admin", "west_manager", "bank_admin")}
+    tokens = {
+        name: api_token(emails[name])
+        for name in ("lender_admin", "west_manager", "bank_admin", "east_collector", "east_other_collector")
+    }
     field = (
         app.test_client()
         .post(
@@ -341,6 +412,21 @@ def matrix(app: Flask, world: World) -> dict[str, Any]:
     )
     csrf = {name: csrf_token(c, "/profile") for name, c in clients.items()}
     return {"objects": objects, "clients": clients, "tokens": tokens, "field": field, "csrf": csrf}
+
+
+def _other_collector(world: World) -> str:
+    """A second collector of east, who holds none of the victim's cases."""
+    from arrears.extensions import db
+    from arrears.models import Organisation
+    from arrears.services import roles, users
+    from arrears.tenancy import tenant
+
+    org = db.session.get(Organisation, world.east.org_id)
+    email = "other-collector@east.test.example"
+    with tenant(org.id, org.kind):
+        role = roles.builtin_role(org, "collector")
+        users.create_user(None, org=org, email=email, name="Other", password=PASSWORD, role_ids=[role.id])
+    return email
 
 
 def _request(client: FlaskClient, method: str, url: str, headers: dict[str, str], csrf: str | None) -> Any:
@@ -391,7 +477,10 @@ def test_every_route_with_an_id_is_404_for_other_tenants(
             for victim in victims:
                 for value in objects[victim].get(key, []):
                     url = _fill(rule, {param: value})
-                    for attacker in ATTACKERS:
+                    attackers = list(ATTACKERS)
+                    if param in CASE_WORK_PARAMS and rule.rule.startswith(("/workbench/", "/api/")):
+                        attackers.append("east_other_collector")
+                    for attacker in attackers:
                         if param == "org_id" and attacker == "platform_operator":
                             continue  # the operator manages tenants: that is the page's purpose
                         for method in methods:
@@ -442,6 +531,9 @@ def test_pages_without_ids_show_nothing_of_other_tenants(
         "bank strategy",
         "east strategy",
         "checker@bank.test.example",
+        "bank letter",
+        "receipt.png",
+        "east unmaskers",
     ]
     operator_pages = {"/admin/", "/admin/organisations", "/admin/audit/all"}
     checked = 0

@@ -77,9 +77,10 @@ def case_promises(case: Case) -> Any:
     response_schema=PromiseSchema(),
     tags=TAGS,
     permission="workbench.use",
+    lookup=("promise_id", notes.my_promise),
 )
-def confirm_promise(promise_id: int, body: dict[str, Any]) -> Any:
-    return notes.confirm_promise(g.api_user, promise_id, body["paid_amount"])
+def confirm_promise(promise: Any, body: dict[str, Any]) -> Any:
+    return notes.confirm_promise(g.api_user, promise.id, body["paid_amount"])
 
 
 @api.route(
@@ -104,9 +105,10 @@ def my_reminders() -> Any:
     response_schema=ReminderSchema(),
     tags=TAGS,
     permission="workbench.use",
+    lookup=("reminder_id", notes.my_reminder),
 )
-def reminder_done(reminder_id: int) -> Any:
-    return notes.reminder_done(g.api_user, reminder_id)
+def reminder_done(reminder: Any) -> Any:
+    return notes.reminder_done(g.api_user, reminder.id)
 
 
 @api.route(
@@ -117,9 +119,10 @@ def reminder_done(reminder_id: int) -> Any:
     response_schema=ReminderSchema(),
     tags=TAGS,
     permission="workbench.use",
+    lookup=("reminder_id", notes.my_reminder),
 )
-def snooze(reminder_id: int, body: dict[str, Any]) -> Any:
-    return notes.snooze(g.api_user, reminder_id, body["until"])
+def snooze(reminder: Any, body: dict[str, Any]) -> Any:
+    return notes.snooze(g.api_user, reminder.id, body["until"])
 
 
 @api.route(
