@@ -16,7 +16,7 @@ from arrears.services import teams as team_service
 from arrears.services import users as user_service
 from arrears.tasks.queue import is_eager
 from arrears.tenancy import loaders
-from arrears.web import orgadmin
+from arrears.web import orgadmin, work
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import RightRequestForm, TeamForm
 from arrears.web.orgadmin import _field_error
@@ -43,6 +43,7 @@ bp = console_blueprint(
     ],
 )
 orgadmin.register(bp)
+work.register(bp)  # applications, notes, promises, attachments, result codes
 
 
 def _me() -> User:

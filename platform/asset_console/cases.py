@@ -20,7 +20,7 @@ from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.models import CaseStatus, User
 from arrears.schemas.cases import case_view, debtor_view
-from arrears.services import allocation_log
+from arrears.services import allocation_log, work_queries
 from arrears.services import cases as case_service
 from arrears.services import partnerships as partnership_service
 from arrears.services import placements as placement_service
@@ -160,6 +160,7 @@ def _case_page(case_id: int, *, unmasked: bool) -> Any:
         form=form,
         can_edit=me.can("cases.import"),
         can_reveal=me.can("pii.unmask"),
+        work=work_queries.case_work(me, case),
     )
 
 

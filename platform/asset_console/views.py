@@ -13,7 +13,7 @@ from arrears.services import dashboard
 from arrears.services import partnerships as partnership_service
 from arrears.tasks.queue import is_eager
 from arrears.tenancy import loaders
-from arrears.web import orgadmin
+from arrears.web import orgadmin, work
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import PartnershipForm
 from arrears.web.orgadmin import _field_error
@@ -39,6 +39,7 @@ bp = console_blueprint(
     ],
 )
 orgadmin.register(bp)
+work.register(bp)  # applications, notes, promises, attachments, result codes
 
 
 def _me() -> User:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -23,6 +23,7 @@ from arrears.services import orgs as org_service
 from arrears.services import roles as role_service
 from arrears.services import teams as team_service
 from arrears.services import users as user_service
+from arrears.services import work_queries
 from arrears.tasks.queue import is_eager
 from arrears.tenancy import loaders
 from arrears.web.forms import (
@@ -310,6 +311,7 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
             else:
                 flash(_("The decision was recorded."), "success")
                 return redirect(url_for(ep("approvals")))
+        application_endpoint = ep("application_detail")
         return render_template(
             "shared/approval.html",
             approval=approval,
@@ -317,10 +319,15 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
             kind_label=approval_service.kind_label(approval),
             description=approval_service.describe(approval),
             cancel_form=ConfirmForm(),
-            can_decide=actor.can("approvals.decide")
-            and approval.org_id == actor.org_id
-            and approval.requested_by_id != actor.id
-            and approval.status == ApprovalStatus.PENDING,
+            # a staged request (an application) is decided at its current level by whoever may
+            # decide that level; a single one by a checker of the deciding organisation
+            can_decide=approval_service.may_decide(actor, approval),
+            path=work_queries.approval_path(approval),
+            application_url=url_for(application_endpoint, application_id=approval.subject_id)
+            if approval.subject_type == "application"
+            and str(approval.subject_id).isdigit()
+            and application_endpoint in current_app.view_functions
+            else None,
         )
 
     @bp.route("/approvals/<int:approval_id>/cancel", methods=["POST"])
