@@ -30,7 +30,7 @@ from agent_workbench.forms import (
 from arrears.errors import DomainError, NotFound
 from arrears.models import ApplicationKind, CallResult, Case, OrgKind, User
 from arrears.schemas.cases import case_view
-from arrears.services import applications, assignments, attachments, calls, letters, notes, workbench
+from arrears.services import applications, attachments, calls, letters, notes, workbench
 from arrears.services import cases as case_service
 from arrears.tenancy import loaders
 from arrears.tenancy.scopes import case_scope
@@ -48,7 +48,8 @@ bp = console_blueprint(
     permission="workbench.use",
     title=_l("Collector workbench"),
     nav=[
-        NavItem("agent_workbench.home", _l("My cases")),
+        NavItem("agent_workbench.home", _l("My desk")),
+        NavItem("agent_workbench.cases", _l("My cases")),
         NavItem("agent_workbench.reminders", _l("Reminders"), badge=_due_badge),
         NavItem("agent_workbench.my_applications", _l("My applications")),
     ],
@@ -100,11 +101,29 @@ def _me() -> User:
 
 @bp.route("/")
 def home():
+    """工作台基本概况: my figures and rank, the honour roll, what is due today."""
+    me = _me()
+    due = notes.reminders(me, when="due", limit=50)
+    return render_template(
+        "agent_workbench/home.html",
+        user=me,
+        figures=workbench.home_figures(me),
+        reminders=due,
+        loans=workbench.loan_numbers([r.case_id for r in due]),
+        promises_today=workbench.promises_due_today(me),
+        broken=workbench.broken_recently(me),
+        today=case_service.business_date(me.org),
+        kind_labels=KIND_LABELS,
+    )
+
+
+@bp.route("/cases")
+def cases():
+    """My cases (a team lead's ``view=team``: the teams they lead), filtered, sorted, keyset pages."""
     me = _me()
     sort = request.args.get("sort", "-dpd")
     if sort not in SORTS:
         sort = "-dpd"
-    # my cases: assigned to me; ``view=team``: my whole scope (a team lead's: the teams they lead)
     args = request.args
     team = args.get("view") == "team"
     f = case_service.CaseFilter(
@@ -126,26 +145,16 @@ def home():
         flash(str(exc.message), "danger")
         rows, cursor = [], None
     today = case_service.business_date(me.org)
-    mine = next((row for row in assignments.loads(me) if row["user"].id == me.id), None)
-    due = notes.reminders(me, when="due", limit=50)
     return render_template(
-        "agent_workbench/home.html",
+        "agent_workbench/cases.html",
         user=me,
-        figures=workbench.home_figures(me),
-        reminders=due,
-        loans=workbench.loan_numbers([r.case_id for r in due]),
-        promises_today=workbench.promises_due_today(me),
-        broken=workbench.broken_recently(me),
-        snooze=SnoozeForm(formdata=None),
         rows=[case_view(c, today, unmasked=False) for c in rows],
         sort=sort,
         sorts=SORTS,
         buckets=BUCKETS,
         kept=kept,
-        load=mine,
-        next_url=url_for("agent_workbench.home", sort=sort, cursor=cursor, **kept) if cursor else None,
+        next_url=url_for("agent_workbench.cases", sort=sort, cursor=cursor, **kept) if cursor else None,
         today=today,
-        kind_labels=KIND_LABELS,
         letter_templates=letters.templates_for_actor(me),
     )
 

@@ -134,14 +134,14 @@ def test_dispatch_transfer_pool_and_caps_through_the_pages(eager_app: Flask, dat
     assert "440106197712084175" not in listing  # ID numbers never in clear here
     assert pool_badge(manager) == 300
     ids = case_ids(database, 3)
-    assert all(loan(database, i) not in collector.get("/workbench/").get_data(as_text=True) for i in ids)
+    assert all(loan(database, i) not in collector.get("/workbench/cases").get_data(as_text=True) for i in ids)
 
     # dispatch by selection from the pool: the cases land on the collector's workbench
     page = move(manager, "dispatch", ids, back="pool", user_id=people["collector"])
     assert "3 cases were dispatched." in page
     assert holders(database, ids) == [people["collector"]] * 3
     assert pool_badge(manager) == 297
-    workbench = collector.get("/workbench/").get_data(as_text=True)
+    workbench = collector.get("/workbench/cases").get_data(as_text=True)
     assert all(loan(database, i) in workbench for i in ids)
     assert collector.get(f"/workbench/cases/{ids[0]}").status_code == 200
     # the dispatch is in each case's assignment log, by the manager who applied it
@@ -174,9 +174,9 @@ def test_dispatch_transfer_pool_and_caps_through_the_pages(eager_app: Flask, dat
     assert "1 cases were transferred." in page
     assert holders(database, ids) == [people["bob"], people["collector"], people["collector"]]
     assert collector.get(f"/workbench/cases/{ids[0]}").status_code == 404
-    assert loan(database, ids[0]) not in collector.get("/workbench/").get_data(as_text=True)
+    assert loan(database, ids[0]) not in collector.get("/workbench/cases").get_data(as_text=True)
     assert bob.get(f"/workbench/cases/{ids[0]}").status_code == 200
-    assert loan(database, ids[0]) in bob.get("/workbench/").get_data(as_text=True)
+    assert loan(database, ids[0]) in bob.get("/workbench/cases").get_data(as_text=True)
     # Bob is full now: a dispatch to him is refused with the cap, and nothing moves
     spare = case_ids(database, 1, offset=10)
     page = move(manager, "dispatch", spare, back="pool", user_id=people["bob"])
@@ -326,7 +326,7 @@ def test_placements_received_with_extension_and_early_recall(eager_app: Flask, d
     )
     assert database.scalar("SELECT agency_org_id FROM cases WHERE id = :i", i=ids[0]) is None
     assert collector.get(f"/workbench/cases/{ids[0]}").status_code == 404
-    assert loan(database, ids[0]) not in collector.get("/workbench/").get_data(as_text=True)
+    assert loan(database, ids[0]) not in collector.get("/workbench/cases").get_data(as_text=True)
     assert manager.get(f"/agency/cases/{ids[0]}").status_code == 404
     assert "300 / 299" in manager.get(url).get_data(as_text=True)
     assert collector.get(f"/workbench/cases/{ids[1]}").status_code == 200

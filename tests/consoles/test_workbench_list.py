@@ -30,7 +30,7 @@ def _listed(c, url: str) -> tuple[list[int], str | None]:  # type: ignore[no-unt
     page = c.get(url)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    following = re.search(r'href="(/workbench/\?[^"]*cursor=[^"]+)"', html)
+    following = re.search(r'href="(/workbench/cases\?[^"]*cursor=[^"]+)"', html)
     next_url = following.group(1).replace("&amp;", "&") if following else None
     return [int(i) for i in _ROW.findall(html)], next_url
 
@@ -53,9 +53,9 @@ def test_my_cases_sorted_in_keyset_pages(eager_app: Flask, database: Database) -
     dispatch(world, bobs, people["bob"])
     collector = signed_in(eager_app, world.east.emails["collector"])
 
-    first, next_url = _listed(collector, "/workbench/")
+    first, next_url = _listed(collector, "/workbench/cases")
     assert len(first) == 50 and next_url is not None
-    by_dpd = _walk(collector, "/workbench/")
+    by_dpd = _walk(collector, "/workbench/cases")
     assert sorted(by_dpd) == sorted(mine)  # every one of mine once, nobody else's
     expected = [
         r[0]
@@ -65,11 +65,11 @@ def test_my_cases_sorted_in_keyset_pages(eager_app: Flask, database: Database) -
         )
     ]
     assert by_dpd == expected  # most days past due first
-    by_amount = _walk(collector, "/workbench/?sort=-amount")
+    by_amount = _walk(collector, "/workbench/cases?sort=-amount")
     amounts = dict(database.rows("SELECT id, outstanding FROM cases WHERE id = ANY(:ids)", ids=mine))
     assert sorted(by_amount) == sorted(mine)
     assert [amounts[i] for i in by_amount] == sorted(amounts.values(), reverse=True)
-    smallest = _walk(collector, "/workbench/?sort=amount")
+    smallest = _walk(collector, "/workbench/cases?sort=amount")
     assert [amounts[i] for i in smallest] == sorted(amounts.values())
     home = collector.get("/workbench/").get_data(as_text=True)
     assert re.search(r'id="open-cases">60<', home)
@@ -83,12 +83,12 @@ def test_my_cases_sorted_in_keyset_pages(eager_app: Flask, database: Database) -
     # nobody else's: another collector's case, a missing id, a bad cursor
     assert collector.get(f"/workbench/cases/{bobs[0]}").status_code == 404
     assert collector.get(f"/workbench/cases/{MISSING}").status_code == 404
-    bad = collector.get("/workbench/?cursor=not-a-cursor")
+    bad = collector.get("/workbench/cases?cursor=not-a-cursor")
     assert bad.status_code == 200 and "The cursor is not valid" in bad.get_data(as_text=True)
     # a field visitor has no workbench; another agency's collector sees none of east's cases
     assert signed_in(eager_app, world.east.emails["field_visitor"]).get("/workbench/").status_code == 404
     west = signed_in(eager_app, world.west.emails["collector"])
-    assert _listed(west, "/workbench/")[0] == []
+    assert _listed(west, "/workbench/cases")[0] == []
     assert west.get(f"/workbench/cases/{mine[0]}").status_code == 404
 
 
@@ -99,22 +99,22 @@ def test_a_case_transferred_away_or_recalled_is_gone_at_once(eager_app: Flask, d
     ids = case_ids(database, 3)
     dispatch(world, ids, people["collector"])
     collector = signed_in(eager_app, world.east.emails["collector"])
-    assert sorted(_walk(collector, "/workbench/")) == ids
+    assert sorted(_walk(collector, "/workbench/cases")) == ids
     for case_id in ids:
         assert collector.get(f"/workbench/cases/{case_id}").status_code == 200
 
     with tenant(world.east.org_id):  # 转派 to Bob
         assert assignments.transfer(_user(world.east.admin_id), ids[:1], people["bob"], "language") == 1
     assert collector.get(f"/workbench/cases/{ids[0]}").status_code == 404
-    assert ids[0] not in _walk(collector, "/workbench/")
+    assert ids[0] not in _walk(collector, "/workbench/cases")
     bob = signed_in(eager_app, "bob@east.test.example")
-    assert _walk(bob, "/workbench/") == ids[:1]
+    assert _walk(bob, "/workbench/cases") == ids[:1]
 
     with tenant(world.bank.org_id):  # the owner takes one back (退案)
         assert placements.recall_cases(_user(world.bank.admin_id), ids[1:2], "paid at the branch") == 1
         db.session.commit()
     assert collector.get(f"/workbench/cases/{ids[1]}").status_code == 404
-    assert _walk(collector, "/workbench/") == ids[2:]
+    assert _walk(collector, "/workbench/cases") == ids[2:]
     # the owner recalls the whole placement: the collector has nothing left
     with tenant(world.bank.org_id):
         from sqlalchemy import select
@@ -124,8 +124,8 @@ def test_a_case_transferred_away_or_recalled_is_gone_at_once(eager_app: Flask, d
         placement = db.session.scalar(select(Placement))
         placements.recall_placement(_user(world.bank.admin_id), placement, "contract ended")
     assert collector.get(f"/workbench/cases/{ids[2]}").status_code == 404
-    assert _walk(collector, "/workbench/") == []
-    assert _walk(bob, "/workbench/") == []
+    assert _walk(collector, "/workbench/cases") == []
+    assert _walk(bob, "/workbench/cases") == []
     assert "Cases appear here once your agency dispatches them to you." in collector.get(
-        "/workbench/"
+        "/workbench/cases"
     ).get_data(as_text=True)

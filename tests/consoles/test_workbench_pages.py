@@ -42,7 +42,7 @@ def desk(eager_app: Flask) -> dict[str, Any]:
         "world": world,
         "cases": cases,
         "collector": collector,
-        "csrf": csrf_token(collector, "/workbench/"),
+        "csrf": csrf_token(collector, "/workbench/cases"),
     }
 
 
@@ -346,8 +346,8 @@ def test_letters_one_by_one_and_in_bulk(desk: dict[str, Any], database: Database
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
     assert "Letter sent" in c.get(f"/workbench/cases/{cases.team}").get_data(as_text=True)
 
-    home = c.get("/workbench/").get_data(as_text=True)
-    assert 'id="bulk-letters"' in home and "催收函" in home
+    listing = c.get("/workbench/cases").get_data(as_text=True)
+    assert 'id="bulk-letters"' in listing and "催收函" in listing
     r = _post(
         c,
         "/workbench/letters/bulk",
@@ -487,7 +487,7 @@ def test_another_collector_and_missing_ids_get_404_everywhere(
         ("POST", "/workbench/applications/{application}/cancel"),
     ]
     bob = signed_in(app, "bob@east.test.example")
-    bob_csrf = csrf_token(bob, "/workbench/")
+    bob_csrf = csrf_token(bob, "/workbench/cases")
     tables = ("collection_notes", "promises", "reminders", "attachments", "applications", "calls", "letters")
     before = [count(database, t) for t in tables]
     data = {
@@ -513,5 +513,5 @@ def test_another_collector_and_missing_ids_get_404_everywhere(
             assert r.status_code == 404, (who, method, url, r.status_code)
     assert [count(database, t) for t in tables] == before
     # and bob's pages list nothing of the collector's
-    for url in ("/workbench/", "/workbench/reminders", "/workbench/applications"):
+    for url in ("/workbench/", "/workbench/cases", "/workbench/reminders", "/workbench/applications"):
         assert "APP-0" not in bob.get(url).get_data(as_text=True)

@@ -191,7 +191,7 @@ def _listed(c: Any, url: str) -> tuple[list[int], str | None]:
     page = c.get(url)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    following = re.search(r'href="(/workbench/\?[^"]*cursor=[^"]+)"', html)
+    following = re.search(r'href="(/workbench/cases\?[^"]*cursor=[^"]+)"', html)
     return [int(i) for i in _ROW.findall(html)], following.group(1).replace(
         "&amp;", "&"
     ) if following else None
@@ -224,10 +224,10 @@ def test_workbench_filters_and_quick_search(eager_app: Flask, database: Database
     collector = signed_in(eager_app, world.east.emails["collector"])
 
     # every filter carried to the next page: 60 open cases, 50 + 10
-    first, next_url = _listed(collector, "/workbench/?status=open&sort=next_action")
+    first, next_url = _listed(collector, "/workbench/cases?status=open&sort=next_action")
     assert len(first) == 50 and next_url and "status=open" in next_url and "sort=next_action" in next_url
-    assert sorted(_walk_pages(collector, "/workbench/?status=open&sort=next_action")) == sorted(mine)
-    assert _walk_pages(collector, "/workbench/?status=closed") == []
+    assert sorted(_walk_pages(collector, "/workbench/cases?status=open&sort=next_action")) == sorted(mine)
+    assert _walk_pages(collector, "/workbench/cases?status=closed") == []
 
     days = {
         "M0": "id % 5 = 0",
@@ -237,32 +237,32 @@ def test_workbench_filters_and_quick_search(eager_app: Flask, database: Database
         "M4+": "id % 5 = 4",
     }
     for name, where in days.items():
-        listed = _walk_pages(collector, f"/workbench/?bucket={name.replace('+', '%2B')}")
+        listed = _walk_pages(collector, f"/workbench/cases?bucket={name.replace('+', '%2B')}")
         assert set(listed) == _ids(database, where, mine) and listed, name
-    bad = collector.get("/workbench/?bucket=M9").get_data(as_text=True)
+    bad = collector.get("/workbench/cases?bucket=M9").get_data(as_text=True)
     assert "Unknown bucket: M9" in bad and not _ROW.findall(bad)
 
-    promised = set(_walk_pages(collector, "/workbench/?promise=1"))
+    promised = set(_walk_pages(collector, "/workbench/cases?promise=1"))
     assert promised == _ids(database, "promise_due_on IS NOT NULL", mine) and 0 < len(promised) < 60
-    due = set(_walk_pages(collector, "/workbench/?due=1"))
+    due = set(_walk_pages(collector, "/workbench/cases?due=1"))
     assert due == _ids(database, "next_action_on <= :d", mine, d=BUSINESS_DATE) and 0 < len(due) < 45
-    both = set(_walk_pages(collector, "/workbench/?due=1&promise=1&bucket=M1"))
+    both = set(_walk_pages(collector, "/workbench/cases?due=1&promise=1&bucket=M1"))
     assert both == promised & due & _ids(database, "id % 5 = 1", mine)
 
     # quick search: the start of a loan number, part of a name, an exact ID number; mine only
     loans = dict(database.rows("SELECT id, loan_no FROM cases WHERE id = ANY(:ids)", ids=mine + bobs))
     prefix = loans[mine[12]][:-1]
-    found = set(_walk_pages(collector, f"/workbench/?q={prefix}"))
+    found = set(_walk_pages(collector, f"/workbench/cases?q={prefix}"))
     assert found == {i for i in mine if loans[i].startswith(prefix)} and 1 < len(found) < 60
-    assert set(_walk_pages(collector, f"/workbench/?q={loans[mine[3]]}")) == {mine[3]}
-    assert _walk_pages(collector, f"/workbench/?q={loans[bobs[0]]}") == []  # Bob's, not mine
-    assert _walk_pages(collector, "/workbench/?q=CU%25") == []  # a wildcard is a plain character
+    assert set(_walk_pages(collector, f"/workbench/cases?q={loans[mine[3]]}")) == {mine[3]}
+    assert _walk_pages(collector, f"/workbench/cases?q={loans[bobs[0]]}") == []  # Bob's, not mine
+    assert _walk_pages(collector, "/workbench/cases?q=CU%25") == []  # a wildcard is a plain character
     with open(DATA / "cases_utf8_bom.csv", encoding="utf-8-sig") as source:
         people_by_loan = {row["借据号"]: row for row in csv.DictReader(source)}
     row = people_by_loan[loans[mine[7]]]
-    assert mine[7] in _walk_pages(collector, f"/workbench/?q={row['身份证号']}")
-    assert mine[7] in _walk_pages(collector, f"/workbench/?q={row['客户姓名']}")
-    assert set(_walk_pages(collector, f"/workbench/?q={row['身份证号']}")) <= set(mine)
+    assert mine[7] in _walk_pages(collector, f"/workbench/cases?q={row['身份证号']}")
+    assert mine[7] in _walk_pages(collector, f"/workbench/cases?q={row['客户姓名']}")
+    assert set(_walk_pages(collector, f"/workbench/cases?q={row['身份证号']}")) <= set(mine)
 
 
 def test_a_team_lead_sees_the_teams_cases(eager_app: Flask, database: Database) -> None:
@@ -271,15 +271,15 @@ def test_a_team_lead_sees_the_teams_cases(eager_app: Flask, database: Database) 
     own = case_ids(database, 2, offset=100)
     dispatch(world, own, people["team_lead"])  # the lead holds two cases too
     lead = signed_in(eager_app, world.east.emails["team_lead"])
-    assert sorted(_walk_pages(lead, "/workbench/")) == own  # my cases: the lead's own
-    team = _walk_pages(lead, "/workbench/?view=team&sort=-priority")
+    assert sorted(_walk_pages(lead, "/workbench/cases")) == own  # my cases: the lead's own
+    team = _walk_pages(lead, "/workbench/cases?view=team&sort=-priority")
     assert sorted(team) == sorted(mine + own)  # the team North's (the collector's) and own; not Bob's
-    assert _listed(lead, "/workbench/?view=team")[1] is not None  # 62 cases: a next page
-    assert sorted(_walk_pages(lead, "/workbench/?view=team&promise=1")) == sorted(
+    assert _listed(lead, "/workbench/cases?view=team")[1] is not None  # 62 cases: a next page
+    assert sorted(_walk_pages(lead, "/workbench/cases?view=team&promise=1")) == sorted(
         _ids(database, "promise_due_on IS NOT NULL", mine + own)
     )
     # a collector's and Bob's "team" view is their own cases still
     collector = signed_in(eager_app, world.east.emails["collector"])
-    assert sorted(_walk_pages(collector, "/workbench/?view=team")) == sorted(mine)
+    assert sorted(_walk_pages(collector, "/workbench/cases?view=team")) == sorted(mine)
     bob = signed_in(eager_app, "bob@east.test.example")
-    assert sorted(_walk_pages(bob, "/workbench/?view=team")) == sorted(bobs)
+    assert sorted(_walk_pages(bob, "/workbench/cases?view=team")) == sorted(bobs)

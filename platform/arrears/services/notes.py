@@ -382,6 +382,7 @@ def confirm_promise(actor: User, promise_id: Any, paid_amount: Any) -> Promise:
             target=promise,
             details={"case": case.id, "paid": str(paid), "status": promise.status.value},
         )
+    _forget_rolls([actor.org_id])
     return promise
 
 
@@ -436,7 +437,16 @@ def evaluate_promises(org: Organisation) -> dict[str, int]:
             if case is not None and case.assignee_user_id is not None:
                 _remind(case, case.assignee_user_id, ReminderKind.PROMISE_BROKEN, today, "", promise_id=p.id)
         refresh_sort_keys(list(cases))
+    if any(p.status != PromiseStatus.BROKEN for p in due):
+        _forget_rolls([org.id])
     return {"evaluated": len(due), "broken": len(broken)}
+
+
+def _forget_rolls(org_ids: list[int]) -> None:
+    """Money recovered against promises moves the honour roll (services.workbench caches it)."""
+    from arrears.services.workbench import forget_roll
+
+    forget_roll(org_ids)
 
 
 # --- reminders ----------------------------------------------------------------------------------------

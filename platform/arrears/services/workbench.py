@@ -12,13 +12,16 @@ in one query with window functions, never a query per collector.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import Numeric, and_, cast, func, select
 
 from arrears.extensions import db
@@ -36,6 +39,7 @@ from arrears.models import (
     UserRole,
     UserStatus,
 )
+from arrears.models.base import utcnow
 from arrears.services import notes
 from arrears.services.assignments import OPEN
 from arrears.services.cases import business_date
@@ -72,24 +76,20 @@ def periods(actor: User) -> Periods:
 
 # --- the honour roll --------------------------------------------------------------------------------
 
+ROLL_TTL_S = 300
 
-def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
-    """The organisation's collectors (active users who may use the workbench) with what they recovered
-    this month and this week, the outstanding of the open cases they hold, the recovery rates and
-    their ranks. One statement; only the rows on a top 10 and the actor's own are returned."""
-    p = p or periods(actor)
-    workers = (
+
+def _workers() -> Any:
+    return (
         select(UserRole.user_id)
         .join(RolePermission, RolePermission.role_id == UserRole.role_id)
         .where(RolePermission.permission == "workbench.use")
     )
-    people = (
-        select(User.id.label("uid"), User.name.label("name"))
-        .where(User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, User.id.in_(workers))
-        .cte("people")
-    )
+
+
+def _recovered(p: Periods) -> Any:
     since = min(p.month_start, p.week_start)
-    recovered = (
+    return (
         select(
             Promise.collector_user_id.label("uid"),
             func.sum(Promise.paid_amount).filter(Promise.evaluated_at >= p.month_start).label("month"),
@@ -97,8 +97,21 @@ def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
         )
         .where(Promise.status.in_(RECOVERED), Promise.evaluated_at >= since)
         .group_by(Promise.collector_user_id)
-        .cte("recovered")
     )
+
+
+def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
+    """The organisation's collectors (active users who may use the workbench) with what they recovered
+    this month and this week, the outstanding of the open cases they hold, the recovery rates and
+    their places. One statement over the organisation (window functions, never a query per
+    collector); only the rows on a top 10 are returned."""
+    p = p or periods(actor)
+    people = (
+        select(User.id.label("uid"), User.name.label("name"))
+        .where(User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, User.id.in_(_workers()))
+        .cte("people")
+    )
+    recovered = _recovered(p).cte("recovered")
     held = (
         select(Case.assignee_user_id.label("uid"), func.sum(Case.outstanding).label("held"))
         .where(
@@ -112,8 +125,8 @@ def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
     outstanding = func.coalesce(held.c.held, 0)
 
     def rate(amount: Any) -> Any:
-        # recovered / outstanding held; none for a collector holding nothing
-        return func.round(cast(amount, Numeric) / func.nullif(outstanding, 0), 4)
+        # recovered / (recovered + outstanding still held): none for a collector with neither
+        return func.round(cast(amount, Numeric) / func.nullif(amount + outstanding, 0), 4)
 
     figures = (
         select(
@@ -132,9 +145,6 @@ def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
     )
     f = figures.c
 
-    def rank(column: Any) -> Any:
-        return func.rank().over(order_by=column.desc().nulls_last())
-
     def place(column: Any) -> Any:  # the honour roll's order: ties by name
         return func.row_number().over(order_by=(column.desc().nulls_last(), f.name, f.uid))
 
@@ -146,7 +156,6 @@ def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
         f.held,
         f.month_rate,
         f.week_rate,
-        rank(f.month).label("rank_month"),
         place(f.month).label("top_month"),
         place(f.week).label("top_week"),
         place(f.month_rate).label("top_month_rate"),
@@ -159,7 +168,6 @@ def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
             | (r.top_week <= ROLL_SIZE)
             | (r.top_month_rate <= ROLL_SIZE)
             | (r.top_week_rate <= ROLL_SIZE)
-            | (r.uid == actor.id)
         )
     ).mappings()
     return [dict(row) for row in rows]
@@ -188,15 +196,87 @@ def honour_roll(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str
     return out
 
 
+def _month_amounts(actor: User, p: Periods) -> list[Decimal]:
+    """What every collector of the organisation recovered this month, largest first (for ranks)."""
+    recovered = _recovered(p).subquery()
+    stmt = (
+        select(recovered.c.month)
+        .join(User, User.id == recovered.c.uid)
+        .where(User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, recovered.c.month > 0)
+        .order_by(recovered.c.month.desc())
+    )
+    return [Decimal(v) for v in db.session.scalars(stmt)]
+
+
+def _roll_key(org_id: int, p: Periods) -> str:
+    return f"{current_app.config['REDIS_KEY_PREFIX']}:honour-roll:{org_id}:{p.today.isoformat()}"
+
+
+def roll_for(actor: User, p: Periods | None = None) -> dict[str, Any]:
+    """The organisation's honour roll and the month's amounts (for ranks), computed at most every
+    ``ROLL_TTL_S`` seconds per organisation when Redis is there (a tenant of a million cases needs a
+    scan of its open cases for the rates); settling a promise forgets it (``forget_roll``)."""
+    from arrears.tasks.queue import redis_connection
+
+    p = p or periods(actor)
+    conn = redis_connection()
+    key = _roll_key(actor.org_id, p)
+    if conn is not None:
+        try:
+            cached = conn.get(key)
+        except RedisError:
+            cached = None
+        if cached:
+            return _decode_roll(json.loads(cached))
+    data = {
+        "roll": honour_roll(board(actor, p)),
+        "amounts": _month_amounts(actor, p),
+        "at": utcnow(),
+    }
+    if conn is not None:
+        with contextlib.suppress(RedisError):
+            conn.set(key, json.dumps(data, default=str), ex=ROLL_TTL_S)
+    return data
+
+
+def _decode_roll(data: dict[str, Any]) -> dict[str, Any]:
+    money = ("month", "week", "held", "month_rate", "week_rate")
+    for lists in data["roll"].values():
+        for rows in lists.values():
+            for row in rows:
+                for k in money:
+                    row[k] = Decimal(row[k]) if row.get(k) is not None else None
+    data["amounts"] = [Decimal(v) for v in data["amounts"]]
+    data["at"] = dt.datetime.fromisoformat(data["at"])
+    return data
+
+
+def forget_roll(org_ids: Any) -> None:
+    """Drop the cached honour rolls of these organisations (after money was recovered)."""
+    from arrears.tasks.queue import redis_connection
+
+    conn = redis_connection()
+    if conn is None:
+        return
+    pattern = current_app.config["REDIS_KEY_PREFIX"]
+    with contextlib.suppress(RedisError):
+        for org_id in {int(o) for o in org_ids if o}:
+            for key in conn.scan_iter(f"{pattern}:honour-roll:{org_id}:*"):
+                conn.delete(key)
+
+
 # --- my figures -------------------------------------------------------------------------------------
 
 
 def home_figures(actor: User) -> dict[str, Any]:
-    """My desk: open cases, promises due today, reminders due, promises broken in the last 7 days,
-    what was confirmed against my promises this month, my contact rate this month, my rank."""
+    """My desk: open cases and what they hold, promises due today, reminders due, promises broken in
+    the last 7 days, what was confirmed against my promises this month, my contact rate this month,
+    my rank among the organisation's collectors, and the honour roll."""
     p = periods(actor)
     mine = and_(case_scope(actor), Case.assignee_user_id == actor.id)
-    open_cases = db.session.scalar(select(func.count()).where(mine, Case.status.in_(OPEN)))
+    open_cases, held = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(Case.outstanding), 0)).where(mine, Case.status.in_(OPEN))
+    ).one()
     promises = db.session.execute(
         select(
             func.count().filter(Promise.status == PromiseStatus.PENDING, Promise.due_on == p.today),
@@ -214,36 +294,35 @@ def home_figures(actor: User) -> dict[str, Any]:
             CollectionNote.author_user_id == actor.id, CollectionNote.created_at >= p.month_start
         )
     ).one()
-    rows = board(actor, p)
-    me = next((row for row in rows if row["uid"] == actor.id), None)
+    recovered = _recovered(p).where(Promise.collector_user_id == actor.id).subquery()
+    month = Decimal(db.session.scalar(select(recovered.c.month)) or 0)
+    roll = roll_for(actor, p)
     return {
         "today": p.today,
         "open_cases": int(open_cases or 0),
+        "held": Decimal(held or 0),
         "promises_due_today": int(promises[0]),
         "reminders_due": notes.due_count(actor),
         "broken_recently": int(promises[1]),
         "broken_days": BROKEN_DAYS,
-        "confirmed_month": Decimal(me["month"]) if me else Decimal("0.00"),
+        "confirmed_month": month.quantize(Decimal("0.01")),
         "notes_month": int(contacts[0]),
         "contact_rate": (Decimal(contacts[1]) / Decimal(contacts[0])).quantize(Decimal("0.001"))
         if contacts[0]
         else None,
-        "rank": int(me["rank_month"]) if me else None,
+        # ties share a rank; a collector who recovered nothing ranks after all who did
+        "rank": 1 + sum(1 for amount in roll["amounts"] if amount > month),
         "collectors": collector_count(actor),
-        "roll": honour_roll(rows),
+        "roll": roll["roll"],
+        "roll_at": roll["at"],
     }
 
 
 def collector_count(actor: User) -> int:
-    workers = (
-        select(UserRole.user_id)
-        .join(RolePermission, RolePermission.role_id == UserRole.role_id)
-        .where(RolePermission.permission == "workbench.use")
-    )
     return int(
         db.session.scalar(
             select(func.count()).where(
-                User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, User.id.in_(workers)
+                User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, User.id.in_(_workers())
             )
         )
         or 0
@@ -264,9 +343,7 @@ def broken_recently(actor: User) -> list[tuple[Promise, str]]:
         Promise.due_on >= p.broken_since, Promise.due_on <= p.today
     )
     return list(
-        db.session.execute(
-            stmt.add_columns(Case.loan_no).order_by(Promise.due_on.desc(), Promise.id)
-        ).all()
+        db.session.execute(stmt.add_columns(Case.loan_no).order_by(Promise.due_on.desc(), Promise.id)).all()
     )
 
 
