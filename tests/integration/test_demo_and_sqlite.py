@@ -29,8 +29,11 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Database) -> None:
+def test_seed_demo_json_is_idempotent_and_isolated(
+    app: Flask, database: Database, tmp_path: pathlib.Path
+) -> None:
     env = {
+        "MEDIA_ROOT": str(tmp_path / "media"),
         "DATABASE_URL": database.app_url,
         "DATABASE_MIGRATION_URL": database.owner_url,
         "ARREARS_ENV": "testing",
@@ -61,7 +64,15 @@ def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Databas
     assert all(set(u) == {"email", "password", "org", "role"} for u in data["users"])
     counts = {
         t: database.scalar(f"SELECT count(*) FROM {t}")
-        for t in ("organisations", "users", "partnerships", "cases", "placements", "case_assignments")
+        for t in (
+            "organisations",
+            "users",
+            "partnerships",
+            "cases",
+            "placements",
+            "case_assignments",
+            *WORK_TABLES,
+        )
     }
     assert counts["cases"] == 600
     second = _cli(["seed-demo", "--json", "--password", "Other-Demo-Pass-1"], env)
@@ -107,6 +118,7 @@ def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Databas
         )
         == 20
     )
+    _assert_demo_work(database)
     # every printed login works
     for user in json.loads(second.stdout)["users"]:
         assert login(app.test_client(), user["email"], user["password"]).status_code == 302, user["email"]
@@ -127,6 +139,151 @@ def test_seed_demo_json_is_idempotent_and_isolated(app: Flask, database: Databas
         assert response.status_code == 404 and response.is_json
 
 
+# The demo's collection work (services/demo_work.py): per person holding cases (collectors and team
+# leads: east 3 for each owner, west 2 for demo-bank), promises taken earlier (2 due today, 1 later,
+# 2 kept, 1 partly kept, 2 broken last week) and one made today; per owner and agency, applications
+# waiting at each level (a reduction and a repayment each); one approved reduction per owner.
+WORK_TABLES = (
+    "collection_notes",
+    "promises",
+    "reminders",
+    "applications",
+    "calls",
+    "letter_templates",
+    "letters",
+)
+WORKERS = 3 + 3 + 2
+PAIRS = 3  # (owner, agency) pairs with placed cases
+PROMISES = {"pending": WORKERS * 4, "kept": WORKERS * 2, "partly_kept": WORKERS, "broken": WORKERS * 2}
+PENDING_BY_LEVEL = {
+    (kind, level): PAIRS for kind in ("reduction", "repayment") for level in ("team", "org", "owner")
+}
+TODAY = "(now() AT TIME ZONE 'Asia/Shanghai')::date"
+
+
+def _assert_demo_work(database: Database) -> None:
+    """What a demo collector finds on first login, checked in the database (as the owner role)."""
+    # notes: most of each person's cases have a few, over the last four weeks, with varied results
+    assert database.scalar("SELECT count(*) FROM collection_notes") > 400
+    codes = {r[0] for r in database.rows("SELECT DISTINCT result_code FROM collection_notes")}
+    assert {"no_answer", "callback", "refused", "promise_to_pay", "hardship", "letter_sent"} <= codes
+    assert len(codes) >= 10
+    span = database.rows(
+        "SELECT min(created_at), max(created_at), count(DISTINCT created_at::date) FROM collection_notes"
+    )[0]
+    assert span[1] <= database.scalar("SELECT now()") and (span[1] - span[0]).days >= 20 and span[2] >= 15
+    authors = {
+        r[0]
+        for r in database.rows(
+            "SELECT DISTINCT u.email FROM collection_notes n JOIN users u ON u.id = n.author_user_id"
+        )
+    }
+    assert authors == {
+        "lead@demo-agency-east.example",
+        "collector1@demo-agency-east.example",
+        "collector2@demo-agency-east.example",
+        "lead@demo-agency-west.example",
+        "collector1@demo-agency-west.example",
+    }
+    # the cases' sort keys follow: last contact from the notes, promise dates from pending promises
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM cases c WHERE c.last_contact_at IS DISTINCT FROM (SELECT max(n.created_at) "
+            "FROM collection_notes n WHERE n.case_id = c.id AND n.contacted)"
+        )
+        == 0
+    )
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM cases c WHERE c.promise_due_on IS DISTINCT FROM (SELECT min(p.due_on) "
+            "FROM promises p WHERE p.case_id = c.id AND p.status = 'pending')"
+        )
+        == 0
+    )
+    # promises by status; the broken ones fell due last week; each person has some due today
+    by_status = dict(database.rows("SELECT status, count(*) FROM promises GROUP BY 1"))
+    assert by_status == PROMISES
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM promises "
+            f"WHERE status = 'broken' AND due_on BETWEEN {TODAY} - 6 AND {TODAY} - 1"
+        )
+        == PROMISES["broken"]
+    )
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM promises "
+            "WHERE status IN ('kept', 'partly_kept') AND confirmed_by_id IS NOT NULL"
+        )
+        == PROMISES["kept"] + PROMISES["partly_kept"]
+    )
+    due_today = dict(
+        database.rows(
+            "SELECT u.email, count(*) FROM promises p JOIN users u ON u.id = p.collector_user_id "
+            f"WHERE p.status = 'pending' AND p.due_on = {TODAY} GROUP BY 1"
+        )
+    )
+    assert set(due_today) == authors and sum(due_today.values()) == WORKERS * 2
+    # reminders due today for everybody: follow-ups, promises due and broken
+    reminders = dict(
+        database.rows(f"SELECT kind, count(*) FROM reminders WHERE NOT done AND due_on = {TODAY} GROUP BY 1")
+    )
+    assert reminders["follow_up"] == WORKERS * 2
+    assert reminders["promise_broken"] == PROMISES["broken"]
+    assert reminders["promise_due"] == WORKERS * 2
+    # applications waiting at the team lead, the agency's manager and the owner; one approved
+    # reduction per owner, taken off its case
+    pending = {
+        (r[0], r[1]): r[2]
+        for r in database.rows(
+            "SELECT ap.kind, a.stage, count(*) FROM applications ap "
+            "JOIN approvals a ON a.id = ap.approval_id "
+            "WHERE ap.status = 'pending' AND a.status = 'pending' GROUP BY 1, 2"
+        )
+    }
+    assert pending == PENDING_BY_LEVEL
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM approvals a JOIN organisations o ON o.id = a.org_id "
+            "WHERE a.stage = 'owner' AND a.status = 'pending' AND o.kind = 'asset_owner'"
+        )
+        == 2 * PAIRS
+    )
+    approved = database.rows(
+        "SELECT ap.kind, ap.amount, c.id FROM applications ap JOIN cases c ON c.id = ap.case_id "
+        "WHERE ap.status = 'approved'"
+    )
+    assert len(approved) == 2 and all(r[0] == "reduction" for r in approved)
+    assert database.scalar("SELECT count(*) FROM case_events WHERE kind = 'reduced'") == 2
+    # calls: through the sandbox call centre and logged by hand, each with its note
+    calls = dict(database.rows("SELECT provider, count(*) FROM calls GROUP BY 1"))
+    assert calls == {"sandbox": WORKERS, "manual": WORKERS * 2}
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM calls c WHERE NOT EXISTS "
+            "(SELECT 1 FROM collection_notes n WHERE n.call_id = c.id)"
+        )
+        == 0
+    )
+    # a letter template per owner, and a letter made from it on one case of each owner
+    assert database.scalar("SELECT count(*) FROM letter_templates WHERE active") == 2
+    assert (
+        database.scalar(
+            "SELECT count(DISTINCT l.org_id) FROM letters l JOIN attachments a ON a.id = l.attachment_id "
+            "WHERE a.content_type = 'application/pdf'"
+        )
+        == 2
+    )
+    # every person with cases belongs to a team with a lead
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM users u JOIN teams t ON t.id = u.team_id "
+            "WHERE u.email LIKE 'collector%' AND t.lead_user_id IS NULL"
+        )
+        == 0
+    )
+
+
 @pytest.fixture
 def sqlite_app(tmp_path: pathlib.Path) -> Iterator[Flask]:
     from flask_migrate import upgrade
@@ -142,6 +299,7 @@ def sqlite_app(tmp_path: pathlib.Path) -> Iterator[Flask]:
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'arrears.db'}",
             "DATABASE_MIGRATION_URL": "",
             "BABEL_DEFAULT_LOCALE": "en",
+            "MEDIA_ROOT": str(tmp_path / "media"),
         }
     )
     application.test_client_class = FreshContextClient
@@ -168,3 +326,23 @@ def test_embedded_sqlite_default_keeps_tenants_apart(sqlite_app: Flask) -> None:
     # jobs run inline and the console says so
     jobs = c.get("/asset/jobs").get_data(as_text=True)
     assert "background jobs run inline" in jobs
+    # the demo's collection work is seeded on SQLite too
+    from sqlalchemy import func, select
+
+    from arrears.extensions import db
+    from arrears.models import Application, ApplicationStatus, Letter, Promise
+    from arrears.tenancy import cross_tenant
+
+    with cross_tenant("the test counts the demo's work"):
+        rows = db.session.execute(select(Promise.status, func.count()).group_by(Promise.status)).all()
+        assert {status.value: n for status, n in rows} == PROMISES
+        pending = db.session.scalar(
+            select(func.count()).where(Application.status == ApplicationStatus.PENDING)
+        )
+        assert pending == sum(PENDING_BY_LEVEL.values())
+        assert db.session.scalar(select(func.count()).select_from(Letter)) == 2
+    # a demo collector's workbench is alive
+    collector = sqlite_app.test_client()
+    assert login(collector, "collector1@demo-agency-east.example", DEFAULT_PASSWORD).status_code == 302
+    home = collector.get("/workbench/").get_data(as_text=True)
+    assert "Promises due today" in home and "Honour roll" in home

@@ -170,4 +170,7 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
     from arrears.services.demo_placements import seed_placements
 
     seed_placements(by_slug)
+    from arrears.services.demo_work import seed_work
+
+    seed_work(by_slug)
     return {"organisations": out_orgs, "users": out_users}
