@@ -106,3 +106,58 @@ def test_notes_promises_and_reminders_through_the_api(app: Flask, world: World, 
     assert client.put("/api/v1/result-codes/busy", json={"label": "x"}, headers=mine).status_code == 403
     with tenant(world.bank.org_id):
         assert db.session.scalar(select(Case.id).where(Case.id == second)) == second
+
+
+def test_the_desk_and_the_contact_history_through_the_api(
+    app: Flask, world: World, database: Database
+) -> None:
+    first, _second = _two_cases(world)
+    mine = bearer(api_token(world.east.emails["collector"]))
+    owner = bearer(api_token(world.bank.admin_email))
+    west = bearer(api_token(world.west.admin_email))
+    client = app.test_client()
+    with tenant(world.east.org_id):
+        today = business_date(db.session.get(Organisation, world.east.org_id))
+    r = client.post(
+        f"/api/v1/cases/{first}/notes",
+        json={
+            "action": "call",
+            "party": "debtor",
+            "result_code": "promise_to_pay",
+            "text": "agreed",
+            "promise_amount": "80.00",
+            "promise_due_on": today.isoformat(),
+        },
+        headers=mine,
+    )
+    assert r.status_code == 201, r.get_json()
+    r = client.post(
+        f"/api/v1/cases/{first}/calls/manual",
+        json={"started_at": "2026-01-05T10:30:00+08:00", "duration_s": 12, "result": "busy"},
+        headers=mine,
+    )
+    assert r.status_code == 201, r.get_json()
+
+    history = client.get(f"/api/v1/cases/{first}/contact-history", headers=mine).get_json()
+    assert [(h["channel"], h["result"], h["contacted"]) for h in history] == [
+        ("call", "promise_to_pay", True),
+        ("call", "busy", False),
+    ]
+    assert len(client.get(f"/api/v1/cases/{first}/contact-history", headers=owner).get_json()) == 2
+    assert client.get(f"/api/v1/cases/{first}/contact-history", headers=west).status_code == 404
+
+    desk = client.get("/api/v1/workbench/desk", headers=mine).get_json()
+    assert (desk["open_cases"], desk["promises_due_today"], desk["notes_month"]) == (2, 1, 1)
+    assert desk["contact_rate"] == "1.000" and desk["confirmed_month"] == "0.00"
+    promise = database.scalar("SELECT id FROM promises")
+    r = client.post(f"/api/v1/promises/{promise}/confirm", json={"paid_amount": "80"}, headers=mine)
+    assert r.status_code == 200 and r.get_json()["status"] == "kept"
+    desk = client.get("/api/v1/workbench/desk", headers=mine).get_json()
+    assert desk["confirmed_month"] == "80.00" and desk["rank"] == 1  # the cached roll was forgotten
+    assert [row["name"] for row in desk["roll"]["month"]["amount"]] == ["collector of east"]
+    assert client.get("/api/v1/workbench/desk", headers=west).get_json()["roll"]["month"]["amount"] == []
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert (
+        "get" in spec["paths"]["/workbench/desk"]
+        and "get" in spec["paths"]["/cases/{case_id}/contact-history"]
+    )

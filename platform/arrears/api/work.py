@@ -13,6 +13,8 @@ from arrears.errors import ValidationFailed
 from arrears.models import Case
 from arrears.schemas.work import (
     ConfirmInSchema,
+    ContactSchema,
+    DeskSchema,
     NoteInSchema,
     NoteSchema,
     PromiseSchema,
@@ -21,7 +23,7 @@ from arrears.schemas.work import (
     ResultCodeSchema,
     SnoozeInSchema,
 )
-from arrears.services import notes
+from arrears.services import notes, workbench
 from arrears.tenancy import loaders
 
 TAGS = ["work"]
@@ -67,6 +69,30 @@ def add_note(case: Case, body: dict[str, Any]) -> Any:
 )
 def case_promises(case: Case) -> Any:
     return notes.promises_for(case)
+
+
+@api.route(
+    "/cases/<int:case_id>/contact-history",
+    summary="Every contact attempt on a case the caller's organisation sees, on any channel, newest first",
+    response_schema=ContactSchema(),
+    many=True,
+    tags=TAGS,
+    lookup=("case_id", loaders.get_case_for),
+    permission="cases.view",
+)
+def case_contact_history(case: Case) -> Any:
+    return workbench.contact_history(case)
+
+
+@api.route(
+    "/workbench/desk",
+    summary="The caller's desk: today's figures, the rank this month and the honour roll",
+    response_schema=DeskSchema(),
+    tags=TAGS,
+    permission="workbench.use",
+)
+def desk() -> Any:
+    return workbench.home_figures(g.api_user)
 
 
 @api.route(

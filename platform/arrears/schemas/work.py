@@ -85,3 +85,56 @@ class ResultCodeInSchema(Schema):
     contacted = fields.Boolean(load_default=False)
     active = fields.Boolean(load_default=True)
     position = fields.Integer(load_default=100)
+
+
+class ContactSchema(Schema):
+    """One contact attempt on a case, on any channel (services.workbench.contact_history)."""
+
+    at = fields.DateTime()
+    channel = fields.String()
+    user_id = fields.Integer(allow_none=True)
+    party = fields.String(allow_none=True)
+    result = fields.String()
+    text = fields.String()
+    contacted = fields.Boolean()
+    note_id = fields.Integer(allow_none=True)
+    call_id = fields.Integer(allow_none=True)
+    duration_s = fields.Integer(allow_none=True)
+
+
+class RollEntrySchema(Schema):
+    uid = fields.Integer()
+    name = fields.String()
+    month = fields.Decimal(as_string=True)
+    week = fields.Decimal(as_string=True)
+    month_rate = fields.Decimal(as_string=True, allow_none=True)
+    week_rate = fields.Decimal(as_string=True, allow_none=True)
+
+
+class RollPeriodSchema(Schema):
+    amount = fields.List(fields.Nested(RollEntrySchema))
+    rate = fields.List(fields.Nested(RollEntrySchema))
+
+
+class RollSchema(Schema):
+    month = fields.Nested(RollPeriodSchema)
+    week = fields.Nested(RollPeriodSchema)
+
+
+class DeskSchema(Schema):
+    """The collector's desk (工作台基本概况): today's figures, the rank, the honour roll (光荣榜)."""
+
+    today = fields.Date()
+    open_cases = fields.Integer()
+    held = fields.Decimal(as_string=True)
+    promises_due_today = fields.Integer()
+    reminders_due = fields.Integer()
+    broken_recently = fields.Integer()
+    broken_days = fields.Integer()
+    confirmed_month = fields.Decimal(as_string=True)
+    notes_month = fields.Integer()
+    contact_rate = fields.Decimal(as_string=True, allow_none=True)
+    rank = fields.Integer(allow_none=True)
+    collectors = fields.Integer()
+    roll = fields.Nested(RollSchema)
+    roll_at = fields.DateTime()
