@@ -369,6 +369,22 @@ def test_a_team_lead_of_another_team_sees_nothing_of_the_team(desk: Desk) -> Non
         assert "APP-" not in html and "North's note" not in html, url
         assert not _ids(html, "note") and not _ids(html, "application"), url
     assert lead2.get(f"/agency/applications/{application.id}").status_code == 404
+    # nor through the organisation's approval pages (the request behind the application)
+    for url in ("/agency/approvals", "/agency/approvals?status=all"):
+        assert "APP-0" not in _html(lead2.get(url)), url
+    assert lead2.get(f"/agency/approvals/{application.approval_id}").status_code == 404
+    csrf = csrf_token(lead2, "/profile")
+    refused = lead2.post(
+        f"/agency/approvals/{application.approval_id}", data={"csrf_token": csrf, "approve": "1", "note": "x"}
+    )
+    assert refused.status_code == 404
+    assert _state(world.east.org_id, application.id) == ("pending", "team", [])
+    bob = signed_in(desk.app, "bob@east.test.example")  # a collector of the agency, not holding the case
+    assert "APP-0" not in _html(bob.get("/agency/approvals"))
+    assert bob.get(f"/agency/approvals/{application.approval_id}").status_code == 404
+    lead = signed_in(desk.app, world.east.emails["team_lead"])  # the team's own lead sees and decides it
+    assert "APP-0" in _html(lead.get("/agency/approvals"))
+    assert 'name="approve"' in _html(lead.get(f"/agency/approvals/{application.approval_id}"))
     assert lead2.get(f"/agency/attachments/{file_id}/download").status_code == 404
     assert lead2.get(f"/agency/cases/{cases.team}").status_code == 404
 

@@ -82,11 +82,16 @@ def get_partnership_for(actor: User, partnership_id: Any) -> Partnership:
 
 
 def get_approval_for(actor: User, approval_id: Any) -> Approval:
+    """A request the actor's organisation decides or asked for; an application's only with its case in
+    the actor's case scope (``tenancy.scopes.approval_scope``)."""
+    from arrears.tenancy.scopes import approval_scope
+
     return _one(
         Approval,
         actor,
         approval_id,
         (Approval.org_id == actor.org_id) | (Approval.requester_org_id == actor.org_id),
+        approval_scope(actor),
     )
 
 

@@ -26,6 +26,7 @@ from arrears.services import users as user_service
 from arrears.services import work_queries
 from arrears.tasks.queue import is_eager
 from arrears.tenancy import loaders
+from arrears.tenancy.scopes import approval_scope
 from arrears.web.forms import (
     AuditFilterForm,
     ConfirmForm,
@@ -285,7 +286,8 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
         side = "outbox" if request.args.get("side") == "outbox" else "inbox"
         status_arg = request.args.get("status", "pending")
         status = ApprovalStatus(status_arg) if status_arg in {s.value for s in ApprovalStatus} else None
-        stmt = approval_service.listing(_me().org_id, side=side, status=status)
+        me = _me()
+        stmt = approval_service.listing(me.org_id, side=side, status=status).where(approval_scope(me))
         page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
         return render_template(
             "shared/approvals.html",
