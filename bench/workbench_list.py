@@ -157,6 +157,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--collectors", type=int, default=5_000)
     parser.add_argument("--walks", type=int, default=8, help="collectors walked through all pages per sort")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of 100 list requests (cumulative time)"
+    )
     args = parser.parse_args()
     if args.collectors < TEAMS * TEAM_SIZE:
         raise SystemExit(f"--collectors must be at least {TEAMS * TEAM_SIZE}")
@@ -321,6 +324,29 @@ def measure(app: Any, org_id: int, args: argparse.Namespace) -> dict[str, Any]:
             if seen != 100:
                 raise SystemExit(f"a team lead saw {seen} cases on two pages, expected 100")
             lead_times += t
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for client in walkers:
+            for key in list(WORKBENCH_SORTS)[:4]:
+                walk(client, f"/workbench/cases?sort={key}", pages=1)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        statements: list[str] = []
+
+        def log(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+            statements.append(" ".join(statement.split())[:300])
+
+        event.listen(db.engine, "before_cursor_execute", log)
+        walkers[0].get("/workbench/cases?sort=-dpd")
+        event.remove(db.engine, "before_cursor_execute", log)
+        c.say(f"statements of one list request ({len(statements)}):")
+        for statement in statements:
+            c.say("  " + statement)
     # the desk: the first request computes the organisation's honour roll, the others read it cached
     first_desk, _, _ = timed(walkers[0], "/workbench/")
     desk_times = [timed(client, "/workbench/")[0] for client in walkers]

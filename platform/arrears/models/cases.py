@@ -185,6 +185,8 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
             "ix_cases_agency_id", "agency_org_id", "id", postgresql_where=text("agency_org_id IS NOT NULL")
         ),
         Index("ix_cases_assignee_id", "assignee_user_id", "id"),
+        # a team lead's view of the teams they lead (10,000 cases a team); only cases in a team
+        Index("ix_cases_team_id", "team_id", "id", postgresql_where=text("team_id IS NOT NULL")),
     )
     __org_id_index__ = False
     __org_id_fk__ = False
