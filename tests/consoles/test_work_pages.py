@@ -255,6 +255,27 @@ def test_a_rejection_ends_the_application_with_its_note(desk: Desk, database: Da
     assert _ids(_html(manager.get("/agency/applications?box=all&status=pending")), "application") == []
 
 
+def test_a_conflict_at_the_last_level_is_shown_with_its_field_and_changes_nothing(
+    desk: Desk, database: Database
+) -> None:
+    world, cases = desk.world, desk.cases
+    application = reduce(world, "collector", cases.team, penalty="400")  # the team lead's level only
+    with database.owner_engine.begin() as conn:  # a payment meanwhile leaves less penalty than waived
+        from sqlalchemy import text
+
+        conn.execute(
+            text("UPDATE cases SET penalty = 150, outstanding = 10550 WHERE id = :i"), {"i": cases.team}
+        )
+    lead, csrf = _client(desk, world.east.emails["team_lead"])
+    response = _decide(lead, csrf, "/agency", application.id, note="ok")
+    html = _html(response)
+    assert response.status_code == 409
+    assert "Penalty: A reduction never takes a balance component below zero" in html and "150.00" in html
+    assert 'name="note"' in html and "ok</textarea>" in html  # the form again, with what was typed
+    assert _state(world.east.org_id, application.id) == ("pending", "team", [])
+    assert components(database, cases.team)[0] == Decimal("150.00")
+
+
 # --- the lists ------------------------------------------------------------------------------------------
 
 

@@ -39,7 +39,6 @@ from arrears.models import (
     Approval,
     ApprovalStatus,
     Attachment,
-    Call,
     CallResult,
     Case,
     CollectionNote,
@@ -135,6 +134,12 @@ def org_names(ids: Iterable[int | None]) -> dict[int, str]:
             select(Organisation.id, Organisation.name).where(Organisation.id.in_(wanted))
         ).all()
     )
+
+
+def other_agencies(actor: User, ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the agencies whose people did work the reader sees, but the reader's own (an
+    agency's reader knows the work of its own people is theirs)."""
+    return {k: v for k, v in org_names(ids).items() if k != actor.org_id}
 
 
 def code_labels(actor: User, org_ids: Iterable[int]) -> dict[int, dict[str, str]]:
@@ -273,7 +278,7 @@ def notes_page(actor: User, f: NoteFilter, *, after: Any = None, limit: int = PA
     more = len(found) > limit
     found = found[:limit]
     names = person_names(actor, [n.author_user_id for n, _loan, _name in found])
-    agencies = org_names(n.agency_org_id for n, _loan, _name in found)
+    agencies = other_agencies(actor, (n.agency_org_id for n, _loan, _name in found))
     labels = code_labels(actor, {n.agency_org_id or n.org_id for n, _loan, _name in found})
     rows = [
         NoteRow(
@@ -354,7 +359,7 @@ def promises_page(actor: User, f: PromiseFilter, *, after: Any = None, limit: in
     more = len(found) > limit
     found = found[:limit]
     names = person_names(actor, [p.collector_user_id for p, _loan, _name in found])
-    agencies = org_names(p.agency_org_id for p, _loan, _name in found)
+    agencies = other_agencies(actor, (p.agency_org_id for p, _loan, _name in found))
     rows = [
         PromiseRow(
             promise=p,
@@ -426,7 +431,7 @@ def _stage_label(application: Application, approval: Approval | None) -> str:
 
 def _application_rows(actor: User, found: list[tuple[Application, str, str]]) -> list[ApplicationRow]:
     names = person_names(actor, [a.requested_by_id for a, _loan, _name in found])
-    agencies = org_names(a.agency_org_id for a, _loan, _name in found)
+    agencies = other_agencies(actor, (a.agency_org_id for a, _loan, _name in found))
     approvals = approvals_by_id(a.approval_id for a, _loan, _name in found)
     return [
         ApplicationRow(
@@ -570,7 +575,11 @@ class ApplicationDetail:
     is_requester: bool
 
 
-COMPONENT_LABELS: dict[str, Any] = {"penalty": _l("Penalty"), "interest": _l("Interest"), "fee": _l("Fees")}
+WAIVER_LABELS: dict[str, Any] = {
+    "penalty": _l("Penalty waived"),
+    "interest": _l("Interest waived"),
+    "fee": _l("Fees waived"),
+}
 
 
 def application_detail(actor: User, application: Application) -> ApplicationDetail:
@@ -579,10 +588,12 @@ def application_detail(actor: User, application: Application) -> ApplicationDeta
         raise PermissionDenied(_("You do not have the permission for this action."))
     approval = approvals_by_id([application.approval_id]).get(application.approval_id or 0)
     in_house = application.agency_org_id is None
-    case = _cases([application.case_id]).get(application.case_id)
-    if case is None:  # a decider whose stage it is, without the case in their scope
-        with cross_tenant("a decider reads the loan number of the application waiting for them"):
-            case = _cases([application.case_id]).get(application.case_id, ("", ""))
+    # a decider whose level it is may no longer hold the case (recalled since): the request's own
+    # record of the loan number stands in, nothing is read across the wall
+    case = _cases([application.case_id]).get(application.case_id) or (
+        str((approval.payload or {}).get("loan_no", "")) if approval is not None else "",
+        "",
+    )
     evidence = list(
         db.session.scalars(
             select(Attachment).where(Attachment.application_id == application.id).order_by(Attachment.id)
@@ -597,11 +608,11 @@ def application_detail(actor: User, application: Application) -> ApplicationDeta
         loan_no=case[0],
         debtor=case[1],
         requester=person_names(actor, [application.requested_by_id]).get(application.requested_by_id, ""),
-        agency=org_names([application.agency_org_id]).get(application.agency_org_id or 0, ""),
+        agency=other_agencies(actor, [application.agency_org_id]).get(application.agency_org_id or 0, ""),
         waivers=[
-            (str(COMPONENT_LABELS["penalty"]), application.waive_penalty),
-            (str(COMPONENT_LABELS["interest"]), application.waive_interest),
-            (str(COMPONENT_LABELS["fee"]), application.waive_fee),
+            (str(WAIVER_LABELS["penalty"]), application.waive_penalty),
+            (str(WAIVER_LABELS["interest"]), application.waive_interest),
+            (str(WAIVER_LABELS["fee"]), application.waive_fee),
         ]
         if application.kind == ApplicationKind.REDUCTION
         else [],
@@ -632,7 +643,6 @@ def case_work(actor: User, case: Case) -> CaseWork | None:
     if not may_see_work(actor):
         return None
     case_notes = notes.notes_for(case)
-    calls = list(db.session.scalars(select(Call).where(Call.case_id == case.id)))
     contacts = workbench.contact_history(case, case_notes)
     promises = notes.promises_for(case)
     apps = list(
@@ -651,11 +661,11 @@ def case_work(actor: User, case: Case) -> CaseWork | None:
         + [f.uploaded_by_id for f in files]
         + [letter.generated_by_id for letter in letters],
     )
-    agencies = org_names(
+    agencies = other_agencies(
+        actor,
         [n.agency_org_id for n in case_notes]
         + [p.agency_org_id for p in promises]
-        + [a.agency_org_id for a in apps]
-        + [c.agency_org_id for c in calls]
+        + [a.agency_org_id for a in apps],
     )
     labels = code_labels(actor, {n.agency_org_id or n.org_id for n in case_notes})
     holder = case.agency_org_id or case.org_id
