@@ -88,6 +88,12 @@ class CallLogForm(FlaskForm):
     started_at = StringField(_l("Started at"), validators=[Optional()])
     duration_s = StringField(_l("Duration (seconds)"), validators=[Optional()])
     result = SelectField(_l("Result"), validate_choice=False)
+    party = SelectField(
+        _l("Who was reached"),
+        choices=[(k.value, v) for k, v in notes.PARTY_LABELS.items()],
+        validate_choice=False,
+    )
+    result_code = SelectField(_l("Result of the conversation"), validate_choice=False)
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
     submit = SubmitField(_l("Log the call"))
 

@@ -188,10 +188,13 @@ def _note_form(me: User, formdata: Any = None) -> NoteForm:
     return form
 
 
-def _call_forms() -> tuple[CallLogForm, CallFinishForm]:
+def _call_forms(me: User) -> tuple[CallLogForm, CallFinishForm]:
     log, finish = CallLogForm(formdata=None), CallFinishForm(formdata=None)
     choices = [(k, str(v)) for k, v in CALL_RESULTS.items()]
     log.result.choices = finish.result.choices = choices
+    log.result_code.choices = [("", "—")] + [
+        (c.code, str(c.label)) for c in notes.result_codes(me.org_id, active_only=True)
+    ]
     return log, finish
 
 
@@ -258,7 +261,7 @@ def _render_case(me: User, case: Case, tab: str, **forms: Any) -> str:
     today = case_service.business_date(me.org)
     data = _tab_data(me, case, tab)
     people = workbench.user_names([case.assignee_user_id, *data.pop("people_ids", [])])
-    call_log, call_finish = _call_forms()
+    call_log, call_finish = _call_forms(me)
     return render_template(
         "agent_workbench/case.html",
         case=case,

@@ -138,6 +138,8 @@ def log_call(case_id: int):
             request.form.get("duration_s", ""),
             request.form.get("result", ""),
             request.form.get("note", ""),
+            result_code=request.form.get("result_code") or None,
+            party=request.form.get("party") or None,
         )
     except DomainError as exc:
         _failed(exc)

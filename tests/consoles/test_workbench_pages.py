@@ -320,6 +320,26 @@ def test_calls_through_the_sandbox_and_by_hand(desk: dict[str, Any], database: D
     )
     assert "cannot start in the future" in r.get_data(as_text=True)
     assert count(database, "calls") == 2
+    # an answered call's note says what came of it, in the organisation's result codes
+    answered = {"started_at": "2026-01-06T09:00", "duration_s": "300", "result": "answered", "note": "spoke"}
+    r = _post(c, f"/workbench/cases/{cases.team}/calls/log", desk["csrf"], answered, follow_redirects=True)
+    assert "Choose the result of the conversation." in r.get_data(as_text=True)
+    assert count(database, "calls") == 2 and count(database, "collection_notes") == 1
+    r = _post(
+        c,
+        f"/workbench/cases/{cases.team}/calls/log",
+        desk["csrf"],
+        {**answered, "result_code": "callback", "party": "relative"},
+    )
+    assert r.status_code == 302
+    notes_ = database.rows(
+        "SELECT result_code, party, contacted, call_id IS NOT NULL FROM collection_notes ORDER BY id"
+    )
+    assert [tuple(n) for n in notes_] == [
+        ("no_answer", "none", False, True),
+        ("callback", "relative", True, True),
+    ]
+    assert database.scalar("SELECT last_contact_at IS NOT NULL FROM cases WHERE id = :i", i=cases.team)
 
 
 def test_letters_one_by_one_and_in_bulk(desk: dict[str, Any], database: Database) -> None:

@@ -142,7 +142,14 @@ def start_call(case: Case, body: dict[str, Any]) -> Any:
 )
 def log_call(case: Case, body: dict[str, Any]) -> Any:
     return calls.log_call(
-        g.api_user, case.id, body["started_at"], body["duration_s"], body["result"], body["note"]
+        g.api_user,
+        case.id,
+        body["started_at"],
+        body["duration_s"],
+        body["result"],
+        body["note"],
+        result_code=body["result_code"],
+        party=body["party"],
     )
 
 

@@ -60,6 +60,10 @@ class CallLogSchema(Schema):
     duration_s = fields.Integer(required=True)
     result = fields.String(required=True, validate=validate.OneOf(RESULTS))
     note = fields.String(load_default="", validate=validate.Length(max=2000))
+    # the note's result code (one of the organisation's) and who was reached; for an answered call
+    # with a note the result code is required
+    result_code = fields.String(load_default=None, allow_none=True)
+    party = fields.String(load_default=None, allow_none=True)
 
 
 class LetterTemplateSchema(Schema):

@@ -21,7 +21,6 @@ from arrears.models import (
     Call,
     CallResult,
     Case,
-    CollectionNote,
     ContactParty,
     DebtorContact,
     NoteAction,
@@ -29,6 +28,7 @@ from arrears.models import (
 )
 from arrears.models.base import utcnow
 from arrears.security import masking
+from arrears.services import notes
 from arrears.services.attachments import agency_of
 from arrears.services.unit import transaction
 from arrears.tenancy import loaders
@@ -139,6 +139,16 @@ def finish_call(
     return call
 
 
+# The note of a call that reached nobody says why, in the organisation's result codes.
+UNANSWERED_CODES = {
+    CallResult.NO_ANSWER: "no_answer",
+    CallResult.BUSY: "busy",
+    CallResult.SWITCHED_OFF: "switched_off",
+    CallResult.WRONG_NUMBER: "wrong_number",
+    CallResult.FAILED: "other",
+}
+
+
 def log_call(
     actor: User,
     case_id: Any,
@@ -146,9 +156,14 @@ def log_call(
     duration_s: Any,
     result: Any,
     note: str | None = "",
+    *,
+    result_code: str | None = None,
+    party: str | None = None,
 ) -> Call:
-    """A call made outside the platform (a desk phone), logged by hand. A note, if given, becomes the
-    call's collection note."""
+    """A call made outside the platform (a desk phone), logged by hand, with its collection note when
+    there is something to write (a text, or the result code of an answered call): the note goes
+    through ``services.notes`` like any other (result code, who was reached, last contact), in the
+    same transaction. A call nobody answered gets the matching code (no answer, busy, ...)."""
     case = _working_case(actor, case_id)
     if not isinstance(started_at, dt.datetime):
         raise ValidationFailed(_("Give the date and time the call started."), field="started_at")
@@ -162,6 +177,10 @@ def log_call(
     text = (note or "").strip()
     if len(text) > 2000:
         raise ValidationFailed(_("The note is at most 2,000 characters."), field="note")
+    code = (result_code or "").strip()
+    answered = outcome == CallResult.ANSWERED
+    if answered and text and not code:
+        raise ValidationFailed(_("Choose the result of the conversation."), field="result_code")
     with transaction():
         call = Call(
             org_id=case.org_id,
@@ -175,22 +194,15 @@ def log_call(
         )
         db.session.add(call)
         db.session.flush()
-        if text:
-            answered = outcome == CallResult.ANSWERED
-            db.session.add(
-                CollectionNote(
-                    org_id=case.org_id,
-                    case_id=case.id,
-                    agency_org_id=call.agency_org_id,
-                    author_user_id=actor.id,
-                    action=NoteAction.CALL,
-                    party=ContactParty.DEBTOR if answered else ContactParty.NONE,
-                    result_code=outcome.value,
-                    contacted=answered,
-                    text=text,
-                    call_id=call.id,
-                    created_at=now,
-                )
+        if text or code:
+            notes.add_note(
+                actor,
+                case.id,
+                action=NoteAction.CALL.value,
+                party=(party or ContactParty.DEBTOR.value) if answered else ContactParty.NONE.value,
+                result_code=code or UNANSWERED_CODES.get(outcome, "other"),
+                text=text,
+                call_id=call.id,
             )
     return call
 
