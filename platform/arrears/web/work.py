@@ -376,7 +376,10 @@ def register(bp: Blueprint) -> None:
                     return redirect(url_for(ep("result_codes")))
             else:
                 problems = [str(m) for messages in form.errors.values() for m in messages]
-                flash("; ".join(problems) or _("The data is not valid."), "danger")
+                message = "; ".join(problems) or _(
+                    "The data is not valid."
+                )  # the form's messages, translated
+                flash(message, "danger")
                 status = 422
         return (
             render(
