@@ -560,12 +560,18 @@ def _close(application: Application, approval: Approval, status: ApplicationStat
         return  # the requester withdrew it: nothing to remind them of
     owner = db.session.get(Organisation, application.org_id)
     assert owner is not None
-    text = _(
-        "Your %(kind)s application of %(amount)s was %(status)s.",
-        kind=KIND_LABELS[application.kind],
-        amount=application.amount,
-        status=STATUS_LABELS[status],
-    )
+    if application.kind == ApplicationKind.REDUCTION:
+        text = _(
+            "Your reduction application of %(amount)s was %(status)s.",
+            amount=application.amount,
+            status=STATUS_LABELS[status],
+        )
+    else:
+        text = _(
+            "Your repayment report of %(amount)s was %(status)s.",
+            amount=application.amount,
+            status=STATUS_LABELS[status],
+        )
     if application.decision_note:
         text = f"{text} {application.decision_note}"
     db.session.add(
