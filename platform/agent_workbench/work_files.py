@@ -56,7 +56,9 @@ def upload_attachment(case_id: int):
                     me, case.id, upload.filename or "", upload.read(), request.form.get("kind", "evidence")
                 )
             except ValidationFailed as exc:
-                raise ValidationFailed(f"{upload.filename}: {exc.message}", field=exc.field)
+                raise ValidationFailed(
+                    _("%(file)s: %(reason)s", file=upload.filename, reason=exc.message), field=exc.field
+                )
             done += 1
     except DomainError as exc:
         _failed(exc)
