@@ -4,11 +4,10 @@ for a selection of cases from the list. Thin: parse the form, call one service, 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import zoneinfo
 from typing import Any
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -18,6 +17,7 @@ from arrears.errors import DomainError, ValidationFailed
 from arrears.models import User
 from arrears.services import attachments, calls, jobs, letters
 from arrears.tenancy import loaders
+from arrears.web.files import attachment_download
 
 
 def _me() -> User:
@@ -69,16 +69,7 @@ def upload_attachment(case_id: int):
 
 @bp.route("/attachments/<int:attachment_id>")
 def download_attachment(attachment_id: int):
-    attachment, data = attachments.open_for(_me(), attachment_id)
-    response = send_file(
-        io.BytesIO(data),
-        mimetype=attachment.content_type,
-        as_attachment=True,
-        download_name=attachment.filename,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return attachment_download(*attachments.open_for(_me(), attachment_id))
 
 
 # --- calls ---------------------------------------------------------------------------------------

@@ -3,47 +3,7 @@ sign in, switch language, start a job and watch its progress bar, sign out throu
 
 from __future__ import annotations
 
-import shutil
-import threading
-from collections.abc import Iterator
-
-import pytest
-from flask import Flask
-from werkzeug.serving import make_server
-
 from tests.conftest import PASSWORD, World
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    app.config["SERVER_NAME"] = None
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    assert CHROMIUM, "Chromium is required for the browser journeys (scripts/test installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_sign_in_in_chinese_run_a_job_and_sign_out(

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.conftest import Database
-from tests.e2e.test_browser_journeys import ARGS, CHROMIUM
+from tests.e2e.conftest import serve
 
 COLLECTOR = "collector1@demo-agency-east.example"
 LEAD = "lead@demo-agency-east.example"
@@ -27,23 +25,7 @@ def demo_server(eager_app: Flask) -> Iterator[str]:
     from arrears.services.demo import seed
 
     seed()
-    eager_app.config["SERVER_NAME"] = None
-    server = make_server("127.0.0.1", 0, eager_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    assert CHROMIUM, "Chromium is required for the browser journeys (scripts/test installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    yield from serve(eager_app)
 
 
 def _sign_in(browser, base: str, email: str):  # type: ignore[no-untyped-def]

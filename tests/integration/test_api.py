@@ -107,9 +107,9 @@ def test_permission_is_checked(app: Flask, world: World) -> None:
     from arrears.services import auth
     from arrears.tenancy import tenant
 
-    collector = auth.get_user_by_email(world.east.emails["collector"])
-    with tenant(world.east.org_id), pytest.raises(PermissionDenied):  # collectors hold no api.tokens right
-        auth.create_token(collector, collector, audience=ApiTokenAudience.API, name="x")
+    visitor = auth.get_user_by_email(world.east.emails["field_visitor"])
+    with tenant(world.east.org_id), pytest.raises(PermissionDenied):  # field visitors hold no api.tokens
+        auth.create_token(visitor, visitor, audience=ApiTokenAudience.API, name="x")
 
 
 def test_api_errors_are_json_never_html(app: Flask, world: World) -> None:

@@ -253,6 +253,7 @@ def _work_objects(world: World, case_id: int) -> dict[str, list[Any]]:
             30,
             "answered",
             "受害人 answered",
+            result_code="callback",
         )
         applications.request_repayment(collector, case_id, amount="10", paid_on=dt.date(2026, 1, 2))
         job = letters.start_bulk(collector, [case_id], template_id)

@@ -4,10 +4,9 @@ per case). Thin: each view loads through the tenancy loaders and calls one servi
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from flask import g, request, send_file
+from flask import g, request
 from flask_babel import gettext as _
 
 from arrears.api import api
@@ -29,20 +28,9 @@ from arrears.schemas.work_files import (
 )
 from arrears.services import attachments, calls, letters
 from arrears.tenancy import loaders
+from arrears.web.files import attachment_download
 
 TAGS = ["work files"]
-
-
-def download_response(attachment: Attachment, data: bytes) -> Any:
-    response = send_file(
-        io.BytesIO(data),
-        mimetype=attachment.content_type,
-        as_attachment=True,
-        download_name=attachment.filename,
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 # --- attachments ---------------------------------------------------------------------------------
@@ -93,7 +81,7 @@ def upload_attachment(case: Case) -> Any:
 )
 def download_attachment(attachment: Attachment) -> Any:
     found, data = attachments.open_for(g.api_user, attachment.id)
-    return download_response(found, data)
+    return attachment_download(found, data)
 
 
 # --- calls ---------------------------------------------------------------------------------------

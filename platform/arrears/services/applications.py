@@ -710,18 +710,19 @@ def inbox(actor: User, *, limit: int = 200) -> list[Application]:
 def _loaded(rows: Iterable[Application]) -> list[Application]:
     """The applications with their approvals in the session (one query), for ``view``."""
     out = list(rows)
-    _approvals([a.approval_id for a in out if a.approval_id])
+    approvals_by_id(a.approval_id for a in out)
     return out
 
 
-def _approvals(ids: list[int]) -> dict[int, Approval]:
-    """The approvals behind applications the reader already sees. A request waiting at another
-    organisation's level is that organisation's row (the agency's, while the owner watches its case):
-    read by id through the named escape hatch, never listed."""
-    if not ids:
+def approvals_by_id(ids: Iterable[int | None]) -> dict[int, Approval]:
+    """The approvals behind applications the reader already sees, in one query (two for an owner
+    whose application still waits at the agency's level: the agency's row, read by its id through
+    the named escape hatch, never listed)."""
+    wanted = sorted({int(i) for i in ids if i})
+    if not wanted:
         return {}
-    found = {a.id: a for a in db.session.scalars(select(Approval).where(Approval.id.in_(ids)))}
-    missing = [i for i in ids if i not in found]
+    found = {a.id: a for a in db.session.scalars(select(Approval).where(Approval.id.in_(wanted)))}
+    missing = [i for i in wanted if i not in found]
     if missing:
         with cross_tenant("an application's reader follows its approval to the level deciding it"):
             found.update(
@@ -733,7 +734,7 @@ def _approvals(ids: list[int]) -> dict[int, Approval]:
 def view(application: Application) -> dict[str, Any]:
     """What a reader sees of an application: labels, where it waits, who passed which stage."""
     approval = (
-        _approvals([application.approval_id]).get(application.approval_id)
+        approvals_by_id([application.approval_id]).get(application.approval_id)
         if application.approval_id
         else None
     )

@@ -181,16 +181,7 @@ def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") ->
     if approval.org_id != actor.org_id:
         raise PermissionDenied(_("This request is decided by another organisation."))
     with transaction():
-        # Lock the row: two checkers clicking at once decide it once.
-        # populate_existing: read the row as it is after the lock, not the copy already in memory.
-        locked = db.session.scalar(
-            select(Approval)
-            .where(Approval.id == approval.id)
-            .with_for_update(of=Approval)
-            .execution_options(populate_existing=True)
-        )
-        if locked is None:
-            raise NotFound(_("Request not found."))
+        locked = _locked(approval)  # two checkers clicking at once decide it once
         if locked.status != ApprovalStatus.PENDING:
             raise Conflict(_("This request was decided already."))
         if locked.requested_by_id == actor.id:
@@ -212,6 +203,8 @@ def decide(actor: User, approval: Approval, *, approve: bool, note: str = "") ->
 
 
 def _locked(approval: Approval) -> Approval:
+    """The request's row under a lock, read as it is now (``populate_existing``: not the copy
+    already in memory), so concurrent decisions see each other."""
     locked = db.session.scalar(
         select(Approval)
         .where(Approval.id == approval.id)
@@ -288,14 +281,7 @@ def cancel(actor: User, approval: Approval) -> Approval:
     with transaction():
         if approval.requested_by_id != actor.id:
             raise PermissionDenied(_("Only the person who asked can withdraw a request."))
-        locked = db.session.scalar(
-            select(Approval)
-            .where(Approval.id == approval.id)
-            .with_for_update(of=Approval)
-            .execution_options(populate_existing=True)
-        )
-        if locked is None:
-            raise NotFound(_("Request not found."))
+        locked = _locked(approval)
         if locked.status != ApprovalStatus.PENDING:
             raise Conflict(_("This request was decided already."))
         locked.status = ApprovalStatus.CANCELLED

@@ -406,23 +406,6 @@ def may_decide_any(actor: User) -> bool:
     return actor.can("applications.approve.team") or actor.can("applications.approve.all")
 
 
-def approvals_by_id(ids: Iterable[int | None]) -> dict[int, Approval]:
-    """The approvals behind applications the reader already sees, in one query (two for an owner
-    whose application still waits at the agency's level: the agency's row, read by its id through
-    the named escape hatch, never listed)."""
-    wanted = sorted({int(i) for i in ids if i})
-    if not wanted:
-        return {}
-    found = {a.id: a for a in db.session.scalars(select(Approval).where(Approval.id.in_(wanted)))}
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        with cross_tenant("an application's reader follows its approval to the level deciding it"):
-            found.update(
-                {a.id: a for a in db.session.scalars(select(Approval).where(Approval.id.in_(missing)))}
-            )
-    return found
-
-
 def _stage_label(application: Application, approval: Approval | None) -> str:
     if approval is None or approval.status != ApprovalStatus.PENDING or not approval.stage:
         return ""
@@ -432,7 +415,7 @@ def _stage_label(application: Application, approval: Approval | None) -> str:
 def _application_rows(actor: User, found: list[tuple[Application, str, str]]) -> list[ApplicationRow]:
     names = person_names(actor, [a.requested_by_id for a, _loan, _name in found])
     agencies = other_agencies(actor, (a.agency_org_id for a, _loan, _name in found))
-    approvals = approvals_by_id(a.approval_id for a, _loan, _name in found)
+    approvals = applications.approvals_by_id(a.approval_id for a, _loan, _name in found)
     return [
         ApplicationRow(
             application=a,
@@ -586,7 +569,7 @@ def application_detail(actor: User, application: Application) -> ApplicationDeta
     """One application as its page shows it (loaded through ``loaders.get_application_for``)."""
     if not may_read_applications(actor):
         raise PermissionDenied(_("You do not have the permission for this action."))
-    approval = approvals_by_id([application.approval_id]).get(application.approval_id or 0)
+    approval = applications.approvals_by_id([application.approval_id]).get(application.approval_id or 0)
     in_house = application.agency_org_id is None
     # a decider whose level it is may no longer hold the case (recalled since): the request's own
     # record of the loan number stands in, nothing is read across the wall

@@ -11,12 +11,11 @@ foreign: 404); the lists and the rules are ``services.work_queries``, ``services
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -40,6 +39,7 @@ from arrears.services import attachments as attachment_service
 from arrears.services import notes as note_service
 from arrears.services import work_queries
 from arrears.tenancy import loaders
+from arrears.web import files
 from arrears.web.console import NavItem
 from arrears.web.forms import DecisionForm
 
@@ -270,13 +270,7 @@ def register(bp: Blueprint) -> None:
 
     @bp.route("/attachments/<int:attachment_id>/download")
     def attachment_download(attachment_id: int):
-        attachment, data = attachment_service.open_for(_me(), attachment_id)
-        return send_file(
-            io.BytesIO(data),
-            mimetype=attachment.content_type,
-            as_attachment=True,
-            download_name=attachment.filename,
-        )
+        return files.attachment_download(*attachment_service.open_for(_me(), attachment_id))
 
     # --- collection notes and promises --------------------------------------------------------------------
 
