@@ -160,6 +160,9 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="print a cProfile of 100 list requests (cumulative time)"
     )
+    parser.add_argument(
+        "--phases", action="store_true", help="time the phases of a list request (sign-in, SQL, template)"
+    )
     args = parser.parse_args()
     if args.collectors < TEAMS * TEAM_SIZE:
         raise SystemExit(f"--collectors must be at least {TEAMS * TEAM_SIZE}")
@@ -216,6 +219,80 @@ def main() -> None:
         code=c.code_version(),
     )
     print(line)
+
+
+def phases(app: Any, walkers: list[Any], sorts: list[str]) -> None:
+    """The median time a list request spends loading the signed-in user (flask-login's loader), in
+    SQL statements (with the ORM's work around them: the rest of the view) and rendering."""
+    import flask
+    from sqlalchemy import event
+
+    import agent_workbench.views as views
+    from arrears.extensions import db
+    from arrears.web import login
+
+    spent: dict[str, float] = {}
+
+    def timed_call(name: str, function: Any) -> Any:
+        def wrapper(*a: Any, **kw: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return function(*a, **kw)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    def before(conn: Any, *rest: Any) -> None:
+        conn.info["phase_started"] = time.perf_counter()
+
+    def after(conn: Any, *rest: Any) -> None:
+        spent["sql"] = spent.get("sql", 0.0) + time.perf_counter() - conn.info.pop("phase_started")
+
+    original_render, original_loader = views.render_template, login._load_user
+    views.render_template = timed_call("template", flask.render_template)
+    app.login_manager._user_callback = timed_call("sign-in", original_loader)
+    event.listen(db.engine, "before_cursor_execute", before)
+    event.listen(db.engine, "after_cursor_execute", after)
+    rows: list[dict[str, float]] = []
+    try:
+        for client in walkers:
+            for key in sorts:
+                spent.clear()
+                start = time.perf_counter()
+                client.get(f"/workbench/cases?sort={key}")
+                rows.append({**spent, "total": time.perf_counter() - start})
+    finally:
+        views.render_template = original_render
+        app.login_manager._user_callback = original_loader
+        event.remove(db.engine, "before_cursor_execute", before)
+        event.remove(db.engine, "after_cursor_execute", after)
+    for name in ("total", "sign-in", "sql", "template"):
+        values = [r.get(name, 0.0) for r in rows]
+        c.say(f"  phase {name:<9} median {statistics.median(values) * 1000:6.2f} ms")
+    if os.environ.get("BENCH_PROFILE_TEMPLATE"):
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+
+        def profiled(*a: Any, **kw: Any) -> Any:
+            return profiler.runcall(flask.render_template, *a, **kw)
+
+        def profiled_loader(*a: Any, **kw: Any) -> Any:
+            return profiler.runcall(original_loader, *a, **kw)
+
+        if os.environ["BENCH_PROFILE_TEMPLATE"] == "sign-in":
+            app.login_manager._user_callback = profiled_loader
+        else:
+            views.render_template = profiled
+        try:
+            for client in walkers:
+                client.get("/workbench/cases?sort=-dpd")
+        finally:
+            views.render_template = original_render
+            app.login_manager._user_callback = original_loader
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 def measure(app: Any, org_id: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -324,6 +401,8 @@ def measure(app: Any, org_id: int, args: argparse.Namespace) -> dict[str, Any]:
             if seen != 100:
                 raise SystemExit(f"a team lead saw {seen} cases on two pages, expected 100")
             lead_times += t
+    if args.phases:
+        phases(app, walkers, list(WORKBENCH_SORTS))
     if args.profile:
         import cProfile
         import pstats

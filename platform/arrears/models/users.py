@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, func, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 
 from arrears.extensions import db
 from arrears.models.base import BigId, CreatedAtMixin, TenantScoped, UTCDateTime
@@ -102,10 +102,11 @@ class User(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     team: Mapped[Team | None] = relationship(back_populates="members", foreign_keys=[team_id])
     # Role membership rows carry the tenant id, so they are association objects; ``roles`` reads
     # through them and ``set_roles`` writes them.
-    role_links: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    roles: Mapped[list[Role]] = relationship(
-        secondary="user_roles", viewonly=True, lazy="selectin", order_by="Role.name"
-    )
+    # Read when asked for (the role pages); a request's permission checks read ``permission_list``.
+    role_links: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan")
+    roles: Mapped[list[Role]] = relationship(secondary="user_roles", viewonly=True, order_by="Role.name")
+    # ``permission_list`` (below the class): the user's permissions, comma-separated, read with the
+    # user's row by a correlated subquery, so a signed-in request costs no query for its checks.
 
     def set_roles(self, roles: list[Role]) -> None:
         wanted = {r.id for r in roles}
@@ -114,6 +115,9 @@ class User(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
         self.role_links = keep + [
             UserRole(org_id=self.org_id, role_id=r.id) for r in roles if r.id not in have
         ]
+        session = object_session(self)
+        if session is not None and self in session and self.id is not None:
+            session.expire(self, ["permission_list", "roles"])
 
     @property
     def is_active_user(self) -> bool:
@@ -121,10 +125,7 @@ class User(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
 
     @property
     def permissions(self) -> frozenset[str]:
-        perms: set[str] = set()
-        for role in self.roles:
-            perms |= role.permissions
-        return frozenset(perms)
+        return frozenset(p for p in (self.permission_list or "").split(",") if p)
 
     # flask-login's interface, written out: its UserMixin would make every two users with the same
     # get_id() compare equal (identity comparison is what SQLAlchemy and the services expect).
@@ -145,6 +146,17 @@ class User(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"
+
+
+User.permission_list = column_property(
+    select(func.aggregate_strings(RolePermission.permission, ","))
+    .join(UserRole, UserRole.role_id == RolePermission.role_id)
+    .where(UserRole.user_id == User.id)
+    .correlate_except(RolePermission, UserRole)
+    .scalar_subquery(),
+    # an UPDATE of the user's own row does not change it (set_roles expires it)
+    expire_on_flush=False,
+)
 
 
 class UserSession(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]

@@ -294,12 +294,7 @@ def page(
 ) -> tuple[list[Case], str | None]:
     """One page of cases in the requested order, and the cursor of the next page (keyset).
     ``scope``: the reader's case scope (``tenancy.scopes.case_scope``)."""
-    sort = SORTS.get(f.sort)
-    if sort is None:
-        raise ValidationFailed(
-            _("Sort by one of: %(sorts)s.", sorts=", ".join(SORTS)),
-            field="sort",
-        )
+    sort = _sort(f)
     limit = max(1, min(limit, max_limit))
     stmt = filtered(org, f)
     if scope is not None:
@@ -309,6 +304,54 @@ def page(
     if unmasked:  # the encrypted columns are deferred: load them with the page, not one by one
         stmt = stmt.options(joinedload(Case.debtor).undefer_group("pii"))
     rows = list(db.session.scalars(stmt.order_by(*_order(sort)).limit(limit + 1)))
+    return _paged(rows, limit, sort)
+
+
+# What a list of cases shows (the workbench's list): read as plain rows, without loading the cases
+# and their debtors as objects.
+LIST_COLUMNS = (
+    Case.id,
+    Case.loan_no,
+    Case.product,
+    Case.due_date,
+    Case.outstanding,
+    Case.priority,
+    Case.status,
+    Case.next_action_on,
+    Case.promise_due_on,
+    Case.last_contact_at,
+    Debtor.name.label("debtor_name"),
+)
+
+
+def page_rows(
+    org: Organisation, f: CaseFilter, *, limit: int = 50, cursor: str | None = None, scope: Any = None
+) -> tuple[list[Any], str | None]:
+    """``page`` as rows of ``LIST_COLUMNS`` (attribute access by column name, the debtor's name as
+    ``debtor_name``, stored as it is: the caller masks it)."""
+    sort = _sort(f)
+    limit = max(1, min(limit, 500))
+    base = filtered(org, f)
+    if not f.q:  # a search joined the debtor already
+        base = base.join(Debtor, Debtor.id == Case.debtor_id)
+    stmt: Any = base.with_only_columns(*LIST_COLUMNS)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    if cursor:
+        stmt = stmt.where(_after(sort, *_decode(cursor, sort)))
+    rows = list(db.session.execute(stmt.order_by(*_order(sort)).limit(limit + 1)))
+    return _paged(rows, limit, sort)
+
+
+def _sort(f: CaseFilter) -> Sort:
+    sort = SORTS.get(f.sort)
+    if sort is None:
+        raise ValidationFailed(_("Sort by one of: %(sorts)s.", sorts=", ".join(SORTS)), field="sort")
+    return sort
+
+
+def _paged(rows: list[Any], limit: int, sort: Sort) -> tuple[list[Any], str | None]:
+    """The page and the cursor after it: ``rows`` were read one beyond ``limit``."""
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

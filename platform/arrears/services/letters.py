@@ -261,18 +261,22 @@ def templates_for_case(actor: User, case: Case) -> list[LetterTemplate]:
 def templates_for_actor(actor: User) -> list[tuple[LetterTemplate, str]]:
     """Every template the actor may send letters from, with its owner's name (the bulk letters form
     of the case list): the own organisation's for an owner's people; for an agency's, those of the
-    owners that grant it letters."""
+    owners that grant it letters. One query."""
     if not actor.can("workbench.use"):
         return []
     owners = {actor.org_id} if actor.org.kind == OrgKind.ASSET_OWNER else owners_granting(actor, GRANT)
-    out: list[tuple[LetterTemplate, str]] = []
-    for owner_id in sorted(owners):
-        templates = _read_owner_templates(owner_id)
-        if templates:
-            with cross_tenant("an agency names the owners whose letter templates it may use"):
-                name = db.session.scalar(select(Organisation.name).where(Organisation.id == owner_id)) or ""
-            out += [(t, name) for t in templates]
-    return out
+    if not owners:
+        return []
+    stmt = (
+        select(LetterTemplate, Organisation.name)
+        .join(Organisation, Organisation.id == LetterTemplate.org_id)
+        .where(LetterTemplate.org_id.in_(owners), LetterTemplate.active.is_(True))
+        .order_by(Organisation.name, LetterTemplate.name, LetterTemplate.id)
+    )
+    if owners == {current_org_id()}:
+        return [(t, name) for t, name in db.session.execute(stmt)]
+    with cross_tenant("an agency lists the letter templates of the owners that let it send letters"):
+        return [(t, name) for t, name in db.session.execute(stmt)]
 
 
 def may_send(actor: User, case: Case) -> bool:

@@ -51,16 +51,26 @@ def enable_rls_sql(table: str, using: str) -> list[str]:
     ]
 
 
+_APPLIED = "arrears_rls_applied"  # session.info: (the transaction, its settings) last sent
+
+
+def _settings(ctx: TenantContext | None) -> tuple[str, str]:
+    tenant = "" if ctx is None or ctx.org_id is None else str(ctx.org_id)
+    cross = "on" if ctx is not None and ctx.cross_tenant else ""
+    return tenant, cross
+
+
 def _apply(connection: Connection, ctx: TenantContext | None) -> None:
     if connection.dialect.name != "postgresql":
         return
-    tenant = "" if ctx is None or ctx.org_id is None else str(ctx.org_id)
-    cross = "on" if ctx is not None and ctx.cross_tenant else ""
+    tenant, cross = _settings(ctx)
     connection.execute(_SET_SQL, {"tenant": tenant, "cross": cross})
 
 
 def _after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    _apply(connection, current())
+    ctx = current()
+    _apply(connection, ctx)
+    session.info[_APPLIED] = (transaction, _settings(ctx))
 
 
 _installed = False
@@ -78,6 +88,10 @@ def install(get_session: Any) -> None:
         if session is None or not session.in_transaction():
             return
         transaction = session.get_transaction()
+        applied = session.info.get(_APPLIED)
+        if applied is not None and applied[0] is transaction and applied[1] == _settings(ctx):
+            return  # the open transaction has these settings already (the user id changed only)
+        session.info[_APPLIED] = (transaction, _settings(ctx))
         for connection in list(getattr(transaction, "_connections", {}).values()):
             conn = connection[0] if isinstance(connection, tuple) else connection
             if isinstance(conn, Connection) and not conn.closed:
