@@ -363,7 +363,7 @@ def test_owner_staff_without_the_whole_view_see_only_their_own_cases(
             permissions=["cases.view", "workbench.use"],
         )
         staff = _user(world.bank.users["owner_staff"])
-        staff.roles = [role]
+        staff.set_roles([role])  # the role links: `roles` itself is read-only
         db.session.commit()
         assert not _user(staff.id).can("cases.view.all")
         assert db.session.scalar(select(func.count()).where(_scope(_user(staff.id)))) == 0
