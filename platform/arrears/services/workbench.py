@@ -231,6 +231,7 @@ def roll_for(actor: User, p: Periods | None = None) -> dict[str, Any]:
     data = {
         "roll": honour_roll(board(actor, p)),
         "amounts": _month_amounts(actor, p),
+        "collectors": collector_count(actor),
         "at": utcnow(),
     }
     if conn is not None:
@@ -312,7 +313,7 @@ def home_figures(actor: User) -> dict[str, Any]:
         else None,
         # ties share a rank; a collector who recovered nothing ranks after all who did
         "rank": 1 + sum(1 for amount in roll["amounts"] if amount > month),
-        "collectors": collector_count(actor),
+        "collectors": int(roll["collectors"]),
         "roll": roll["roll"],
         "roll_at": roll["at"],
     }
