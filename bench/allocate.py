@@ -131,7 +131,7 @@ def main() -> None:
             from sqlalchemy import select
 
             from arrears.extensions import db
-            from arrears.models import AllocationLevel, Case, RunStatus, User
+            from arrears.models import AllocationLevel, Case, CaseHolder, RunStatus, User
             from arrears.services import allocation
             from arrears.tenancy import tenant
 
@@ -158,7 +158,13 @@ def main() -> None:
                     f"{run.skipped_count} skipped, "
                     f"unallocated {run.summary['unallocated']}"
                 )
-                held = Counter(db.session.scalars(select(Case.assignee_user_id)))
+                held = Counter(
+                    db.session.scalars(
+                        select(CaseHolder.assignee_user_id)
+                        .select_from(Case)
+                        .outerjoin(CaseHolder, CaseHolder.case_id == Case.id)
+                    )
+                )
                 problems = []
                 if run.status != RunStatus.APPLIED:
                     problems.append(f"run status {run.status}")

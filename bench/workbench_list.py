@@ -4,9 +4,9 @@ Value: the 95th percentile of the server time of ``GET /workbench/cases`` as a s
 whole Flask request through the test client: session and user loading, the case scope, the keyset
 query, the template), over the first page and the following keyset pages of random collectors under
 every workbench sort, plus a filter and a quick search. Baseline, in the same run: a bare SQL query of
-a collector's first page by the index (``SELECT * FROM cases WHERE assignee_user_id = :u ORDER BY id
-LIMIT 50``) through the same connection pool, in its own tenant transaction, timed the same way; the
-ratio is the application's overhead over that query.
+a collector's first page by the index (``SELECT c.* FROM case_holders h JOIN cases c ... WHERE
+h.assignee_user_id = :u ORDER BY h.case_id LIMIT 50``) through the same connection pool, in its own
+tenant transaction, timed the same way; the ratio is the application's overhead over that query.
 
     .venv/bin/python bench/workbench_list.py [--cases N] [--collectors N] [--walks N]
 
@@ -111,7 +111,6 @@ def seed(env: c.Env, org_id: int, cases: int, collectors: int, password_hash: st
         f"""
         INSERT INTO cases (org_id, debtor_id, loan_no, product, due_date, principal, interest, penalty, fee,
             outstanding, currency, flags, status, province, city, region, tags, priority,
-            assignee_user_id, team_id, assigned_at,
             next_action_on, promise_due_on, last_contact_at, extra, row_hash, created_at, updated_at)
         SELECT d.org_id, d.id, 'BK2026' || lpad(d.id::text, 8, '0'),
             (ARRAY['信用卡','经营贷','现金贷','车贷','消费贷'])[1 + d.id % 5],
@@ -122,7 +121,6 @@ def seed(env: c.Env, org_id: int, cases: int, collectors: int, password_hash: st
             (ARRAY['active','active','active','new','paused'])[1 + (d.id / 7) % 5]::text,
             (ARRAY['广东省','浙江省','四川省','江苏省','陕西省'])[1 + d.id % 5], '', '', '[]',
             (ARRAY[0, 0, 0, 0, 1, 1, 2, 3])[1 + floor(random() * 8)::int],
-            u.id, u.team_id, now(),
             CASE WHEN random() < 0.4 THEN NULL ELSE DATE '{BUSINESS_DATE}' + (random() * 30 - 10)::int END,
             CASE WHEN random() < 0.8 THEN NULL ELSE DATE '{BUSINESS_DATE}' + (random() * 20 - 5)::int END,
             CASE WHEN random() < 0.3 THEN NULL
@@ -130,14 +128,21 @@ def seed(env: c.Env, org_id: int, cases: int, collectors: int, password_hash: st
             '{{}}', '', now(), now()
         FROM (SELECT d.*, round((100 + random() * random() * 200000)::numeric, 2) AS amount
               FROM debtors d WHERE d.org_id = {org_id}) d
+        """,
+        f"""
+        INSERT INTO case_holders (case_id, org_id, agency_org_id, assignee_user_id, team_id, assigned_at)
+        SELECT c.id, c.org_id, NULL, u.id, u.team_id, now()
+        FROM cases c
         JOIN (SELECT id, team_id, row_number() OVER (ORDER BY id) - 1 AS n
               FROM users WHERE org_id = {org_id} AND email LIKE 'collector%') u
-          ON u.n = d.id % {collectors}
+          ON u.n = c.debtor_id % {collectors}
+        WHERE c.org_id = {org_id}
         """,
         "VACUUM ANALYZE users",
         "VACUUM ANALYZE teams",
         "VACUUM ANALYZE debtors",
         "VACUUM ANALYZE cases",
+        "VACUUM ANALYZE case_holders",
     )
 
 
@@ -433,7 +438,10 @@ def measure(app: Any, org_id: int, args: argparse.Namespace) -> dict[str, Any]:
     event.remove(db.engine, "after_cursor_execute", after)
 
     # the baseline: the bare first-page query, same pool, one tenant transaction each
-    query = text("SELECT * FROM cases WHERE assignee_user_id = :u ORDER BY id LIMIT 50")
+    query = text(
+        "SELECT c.* FROM case_holders h JOIN cases c ON c.id = h.case_id "
+        "WHERE h.assignee_user_id = :u ORDER BY h.case_id LIMIT 50"
+    )
     baseline: list[float] = []
     sample = [uid for uid, _ in rng.sample(collectors, min(len(collectors), len(everything)))]
     for uid in sample[:20]:  # warm-up

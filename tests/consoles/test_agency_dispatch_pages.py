@@ -95,7 +95,13 @@ def dispatch(world: World, ids: list[int], to_user_id: int) -> None:
 
 
 def holders(database: Database, ids: list[int]) -> list[int | None]:
-    rows = dict(database.rows("SELECT id, assignee_user_id FROM cases WHERE id = ANY(:ids)", ids=ids))
+    rows = dict(
+        database.rows(
+            "SELECT c.id, h.assignee_user_id FROM cases c LEFT JOIN case_holders h ON h.case_id = c.id "
+            "WHERE c.id = ANY(:ids)",
+            ids=ids,
+        )
+    )
     return [rows[i] for i in ids]
 
 
@@ -351,7 +357,11 @@ def test_foreign_and_missing_ids_are_404(eager_app: Flask, database: Database) -
         (f"/agency/placements/{placement.id}/recall", {"reason": "x", "submit": "1"}),
         (f"/agency/collectors/{people['collector']}/cap", {"cap": "0"}),
     ]
-    before = database.rows("SELECT id, assignee_user_id, agency_org_id FROM cases ORDER BY id")
+    holding = (
+        "SELECT c.id, h.assignee_user_id, c.agency_org_id FROM cases c "
+        "LEFT JOIN case_holders h ON h.case_id = c.id ORDER BY c.id"
+    )
+    before = database.rows(holding)
     approvals_before = database.scalar("SELECT count(*) FROM approvals")
     for email in (world.west.admin_email, world.lender.admin_email):
         c = signed_in(eager_app, email)
@@ -376,7 +386,7 @@ def test_foreign_and_missing_ids_are_404(eager_app: Flask, database: Database) -
     assert "Not among your cases" in page or "not one of your collectors" in page
     page = move(west, "unassign", ids, reason="x")
     assert "Not among your cases" in page
-    assert database.rows("SELECT id, assignee_user_id, agency_org_id FROM cases ORDER BY id") == before
+    assert database.rows(holding) == before
     assert database.scalar("SELECT count(*) FROM approvals") == approvals_before
     assert database.scalar("SELECT case_cap FROM users WHERE id = :i", i=people["collector"]) is None
     # west's own lists show nothing of east's

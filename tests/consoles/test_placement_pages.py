@@ -184,7 +184,10 @@ def test_in_house_monitoring(eager_app: Flask, database: Database) -> None:
     assert ">Apply<" in detail and "Send for approval" not in detail  # no approval needed here
     post(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
     assert (
-        database.scalar("SELECT count(*) FROM cases WHERE assignee_user_id = :u", u=world.bank.admin_id) == 10
+        database.scalar(
+            "SELECT count(*) FROM case_holders WHERE assignee_user_id = :u", u=world.bank.admin_id
+        )
+        == 10
     )
     page = c.get("/asset/placements/inhouse").get_data(as_text=True)
     assert "Open cases nobody works: 290." in page and "Admin bank" in page

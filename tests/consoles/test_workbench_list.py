@@ -60,7 +60,8 @@ def test_my_cases_sorted_in_keyset_pages(eager_app: Flask, database: Database) -
     expected = [
         r[0]
         for r in database.rows(
-            "SELECT id FROM cases WHERE assignee_user_id = :u ORDER BY due_date ASC, id ASC",
+            "SELECT c.id FROM cases c JOIN case_holders h ON h.case_id = c.id WHERE h.assignee_user_id = :u "
+            "ORDER BY c.due_date ASC, c.id ASC",
             u=people["collector"],
         )
     ]

@@ -97,7 +97,8 @@ def test_seed_demo_json_is_idempotent_and_isolated(
     held = {
         (r[0], r[1]): (r[2], r[3])
         for r in database.rows(
-            "SELECT o.slug, a.slug, count(*), count(c.assignee_user_id) FROM cases c "
+            "SELECT o.slug, a.slug, count(*), count(h.assignee_user_id) FROM cases c "
+            "LEFT JOIN case_holders h ON h.case_id = c.id "
             "JOIN organisations o ON o.id = c.org_id JOIN organisations a ON a.id = c.agency_org_id "
             "GROUP BY 1, 2"
         )
@@ -113,7 +114,8 @@ def test_seed_demo_json_is_idempotent_and_isolated(
     assert [tuple(r) for r in placements] == [("active", 3)]
     assert (
         database.scalar(
-            "SELECT count(*) FROM cases c JOIN users u ON u.id = c.assignee_user_id "
+            "SELECT count(*) FROM cases c JOIN case_holders h ON h.case_id = c.id "
+            "JOIN users u ON u.id = h.assignee_user_id "
             "WHERE c.agency_org_id IS NULL AND u.org_id = c.org_id"
         )
         == 20

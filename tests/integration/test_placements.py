@@ -264,7 +264,10 @@ def test_transfers_keep_caps_scopes_and_the_log(app: Flask, world: World) -> Non
         with pytest.raises(Conflict) as refused:
             assignments.transfer(manager, ids[:2], lead_id, "rebalancing")
         assert "1" in str(refused.value.message)
-        assert db.session.scalar(select(func.count()).where(Case.assignee_user_id == lead_id)) == 0
+        assert (
+            db.session.scalar(select(func.count()).select_from(Case).where(Case.assignee_user_id == lead_id))
+            == 0
+        )
         assert assignments.transfer(manager, ids[:1], lead_id, "rebalancing") == 1
         moved = db.session.get(Case, ids[0])
         assert (moved.assignee_user_id, moved.previous_assignee_user_id) == (lead_id, collector_id)

@@ -6,6 +6,7 @@ from arrears.models.base import TENANT_MODELS, TenantScoped
 from arrears.models.cases import (
     Case,
     CaseEvent,
+    CaseHolder,
     CaseStatus,
     Debtor,
     DebtorContact,
@@ -83,6 +84,7 @@ __all__ = [
     "Case",
     "CaseAssignment",
     "CaseEvent",
+    "CaseHolder",
     "CaseStatus",
     "CollectionNote",
     "ContactParty",

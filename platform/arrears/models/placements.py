@@ -2,9 +2,11 @@
 agency dispatches them to its collectors; both by strategies whose runs are previewed, approved,
 applied and logged.
 
-Who holds a case is kept on the case itself (``cases.agency_org_id``, ``assignee_user_id``, ``team_id``)
-so that the visibility rule and every list are one indexed predicate; the placement rows are the
-record of the periods (``placement_cases``), written in the same transaction as the case columns.
+The agency holding a case is kept on the case itself (``cases.agency_org_id``) so that the visibility
+rule is one indexed predicate; the collector working it inside the holding organisation is its
+holder row (``case_holders``: collector, team, since when), kept apart from the wide case row so that
+dispatching writes narrow rows (decision 0007). The placement rows are the record of the periods
+(``placement_cases``), written in the same transaction as the case columns.
 """
 
 from __future__ import annotations

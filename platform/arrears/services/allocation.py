@@ -32,10 +32,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     Date,
+    Integer,
     Text,
     and_,
     case,
     cast,
+    delete,
     exists,
     func,
     insert,
@@ -51,7 +53,7 @@ from sqlalchemy import (
 from arrears.allocation import engine
 from arrears.allocation.rules import RulesInvalid, dump_rules, parse_rules
 from arrears.auth.principal import require
-from arrears.bulk import insert_rows
+from arrears.bulk import hold, insert_rows
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -61,6 +63,7 @@ from arrears.models import (
     AllocationStrategy,
     Approval,
     Case,
+    CaseHolder,
     CaseStatus,
     Organisation,
     OrgKind,
@@ -77,10 +80,11 @@ from arrears.models import (
     UserRole,
     UserStatus,
 )
-from arrears.models.base import Money, utcnow
+from arrears.models.base import Money, UTCDateTime, utcnow
 from arrears.services import approvals, audit
 from arrears.services.cases import CaseFilter, bucket, business_date, filtered
 from arrears.services.unit import transaction
+from arrears.tenancy.scopes import assigned, unassigned
 
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACTIVE)
 SAMPLE = 5
@@ -131,11 +135,9 @@ def _candidates(org: Organisation, level: AllocationLevel, scope: CaseFilter, id
     if level == AllocationLevel.PLACEMENT:
         stmt = stmt.where(Case.org_id == org.id, Case.agency_org_id.is_(None))
     elif org.kind == OrgKind.AGENCY:
-        stmt = stmt.where(Case.agency_org_id == org.id, Case.assignee_user_id.is_(None))
+        stmt = stmt.where(Case.agency_org_id == org.id, unassigned())
     else:
-        stmt = stmt.where(
-            Case.org_id == org.id, Case.agency_org_id.is_(None), Case.assignee_user_id.is_(None)
-        )
+        stmt = stmt.where(Case.org_id == org.id, Case.agency_org_id.is_(None), unassigned())
     if ids is not None:
         stmt = stmt.where(Case.id.in_(ids))
     return stmt
@@ -245,7 +247,7 @@ def _target_specs(
 
 def _loads(org: Organisation, level: AllocationLevel, ids: list[int]) -> dict[int, tuple[int, Decimal]]:
     """What each target holds already (open cases, outstanding): balancing counts it."""
-    column = Case.agency_org_id if level == AllocationLevel.PLACEMENT else Case.assignee_user_id
+    column = Case.agency_org_id if level == AllocationLevel.PLACEMENT else CaseHolder.assignee_user_id
     stmt = (
         select(column, func.count(), func.coalesce(func.sum(Case.outstanding), 0))
         .where(column.in_(ids), Case.status.in_(OPEN_STATUSES))
@@ -253,6 +255,8 @@ def _loads(org: Organisation, level: AllocationLevel, ids: list[int]) -> dict[in
     )
     if level == AllocationLevel.PLACEMENT:
         stmt = stmt.where(Case.org_id == org.id)
+    else:
+        stmt = stmt.join(CaseHolder, CaseHolder.case_id == Case.id)
     return {
         int(row[0]): (int(row[1]), Decimal(row[2])) for row in db.session.execute(stmt) if row[0] is not None
     }
@@ -588,6 +592,7 @@ def _planned(run: AllocationRun) -> Any:
 
 CHANGED = "changed since the preview"  # by another transaction while apply waited for the case
 RECALLED = "recalled since the preview"
+ASSIGNED = "placed or assigned since the preview"
 
 
 def _still(changes: list[tuple[Any, str]]) -> Any:
@@ -599,7 +604,6 @@ def _changes(
     run: AllocationRun, org: Organisation, in_force: set[int] | None = None
 ) -> list[tuple[Any, str]]:
     """What makes a planned case no longer as the preview saw it, each with its reason, in order."""
-    holder = Case.agency_org_id if run.level == AllocationLevel.PLACEMENT else Case.assignee_user_id
     out: list[tuple[Any, str]] = [
         (Case.status == CaseStatus.CLOSED, "closed since the preview"),
         (Case.status == CaseStatus.WRITTEN_OFF, "written off since the preview"),
@@ -609,7 +613,10 @@ def _changes(
         out.append((Case.agency_org_id.is_distinct_from(org.id), RECALLED))
     elif run.level == AllocationLevel.DISPATCH:
         out.append((Case.agency_org_id.is_not(None), "placed with an agency since the preview"))
-    out.append((holder.is_not(None), "placed or assigned since the preview"))
+    if run.level == AllocationLevel.PLACEMENT:
+        out.append((Case.agency_org_id.is_not(None), ASSIGNED))
+    else:
+        out.append((assigned(), ASSIGNED))
     if in_force is not None:
         gone = AllocationResult.target_id.not_in(in_force) if in_force else true()
         out.append((gone, "the agency's partnership is no longer in force"))
@@ -641,15 +648,36 @@ def _skip_changed(
     )
 
 
-def _set_holders(
-    run: AllocationRun, changes: list[tuple[Any, str]], now: dt.datetime, values: dict[str, Any], *joins: Any
-) -> Any:
-    """The UPDATE ... FROM the planned results that moves the cases still as the preview saw them."""
+def _place(run: AllocationRun, changes: list[tuple[Any, str]], now: dt.datetime) -> Any:
+    """The UPDATE ... FROM the planned results that places the cases still as the preview saw them
+    with their agencies."""
     return (
         update(Case)
-        .where(Case.id == AllocationResult.case_id, _planned(run), _still(changes), *joins)
-        .values(**values, assigned_at=now, updated_at=now)
+        .where(Case.id == AllocationResult.case_id, _planned(run), _still(changes))
+        .values(agency_org_id=AllocationResult.target_id, updated_at=now)
     )
+
+
+def _hold(run: AllocationRun, changes: list[tuple[Any, str]], now: dt.datetime) -> Any:
+    """The INSERT of a holder row (the collector, their team) for each planned case still as the
+    preview saw it (a team's pool row is replaced). A case someone took meanwhile keeps its holder
+    (the conflict's condition) and is skipped: the statement must not look its own table up,
+    PostgreSQL would scan the rows it is adding, once per case."""
+    free = [(cond, why) for cond, why in changes if why != ASSIGNED]
+    source = (
+        select(
+            Case.id,
+            Case.org_id,
+            Case.agency_org_id,
+            AllocationResult.target_id,
+            User.team_id,
+            literal(now, UTCDateTime()),
+        )
+        .join(Case, Case.id == AllocationResult.case_id)
+        .join(User, User.id == AllocationResult.target_id)
+        .where(_planned(run), _still(free))
+    )
+    return hold(source, only_free=True)
 
 
 def _write(
@@ -659,19 +687,16 @@ def _write(
     moving: Any,
     follow: Callable[[Any], Any] | None,
     *,
+    returns: tuple[Any, ...],
     by_target: bool = False,
 ) -> tuple[int, Applied, int]:
-    """Move the cases (``moving``, from ``_set_holders``), write what follows from the moved ones
-    (``follow(source)``, if any: an INSERT from a selectable of case_id, target_id, amount, dpd) and
-    skip the changed ones. Returns how many cases were applied, with ``by_target`` how many and how
+    """Move the cases (``moving``: ``_place`` or ``_hold``, whose RETURNING on PostgreSQL is
+    ``returns``: case_id, target_id, amount, dpd), write what follows from the moved ones
+    (``follow(source)``, if any: an INSERT from a selectable of those columns) and skip the changed
+    ones. Returns how many cases were applied, with ``by_target`` how many and how
     much per target, and how many were skipped."""
     if db.session.get_bind().dialect.name == "postgresql":
-        moved = moving.returning(
-            AllocationResult.case_id,
-            AllocationResult.target_id,
-            AllocationResult.amount,
-            AllocationResult.dpd,
-        ).cte("moved")
+        moved = moving.returning(*returns).cte("moved")
         # the planned results are the run's allocated cases (apply alone changes them, once): when every
         # one of them moved, the one-time filter spares the skip its scan of the results
         moved_count = select(func.count()).select_from(moved).scalar_subquery()
@@ -784,18 +809,25 @@ def _apply_placement(run: AllocationRun, org: Organisation, now: dt.datetime) ->
             ),
         )
 
-    moving = _set_holders(
-        run,
-        changes,
-        now,
-        {"agency_org_id": AllocationResult.target_id, "assignee_user_id": None, "team_id": None},
-    )
+    moving = _place(run, changes, now)
     if not placements:  # nothing planned, or no agency in force: everything planned is skipped
         skipped = db.session.execute(
             _skip_changed(run, org, changes).execution_options(synchronize_session=False)
         ).rowcount  # type: ignore[attr-defined]
         return 0, int(skipped or 0)
-    count, applied, skipped = _write(run, org, changes, moving, follow, by_target=True)
+    returns = (
+        AllocationResult.case_id,
+        AllocationResult.target_id,
+        AllocationResult.amount,
+        AllocationResult.dpd,
+    )
+    count, applied, skipped = _write(run, org, changes, moving, follow, returns=returns, by_target=True)
+    if count:  # a case the owner's own collector held leaves them for the agency
+        db.session.execute(
+            delete(CaseHolder)
+            .where(CaseHolder.case_id.in_(select(AllocationResult.case_id).where(_planned(run))))
+            .execution_options(synchronize_session=False)
+        )
     for agency_id, placement in placements.items():
         placed, amount = applied.get(agency_id, (0, Decimal(0)))
         if placed:
@@ -810,14 +842,13 @@ def _apply_dispatch(run: AllocationRun, org: Organisation, now: dt.datetime) -> 
     planned results are its lines in the cases' assignment logs (``assignments.assignment_log``), so a
     dispatch of 100,000 cases does not copy them into ``case_assignments`` (decision 0007)."""
     changes = _changes(run, org)
-    moving = _set_holders(
-        run,
-        changes,
-        now,
-        {"assignee_user_id": AllocationResult.target_id, "team_id": User.team_id},
-        User.id == AllocationResult.target_id,
+    returns = (
+        CaseHolder.case_id,
+        CaseHolder.assignee_user_id.label("target_id"),
+        cast(null(), Money).label("amount"),
+        cast(null(), Integer).label("dpd"),
     )
-    count, _per_target, skipped = _write(run, org, changes, moving, None)
+    count, _per_target, skipped = _write(run, org, changes, _hold(run, changes, now), None, returns=returns)
     return count, skipped
 
 

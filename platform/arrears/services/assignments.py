@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import BigInteger, delete, func, insert, literal, select, update
 
 from arrears.auth.principal import require
+from arrears.bulk import hold
 from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -28,16 +29,25 @@ from arrears.models import (
     AssignmentKind,
     Case,
     CaseAssignment,
+    CaseHolder,
     CaseStatus,
     ResultStatus,
     RunStatus,
     Team,
     User,
 )
-from arrears.models.base import utcnow
+from arrears.models.base import UTCDateTime, utcnow
 from arrears.services import audit
 from arrears.services.unit import transaction
-from arrears.tenancy.scopes import case_scope, held_by, led_team_ids, sees_everything
+from arrears.tenancy.scopes import (
+    assigned,
+    assigned_to,
+    case_scope,
+    held_by,
+    led_team_ids,
+    sees_everything,
+    unassigned,
+)
 
 OPEN = (CaseStatus.NEW, CaseStatus.ACTIVE)
 MAX_BATCH = 10_000
@@ -62,9 +72,12 @@ def loads(actor: User) -> list[dict[str, Any]]:
     counts = {
         row[0]: (row[1], row[2])
         for row in db.session.execute(
-            select(Case.assignee_user_id, func.count(), func.coalesce(func.sum(Case.outstanding), 0))
-            .where(held, Case.status.in_(OPEN), Case.assignee_user_id.in_([u.id for u in people] or [-1]))
-            .group_by(Case.assignee_user_id)
+            select(CaseHolder.assignee_user_id, func.count(), func.coalesce(func.sum(Case.outstanding), 0))
+            .join(Case, Case.id == CaseHolder.case_id)
+            .where(
+                held, Case.status.in_(OPEN), CaseHolder.assignee_user_id.in_([u.id for u in people] or [-1])
+            )
+            .group_by(CaseHolder.assignee_user_id)
         )
     }
     teams = {t.id: t.name for t in db.session.scalars(select(Team))}
@@ -92,7 +105,7 @@ def pool_count(actor: User) -> int:
             select(func.count()).where(
                 case_scope(actor),  # a team lead's pool is their teams' unassigned cases
                 Case.status.in_(OPEN),
-                Case.assignee_user_id.is_(None),
+                unassigned(),
                 *([Case.agency_org_id.is_(None)] if actor.org.kind.value == "asset_owner" else []),
             )
         )
@@ -138,9 +151,12 @@ def _room(actor: User, target: User, adding: int) -> int | None:
     db.session.execute(select(User.id).where(User.id == target.id).with_for_update())
     held = int(
         db.session.scalar(
-            select(func.count()).where(
+            select(func.count())
+            .select_from(CaseHolder)
+            .join(Case, Case.id == CaseHolder.case_id)
+            .where(
                 held_by(actor.org_id, actor.org.kind),
-                Case.assignee_user_id == target.id,
+                CaseHolder.assignee_user_id == target.id,
                 Case.status.in_(OPEN),
             )
         )
@@ -198,7 +214,7 @@ def dispatch(actor: User, case_ids: list[int], to_user_id: int) -> Dispatched:
         held = list(
             db.session.scalars(
                 select(Case.loan_no)
-                .where(Case.id.in_(ids), (Case.assignee_user_id.is_not(None)) | ~Case.status.in_(OPEN))
+                .where(Case.id.in_(ids), assigned() | ~Case.status.in_(OPEN))
                 .order_by(Case.id)
                 .limit(20)
             )
@@ -257,10 +273,7 @@ def transfer(actor: User, case_ids: list[int], to_user_id: int, reason: str) -> 
         if closed:
             raise Conflict(_("Closed cases cannot be transferred."), field="case_ids")
         moving = [
-            i
-            for i in db.session.scalars(
-                select(Case.id).where(Case.id.in_(ids), Case.assignee_user_id.is_distinct_from(target.id))
-            )
+            i for i in db.session.scalars(select(Case.id).where(Case.id.in_(ids), ~assigned_to(target.id)))
         ]
         if not moving:
             raise Conflict(_("These cases are with %(name)s already.", name=target.name), field="to_user_id")
@@ -283,9 +296,7 @@ def unassign(actor: User, case_ids: list[int], reason: str) -> int:
         raise ValidationFailed(_("Say why the cases move."), field="reason")
     with transaction():
         ids = _cases(actor, case_ids)
-        moving = list(
-            db.session.scalars(select(Case.id).where(Case.id.in_(ids), Case.assignee_user_id.is_not(None)))
-        )
+        moving = list(db.session.scalars(select(Case.id).where(Case.id.in_(ids), assigned())))
         if not moving:
             raise Conflict(_("These cases are in the pool already."), field="case_ids")
         count = _move(actor, moving, None, AssignmentKind.UNASSIGN, reason)
@@ -296,7 +307,14 @@ def unassign(actor: User, case_ids: list[int], reason: str) -> int:
 
 
 def _move(actor: User, ids: list[int], target: User | None, kind: AssignmentKind, reason: str) -> int:
+    """Give the cases (in the actor's scope) to ``target``, or back to the pool: the log lines, the
+    previous collector remembered on the case, the holder rows replaced. One transaction (the
+    caller's)."""
     now = utcnow()
+    ids = list(db.session.scalars(select(Case.id).where(Case.id.in_(ids), case_scope(actor))))
+    if not ids:
+        return 0
+    current = select(CaseHolder.assignee_user_id).where(CaseHolder.case_id == Case.id).scalar_subquery()
     db.session.execute(
         insert(CaseAssignment).from_select(
             [
@@ -313,7 +331,7 @@ def _move(actor: User, ids: list[int], target: User | None, kind: AssignmentKind
                 literal(actor.org_id),
                 Case.id,
                 literal(kind.value),
-                Case.assignee_user_id,
+                current,
                 literal(target.id if target else None),
                 literal(actor.id),
                 literal(reason[:300]),
@@ -321,20 +339,40 @@ def _move(actor: User, ids: list[int], target: User | None, kind: AssignmentKind
             ).where(Case.id.in_(ids)),
         )
     )
-    result = db.session.execute(
+    db.session.execute(
         update(Case)
-        .where(Case.id.in_(ids), case_scope(actor))
-        .values(
-            previous_assignee_user_id=func.coalesce(Case.assignee_user_id, Case.previous_assignee_user_id),
-            assignee_user_id=target.id if target else None,
-            team_id=target.team_id if target else Case.team_id,
-            assigned_at=now if target else None,
-            updated_at=now,
-        )
+        .where(Case.id.in_(ids), assigned())
+        .values(previous_assignee_user_id=current, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    if target is not None:
+        db.session.execute(
+            hold(
+                select(
+                    Case.id,
+                    Case.org_id,
+                    Case.agency_org_id,
+                    literal(target.id, BigInteger),
+                    literal(target.team_id, BigInteger),
+                    literal(now, UTCDateTime()),
+                ).where(Case.id.in_(ids)),
+                only_free=False,
+            )
+        )
+    else:  # back to the pool: the team's, if the case was in one, else the organisation's
+        db.session.execute(
+            update(CaseHolder)
+            .where(CaseHolder.case_id.in_(ids))
+            .values(assignee_user_id=None, assigned_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            delete(CaseHolder)
+            .where(CaseHolder.case_id.in_(ids), CaseHolder.team_id.is_(None))
+            .execution_options(synchronize_session=False)
+        )
     db.session.expire_all()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return len(ids)
 
 
 def assignment_log(case: Case) -> list[CaseAssignment]:

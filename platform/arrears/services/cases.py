@@ -40,6 +40,7 @@ from arrears.models import (
 )
 from arrears.security.pii import keyring
 from arrears.services import audit
+from arrears.tenancy.scopes import assigned, assigned_to, in_teams, unassigned
 
 
 @dataclass(frozen=True)
@@ -177,21 +178,19 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
             raise ValidationFailed(_("Unknown holding: %(value)s", value=f.holding), field="holding")
         stmt = stmt.where(
             {
-                "unplaced": Case.agency_org_id.is_(None) & Case.assignee_user_id.is_(None),
+                "unplaced": Case.agency_org_id.is_(None) & unassigned(),
                 "placed": Case.agency_org_id.is_not(None),
-                "inhouse": Case.agency_org_id.is_(None) & Case.assignee_user_id.is_not(None),
-                "unassigned": Case.assignee_user_id.is_(None),
-                "assigned": Case.assignee_user_id.is_not(None),
+                "inhouse": Case.agency_org_id.is_(None) & assigned(),
+                "unassigned": unassigned(),
+                "assigned": assigned(),
             }[f.holding]
         )
-    holders: list[tuple[Any, int | None]] = [
-        (Case.agency_org_id, f.agency_id),
-        (Case.assignee_user_id, f.assignee_id),
-        (Case.team_id, f.team_id),
-    ]
-    for holder, wanted in holders:
-        if wanted is not None:
-            stmt = stmt.where(holder == wanted)
+    if f.agency_id is not None:
+        stmt = stmt.where(Case.agency_org_id == f.agency_id)
+    if f.assignee_id is not None:
+        stmt = stmt.where(assigned_to(f.assignee_id))
+    if f.team_id is not None:
+        stmt = stmt.where(in_teams([f.team_id]))
     return stmt
 
 

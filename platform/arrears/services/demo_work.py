@@ -63,6 +63,7 @@ from arrears.services.assignments import OPEN
 from arrears.services.cases import business_date
 from arrears.services.unit import transaction
 from arrears.tenancy import tenant
+from arrears.tenancy.scopes import assigned
 
 OWNERS = ("demo-bank", "demo-lender")
 HISTORY_DAYS = 27
@@ -188,7 +189,7 @@ def _held(owner: Organisation, agency: Organisation) -> dict[int, list[Case]]:
         .where(
             Case.org_id == owner.id,
             Case.agency_org_id == agency.id,
-            Case.assignee_user_id.is_not(None),
+            assigned(),
             Case.status.in_(OPEN),
         )
         .order_by(Case.id)

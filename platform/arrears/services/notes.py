@@ -45,7 +45,7 @@ from arrears.services.cases import business_date
 from arrears.services.money import parse_amount
 from arrears.services.unit import transaction
 from arrears.tenancy import loaders
-from arrears.tenancy.scopes import case_scope
+from arrears.tenancy.scopes import assigned_to, case_scope
 
 TEXT_MAX = 4000
 
@@ -312,7 +312,7 @@ def refresh_sort_keys(case_ids: list[int]) -> None:
         .where(
             Reminder.case_id == Case.id,
             Reminder.done.is_(False),
-            Reminder.user_id == Case.assignee_user_id,
+            Reminder.user_id == Case.assignee_user_id,  # the holder's (a correlated read of case_holders)
         )
         .scalar_subquery()
     )
@@ -456,7 +456,7 @@ def _my_reminders(actor: User) -> Any:
     return (
         select(Reminder)
         .join(Case, Case.id == Reminder.case_id)
-        .where(Reminder.user_id == actor.id, case_scope(actor), Case.assignee_user_id == actor.id)
+        .where(Reminder.user_id == actor.id, case_scope(actor), assigned_to(actor.id))
     )
 
 
@@ -537,7 +537,7 @@ def pending_promises(
     stmt = (
         select(Promise)
         .join(Case, Case.id == Promise.case_id)
-        .where(Promise.collector_user_id == actor.id, case_scope(actor), Case.assignee_user_id == actor.id)
+        .where(Promise.collector_user_id == actor.id, case_scope(actor), assigned_to(actor.id))
     )
     if status is not None:
         stmt = stmt.where(Promise.status == status)

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, func, insert, literal, select, update
+from sqlalchemy import Select, and_, delete, func, insert, literal, select, update
 
 from arrears.auth.principal import require
 from arrears.errors import Conflict, NotFound, ValidationFailed
@@ -25,6 +25,7 @@ from arrears.models import (
     AssignmentKind,
     Case,
     CaseAssignment,
+    CaseHolder,
     Organisation,
     OrgKind,
     Placement,
@@ -148,7 +149,7 @@ def _release(
     now: dt.datetime,
 ) -> int:
     """End the placement of the active ``placement_cases`` rows selected by ``rows`` (a condition on
-    PlacementCase). Set-based (three statements whatever the number of cases); returns how many
+    PlacementCase). Set-based (four statements whatever the number of cases); returns how many
     cases were released."""
     active = and_(PlacementCase.org_id == owner_id, PlacementCase.status == PlacementCaseStatus.ACTIVE, rows)
     released = select(PlacementCase.case_id).where(active)
@@ -163,15 +164,13 @@ def _release(
                     Case.agency_org_id,
                     Case.id,
                     literal(AssignmentKind.RECALL.value),
-                    Case.assignee_user_id,
+                    CaseHolder.assignee_user_id,
                     literal(actor.id if actor else None),
                     literal(reason[:300]),
                     literal(now),
-                ).where(
-                    Case.id.in_(released),
-                    Case.org_id == owner_id,
-                    Case.assignee_user_id.is_not(None),
-                ),
+                )
+                .join(CaseHolder, CaseHolder.case_id == Case.id)
+                .where(Case.id.in_(released), Case.org_id == owner_id),
             )
         )
     db.session.execute(
@@ -181,11 +180,14 @@ def _release(
             previous_agency_org_id=Case.agency_org_id,
             previous_assignee_user_id=func.coalesce(Case.assignee_user_id, Case.previous_assignee_user_id),
             agency_org_id=None,
-            assignee_user_id=None,
-            team_id=None,
-            assigned_at=None,
             updated_at=now,
         )
+        .execution_options(synchronize_session=False)
+    )
+    # the agency's collector lets go of it (the holder rows are the owner's too: its cases)
+    db.session.execute(
+        delete(CaseHolder)
+        .where(CaseHolder.case_id.in_(released))
         .execution_options(synchronize_session=False)
     )
     result = db.session.execute(

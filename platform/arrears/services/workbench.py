@@ -28,6 +28,7 @@ from arrears.extensions import db
 from arrears.models import (
     Call,
     Case,
+    CaseHolder,
     CollectionNote,
     Debtor,
     PlacementCase,
@@ -43,7 +44,7 @@ from arrears.models.base import utcnow
 from arrears.services import notes
 from arrears.services.assignments import OPEN
 from arrears.services.cases import business_date
-from arrears.tenancy.scopes import case_scope, held_by
+from arrears.tenancy.scopes import assigned_to, case_scope, held_by
 
 ROLL_SIZE = 10
 BROKEN_DAYS = 7
@@ -113,11 +114,10 @@ def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
     )
     recovered = _recovered(p).cte("recovered")
     held = (
-        select(Case.assignee_user_id.label("uid"), func.sum(Case.outstanding).label("held"))
-        .where(
-            held_by(actor.org_id, actor.org.kind), Case.status.in_(OPEN), Case.assignee_user_id.is_not(None)
-        )
-        .group_by(Case.assignee_user_id)
+        select(CaseHolder.assignee_user_id.label("uid"), func.sum(Case.outstanding).label("held"))
+        .join(Case, Case.id == CaseHolder.case_id)
+        .where(held_by(actor.org_id, actor.org.kind), Case.status.in_(OPEN))
+        .group_by(CaseHolder.assignee_user_id)
         .cte("held")
     )
     month = func.coalesce(recovered.c.month, 0)
@@ -274,7 +274,7 @@ def home_figures(actor: User) -> dict[str, Any]:
     the last 7 days, what was confirmed against my promises this month, my contact rate this month,
     my rank among the organisation's collectors, and the honour roll."""
     p = periods(actor)
-    mine = and_(case_scope(actor), Case.assignee_user_id == actor.id)
+    mine = and_(case_scope(actor), assigned_to(actor.id))
     open_cases, held = db.session.execute(
         select(func.count(), func.coalesce(func.sum(Case.outstanding), 0)).where(mine, Case.status.in_(OPEN))
     ).one()

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import BigInteger, and_, case, cast, false, or_, select, true
 
 from arrears.extensions import db
-from arrears.models import Case, OrgKind, Team, User
+from arrears.models import Case, CaseHolder, OrgKind, Team, User
 
 
 def held_by(org_id: int, kind: OrgKind) -> Any:
@@ -34,14 +34,46 @@ def led_team_ids(actor: User) -> list[int]:
     return list(db.session.scalars(select(Team.id).where(Team.lead_user_id == actor.id)))
 
 
+# Who works a case is its holder row (``CaseHolder``): these conditions on ``Case`` semi-join it, so
+# the planner starts from the holder's index (a collector's 200 cases of a million).
+
+
+def assigned_to(*user_ids: int) -> Any:
+    """The cases these collectors hold."""
+    return Case.id.in_(select(CaseHolder.case_id).where(CaseHolder.assignee_user_id.in_(user_ids)))
+
+
+def in_teams(team_ids: list[int]) -> Any:
+    """The cases held by members of these teams."""
+    return Case.id.in_(select(CaseHolder.case_id).where(CaseHolder.team_id.in_(team_ids)))
+
+
+def assigned() -> Any:
+    """The cases a collector holds (whoever)."""
+    return (
+        select(CaseHolder.case_id)
+        .where(CaseHolder.case_id == Case.id, CaseHolder.assignee_user_id.is_not(None))
+        .exists()
+    )
+
+
+def unassigned() -> Any:
+    """The cases nobody holds inside the holding organisation: its pool or a team's (or not placed)."""
+    return ~assigned()
+
+
 def case_scope(actor: User) -> Any:
     """The condition on ``Case`` for what ``actor`` may see (and act on)."""
     org = held_by(actor.org_id, actor.org.kind)
     if actor.can("cases.view.all"):
         return org
     teams = led_team_ids(actor)
-    mine = Case.assignee_user_id == actor.id
-    return and_(org, or_(mine, Case.team_id.in_(teams)) if teams else mine)
+    holders = select(CaseHolder.case_id).where(CaseHolder.assignee_user_id == actor.id)
+    if teams:
+        holders = select(CaseHolder.case_id).where(
+            or_(CaseHolder.assignee_user_id == actor.id, CaseHolder.team_id.in_(teams))
+        )
+    return and_(org, Case.id.in_(holders))
 
 
 def sees_everything(actor: User) -> bool:
