@@ -197,3 +197,64 @@ def test_an_agency_sees_only_what_is_placed_with_it(app: Flask, world: World, da
         assert not set(db.session.scalars(select(Case.id))) & east_cases  # never the other agency's
     with tenant(world.lender.org_id):
         assert db.session.scalars(select(Case.id)).all() == []
+
+
+def test_a_dispatch_leaves_a_case_taken_meanwhile_and_takes_one_from_a_teams_pool(
+    app: Flask, world: World, database: Database
+) -> None:
+    """The dispatch writes holder rows: a case a collector took between the preview and the apply keeps
+    its collector and is skipped with the reason; a case sent back to a team's pool meanwhile (a holder
+    row without a collector) is dispatched all the same."""
+    from arrears.models import Team
+
+    _bank_with_cases(world)
+    checker = _checker(world)
+    with tenant(world.bank.org_id):
+        admin = _user(world.bank.admin_id)
+        ids = db.session.scalars(select(Case.id).order_by(Case.id).limit(3)).all()
+        run = allocation.preview(
+            admin,
+            level=AllocationLevel.DISPATCH,
+            case_ids=ids,
+            rules=[{"name": "to the admin", "targets": [f"user:{admin.id}"]}],
+            targets=[{"id": admin.id}],
+        )
+        assert run.allocated_count == 3
+        team = Team(name="Recovery")
+        db.session.add(team)
+        db.session.commit()
+        team_id = team.id
+    with database.owner_engine.begin() as conn:  # other transactions, meanwhile
+        conn.execute(
+            text(
+                "INSERT INTO case_holders (case_id, org_id, assignee_user_id, team_id, assigned_at) VALUES "
+                "(:taken, :org, :checker, NULL, now()), (:pooled, :org, NULL, :team, NULL)"
+            ),
+            {
+                "taken": ids[0],
+                "pooled": ids[1],
+                "org": world.bank.org_id,
+                "checker": checker.id,
+                "team": team_id,
+            },
+        )
+    with tenant(world.bank.org_id):
+        allocation.start_apply(admin, run)
+        done = allocation.apply_run(run.id)
+        assert (done.applied_count, done.skipped_count) == (2, 1)
+        reason = db.session.scalar(
+            select(AllocationResult.reason).where(
+                AllocationResult.run_id == run.id, AllocationResult.case_id == ids[0]
+            )
+        )
+        assert reason == "placed or assigned since the preview"
+        db.session.expire_all()
+        assert [db.session.get(Case, i).assignee_user_id for i in ids] == [checker.id, admin.id, admin.id]
+    holders = database.rows("SELECT case_id, assignee_user_id, team_id FROM case_holders ORDER BY case_id")
+    assert [tuple(r) for r in holders] == [
+        (ids[0], checker.id, None),
+        (ids[1], admin.id, None),  # the dispatch gives the collector's own team (none)
+        (ids[2], admin.id, None),
+    ]
+    with tenant(world.east.org_id):  # not placed with east: none of its holders
+        assert db.session.scalars(select(Case.id).where(Case.id.in_(ids))).all() == []
