@@ -7,6 +7,7 @@ when it is decided (``services.applications``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -15,13 +16,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from agent_workbench.forms import ReductionForm, RepaymentForm
-from agent_workbench.views import _case, _render_case, bp, field_error
+from agent_workbench.views import _case, _render_case, bp
 from arrears.errors import DomainError, NotFound
 from arrears.models import ApplicationStatus, User
 from arrears.services import applications
+from arrears.services import cases as case_service
 from arrears.services.notes import parse_day
 from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm
+from arrears.web.orgadmin import _field_error
 
 STATUSES = {
     "": _l("All"),
@@ -42,54 +45,53 @@ def _files(form: Any) -> list[tuple[str, bytes]]:
 
 @bp.route("/cases/<int:case_id>/applications/repayment", methods=["POST"])
 def apply_repayment(case_id: int):
-    me = _me()
-    case = _case(me, case_id)  # 404 before the form is read
-    form = RepaymentForm()
-    if form.validate_on_submit():
-        try:
-            made = applications.request_repayment(
-                me,
-                case.id,
-                amount=form.amount.data,
-                paid_on=parse_day(form.paid_on.data, "paid_on"),
-                channel=form.channel.data or "",
-                reason=form.reason.data or "",
-                files=_files(form),
-            )
-        except DomainError as exc:
-            field_error(form, exc)
-        else:
-            _announce(made)
-            return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="applications"))
-    elif form.csrf_token.errors:
-        flash(_("The form has expired; please try again."), "danger")
-    return _render_case(me, case, "applications", repayment=form), 422
+    def request_(me: User, case_id: int, form: Any) -> Any:
+        return applications.request_repayment(
+            me,
+            case_id,
+            amount=form.amount.data,
+            paid_on=parse_day(form.paid_on.data, "paid_on"),
+            channel=form.channel.data or "",
+            reason=form.reason.data or "",
+            files=_files(form),
+        )
+
+    return _apply(case_id, RepaymentForm, "repayment", request_)
 
 
 @bp.route("/cases/<int:case_id>/applications/reduction", methods=["POST"])
 def apply_reduction(case_id: int):
+    def request_(me: User, case_id: int, form: Any) -> Any:
+        return applications.request_reduction(
+            me,
+            case_id,
+            waive_penalty=form.waive_penalty.data,
+            waive_interest=form.waive_interest.data,
+            waive_fee=form.waive_fee.data,
+            reason=form.reason.data or "",
+            files=_files(form),
+        )
+
+    return _apply(case_id, ReductionForm, "reduction", request_)
+
+
+def _apply(case_id: int, form_class: Any, name: str, request_: Callable[[User, int, Any], Any]) -> Any:
+    """File an application from its form; on a refusal, the case page again with the form (the
+    message next to its field), 422."""
     me = _me()
-    case = _case(me, case_id)
-    form = ReductionForm()
+    case = _case(me, case_id)  # 404 before the form is read
+    form = form_class()
     if form.validate_on_submit():
         try:
-            made = applications.request_reduction(
-                me,
-                case.id,
-                waive_penalty=form.waive_penalty.data,
-                waive_interest=form.waive_interest.data,
-                waive_fee=form.waive_fee.data,
-                reason=form.reason.data or "",
-                files=_files(form),
-            )
+            made = request_(me, case.id, form)
         except DomainError as exc:
-            field_error(form, exc)
+            _field_error(form, exc)
         else:
             _announce(made)
             return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="applications"))
     elif form.csrf_token.errors:
         flash(_("The form has expired; please try again."), "danger")
-    return _render_case(me, case, "applications", reduction=form), 422
+    return _render_case(me, case, "applications", **{name: form}), 422
 
 
 def _announce(made: Any) -> None:
@@ -113,18 +115,12 @@ def my_applications():
     return render_template(
         "agent_workbench/applications.html",
         rows=[applications.view(a) for a in found],
-        loans=_loan_numbers([a.case_id for a in found]),
+        loans=case_service.loan_numbers([a.case_id for a in found]),
         status=status if wanted else "",
         statuses=STATUSES,
         level_label=applications.level_label,
         cancel=ConfirmForm(formdata=None),
     )
-
-
-def _loan_numbers(case_ids: list[int]) -> dict[int, str]:
-    from arrears.services.workbench import loan_numbers
-
-    return loan_numbers(case_ids)
 
 
 @bp.route("/applications/<int:application_id>/cancel", methods=["POST"])

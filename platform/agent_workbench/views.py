@@ -31,11 +31,11 @@ from arrears.errors import DomainError, NotFound
 from arrears.models import ApplicationKind, CallResult, Case, OrgKind, User
 from arrears.schemas.cases import case_view
 from arrears.security import masking
-from arrears.services import applications, attachments, calls, letters, notes, workbench
+from arrears.services import applications, assignments, attachments, calls, letters, notes, workbench
 from arrears.services import cases as case_service
-from arrears.tenancy import loaders
 from arrears.tenancy.scopes import case_scope
 from arrears.web.console import NavItem, console_blueprint
+from arrears.web.orgadmin import _field_error
 
 
 def _due_badge(user: Any) -> int | None:
@@ -110,7 +110,7 @@ def home():
         user=me,
         figures=workbench.home_figures(me),
         reminders=due,
-        loans=workbench.loan_numbers([r.case_id for r in due]),
+        loans=case_service.loan_numbers([r.case_id for r in due]),
         promises_today=workbench.promises_due_today(me),
         broken=workbench.broken_recently(me),
         today=case_service.business_date(me.org),
@@ -191,12 +191,9 @@ KIND_LABELS = {
 
 
 def _case(me: User, case_id: int) -> Case:
-    """A case the reader works: in their case scope and held by their organisation (an owner's
-    in-house collector never works a case placed with an agency). Foreign and missing: 404."""
-    case = loaders.get_case_for(me, case_id)
-    if (case.agency_org_id or case.org_id) != me.org_id:
-        raise NotFound()
-    return case
+    """A case the reader works (``notes.worked_case``: in their scope, held by their organisation).
+    Foreign and missing: 404."""
+    return notes.worked_case(me, case_id)
 
 
 def _note_form(me: User, formdata: Any = None) -> NoteForm:
@@ -279,7 +276,7 @@ def _render_case(me: User, case: Case, tab: str, **forms: Any) -> str:
     tab = tab if tab in TABS else "notes"
     today = case_service.business_date(me.org)
     data = _tab_data(me, case, tab)
-    people = workbench.user_names([case.assignee_user_id, *data.pop("people_ids", [])])
+    people = assignments.user_names([case.assignee_user_id, *data.pop("people_ids", [])])
     call_log, call_finish = _call_forms(me)
     return render_template(
         "agent_workbench/case.html",
@@ -357,21 +354,13 @@ def note_add(case_id: int):
                 corrects_id=int(form.corrects_id.data) if (form.corrects_id.data or "").isdigit() else None,
             )
         except DomainError as exc:
-            field_error(form, exc)
+            _field_error(form, exc)
         else:
             flash(_("The note was saved."), "success")
             return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="notes"))
     elif form.csrf_token.errors:
         flash(_("The form has expired; please try again."), "danger")
     return _render_case(me, case, "notes", form=form), 422
-
-
-def field_error(form: Any, exc: DomainError) -> None:
-    """The service's message next to the field it names (and at the top of the page)."""
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*list(field.errors), str(exc.message)]
-    flash(str(exc.message), "danger")
 
 
 @bp.route("/promises/<int:promise_id>/confirm", methods=["POST"])
@@ -418,7 +407,7 @@ def reminders():
         when=when,
         whens=WHEN,
         reminders=rows,
-        loans=workbench.loan_numbers([r.case_id for r in rows]),
+        loans=case_service.loan_numbers([r.case_id for r in rows]),
         kind_labels=KIND_LABELS,
         snooze=SnoozeForm(formdata=None),
         today=case_service.business_date(me.org),

@@ -139,13 +139,6 @@ def case_results(actor: User, case: Case) -> list[tuple[AllocationResult, Alloca
     ]
 
 
-def loan_numbers(case_ids: list[int]) -> dict[int, str]:
-    """Loan numbers of the cases the reader sees (the preview's sample cases)."""
-    if not case_ids:
-        return {}
-    return dict(db.session.execute(select(Case.id, Case.loan_no).where(Case.id.in_(case_ids))).all())
-
-
 def target_names(run: AllocationRun) -> dict[int, str]:
     return {int(t["id"]): str(t.get("name", t["id"])) for t in run.targets or []}
 

@@ -55,6 +55,7 @@ from arrears.models.base import utcnow
 from arrears.services import approvals, audit
 from arrears.services import attachments as attachment_service
 from arrears.services.cases import business_date, owners_granting
+from arrears.services.money import parse_amount
 from arrears.services.unit import transaction
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.scopes import case_scope
@@ -79,8 +80,6 @@ DEFAULT_LIMITS: dict[str, dict[str, Decimal]] = {
     "repayment": {"team": Decimal("2000.00"), "org": Decimal("20000.00")},
 }
 COMPONENTS = ("penalty", "interest", "fee")
-CENT = Decimal("0.01")
-MOST = Decimal("9999999999999999.99")  # NUMERIC(18,2)
 
 
 # --- thresholds ---------------------------------------------------------------------------------------
@@ -161,21 +160,16 @@ def stages_for(case: Case, level: str) -> list[str]:
 
 
 def _money(raw: Any, field: str, *, allow_zero: bool = False) -> Decimal:
+    """``money.parse_amount``, taking a JSON number from the API as its shortest decimal form."""
     if isinstance(raw, float):
         raw = repr(raw)
     try:
-        value = Decimal(str(raw).strip()) if raw is not None and str(raw).strip() != "" else None
+        number = Decimal(str(raw).strip()) if raw is not None else None
     except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite():
+        number = None
+    if number is None or not number.is_finite():
         raise ValidationFailed(_("Enter an amount."), field=field)
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValidationFailed(_("The amount must be more than zero."), field=field)
-    if value != value.quantize(CENT):
-        raise ValidationFailed(_("An amount has at most two decimals."), field=field)
-    if value > MOST:
-        raise ValidationFailed(_("The amount is too large."), field=field)
-    return value.quantize(CENT)
+    return parse_amount(number, field, allow_zero=allow_zero)
 
 
 def _may_ask(actor: User, case: Case, kind: ApplicationKind) -> None:

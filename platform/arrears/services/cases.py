@@ -296,13 +296,9 @@ def page(
     sort = _sort(f)
     limit = max(1, min(limit, max_limit))
     stmt = filtered(org, f)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    if cursor:
-        stmt = stmt.where(_after(sort, *_decode(cursor, sort)))
     if unmasked:  # the encrypted columns are deferred: load them with the page, not one by one
         stmt = stmt.options(joinedload(Case.debtor).undefer_group("pii"))
-    rows = list(db.session.scalars(stmt.order_by(*_order(sort)).limit(limit + 1)))
+    rows = list(db.session.scalars(_keyset(stmt, sort, cursor, scope, limit)))
     return _paged(rows, limit, sort)
 
 
@@ -334,12 +330,18 @@ def page_rows(
     if not f.q:  # a search joined the debtor already
         base = base.join(Debtor, Debtor.id == Case.debtor_id)
     stmt: Any = base.with_only_columns(*LIST_COLUMNS)
+    rows = list(db.session.execute(_keyset(stmt, sort, cursor, scope, limit)))
+    return _paged(rows, limit, sort)
+
+
+def _keyset(stmt: Any, sort: Sort, cursor: str | None, scope: Any, limit: int) -> Any:
+    """``stmt`` narrowed to the reader's scope and to the rows after ``cursor``, in ``sort``'s order,
+    one row beyond ``limit`` (``_paged`` tells from it whether a next page exists)."""
     if scope is not None:
         stmt = stmt.where(scope)
     if cursor:
         stmt = stmt.where(_after(sort, *_decode(cursor, sort)))
-    rows = list(db.session.execute(stmt.order_by(*_order(sort)).limit(limit + 1)))
-    return _paged(rows, limit, sort)
+    return stmt.order_by(*_order(sort)).limit(limit + 1)
 
 
 def _sort(f: CaseFilter) -> Sort:
@@ -357,6 +359,14 @@ def _paged(rows: list[Any], limit: int, sort: Sort) -> tuple[list[Any], str | No
         last = rows[-1]
         next_cursor = _encode([getattr(last, sort.column.key), last.id])
     return rows, next_cursor
+
+
+def loan_numbers(case_ids: Any) -> dict[int, str]:
+    """Loan numbers of the cases the reader sees, by case id (one query)."""
+    wanted = {int(i) for i in case_ids if i}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(Case.id, Case.loan_no).where(Case.id.in_(wanted))).all())
 
 
 def history(case: Case) -> list[CaseEvent]:

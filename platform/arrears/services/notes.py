@@ -155,8 +155,9 @@ def _holder_org(case: Case) -> int:
     return case.agency_org_id or case.org_id
 
 
-def _worked_case(actor: User, case_id: Any) -> Case:
-    """The case, if the actor works it: in their scope, and held by their organisation."""
+def worked_case(actor: User, case_id: Any) -> Case:
+    """The case, if the actor works it: in their scope, and held by their organisation (an owner's
+    people never work a case placed with an agency). Foreign and missing: 404."""
     require(actor, "workbench.use")
     case = loaders.get_case_for(actor, case_id)
     if _holder_org(case) != actor.org_id:
@@ -198,7 +199,7 @@ def add_note(
 ) -> CollectionNote:
     """Write a note; with a follow-up date, a reminder; with a promise (amount and date), the promise
     and a reminder on its date. Everything or nothing."""
-    case = _worked_case(actor, case_id)
+    case = worked_case(actor, case_id)
     today = business_date(actor.org)
     try:
         action = NoteAction(action)
@@ -358,7 +359,7 @@ def confirm_promise(actor: User, promise_id: Any, paid_amount: Any) -> Promise:
         promise = db.session.get(Promise, promise_id) if str(promise_id).isdigit() else None
         if promise is None:
             raise NotFound()
-        case = _worked_case(actor, promise.case_id)
+        case = worked_case(actor, promise.case_id)
         if promise.status not in (PromiseStatus.PENDING, PromiseStatus.BROKEN) or promise.confirmed_by_id:
             raise Conflict(_("This promise was settled already."), field="paid_amount")
         promise.paid_amount = paid
@@ -503,7 +504,7 @@ def my_promise(actor: User, promise_id: Any) -> Promise:
     promise = db.session.get(Promise, int(promise_id)) if str(promise_id).isdigit() else None
     if promise is None:
         raise NotFound()
-    _worked_case(actor, promise.case_id)
+    worked_case(actor, promise.case_id)
     return promise
 
 

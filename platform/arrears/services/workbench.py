@@ -348,12 +348,6 @@ def broken_recently(actor: User) -> list[tuple[Promise, str]]:
     )
 
 
-def loan_numbers(case_ids: list[int]) -> dict[int, str]:
-    if not case_ids:
-        return {}
-    return dict(db.session.execute(select(Case.id, Case.loan_no).where(Case.id.in_(set(case_ids)))).all())
-
-
 # --- one case -------------------------------------------------------------------------------------
 
 
@@ -437,13 +431,6 @@ def contact_history(case: Case, case_notes: list[CollectionNote] | None = None) 
     return sorted(out, key=lambda row: (row.at, row.note_id or 0, row.call_id or 0), reverse=True)
 
 
-def user_names(ids: list[int | None]) -> dict[int, str]:
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all())
-
-
 __all__ = [
     "Contact",
     "Periods",
@@ -453,9 +440,7 @@ __all__ = [
     "has_face_image",
     "home_figures",
     "honour_roll",
-    "loan_numbers",
     "periods",
     "placement_end",
     "promises_due_today",
-    "user_names",
 ]

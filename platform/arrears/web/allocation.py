@@ -48,6 +48,7 @@ from arrears.services import allocation as allocation_service
 from arrears.services import allocation_log
 from arrears.services import strategies as strategy_service
 from arrears.services.cases import HOLDINGS, CaseFilter, business_date
+from arrears.services.cases import loan_numbers as case_service_loan_numbers
 from arrears.tasks.queue import is_eager
 from arrears.tenancy import loaders
 from arrears.web.console import NavItem
@@ -778,7 +779,7 @@ def register(bp: Blueprint) -> None:
             eager=is_eager(),
             summary=summary,
             counts=allocation_log.status_counts(run),
-            loan_numbers=allocation_log.loan_numbers(samples),
+            loan_numbers=case_service_loan_numbers(samples),
             rules=[describe_rule(r, names) for r in run.rules or []],
             needs_approval=needs,
             can_submit=run.status == RunStatus.PREVIEWED and needs,
