@@ -5,6 +5,7 @@ decimal strings; bad input names the field and saves nothing."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 from flask import Flask
 from sqlalchemy import select
@@ -161,3 +162,34 @@ def test_the_desk_and_the_contact_history_through_the_api(
         "get" in spec["paths"]["/workbench/desk"]
         and "get" in spec["paths"]["/cases/{case_id}/contact-history"]
     )
+
+
+def test_only_the_holding_organisation_works_a_case(app: Flask, world: World, database: Database) -> None:
+    """The owner sees the work on a case it placed with an agency, but does not work the case itself:
+    a call, a file, a letter or an application of the owner's on it answers 404, nothing saved."""
+    first, _second = _two_cases(world)
+    owner = bearer(api_token(world.bank.admin_email))
+    client = app.test_client()
+    tables = ("calls", "attachments", "letters", "applications", "collection_notes")
+    before = [int(database.scalar(f"SELECT count(*) FROM {t}")) for t in tables]
+    attempts = [
+        (
+            f"/api/v1/cases/{first}/calls/manual",
+            {"started_at": "2026-01-05T10:30:00+08:00", "duration_s": 5, "result": "busy"},
+        ),
+        (f"/api/v1/cases/{first}/letters", {"template_id": 1}),
+        (f"/api/v1/cases/{first}/applications", {"kind": "reduction", "waive_fee": "1", "reason": "x"}),
+        (f"/api/v1/cases/{first}/notes", {"action": "call", "party": "none", "result_code": "no_answer"}),
+    ]
+    for url, body in attempts:
+        r = client.post(url, json=body, headers=owner)
+        assert r.status_code == 404, (url, r.status_code, r.get_json())
+    r = client.post(
+        f"/api/v1/cases/{first}/attachments",
+        data={"file": (io.BytesIO(b"%PDF-1.4\n"), "x.pdf"), "kind": "document"},
+        headers=owner,
+        content_type="multipart/form-data",
+    )
+    assert r.status_code == 404
+    assert [int(database.scalar(f"SELECT count(*) FROM {t}")) for t in tables] == before
+    assert client.get(f"/api/v1/cases/{first}/notes", headers=owner).status_code == 200  # it reads them

@@ -222,9 +222,9 @@ def request_repayment(
     """还款申请: the collector reports a payment the debtor made, with evidence: attachments already on
     the case (``evidence_ids``) or files uploaded with it (``files``: name and bytes), stored in the
     same transaction as the application."""
-    from arrears.tenancy.loaders import get_case_for
+    from arrears.services.notes import worked_case
 
-    case = get_case_for(actor, case_id)
+    case = worked_case(actor, case_id)
     _may_ask(actor, case, ApplicationKind.REPAYMENT)
     value = _money(amount, "amount")
     if paid_on is None:
@@ -258,9 +258,9 @@ def request_reduction(
     files: Sequence[tuple[str, bytes]] = (),
 ) -> Application:
     """减免申请: waive some of the penalty, interest or fee, never more than the case owes of each."""
-    from arrears.tenancy.loaders import get_case_for
+    from arrears.services.notes import worked_case
 
-    case = get_case_for(actor, case_id)
+    case = worked_case(actor, case_id)
     _may_ask(actor, case, ApplicationKind.REDUCTION)
     raw = {"penalty": waive_penalty, "interest": waive_interest, "fee": waive_fee}
     waivers = {

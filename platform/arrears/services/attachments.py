@@ -22,12 +22,12 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from arrears.auth.principal import require
 from arrears.errors import PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
 from arrears.models import Application, Attachment, Case, OrgKind, User
 from arrears.services import audit
+from arrears.services.notes import worked_case
 from arrears.services.unit import transaction
 from arrears.tenancy import loaders
 
@@ -193,10 +193,9 @@ def upload(
     *,
     application_id: int | None = None,
 ) -> Attachment:
-    """Attach a file to a case in the actor's scope (the collector working it, or the owner's staff
-    at the workbench)."""
-    case = loaders.get_case_for(actor, case_id)
-    require(actor, "workbench.use")
+    """Attach a file to a case the actor works (``notes.worked_case``: in their scope and held by
+    their organisation)."""
+    case = worked_case(actor, case_id)
     if kind not in UPLOAD_KINDS:
         raise ValidationFailed(_("Choose what the file is: evidence or a document."), field="kind")
     name, file_type = check_file(filename, data)

@@ -40,9 +40,7 @@ MAX_DURATION_S = 24 * 3600
 
 
 def _working_case(actor: User, case_id: Any) -> Case:
-    case = loaders.get_case_for(actor, case_id)
-    require(actor, "workbench.use")
-    return case
+    return notes.worked_case(actor, case_id)
 
 
 def _result(value: Any) -> CallResult:

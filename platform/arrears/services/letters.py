@@ -48,6 +48,7 @@ from arrears.models.base import utcnow
 from arrears.services import attachments as attachment_service
 from arrears.services import audit
 from arrears.services.cases import business_date, owners_granting
+from arrears.services.notes import worked_case
 from arrears.services.unit import transaction
 from arrears.tenancy import cross_tenant, current_org_id, loaders
 
@@ -380,9 +381,8 @@ def render_pdf(subject: str, body: str, *, title: str = "") -> bytes:
 
 
 def generate(actor: User, case_id: Any, template_id: Any, *, job_id: str | None = None) -> Letter:
-    """One letter for one case, from one of the case owner's templates."""
-    case = loaders.get_case_for(actor, case_id)
-    require(actor, "workbench.use")
+    """One letter for one case the actor works, from one of the case owner's templates."""
+    case = worked_case(actor, case_id)
     if not may_send(actor, case):
         raise PermissionDenied(_("The lender has not allowed your agency to send letters on its cases."))
     wanted = _template_id(template_id)

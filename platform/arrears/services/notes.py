@@ -158,10 +158,10 @@ def _holder_org(case: Case) -> int:
 def worked_case(actor: User, case_id: Any) -> Case:
     """The case, if the actor works it: in their scope, and held by their organisation (an owner's
     people never work a case placed with an agency). Foreign and missing: 404."""
-    require(actor, "workbench.use")
     case = loaders.get_case_for(actor, case_id)
     if _holder_org(case) != actor.org_id:
         raise NotFound()  # an owner looking at a case placed out does not work it
+    require(actor, "workbench.use")
     return case
 
 
