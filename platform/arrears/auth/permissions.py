@@ -81,6 +81,25 @@ _CATALOGUE: list[Permission] = [
         frozenset({O, A}),
         "work",
     ),
+    # repayments (还款)
+    Permission(
+        "repayments.view",
+        _l("View repayment records (an agency: those of its placed cases)"),
+        frozenset({O, A}),
+        "repayments",
+    ),
+    Permission(
+        "repayments.post",
+        _l("Record repayments: the core system's feed, statements, manual entries"),
+        frozenset({O}),
+        "repayments",
+    ),
+    Permission(
+        "repayments.audit",
+        _l("Audit repayments: confirm collectors' reports, reverse payments, reconcile statements"),
+        frozenset({O}),
+        "repayments",
+    ),
     Permission("letters.templates.manage", _l("Manage letter templates"), frozenset({O}), "work"),
     Permission("field.visit", _l("Receive and report field visits"), frozenset({O, A}), "work"),
 ]
@@ -135,6 +154,7 @@ ROLE_TEMPLATES: dict[str, RoleTemplate] = {
                 "cases.import",
                 "api.tokens",
                 "work.view",
+                "repayments.view",
             ),
         ),
         RoleTemplate("agency_manager", A, _l("Agency manager"), tuple(_all(A))),
@@ -153,6 +173,7 @@ ROLE_TEMPLATES: dict[str, RoleTemplate] = {
                 "work.view",
                 "applications.approve.team",
                 "api.tokens",
+                "repayments.view",
             ),
         ),
         RoleTemplate(

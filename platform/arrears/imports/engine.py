@@ -735,6 +735,14 @@ class _Writer:
                 events.append({**event, "kind": "updated", "case_id": old.id, "changes": diff})
             db.session.execute(update(Case), updates)
             _insert_pages(CaseEvent.__table__, events)
+            # the lender's file moved the balances of loans that have a ledger: adjustment postings
+            from arrears.services.ledger import post_adjustments
+
+            post_adjustments(
+                self.org_id,
+                [(existing[r.values["loan_no"]], r.case) for r in changed],
+                actor_id=self.actor_id,
+            )
 
 
 def _plain(value: Any) -> Any:

@@ -31,6 +31,14 @@ from arrears.models.placements import (
     ResultStatus,
     RunStatus,
 )
+from arrears.models.repayments import (
+    IdempotencyKey,
+    Posting,
+    PostingKind,
+    Repayment,
+    RepaymentSource,
+    RepaymentStatus,
+)
 from arrears.models.users import (
     ApiToken,
     ApiTokenAudience,
@@ -90,6 +98,7 @@ __all__ = [
     "ContactParty",
     "Debtor",
     "DebtorContact",
+    "IdempotencyKey",
     "ImportBatch",
     "ImportMapping",
     "ImportStatus",
@@ -107,10 +116,15 @@ __all__ = [
     "PlacementCase",
     "PlacementCaseStatus",
     "PlacementStatus",
+    "Posting",
+    "PostingKind",
     "Promise",
     "PromiseStatus",
     "Reminder",
     "ReminderKind",
+    "Repayment",
+    "RepaymentSource",
+    "RepaymentStatus",
     "ResultCode",
     "ResultStatus",
     "Role",

@@ -211,6 +211,8 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
     penalty: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
     fee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
     outstanding: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
+    # paid beyond what is owed (an overpayment), kept for the debtor: never lost (services.ledger)
+    credit: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), server_default="0", nullable=False)
     lender_total: Mapped[Decimal | None] = mapped_column(Money)  # the file's own total, if any
     lender_dpd: Mapped[int | None] = mapped_column(Integer)  # the file's own days past due, if any
     currency: Mapped[str] = mapped_column(String(3), default="CNY", nullable=False)

@@ -15,9 +15,10 @@ in-house case has one stage, ``org``. A decider of a higher level passes every s
 in their organisation at once; nobody approves above their level, and the requester decides
 nothing (``services.approvals``).
 
-An approved reduction comes off the case's components under a row lock, never below zero. An
-approved repayment is recorded as approved only: the owner's audit of repayments (and the
-balances it moves) comes with the repayments issue, which will read the approved applications.
+An approved reduction comes off the case's components under a row lock, never below zero, as a
+``waiver`` posting in the ledger (减免审核). An approved repayment report becomes a repayment waiting
+for the owner's audit (还款审核, ``services.repayments``), matched at once to a core-system record of
+it when one was applied already.
 Every decision reminds the requester (``ReminderKind.APPLICATION``).
 """
 
@@ -464,6 +465,10 @@ def _on_approved(approval: Approval, decider: User) -> None:
     application = _application(approval)
     if application.kind == ApplicationKind.REDUCTION:
         _apply_reduction(application, decider)
+    else:
+        from arrears.services.repayments import record_report
+
+        record_report(application, decider)
     _close(application, approval, ApplicationStatus.APPROVED, decider)
 
 
@@ -504,6 +509,9 @@ def _apply_reduction(application: Application, decider: User) -> None:
                 field=f"waive_{component}",
             )
     before = {c: str(getattr(case, c)) for c in (*COMPONENTS, "outstanding")}
+    from arrears.services import ledger
+
+    ledger.post_waiver(case, waivers, application_id=application.id, actor_id=decider.id)
     for component, value in waivers.items():
         setattr(case, component, getattr(case, component) - value)
     case.outstanding = case.principal + case.interest + case.penalty + case.fee

@@ -81,6 +81,7 @@ def enqueue(
     created_by: User | None = None,
     queue: str | None = None,
     retries: int = 3,
+    retry_intervals: list[int] | None = None,
 ) -> JobRecord:
     """Record a job for the current tenant and send it after the transaction commits.
 
@@ -100,13 +101,22 @@ def enqueue(
         created_by_id=created_by.id if created_by is not None else None,
     )
     db.session.add(record)
-    enqueue_after_commit(record.id, ctx.org_id, queue=queue, retries=retries)
+    enqueue_after_commit(record.id, ctx.org_id, queue=queue, retries=retries, retry_intervals=retry_intervals)
     return record
 
 
-def enqueue_after_commit(job_id: str, tenant_id: int, *, queue: str = "default", retries: int = 3) -> None:
+def enqueue_after_commit(
+    job_id: str,
+    tenant_id: int,
+    *,
+    queue: str = "default",
+    retries: int = 3,
+    retry_intervals: list[int] | None = None,
+) -> None:
+    """``retry_intervals``: seconds before each retry (rq's default [5, 30, 120] needs a worker with
+    the scheduler; ``[0]`` puts a retry straight back on the queue)."""
     session = db.session()
-    session.info.setdefault(_PENDING, []).append((job_id, tenant_id, queue, retries))
+    session.info.setdefault(_PENDING, []).append((job_id, tenant_id, queue, retries, retry_intervals))
 
 
 def _send(session: Session) -> None:
@@ -114,18 +124,25 @@ def _send(session: Session) -> None:
     if not pending:
         return
     conn = redis_connection()
-    for job_id, tenant_id, queue_name, retries in pending:
+    for job_id, tenant_id, queue_name, retries, intervals in pending:
         if conn is None:
             session.info.setdefault(_READY, []).append((job_id, tenant_id))
             continue
         try:
-            send(conn, job_id, tenant_id, queue_name, retries)
+            send(conn, job_id, tenant_id, queue_name, retries, intervals)
         except RedisError:
             # The record is committed and stays QUEUED: the periodic sweep sends it again.
             log.exception("could not send job %s to Redis; the sweep will retry it", job_id)
 
 
-def send(conn: Redis, job_id: str, tenant_id: int, queue_name: str, retries: int = 3) -> None:
+def send(
+    conn: Redis,
+    job_id: str,
+    tenant_id: int,
+    queue_name: str,
+    retries: int = 3,
+    retry_intervals: list[int] | None = None,
+) -> None:
     """Put a recorded job on an rq queue (the rq job id is the record id, so sending twice is
     harmless while the first is still known to rq)."""
     Queue(queue_name, connection=conn, default_timeout=current_app.config["JOB_TIMEOUT"]).enqueue(
@@ -133,7 +150,7 @@ def send(conn: Redis, job_id: str, tenant_id: int, queue_name: str, retries: int
         job_id,
         tenant_id,
         job_id=job_id,
-        retry=Retry(max=retries, interval=[5, 30, 120]) if retries else None,
+        retry=Retry(max=retries, interval=retry_intervals or [5, 30, 120]) if retries else None,
         description=f"tenant {tenant_id} job {job_id}",
     )
 

@@ -40,6 +40,10 @@ SCHEDULE: list[Periodic] = [
     Periodic(
         "evaluate-promises", "arrears.tasks.work.evaluate_promises_job", cron="20 1 * * *", per_tenant=True
     ),
+    # received repayments that no job applied (lost with Redis, or a worker died for good)
+    Periodic("drain-repayments", "arrears.tasks.repayments.drain", interval=60),
+    # every loan whose ledger and balances disagree, reported
+    Periodic("ledger-check", "arrears.tasks.repayments.ledger_check_job", cron="40 2 * * *", per_tenant=True),
 ]
 
 

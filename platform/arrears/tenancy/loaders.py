@@ -202,3 +202,17 @@ def get_application_for(actor: User, application_id: Any) -> Application:
     if approval is not None and may_decide(actor, approval):
         return application
     raise NotFound(_("Not found."))
+
+
+def get_repayment_for(actor: User, repayment_id: Any) -> Any:
+    """A repayment the reader may see: the owner's own; an agency's credited to it (with
+    ``repayments.view``); a collector's credited to them. Otherwise, like a missing one, 404."""
+    from arrears.errors import PermissionDenied
+    from arrears.models import Repayment
+    from arrears.services.repayments import scope
+
+    try:
+        condition = scope(actor)
+    except PermissionDenied:
+        raise NotFound(_("Not found.")) from None
+    return _one(Repayment, actor, repayment_id, condition)

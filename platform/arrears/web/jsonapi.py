@@ -94,10 +94,13 @@ class JsonApi:
         status: int = 200,
         permission: str | None = None,
         lookup: tuple[str, Callable[[Any, Any], Any]] | None = None,
+        load_body: bool = True,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """``lookup=("placement_id", loaders.get_placement_for)``: the object in the path is loaded
         through its tenancy loader first and handed to the view as ``placement``, so a foreign or
-        missing object answers 404 before any permission or body check could tell it apart."""
+        missing object answers 404 before any permission or body check could tell it apart.
+        ``load_body=False``: ``request_schema`` documents the body, and the view reads it itself (a
+        batch checked item by item, numbers read as decimals)."""
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             @wraps(view)
@@ -109,7 +112,7 @@ class JsonApi:
                     kwargs[param.removesuffix("_id")] = loader(g.api_user, kwargs.pop(param))
                 if permission and not g.api_user.can(permission):
                     return json_error(403, "forbidden", _("You do not have the permission for this action."))
-                if request_schema is not None:
+                if request_schema is not None and load_body:
                     kwargs["body"] = load_json(request_schema)
                 result = view(*args, **kwargs)
                 if (

@@ -1,0 +1,73 @@
+"""Jobs of the repayments (``services.repayments``): applying what was received, the periodic drain
+of anything no job applied, and the nightly check of the ledger against the balances."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arrears.tasks.runner import JobContext
+
+log = logging.getLogger(__name__)
+
+
+def _owner() -> Any:
+    from arrears.extensions import db
+    from arrears.models import Organisation
+    from arrears.tenancy import current_org_id
+
+    return db.session.get(Organisation, current_org_id() or 0)
+
+
+def apply_job(job: JobContext, max_rounds: int = 1000) -> dict[str, Any]:
+    """Apply the owner's received repayments, a chunk per transaction, until none is left (rows other
+    workers hold are theirs). Delivered twice or retried after a crash, it applies nothing twice:
+    a row leaves ``received`` only in the transaction that moves its money."""
+    from decimal import Decimal
+
+    from arrears.services.repayments import apply_received
+
+    org = _owner()
+    if org is None:
+        return {"applied": 0}
+    applied, amount, closed = 0, Decimal("0"), 0
+    for _round in range(max_rounds):
+        done = apply_received(org)
+        if not done["applied"]:
+            break
+        applied += done["applied"]
+        amount += Decimal(done["amount"])
+        closed += done["closed"]
+    return {"applied": applied, "amount": str(amount), "closed": closed}
+
+
+def drain() -> dict[str, int]:
+    """Periodic, for every tenant: received repayments that no job applied within two minutes (the
+    job was lost with Redis, or its worker died with its retries spent) get a new apply job."""
+    from arrears.extensions import db
+    from arrears.models import Organisation
+    from arrears.services.repayments import queue_apply, stale_tenants
+    from arrears.tenancy import tenant
+
+    ids = stale_tenants()
+    for org_id in ids:
+        with tenant(org_id):
+            org = db.session.get(Organisation, org_id)
+            if org is not None:
+                queue_apply(org)
+                db.session.commit()
+    return {"tenants": len(ids)}
+
+
+def ledger_check_job(job: JobContext) -> dict[str, Any]:
+    """Nightly, per owner: every loan whose postings and balances disagree (none when all is well)."""
+    from arrears.models import OrgKind
+    from arrears.services.ledger import disagreements
+
+    org = _owner()
+    if org is None or org.kind != OrgKind.ASSET_OWNER:
+        return {"checked": False, "disagreements": []}
+    found = disagreements(org.id)
+    if found:
+        log.error("ledger check: %d disagreement(s) for tenant %s: %s", len(found), org.id, found[:5])
+    return {"checked": True, "count": len(found), "disagreements": found[:100]}
