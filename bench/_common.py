@@ -45,13 +45,15 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def result_line(bench: str, value: float, baseline: float, target: str, **extra: Any) -> str:
+def result_line(
+    bench: str, value: float, baseline: float, target: str, *, unit: str = "s", **extra: Any
+) -> str:
     """The benchmark's figure as one JSON object: always the last line printed."""
     return json.dumps(
         {
             "bench": bench,
             "value": round(value, 3),
-            "unit": "s",
+            "unit": unit,
             "baseline": round(baseline, 3),
             "ratio": round(value / baseline, 3),
             "target": target,

@@ -64,7 +64,6 @@ def upgrade():
     sa.Column('credit', sa.Numeric(precision=18, scale=2), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.ForeignKeyConstraint(['org_id', 'case_id'], ['cases.org_id', 'cases.id'], name=op.f('fk_ledger_postings_org_id_cases')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_postings'))
     )
     with op.batch_alter_table('ledger_postings', schema=None) as batch_op:
@@ -96,9 +95,6 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['applications.id'], name=op.f('fk_repayments_application_id_applications')),
-    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_repayments_created_by_id_users')),
-    sa.ForeignKeyConstraint(['decided_by_id'], ['users.id'], name=op.f('fk_repayments_decided_by_id_users')),
-    sa.ForeignKeyConstraint(['org_id', 'case_id'], ['cases.org_id', 'cases.id'], name=op.f('fk_repayments_org_id_cases')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_repayments')),
     sa.UniqueConstraint('org_id', 'origin', 'external_id', name='uq_repayments_txn')
     )
@@ -108,6 +104,7 @@ def upgrade():
         batch_op.create_index('ix_repayments_collector_paid', ['collector_user_id', 'paid_at'], unique=False, postgresql_where=sa.text('collector_user_id IS NOT NULL'))
         batch_op.create_index('ix_repayments_org_paid', ['org_id', 'paid_at'], unique=False)
         batch_op.create_index('ix_repayments_received', ['org_id', 'id'], unique=False, postgresql_where=sa.text("status = 'received'"), sqlite_where=sa.text("status = 'received'"))
+        batch_op.create_index('ix_repayments_pending_audit', ['case_id'], unique=False, postgresql_where=sa.text("status = 'pending_audit'"), sqlite_where=sa.text("status = 'pending_audit'"))
 
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('credit', sa.Numeric(precision=18, scale=2), server_default='0', nullable=False))
@@ -148,6 +145,7 @@ def downgrade():
         batch_op.drop_column('credit')
 
     with op.batch_alter_table('repayments', schema=None) as batch_op:
+        batch_op.drop_index('ix_repayments_pending_audit', postgresql_where=sa.text("status = 'pending_audit'"), sqlite_where=sa.text("status = 'pending_audit'"))
         batch_op.drop_index('ix_repayments_received', postgresql_where=sa.text("status = 'received'"), sqlite_where=sa.text("status = 'received'"))
         batch_op.drop_index('ix_repayments_org_paid')
         batch_op.drop_index('ix_repayments_collector_paid', postgresql_where=sa.text('collector_user_id IS NOT NULL'))

@@ -21,7 +21,7 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arrears.extensions import db
@@ -61,7 +61,6 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     __party_column__ = "agency_org_id"
     __table_args__ = (
         UniqueConstraint("org_id", "origin", "external_id", name="uq_repayments_txn"),
-        ForeignKeyConstraint(["org_id", "case_id"], ["cases.org_id", "cases.id"]),
         Index("ix_repayments_case", "case_id", "id"),
         Index("ix_repayments_org_paid", "org_id", "paid_at"),
         # the apply job claims the received rows of a tenant, oldest first
@@ -71,6 +70,13 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
             "id",
             postgresql_where=text("status = 'received'"),
             sqlite_where=text("status = 'received'"),
+        ),
+        # the collectors' reports waiting for the owner, by case (matched as core records arrive)
+        Index(
+            "ix_repayments_pending_audit",
+            "case_id",
+            postgresql_where=text("status = 'pending_audit'"),
+            sqlite_where=text("status = 'pending_audit'"),
         ),
         Index(
             "ix_repayments_agency_paid",
@@ -88,6 +94,10 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     __org_id_index__ = False
     __org_id_fk__ = False
 
+    # No foreign keys to cases or users (decision 0008): each was a look-up and a row lock (FOR KEY
+    # SHARE, a write on the case's heap page) per recorded event. A repayment's case is the owner's
+    # case the recording request has just looked up by loan number (``org_id`` pinned by row-level
+    # security); cases and users are never deleted.
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     source: Mapped[RepaymentSource] = mapped_column(
@@ -110,8 +120,8 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     # a collector's report: its application, and the core record that matched it
     application_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("applications.id"))
     matched_id: Mapped[int | None] = mapped_column(BigId)
-    created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
-    decided_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # audit / reversal
+    created_by_id: Mapped[int | None] = mapped_column(BigId)
+    decided_by_id: Mapped[int | None] = mapped_column(BigId)  # audit / reversal
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str] = mapped_column(String(300), default="", nullable=False)
 
@@ -125,12 +135,13 @@ class PostingKind(enum.StrEnum):
 
 
 class Posting(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-defined]
-    """One journal line: signed changes to the components and the credit. Append-only (a trigger)."""
+    """One journal line: signed changes to the components and the credit. Append-only (a trigger).
+    No foreign key to the case: a posting is written only under its case's row lock, by the service
+    that has just read the case (decision 0008)."""
 
     __tablename__ = "ledger_postings"
     __party_column__ = "agency_org_id"
     __table_args__ = (
-        ForeignKeyConstraint(["org_id", "case_id"], ["cases.org_id", "cases.id"]),
         Index("ix_ledger_postings_case", "case_id", "id"),
         Index(
             "ix_ledger_postings_repayment",

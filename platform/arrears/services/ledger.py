@@ -17,8 +17,9 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select
+from sqlalchemy import literal_column, select
 
+from arrears.bulk import among
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.models import Case, Organisation, Posting, PostingKind
@@ -119,9 +120,13 @@ def opened(case_ids: Iterable[int]) -> set[int]:
     ids = list(case_ids)
     if not ids:
         return set()
+    # the kind as a literal, not a parameter: a prepared (generic) plan must still see that the
+    # partial unique index of the openings answers it
     return set(
         db.session.scalars(
-            select(Posting.case_id).where(Posting.case_id.in_(ids), Posting.kind == PostingKind.OPENING)
+            select(Posting.case_id).where(
+                among(Posting.case_id, ids), Posting.kind == literal_column("'opening'")
+            )
         )
     )
 
@@ -137,9 +142,34 @@ def opening_row(case: Any) -> dict[str, Any]:
     )
 
 
+POSTING_COLUMNS = [
+    "org_id",
+    "case_id",
+    "agency_org_id",
+    "kind",
+    "repayment_id",
+    "application_id",
+    "actor_user_id",
+    "principal",
+    "interest",
+    "penalty",
+    "fee",
+    "credit",
+    "created_at",
+]
+
+
 def write(rows: list[dict[str, Any]]) -> None:
-    if rows:
-        db.session.execute(insert(Posting), rows)
+    """Append postings (COPY through a staging table on PostgreSQL: ``bulk.insert_rows``)."""
+    if not rows:
+        return
+    from arrears.bulk import insert_rows
+
+    insert_rows(
+        Posting.__table__,
+        POSTING_COLUMNS,
+        [[(r[c].value if c == "kind" else r[c]) for c in POSTING_COLUMNS] for r in rows],
+    )
 
 
 def post_waiver(case: Case, waivers: Mapping[str, Decimal], *, application_id: int, actor_id: int) -> None:

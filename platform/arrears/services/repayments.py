@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 import zoneinfo
 from collections import defaultdict
@@ -34,11 +35,12 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import BigInteger, DateTime, Numeric, String, func, select, text, update
+from sqlalchemy import BigInteger, DateTime, Numeric, String, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from arrears.auth.principal import require
+from arrears.bulk import among
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -306,7 +308,11 @@ def _insert_events(
     actor_id: int | None,
     now: dt.datetime,
 ) -> dict[str, int]:
-    """INSERT ... ON CONFLICT DO NOTHING: the transaction ids recorded now, with their ids."""
+    """INSERT ... ON CONFLICT DO NOTHING: the transaction ids recorded now, with their ids.
+
+    In the order of the transaction ids: two batches sharing ids, recorded at once, then wait for
+    each other's keys in the same order, never in a cycle (in the batch's order, a batch with T1
+    then T2 and another with T2 then T1 deadlock). The staging table is read in the order written."""
     if not events:
         return {}
     rows = [
@@ -324,7 +330,7 @@ def _insert_events(
             "note": "",
             "created_at": now,
         }
-        for e in events
+        for e in sorted(events, key=lambda e: e.transaction_id)
     ]
     table = Repayment.__table__
     out: dict[str, int] = {}
@@ -476,41 +482,47 @@ class Claimed:
     agency_org_id: int | None = None
     collector_user_id: int | None = None
     placement_case_id: int | None = None
+    origin: str = "core"
 
 
-def apply_received(org: Organisation, *, limit: int = CHUNK) -> dict[str, Any]:
-    """Apply up to ``limit`` received repayments of the owner in one transaction (the rows other
-    workers hold are skipped). Returns what it applied: ``{"applied": n, "amount": "..."}``."""
+def apply_received(org: Organisation, *, limit: int = CHUNK, pause: float = 0) -> dict[str, Any]:
+    """Apply up to ``limit`` received repayments of the owner in one transaction. Returns
+    ``{"claimed": n, "applied": n, "amount": "...", "closed": n}``.
+
+    Two workers never wait for each other: each claims received rows other workers do not hold
+    (``FOR UPDATE SKIP LOCKED``), then the cases of those rows that no other worker holds (``FOR NO
+    KEY UPDATE SKIP LOCKED``, which the recording requests' foreign-key checks do not wait for
+    either); rows of a case another worker holds stay received for a later round, so a case's
+    payments are applied in their order. ``pause``: tests only (``REPAYMENTS_TEST_APPLY_PAUSE``),
+    seconds to wait holding the claimed rows before moving their money, so a test can kill the
+    worker inside the transaction."""
     with transaction():
         rows = db.session.execute(
-            select(Repayment.id, Repayment.case_id, Repayment.amount, Repayment.paid_at)
-            .where(Repayment.org_id == org.id, Repayment.status == RepaymentStatus.RECEIVED)
+            select(Repayment.id, Repayment.case_id, Repayment.amount, Repayment.paid_at, Repayment.origin)
+            # a literal: the partial index of the received rows answers it, in a prepared plan too
+            .where(Repayment.org_id == org.id, Repayment.status == literal_column("'received'"))
             .order_by(Repayment.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        claimed = [Claimed(r[0], r[1], Decimal(r[2]), r[3]) for r in rows]
-        outcome = _apply(org, claimed, actor_id=None)
+        cases = _lock_cases(sorted({r[1] for r in rows}), skip_locked=True) if rows else {}
+        claimed = [Claimed(r[0], r[1], Decimal(r[2]), r[3], origin=r[4]) for r in rows if r[1] in cases]
+        if pause and claimed:
+            time.sleep(pause)
+        outcome = _apply(org, claimed, actor_id=None, cases=cases)
     _after_apply(outcome)
-    return {"applied": outcome.count, "amount": str(outcome.amount), "closed": len(outcome.closed)}
+    return {
+        "claimed": len(rows),
+        "applied": outcome.count,
+        "amount": str(outcome.amount),
+        "closed": len(outcome.closed),
+    }
 
 
-@dataclass
-class Outcome:
-    count: int = 0
-    amount: Decimal = ledger.ZERO
-    closed: list[int] = field(default_factory=list)
-    orgs: set[int] = field(default_factory=set)
-
-
-def _apply(org: Organisation, claimed: list[Claimed], *, actor_id: int | None) -> Outcome:
-    """Move the money of claimed rows (locked by the caller, status received): postings, balances,
-    attribution, promises, paid-off cases. Set-based: a few statements whatever the number of rows."""
-    outcome = Outcome()
-    if not claimed:
-        return outcome
-    case_ids = sorted({c.case_id for c in claimed})
-    cases = {
+def _lock_cases(case_ids: list[int], *, skip_locked: bool = False) -> dict[int, Any]:
+    """The cases' balances, locked in id order (so two lockers never deadlock). FOR NO KEY UPDATE:
+    the foreign-key checks of the requests recording repayments (FOR KEY SHARE) do not wait."""
+    return {
         row.id: row
         for row in db.session.execute(
             select(
@@ -524,11 +536,33 @@ def _apply(org: Organisation, claimed: list[Claimed], *, actor_id: int | None) -
                 Case.status,
                 Case.agency_org_id,
             )
-            .where(Case.id.in_(case_ids))
+            .where(among(Case.id, case_ids))
             .order_by(Case.id)
-            .with_for_update()
+            .with_for_update(key_share=True, skip_locked=skip_locked)
         )
     }
+
+
+@dataclass
+class Outcome:
+    count: int = 0
+    amount: Decimal = ledger.ZERO
+    closed: list[int] = field(default_factory=list)
+    orgs: set[int] = field(default_factory=set)
+
+
+def _apply(
+    org: Organisation, claimed: list[Claimed], *, actor_id: int | None, cases: dict[int, Any] | None = None
+) -> Outcome:
+    """Move the money of claimed rows (locked by the caller, status received): postings, balances,
+    attribution, promises, paid-off cases. Set-based: a few statements whatever the number of rows.
+    ``cases``: their cases, locked by the caller (else locked here, waiting for other holders)."""
+    outcome = Outcome()
+    if not claimed:
+        return outcome
+    case_ids = sorted({c.case_id for c in claimed})
+    if cases is None:
+        cases = _lock_cases(case_ids)
     order = ledger.order_of(org)
     has_opening = ledger.opened(case_ids)
     postings = [ledger.opening_row(cases[i]) for i in case_ids if i not in has_opening]
@@ -634,7 +668,7 @@ def _apply(org: Organisation, claimed: list[Claimed], *, actor_id: int | None) -
         from arrears.services.notes import refresh_sort_keys
 
         refresh_sort_keys(sorted({int(str(p["case_id"])) for p in promise_rows.values()}))
-    _match_reports([r["id"] for r in repayment_rows])
+    _match_reports(claimed)
     if outcome.closed:
         _close_paid_off(org.id, outcome.closed, now)
     audit.record(
@@ -690,7 +724,7 @@ def _pending_promises(case_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
             Promise.created_at,
             Promise.status,
         )
-        .where(Promise.case_id.in_(case_ids), Promise.status == PromiseStatus.PENDING)
+        .where(among(Promise.case_id, case_ids), Promise.status == PromiseStatus.PENDING)
         .order_by(Promise.id)
         .with_for_update()
     ):
@@ -729,7 +763,7 @@ def _attribute(org: Organisation, claimed: list[Claimed]) -> None:
             PlacementCase.closed_at,
         )
         .where(
-            PlacementCase.case_id.in_(case_ids),
+            among(PlacementCase.case_id, case_ids),
             PlacementCase.status.in_(
                 (PlacementCaseStatus.ACTIVE, PlacementCaseStatus.ENDED, PlacementCaseStatus.RECALLED)
             ),
@@ -745,10 +779,11 @@ def _attribute(org: Organisation, claimed: list[Claimed]) -> None:
                 CaseHolder.agency_org_id,
                 CaseHolder.assignee_user_id,
                 CaseHolder.assigned_at,
-            ).where(CaseHolder.case_id.in_(case_ids))
+            ).where(among(CaseHolder.case_id, case_ids))
         )
     }
     zone = _zone()
+    older: list[tuple[Claimed, int]] = []  # payments the current holder does not explain
     for item in claimed:
         day = item.paid_at.astimezone(zone).date()
         agency, placement_row = None, None
@@ -768,54 +803,61 @@ def _attribute(org: Organisation, claimed: list[Claimed]) -> None:
         ):
             item.collector_user_id = holder[2]
         else:
-            item.collector_user_id = _collector_at(item.case_id, agency or org.id, item.paid_at)
+            item.collector_user_id = None
+            older.append((item, agency or org.id))
+    if older:
+        logs = _assignment_logs({(item.case_id, holding) for item, holding in older})
+        for item, holding in older:
+            before = [line for line in logs.get((item.case_id, holding), []) if line[0] <= item.paid_at]
+            item.collector_user_id = before[-1][2] if before else None
 
 
-def _collector_at(case_id: int, holding_org_id: int, when: dt.datetime) -> int | None:
-    """Who held the case inside ``holding_org_id`` at ``when``, from its assignment log: the moves by
-    hand and the recalls, and the dispatch runs applied. The log is the holding organisation's."""
-    with cross_tenant("attribution: who held the case when it was paid (the holding organisation's log)"):
-        lines: list[tuple[dt.datetime, int, int | None]] = [
-            (row[0], row[2] or 0, row[1])
-            for row in db.session.execute(
-                select(CaseAssignment.created_at, CaseAssignment.to_user_id, CaseAssignment.id).where(
-                    CaseAssignment.case_id == case_id,
-                    CaseAssignment.org_id == holding_org_id,
-                    CaseAssignment.created_at <= when,
-                )
+def _assignment_logs(
+    keys: set[tuple[int, int]],
+) -> dict[tuple[int, int], list[tuple[dt.datetime, int, int | None]]]:
+    """The assignment logs of these (case, holding organisation) pairs, oldest first: the moves by
+    hand and the recalls, and the dispatch runs applied (``services.assignments.log_lines``'s two
+    sources, for many cases in two statements). Each log is its holding organisation's."""
+    case_ids = sorted({case_id for case_id, _org in keys})
+    out: dict[tuple[int, int], list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)
+    with cross_tenant("attribution: who held the cases when they were paid (the holders' logs)"):
+        for case_id, org_id, created_at, to_user_id, line_id in db.session.execute(
+            select(
+                CaseAssignment.case_id,
+                CaseAssignment.org_id,
+                CaseAssignment.created_at,
+                CaseAssignment.to_user_id,
+                CaseAssignment.id,
+            ).where(among(CaseAssignment.case_id, case_ids))
+        ):
+            if (case_id, org_id) in keys:
+                out[(case_id, org_id)].append((created_at, line_id, to_user_id))
+        for case_id, org_id, applied_at, target in db.session.execute(
+            select(
+                AllocationResult.case_id,
+                AllocationRun.org_id,
+                AllocationRun.applied_at,
+                AllocationResult.target_id,
             )
-            if row[0] is not None
-        ]
-        for applied_at, target in db.session.execute(
-            select(AllocationRun.applied_at, AllocationResult.target_id)
             .join(AllocationRun, AllocationRun.id == AllocationResult.run_id)
             .where(
-                AllocationResult.case_id == case_id,
-                AllocationRun.org_id == holding_org_id,
+                among(AllocationResult.case_id, case_ids),
                 AllocationResult.status.in_((ResultStatus.PLANNED, ResultStatus.APPLIED)),
                 AllocationRun.status == RunStatus.APPLIED,
                 AllocationRun.level == AllocationLevel.DISPATCH,
-                AllocationRun.applied_at <= when,
             )
         ):
-            if applied_at is not None:
-                lines.append((applied_at, 0, target))
-    if not lines:
-        return None
-    lines.sort(key=lambda line: (line[0], line[1]))
-    return lines[-1][2]
+            if (case_id, org_id) in keys and applied_at is not None:
+                out[(case_id, org_id)].append((applied_at, 0, target))
+    for lines in out.values():
+        lines.sort(key=lambda line: (line[0], line[1]))
+    return out
 
 
-def _match_reports(core_ids: list[int]) -> None:
+def _match_reports(applied: list[Claimed]) -> None:
     """Collectors' reports waiting for the owner that a core record now confirms (same case, same
     amount, paid within three days): matched to it, so the money is applied once, by the core record."""
-    if not core_ids:
-        return
-    core = db.session.execute(
-        select(Repayment.id, Repayment.case_id, Repayment.amount, Repayment.paid_at).where(
-            Repayment.id.in_(core_ids), Repayment.origin == "core"
-        )
-    ).all()
+    core = [(c.id, c.case_id, c.amount, c.paid_at) for c in applied if c.origin == "core"]
     if not core:
         return
     by_case: dict[int, list[Any]] = defaultdict(list)
@@ -824,8 +866,9 @@ def _match_reports(core_ids: list[int]) -> None:
     reports = db.session.execute(
         select(Repayment.id, Repayment.case_id, Repayment.amount, Repayment.paid_at)
         .where(
-            Repayment.case_id.in_(list(by_case)),
-            Repayment.status == RepaymentStatus.PENDING_AUDIT,
+            among(Repayment.case_id, list(by_case)),
+            # a literal: the partial index of the reports waiting answers it, in a prepared plan too
+            Repayment.status == literal_column("'pending_audit'"),
         )
         .order_by(Repayment.id)
         .with_for_update(skip_locked=True)
@@ -861,7 +904,7 @@ def _close_paid_off(owner_id: int, case_ids: list[int], now: dt.datetime) -> Non
 
     _release(
         owner_id,
-        PlacementCase.case_id.in_(case_ids),
+        among(PlacementCase.case_id, case_ids),
         status=PlacementCaseStatus.ENDED,
         reason="paid off",
         actor=None,
@@ -1062,7 +1105,9 @@ def confirm_report(actor: User, repayment: Repayment, note: str = "") -> Repayme
         row.note = (note or "")[:300]
         db.session.flush()
         outcome = _apply(
-            actor.org, [Claimed(row.id, row.case_id, Decimal(row.amount), row.paid_at)], actor_id=actor.id
+            actor.org,
+            [Claimed(row.id, row.case_id, Decimal(row.amount), row.paid_at, origin=row.origin)],
+            actor_id=actor.id,
         )
         db.session.execute(
             update(Repayment)
@@ -1183,7 +1228,11 @@ def record_manual(
         )
         assert event.amount is not None
         assert event.paid_at is not None
-        outcome = _apply(actor.org, [Claimed(rid, case.id, event.amount, event.paid_at)], actor_id=actor.id)
+        outcome = _apply(
+            actor.org,
+            [Claimed(rid, case.id, event.amount, event.paid_at, origin="manual")],
+            actor_id=actor.id,
+        )
         audit.record(
             "repayment.entered",
             actor=actor,
