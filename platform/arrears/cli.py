@@ -1,4 +1,5 @@
-"""Flask commands: ``seed-demo``, ``tokens create``, ``worker``, ``cron``, ``create-tenant``."""
+"""Flask commands: ``seed-demo``, ``tokens create``, ``worker``, ``cron``, ``create-tenant``, ``cases``,
+``repayments reconcile|import``, ``pii``."""
 
 from __future__ import annotations
 
@@ -285,6 +286,96 @@ def cases_export(
     click.echo(f"{count} cases written to {out}")
 
 
+repayments = AppGroup("repayments", help="Repayments: the lender's statements (reconcile, import).")
+
+
+def _statement_command(
+    org_slug: str, file: str, as_json: bool, xlsx: str | None, *, reconciling: bool
+) -> None:
+    from pathlib import Path
+
+    from flask_babel import force_locale
+
+    from arrears.services import reconcile
+    from arrears.services.imports import owner_by_slug
+
+    try:
+        org = owner_by_slug(org_slug)
+    except DomainError as exc:
+        _fail(exc, as_json)
+        return
+    path = Path(file)
+    with force_locale("en"):
+        try:
+            if reconciling:
+                body = reconcile.reconcile(org, path, path.name)
+            else:
+                body = reconcile.import_statement(org, path, path.name)
+        except reconcile.StatementRefused as exc:
+            if as_json:
+                click.echo(
+                    json.dumps({"error": {"code": "file_refused", "message": exc.reason}}, ensure_ascii=False)
+                )
+            else:
+                click.echo(f"error: {exc.reason}", err=True)
+            sys.exit(2)
+        except DomainError as exc:
+            _fail(exc, as_json)
+            return
+        if xlsx and reconciling:
+            with open(xlsx, "wb") as out:
+                reconcile.write_workbook(body, out)
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, default=str))
+        return
+    click.echo(f"{body['file']}: {body['rows_read']} rows read")
+    if reconciling:
+        click.echo(
+            f"  {body['transactions']} transactions, {body['total_amount_unique']} in all"
+            + (f" ({body['period']['from']} to {body['period']['to']})" if body.get("period") else "")
+        )
+        for figures in body["summary"].values():
+            click.echo(f"  {figures['label']:<40} {figures['count']:>7} {figures['amount']:>16}")
+        for row in body["rows"]["invalid"][:50]:
+            problems = "; ".join(f"{e['field']}: {e['reason']}" for e in row["errors"])
+            click.echo(f"  row {row['row']}: {problems}")
+        if xlsx:
+            click.echo(f"  result written to {xlsx}")
+        return
+    click.echo(
+        f"  {body['accepted']} accepted, {body['duplicates']} duplicates, {body['rejected']} rejected; "
+        f"{body['applied']} applied ({body['applied_amount']})"
+    )
+    for item in [i for i in body["items"] if i["status"] == "rejected"][:50]:
+        problems = "; ".join(f"{e['field']}: {e['reason']}" for e in item.get("errors", []))
+        click.echo(f"  row {item['row']}: {problems}")
+
+
+@repayments.command("reconcile")
+@click.option("--org", "org_slug", required=True, help="Short name of the asset owner.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--xlsx", type=click.Path(dir_okay=False, writable=True), help="Write the result workbook here."
+)
+def repayments_reconcile(org_slug: str, file: str, as_json: bool, xlsx: str | None) -> None:
+    """Reconcile a core-system statement (.xlsx or .csv) against the platform (对账): matched,
+    applied now (missing, recorded and applied here), amount or loan differs, in the platform only,
+    duplicates, unknown loans, invalid rows. Running it again applies nothing twice. Exits 0 when
+    the file was read (even with bad rows); 2 when it could not be read."""
+    _statement_command(org_slug, file, as_json, xlsx, reconciling=True)
+
+
+@repayments.command("import")
+@click.option("--org", "org_slug", required=True, help="Short name of the asset owner.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def repayments_import(org_slug: str, file: str, as_json: bool) -> None:
+    """Import a core-system statement's rows as repayment events (recorded once per transaction
+    id, then applied here): accepted, duplicates, rejected with row, field and reason."""
+    _statement_command(org_slug, file, as_json, None, reconciling=False)
+
+
 pii = AppGroup("pii", help="Personal data keys.")
 
 
@@ -299,5 +390,5 @@ def pii_rotate() -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (seed_demo, tokens, worker, cron, create_tenant, cases, pii):
+    for command in (seed_demo, tokens, worker, cron, create_tenant, cases, repayments, pii):
         app.cli.add_command(command)

@@ -8,7 +8,7 @@ import codecs
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,24 @@ from arrears.imports.fields import header_score
 XLSX_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls (Excel 97-2003) and other OLE files
 HEADER_SCAN_ROWS = 30
+NO_HEADER = (
+    "no header row found in the first rows: the file needs a row of column names such as "
+    "借据号 / Loan No, 客户姓名 / Borrower Name, 身份证号 / ID Number"
+)
+
+
+@dataclass(frozen=True)
+class HeaderRule:
+    """How a header row is recognised: ``score`` counts the known column names of a row; the first
+    row among the first ones scoring ``minimum`` is the header (else ``FileRefused(missing)``).
+    Case files by default; other kinds of file (statements) bring their own."""
+
+    score: Callable[[Sequence[Any]], int] = header_score
+    minimum: int = 3
+    missing: str = NO_HEADER
+
+
+CASE_HEADER = HeaderRule()
 
 
 class FileRefused(ValueError):
@@ -52,7 +70,12 @@ class Table:
         return self._rows
 
 
-def open_table(data: bytes | Path | str, filename: str = "", limits: Limits | None = None) -> Table:
+def open_table(
+    data: bytes | Path | str,
+    filename: str = "",
+    limits: Limits | None = None,
+    header: HeaderRule = CASE_HEADER,
+) -> Table:
     """The rows of a lender file given as bytes or as a path. A path is the lighter source: a
     workbook is then read from disk by calamine, never held in memory as a whole."""
     limits = limits or Limits()
@@ -74,10 +97,10 @@ def open_table(data: bytes | Path | str, filename: str = "", limits: Limits | No
             "save it as .xlsx (Excel Workbook) or CSV, then import that file"
         )
     if head.startswith(XLSX_MAGIC):
-        return _xlsx(source, limits)
+        return _xlsx(source, limits, header)
     if filename.lower().endswith((".xlsx", ".xlsm", ".xls", ".ods")):
         raise FileRefused("the file is not a valid .xlsx workbook (it may be damaged or renamed)")
-    return _csv(source if isinstance(source, bytes) else source.read_bytes(), limits)
+    return _csv(source if isinstance(source, bytes) else source.read_bytes(), limits, header)
 
 
 # --- xlsx -----------------------------------------------------------------------------------------
@@ -114,21 +137,21 @@ def _check_zip(source: bytes | Path, limits: Limits) -> None:
             raise FileRefused("the file is a zip archive but not an Excel workbook")
 
 
-def _best_sheet(sheets: list[tuple[str, list[list[Any]]]]) -> int:
-    scores = [max((header_score(r) for r in head), default=0) for _, head in sheets]
+def _best_sheet(sheets: list[tuple[str, list[list[Any]]]], header: HeaderRule = CASE_HEADER) -> int:
+    scores = [max((header.score(r) for r in head), default=0) for _, head in sheets]
     best = max(range(len(sheets)), key=lambda i: (scores[i], -i))
     return best
 
 
-def _xlsx(source: bytes | Path, limits: Limits) -> Table:
+def _xlsx(source: bytes | Path, limits: Limits, header: HeaderRule = CASE_HEADER) -> Table:
     _check_zip(source, limits)
     try:
-        return _xlsx_calamine(source, limits)
+        return _xlsx_calamine(source, limits, header)
     except ImportError:  # pragma: no cover - calamine ships wheels for our platforms
-        return _xlsx_openpyxl(source, limits)
+        return _xlsx_openpyxl(source, limits, header)
 
 
-def _xlsx_calamine(source: bytes | Path, limits: Limits) -> Table:
+def _xlsx_calamine(source: bytes | Path, limits: Limits, header: HeaderRule = CASE_HEADER) -> Table:
     from python_calamine import CalamineWorkbook
 
     try:
@@ -147,7 +170,7 @@ def _xlsx_calamine(source: bytes | Path, limits: Limits) -> Table:
         heads.append((name, head))
     if not heads:
         raise FileRefused("the workbook has no sheet")
-    name = heads[_best_sheet(heads)][0]
+    name = heads[_best_sheet(heads, header)][0]
     sheet = sheets.pop(name)
     sheets.clear()  # the other sheets' memory goes now
     if sheet.height > limits.max_rows:
@@ -158,10 +181,12 @@ def _xlsx_calamine(source: bytes | Path, limits: Limits) -> Table:
         for offset, row in enumerate(sheet.iter_rows()):
             yield first_row + offset, [None if cell == "" else cell for cell in row]
 
-    return _with_header("xlsx", name, None, numbered())
+    return _with_header("xlsx", name, None, numbered(), header)
 
 
-def _xlsx_openpyxl(source: bytes | Path, limits: Limits) -> Table:  # pragma: no cover - fallback
+def _xlsx_openpyxl(  # pragma: no cover - fallback
+    source: bytes | Path, limits: Limits, header: HeaderRule = CASE_HEADER
+) -> Table:
     import openpyxl
 
     workbook = openpyxl.load_workbook(
@@ -173,14 +198,14 @@ def _xlsx_openpyxl(source: bytes | Path, limits: Limits) -> Table:  # pragma: no
             list(r) for _, r in zip(range(HEADER_SCAN_ROWS), ws.iter_rows(values_only=True), strict=False)
         ]
         heads.append((ws.title, head))
-    index = _best_sheet(heads)
+    index = _best_sheet(heads, header)
     ws = workbook.worksheets[index]
 
     def numbered() -> Iterator[tuple[int, list[Any]]]:
         for number, row in enumerate(ws.iter_rows(values_only=True), 1):
             yield number, list(row)
 
-    return _with_header("xlsx", ws.title, None, numbered())
+    return _with_header("xlsx", ws.title, None, numbered(), header)
 
 
 # --- csv ------------------------------------------------------------------------------------------
@@ -212,7 +237,7 @@ def _is_gbk(raw: bytes) -> bool:
     return True
 
 
-def _csv(raw: bytes, limits: Limits) -> Table:
+def _csv(raw: bytes, limits: Limits, header: HeaderRule = CASE_HEADER) -> Table:
     text, encoding = _decode(raw)
     sample = text[:8192]
     try:
@@ -227,18 +252,25 @@ def _csv(raw: bytes, limits: Limits) -> Table:
                 raise FileRefused(f"the file has more than {limits.max_rows} rows: split it")
             yield number, [cell if cell != "" else None for cell in row]
 
-    return _with_header("csv", "", encoding, numbered())
+    return _with_header("csv", "", encoding, numbered(), header)
 
 
 # --- header ---------------------------------------------------------------------------------------
 
 
-def _with_header(fmt: str, sheet: str, encoding: str | None, rows: Iterator[tuple[int, list[Any]]]) -> Table:
-    """Find the header: the first row among the first ones that names at least three known fields."""
+def _with_header(
+    fmt: str,
+    sheet: str,
+    encoding: str | None,
+    rows: Iterator[tuple[int, list[Any]]],
+    header: HeaderRule = CASE_HEADER,
+) -> Table:
+    """Find the header: the first row among the first ones that names enough known fields (three
+    of a case file's)."""
     buffered: list[tuple[int, list[Any]]] = []
     for number, row in rows:
         buffered.append((number, row))
-        if header_score(row) >= 3:
+        if header.score(row) >= header.minimum:
             headers = row
 
             def rest() -> Iterator[tuple[int, list[Any]]]:
@@ -247,7 +279,4 @@ def _with_header(fmt: str, sheet: str, encoding: str | None, rows: Iterator[tupl
             return Table(fmt, sheet, encoding, number, headers, rest())
         if len(buffered) >= HEADER_SCAN_ROWS:
             break
-    raise FileRefused(
-        "no header row found in the first rows: the file needs a row of column names such as "
-        "借据号 / Loan No, 客户姓名 / Borrower Name, 身份证号 / ID Number"
-    )
+    raise FileRefused(header.missing)

@@ -54,6 +54,11 @@ class Storage(ABC):
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
 
+    @abstractmethod
+    def keys(self, prefix: str) -> list[str]:
+        """The keys of the objects under the folder ``prefix`` (``tenants/7/statements/``), at any
+        depth, sorted. Files other programs put there (a core system's drop) are listed too."""
+
 
 def _check_part(part: str) -> str:
     if not isinstance(part, str) or not part:
@@ -137,6 +142,16 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = self.path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.name.startswith("."):  # our own .tmp- parts, hidden files
+                found.append(path.relative_to(self.root).as_posix())
+        return sorted(found)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -245,6 +260,13 @@ class S3Storage(Storage):
                 return False
             raise
         return True
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = _check_key(prefix.rstrip("/")) + "/"
+        found: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            found.extend(item["Key"] for item in page.get("Contents", []) if not item["Key"].endswith("/"))
+        return sorted(found)
 
 
 def _is_not_found(exc: Exception) -> bool:

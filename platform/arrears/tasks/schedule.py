@@ -44,6 +44,10 @@ SCHEDULE: list[Periodic] = [
     Periodic("drain-repayments", "arrears.tasks.repayments.drain", interval=60),
     # every loan whose ledger and balances disagree, reported
     Periodic("ledger-check", "arrears.tasks.repayments.ledger_check_job", cron="40 2 * * *", per_tenant=True),
+    # statements the core system dropped in the owner's statement source, each reconciled once (对账)
+    Periodic(
+        "reconcile-statements", "arrears.tasks.reconcile.statements_job", cron="10 7 * * *", per_tenant=True
+    ),
 ]
 
 
