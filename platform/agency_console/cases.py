@@ -29,7 +29,7 @@ from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.models import Placement, PlacementCase, User
 from arrears.schemas.cases import case_view
-from arrears.services import assignments, work_queries
+from arrears.services import assignments, repayment_pages, work_queries
 from arrears.services import cases as case_service
 from arrears.services import partnerships as partnership_service
 from arrears.services import placements as placement_service
@@ -269,6 +269,8 @@ def case_detail(case_id: int):
         move=move,
         eager=is_eager(),
         work=work_queries.case_work(me, case),
+        case_money=repayment_pages.case_money(me, case),
+        active_tab=request.args.get("tab"),
     )
 
 

@@ -31,7 +31,17 @@ from arrears.errors import DomainError, NotFound
 from arrears.models import ApplicationKind, CallResult, Case, OrgKind, User
 from arrears.schemas.cases import case_view
 from arrears.security import masking
-from arrears.services import applications, assignments, attachments, calls, letters, notes, workbench
+from arrears.services import (
+    applications,
+    assignments,
+    attachments,
+    calls,
+    letters,
+    notes,
+    repayment_pages,
+    repayments,
+    workbench,
+)
 from arrears.services import cases as case_service
 from arrears.tenancy.scopes import case_scope
 from arrears.web.console import NavItem, console_blueprint
@@ -239,9 +249,9 @@ def _tab_data(me: User, case: Case, tab: str) -> dict[str, Any]:
         data = {"applications": found, "people_ids": [v["application"].requested_by_id for v in found]}
         if tab == "repayments":
             data["applications"] = [v for v in found if v["application"].kind == ApplicationKind.REPAYMENT]
-            data["payments"] = [
-                p for p in notes.promises_for(case) if p.status in workbench.RECOVERED and p.paid_amount
-            ]
+            data["payments"] = repayment_pages.rows_for(me, repayments.of_case(me, case))
+            data["components"] = repayment_pages.COMPONENTS
+            data["component_labels"] = repayment_pages.COMPONENT_LABELS
         else:
             data["evidence"] = _evidence_by_application(me, case)
         return data

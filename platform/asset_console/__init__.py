@@ -1,11 +1,12 @@
 """Asset owner console (资产方): users, roles, partnerships with agencies, settings, cases and
-imports, placements with agencies and allocation; later write-off, commission, repayments and reports."""
+imports, placements with agencies and allocation, repayments (records, audit, reductions, manual
+entries, the allocation order); later write-off, commission and reports."""
 
 from arrears.web import allocation
 from asset_console.views import bp
 
 # The page modules register their views on ``bp`` when imported.
-from . import cases, imports, placements, reconcile, work_settings  # noqa: F401
+from . import cases, imports, placements, reconcile, repayments, work_settings  # noqa: F401
 
 allocation.register(bp)
 

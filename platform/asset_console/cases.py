@@ -20,7 +20,7 @@ from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.models import CaseStatus, User
 from arrears.schemas.cases import case_view, debtor_view
-from arrears.services import allocation_log, work_queries
+from arrears.services import allocation_log, repayment_pages, work_queries
 from arrears.services import cases as case_service
 from arrears.services import partnerships as partnership_service
 from arrears.services import placements as placement_service
@@ -29,6 +29,7 @@ from arrears.tenancy import loaders
 from arrears.tenancy.scopes import case_scope
 from arrears.web.allocation import RESULT_STATUS_LABELS, reason_text
 from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm, FaceUploadForm
+from arrears.web.repayments import ManualRepaymentForm
 from asset_console.views import bp
 
 
@@ -135,7 +136,9 @@ def cases_export():
     return send_file(spool, mimetype=mimetype, as_attachment=True, download_name=f"cases.{fmt}")
 
 
-def _case_page(case_id: int, *, unmasked: bool) -> Any:
+def _case_page(case_id: int, *, unmasked: bool, manual: Any = None, tab: str | None = None) -> Any:
+    """The case page; ``manual``: the form of a payment entered by hand, with its errors; ``tab``:
+    the tab of the case's work shown first."""
     me = _me()
     case = loaders.get_case_for(me, case_id)
     today = case_service.business_date(me.org)
@@ -161,6 +164,10 @@ def _case_page(case_id: int, *, unmasked: bool) -> Any:
         can_edit=me.can("cases.import"),
         can_reveal=me.can("pii.unmask"),
         work=work_queries.case_work(me, case),
+        case_money=repayment_pages.case_money(me, case, with_ledger=True),
+        manual=manual if manual is not None else ManualRepaymentForm(formdata=None),
+        can_post=me.can("repayments.post"),
+        active_tab=tab or request.args.get("tab"),
     )
 
 
@@ -220,7 +227,8 @@ def export_download(job_id: str):
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx" else "text/csv"
     )
     data = get_storage().get(result["storage_key"])
-    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=f"cases.{fmt}")
+    name = result.get("filename") or f"cases.{fmt}"  # the repayment records' export names its file
+    return send_file(io.BytesIO(data), mimetype=mimetype, as_attachment=True, download_name=name)
 
 
 @bp.route("/debtors")

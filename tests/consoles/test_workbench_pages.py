@@ -24,6 +24,7 @@ from arrears.services import letters, notes
 from arrears.services.cases import business_date
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, build_world, csrf_token, signed_in
+from tests.consoles.test_repayment_pages import pay
 from tests.integration.test_applications import setup
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -434,6 +435,13 @@ def test_home_figures_and_the_honour_roll(desk: dict[str, Any], database: Databa
     assert re.search(r'id="contact-rate">50\.0%<', home)
     r = _post(c, f"/workbench/promises/{promise_id}/confirm", desk["csrf"], {"paid_amount": "500"})
     assert r.status_code == 302
+    # a promise confirmed by hand settles the promise, but is no money of the lender's: nothing collected
+    home = c.get("/workbench/").get_data(as_text=True)
+    assert re.search(r'id="collected">0\.00<', home)
+    roll = home[home.index('id="honour-roll"') :]
+    assert "collector of east" not in roll[: roll.index("</ol>")]
+    # the lender's repayment, applied and credited to the collector holding the case, is
+    pay(world, [("CORE-1", "APP-0", "500.00")])
     home = c.get("/workbench/").get_data(as_text=True)
     assert re.search(r'id="collected">500\.00<', home) and re.search(r'id="rank">1<', home)
     roll = home[home.index('id="honour-roll"') :]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from arrears.extensions import db
 from arrears.models import Case, Organisation
+from arrears.services import repayments
 from arrears.services.cases import business_date
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token
@@ -153,6 +154,16 @@ def test_the_desk_and_the_contact_history_through_the_api(
     promise = database.scalar("SELECT id FROM promises")
     r = client.post(f"/api/v1/promises/{promise}/confirm", json={"paid_amount": "80"}, headers=mine)
     assert r.status_code == 200 and r.get_json()["status"] == "kept"
+    # a promise confirmed by hand is no money of the lender's: the figures count applied repayments
+    assert client.get("/api/v1/workbench/desk", headers=mine).get_json()["confirmed_month"] == "0.00"
+    with tenant(world.bank.org_id):
+        loan_no = db.session.get(Case, first).loan_no
+    paid = {"transaction_id": "CORE-1", "loan_no": loan_no, "amount": "80.00"}
+    paid["paid_at"] = dt.datetime.now(dt.UTC).isoformat()
+    r = client.post("/api/v1/repayments", json={"items": [paid]}, headers=owner)
+    assert r.status_code == 202, r.get_json()
+    with tenant(world.bank.org_id):
+        assert repayments.apply_received(db.session.get(Organisation, world.bank.org_id))["applied"] == 1
     desk = client.get("/api/v1/workbench/desk", headers=mine).get_json()
     assert desk["confirmed_month"] == "80.00" and desk["rank"] == 1  # the cached roll was forgotten
     assert [row["name"] for row in desk["roll"]["month"]["amount"]] == ["collector of east"]

@@ -1,10 +1,11 @@
 """The collector's workbench (催收员工作台) in figures: what is on my desk today, how my month goes,
 and the organisation's honour roll (光荣榜).
 
-"Recovered" here is, until repayments exist, the money *confirmed against promises*: the paid amount
-of promises kept or partly kept, counted in the period they were settled (``evaluated_at``), for the
-collector who took the promise. The repayments issue replaces it with the repayments booked to the
-cases; the figures and the honour roll keep their shape.
+"Recovered" is the money of the repayments credited to a collector (``Repayment.collector_user_id``:
+who held the case when it was paid, ``services.repayments``), applied (status ``confirmed``), counted
+in the period of their payment time (``paid_at``); a reversed repayment no longer counts, and a
+collector's report counts once, through the core record that carries its money. A promise confirmed
+by hand settles the promise only: it is no money of the lender's.
 
 Every figure is one set-based statement over the organisation: the honour roll and my rank are read
 in one query with window functions, never a query per collector.
@@ -31,10 +32,13 @@ from arrears.models import (
     CaseHolder,
     CollectionNote,
     Debtor,
+    OrgKind,
     PlacementCase,
     PlacementCaseStatus,
     Promise,
     PromiseStatus,
+    Repayment,
+    RepaymentStatus,
     RolePermission,
     User,
     UserRole,
@@ -48,7 +52,6 @@ from arrears.tenancy.scopes import assigned_to, case_scope, held_by
 
 ROLL_SIZE = 10
 BROKEN_DAYS = 7
-RECOVERED = (PromiseStatus.KEPT, PromiseStatus.PARTLY_KEPT)
 
 
 @dataclass(frozen=True)
@@ -88,16 +91,29 @@ def _workers() -> Any:
     )
 
 
-def _recovered(p: Periods) -> Any:
+def _recovered(actor: User, p: Periods) -> Any:
+    """What each collector of the reader's organisation recovered this month and this week: the
+    applied repayments credited to them, by payment time. The organisation's own (an agency: those
+    credited to it; an owner: those of its in-house cases), so the index on the crediting
+    organisation and the payment time answers it."""
     since = min(p.month_start, p.week_start)
+    if actor.org.kind == OrgKind.AGENCY:
+        holding = Repayment.agency_org_id == actor.org_id
+    else:
+        holding = and_(Repayment.org_id == actor.org_id, Repayment.agency_org_id.is_(None))
     return (
         select(
-            Promise.collector_user_id.label("uid"),
-            func.sum(Promise.paid_amount).filter(Promise.evaluated_at >= p.month_start).label("month"),
-            func.sum(Promise.paid_amount).filter(Promise.evaluated_at >= p.week_start).label("week"),
+            Repayment.collector_user_id.label("uid"),
+            func.sum(Repayment.amount).filter(Repayment.paid_at >= p.month_start).label("month"),
+            func.sum(Repayment.amount).filter(Repayment.paid_at >= p.week_start).label("week"),
         )
-        .where(Promise.status.in_(RECOVERED), Promise.evaluated_at >= since)
-        .group_by(Promise.collector_user_id)
+        .where(
+            holding,
+            Repayment.status == RepaymentStatus.CONFIRMED,
+            Repayment.paid_at >= since,
+            Repayment.collector_user_id.is_not(None),
+        )
+        .group_by(Repayment.collector_user_id)
     )
 
 
@@ -112,7 +128,7 @@ def board(actor: User, p: Periods | None = None) -> list[dict[str, Any]]:
         .where(User.org_id == actor.org_id, User.status == UserStatus.ACTIVE, User.id.in_(_workers()))
         .cte("people")
     )
-    recovered = _recovered(p).cte("recovered")
+    recovered = _recovered(actor, p).cte("recovered")
     held = (
         select(CaseHolder.assignee_user_id.label("uid"), func.sum(Case.outstanding).label("held"))
         .join(Case, Case.id == CaseHolder.case_id)
@@ -198,7 +214,7 @@ def honour_roll(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str
 
 def _month_amounts(actor: User, p: Periods) -> list[Decimal]:
     """What every collector of the organisation recovered this month, largest first (for ranks)."""
-    recovered = _recovered(p).subquery()
+    recovered = _recovered(actor, p).subquery()
     stmt = (
         select(recovered.c.month)
         .join(User, User.id == recovered.c.uid)
@@ -215,7 +231,8 @@ def _roll_key(org_id: int, p: Periods) -> str:
 def roll_for(actor: User, p: Periods | None = None) -> dict[str, Any]:
     """The organisation's honour roll and the month's amounts (for ranks), computed at most every
     ``ROLL_TTL_S`` seconds per organisation when Redis is there (a tenant of a million cases needs a
-    scan of its open cases for the rates); settling a promise forgets it (``forget_roll``)."""
+    scan of its open cases for the rates); applying or reversing a repayment forgets it
+    (``forget_roll``)."""
     from arrears.tasks.queue import redis_connection
 
     p = p or periods(actor)
@@ -271,7 +288,7 @@ def forget_roll(org_ids: Any) -> None:
 
 def home_figures(actor: User) -> dict[str, Any]:
     """My desk: open cases and what they hold, promises due today, reminders due, promises broken in
-    the last 7 days, what was confirmed against my promises this month, my contact rate this month,
+    the last 7 days, the repayments credited to me this month, my contact rate this month,
     my rank among the organisation's collectors, and the honour roll."""
     p = periods(actor)
     mine = and_(case_scope(actor), assigned_to(actor.id))
@@ -295,7 +312,7 @@ def home_figures(actor: User) -> dict[str, Any]:
             CollectionNote.author_user_id == actor.id, CollectionNote.created_at >= p.month_start
         )
     ).one()
-    recovered = _recovered(p).where(Promise.collector_user_id == actor.id).subquery()
+    recovered = _recovered(actor, p).where(Repayment.collector_user_id == actor.id).subquery()
     month = Decimal(db.session.scalar(select(recovered.c.month)) or 0)
     roll = roll_for(actor, p)
     return {
