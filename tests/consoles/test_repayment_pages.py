@@ -26,7 +26,7 @@ from arrears.models import Organisation, Repayment, RepaymentSource, User
 from arrears.services import applications, notes, repayments
 from arrears.services.cases import business_date
 from arrears.tenancy import tenant
-from tests.conftest import Database, World, csrf_token, signed_in
+from tests.conftest import Database, World, build_world, csrf_token, signed_in
 from tests.integration.test_applications import Cases, setup
 
 PDF = b"%PDF-1.4\n% a receipt\n"
@@ -183,6 +183,23 @@ def test_the_export_is_a_spreadsheet_and_audited(
     staff = signed_in(app, world.bank.emails["owner_staff"])
     assert "/asset/repayments/export" not in staff.get("/asset/repayments").get_data(as_text=True)
     assert staff.get("/asset/repayments/export").status_code == 403
+
+
+def test_a_large_export_runs_as_a_job(eager_app: Flask) -> None:
+    world = build_world()
+    setup(world)
+    pay(world, [("T-A", "APP-0", "10.00"), ("T-B", "APP-1", "20.00")])
+    eager_app.config["EXPORT_INLINE_MAX"] = 1
+    owner = signed_in(eager_app, world.bank.admin_email)
+    r = owner.get("/asset/repayments/export")
+    assert r.status_code == 302 and "/asset/jobs/" in r.headers["Location"]
+    job = owner.get(r.headers["Location"]).get_data(as_text=True)
+    link = re.search(r'href="(/asset/exports/[^"]+/download)"', job)
+    assert link is not None, job[:3000]
+    download = owner.get(link.group(1))
+    assert download.status_code == 200 and "repayments.xlsx" in download.headers["Content-Disposition"]
+    table = list(openpyxl.load_workbook(io.BytesIO(download.data)).active.iter_rows(values_only=True))
+    assert sorted(row[1] for row in table[1:]) == ["T-A", "T-B"]
 
 
 # --- the audit of collectors' reports ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import IO, Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from arrears.auth.principal import require
@@ -195,8 +195,10 @@ def records_page(
     cursor = _cursor(after)
     if cursor is not None:
         moment, rid = cursor
+        # ``paid_at <=`` is the range the (reader, paid_at) index answers; the rest breaks the ties
         stmt = stmt.where(
-            or_(Repayment.paid_at < moment, and_(Repayment.paid_at == moment, Repayment.id < rid))
+            Repayment.paid_at <= moment,
+            or_(Repayment.paid_at < moment, and_(Repayment.paid_at == moment, Repayment.id < rid)),
         )
     found = list(db.session.scalars(stmt.limit(limit + 1)))
     more = len(found) > limit
@@ -318,18 +320,15 @@ def _nearest(cores: list[Repayment], report: Repayment) -> list[Repayment]:
     return sorted(cores, key=distance)[:CANDIDATES]
 
 
+# a literal, not a parameter: the partial index of the reports waiting answers it, in a prepared plan too
+_WAITING = Repayment.status == literal_column("'pending_audit'")
+
+
 def waiting_count(actor: User) -> int | None:
     """How many collectors' reports wait for the owner's audit (the navigation's badge)."""
     if actor.org.kind != OrgKind.ASSET_OWNER or not actor.can("repayments.audit"):
         return None
-    return int(
-        db.session.scalar(
-            select(func.count()).where(
-                Repayment.org_id == actor.org_id, Repayment.status == RepaymentStatus.PENDING_AUDIT
-            )
-        )
-        or 0
-    )
+    return int(db.session.scalar(select(func.count()).where(Repayment.org_id == actor.org_id, _WAITING)) or 0)
 
 
 def audit_page(actor: User, *, after: Any = None, limit: int = PAGE) -> Page:
@@ -338,9 +337,7 @@ def audit_page(actor: User, *, after: Any = None, limit: int = PAGE) -> Page:
     require(actor, "repayments.audit")
     if actor.org.kind != OrgKind.ASSET_OWNER:
         raise PermissionDenied(_("Only an asset owner audits repayments."))
-    stmt = select(Repayment).where(
-        Repayment.org_id == actor.org_id, Repayment.status == RepaymentStatus.PENDING_AUDIT
-    )
+    stmt = select(Repayment).where(Repayment.org_id == actor.org_id, _WAITING)
     text = str(after or "")
     if text.isdigit() and len(text) < 19:
         stmt = stmt.where(Repayment.id > int(text))
