@@ -108,7 +108,8 @@ def test_seed_demo_json_is_idempotent_and_isolated(
         ("demo-bank", "demo-agency-west"),
         ("demo-lender", "demo-agency-east"),
     }
-    assert sum(n for n, _ in held.values()) == 240 + 150
+    # one case per owner was paid off by the demo's repayments: it closed and left its placement
+    assert sum(n for n, _ in held.values()) == 240 + 150 - 2
     assert all(0 < assigned < n for n, assigned in held.values()), held
     placements = database.rows("SELECT status, count(*) FROM placements GROUP BY 1")
     assert [tuple(r) for r in placements] == [("active", 3)]
@@ -212,13 +213,24 @@ def _assert_demo_work(database: Database) -> None:
         )
         == PROMISES["broken"]
     )
+    # the kept and partly kept promises were paid by repayments from the core system, applied to
+    # the loans and credited to the collector holding the case; the broken ones got nothing
     assert (
         database.scalar(
-            "SELECT count(*) FROM promises "
-            "WHERE status IN ('kept', 'partly_kept') AND confirmed_by_id IS NOT NULL"
+            "SELECT count(*) FROM promises p WHERE status IN ('kept', 'partly_kept') AND EXISTS "
+            "(SELECT 1 FROM repayments r WHERE r.promise_id = p.id AND r.status = 'confirmed' "
+            "AND r.collector_user_id = p.collector_user_id AND r.agency_org_id = p.agency_org_id)"
         )
         == PROMISES["kept"] + PROMISES["partly_kept"]
     )
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM promises p WHERE status = 'broken' AND paid_amount = 0 "
+            "AND NOT EXISTS (SELECT 1 FROM repayments r WHERE r.promise_id = p.id)"
+        )
+        == PROMISES["broken"]
+    )
+    _assert_demo_repayments(database)
     due_today = dict(
         database.rows(
             "SELECT u.email, count(*) FROM promises p JOIN users u ON u.id = p.collector_user_id "
@@ -281,6 +293,40 @@ def _assert_demo_work(database: Database) -> None:
         database.scalar(
             "SELECT count(*) FROM users u JOIN teams t ON t.id = u.team_id "
             "WHERE u.email LIKE 'collector%' AND t.lead_user_id IS NULL"
+        )
+        == 0
+    )
+
+
+def _assert_demo_repayments(database: Database) -> None:
+    """Per owner: the promises' payments, three part payments, one paying a loan off (closed, its
+    placement ended, 50.00 of credit) and a bounced one, reversed; the ledger agrees with the loans."""
+    by_status = dict(database.rows("SELECT status, count(*) FROM repayments GROUP BY 1"))
+    assert by_status.get("reversed") == 2
+    assert by_status["confirmed"] == PROMISES["kept"] + PROMISES["partly_kept"] + 2 * 4
+    assert database.scalar("SELECT count(*) FROM cases WHERE status = 'closed' AND credit = 50.00") == 2
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM placement_cases pc JOIN cases c ON c.id = pc.case_id "
+            "WHERE c.status = 'closed' AND pc.status = 'ended' AND pc.close_reason = 'paid off'"
+        )
+        == 2
+    )
+    # per loan, the postings sum to the balances; per payment, to its amount
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM cases c JOIN (SELECT case_id, sum(principal) p, sum(interest) i, "
+            "sum(penalty) pe, sum(fee) f, sum(credit) cr FROM ledger_postings GROUP BY case_id) l "
+            "ON l.case_id = c.id WHERE (l.p, l.i, l.pe, l.f, l.cr) "
+            "IS DISTINCT FROM (c.principal, c.interest, c.penalty, c.fee, c.credit)"
+        )
+        == 0
+    )
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM repayments r WHERE r.status = 'confirmed' AND r.amount <> (SELECT "
+            "sum(-principal - interest - penalty - fee + credit) FROM ledger_postings p "
+            "WHERE p.repayment_id = r.id)"
         )
         == 0
     )

@@ -58,6 +58,7 @@ from arrears.models import (
     ReminderKind,
     User,
 )
+from arrears.models.base import utcnow
 from arrears.services import applications, approvals, calls, letters, notes
 from arrears.services.assignments import OPEN
 from arrears.services.cases import business_date
@@ -161,7 +162,7 @@ def seed_work(by_slug: dict[str, Organisation]) -> None:
                     assert worker is not None
                     rng = _rng(owner.slug, worker.email)
                     settle = _history(owner, worker, held[user_id], rng)
-                    _settle(worker, settle, rng)
+                    _settle(owner, worker, settle, rng)
                 notes.evaluate_promises(agency)
                 held = _held(owner, agency)
                 for user_id in sorted(held):
@@ -172,6 +173,7 @@ def seed_work(by_slug: dict[str, Organisation]) -> None:
                 _applications(owner, agency, held, approved_one=n == 0)
                 if n == 0:
                     _letter(agency, held, template)
+        _more_repayments(owner)
 
 
 def _template(admin: User) -> LetterTemplate:
@@ -371,13 +373,89 @@ def _after_history(case_ids: list[int]) -> None:
     notes.refresh_sort_keys(case_ids)
 
 
-def _settle(worker: User, settle: Settle, rng: random.Random) -> None:
-    """What was paid against the earlier promises, confirmed by hand as a collector does today."""
-    for promise in settle.kept:
-        notes.confirm_promise(worker, promise.id, str(promise.amount))
-    for promise in settle.partly_kept:
-        part = (promise.amount * Decimal(rng.randrange(30, 70)) / 100).quantize(CENT)
-        notes.confirm_promise(worker, promise.id, str(part))
+def _settle(owner: Organisation, worker: User, settle: Settle, rng: random.Random) -> None:
+    """What was paid against the earlier promises: the owner's core system reports the payments
+    (``services.repayments``), which are applied to the loans and counted towards the promises; the
+    daily evaluation then finds them kept or partly kept. Paid just now (after this seed's
+    dispatch), so they are credited to the collector holding the case."""
+    from arrears.models import RepaymentSource
+    from arrears.services import repayments
+
+    moment = utcnow()
+    items = []
+    for n, promise in enumerate([*settle.kept, *settle.partly_kept]):
+        amount = promise.amount
+        if n >= len(settle.kept):
+            amount = (promise.amount * Decimal(rng.randrange(30, 70)) / 100).quantize(CENT)
+        items.append(
+            {
+                "transaction_id": f"DEMO-{owner.slug}-P{promise.id}",
+                "loan_no": db.session.get(Case, promise.case_id).loan_no,  # type: ignore[union-attr]
+                "amount": str(amount),
+                "paid_at": moment.isoformat(),
+                "channel": rng.choice(CHANNELS),
+            }
+        )
+    if not items:
+        return
+    with tenant(owner.id, owner.kind):
+        with transaction():
+            repayments.record(owner, items, source=RepaymentSource.API, enqueue_apply=False)
+        while repayments.apply_received(owner)["claimed"]:
+            pass
+
+
+CHANNELS = ("银行卡代扣", "微信支付", "支付宝", "对公转账")
+
+
+def _more_repayments(owner: Organisation) -> None:
+    """Payments the core system reports on other placed cases: three part payments, one that pays a
+    loan off with a little over (the case closes, its placement ends, the rest is the debtor's
+    credit), and a bounced one, reversed."""
+    from arrears.models import CaseStatus, Repayment, RepaymentSource
+    from arrears.services import repayments
+
+    rng = _rng(owner.slug, "repayments")
+    moment = utcnow()
+    with tenant(owner.id, owner.kind):
+        paid = select(Repayment.case_id)
+        cases = list(
+            db.session.scalars(
+                select(Case)
+                .where(
+                    Case.agency_org_id.is_not(None),
+                    Case.status.in_((CaseStatus.NEW, CaseStatus.ACTIVE)),
+                    Case.id.not_in(paid),
+                )
+                .order_by(Case.id)
+                .limit(5)
+            )
+        )
+        if len(cases) < 5:
+            return
+        items = []
+        for n, case in enumerate(cases):
+            if n == 3:
+                amount = case.outstanding + Decimal("50.00")
+            else:
+                amount = _round(case.outstanding * Decimal(rng.randrange(5, 15)) / 100) or Decimal("100")
+            items.append(
+                {
+                    "transaction_id": f"DEMO-{owner.slug}-R{n}",
+                    "loan_no": case.loan_no,
+                    "amount": str(amount),
+                    "paid_at": moment.isoformat(),
+                    "channel": rng.choice(CHANNELS),
+                }
+            )
+        with transaction():
+            repayments.record(owner, items, source=RepaymentSource.API, enqueue_apply=False)
+        while repayments.apply_received(owner)["claimed"]:
+            pass
+        admin = _user(f"admin@{owner.slug}.example")
+        bounced = db.session.scalar(select(Repayment).where(Repayment.external_id == f"DEMO-{owner.slug}-R4"))
+        if admin is not None and bounced is not None:
+            repayments.reverse(admin, bounced, "退票: 银行卡余额不足 (bounced)")
 
 
 # --- today ------------------------------------------------------------------------------------------

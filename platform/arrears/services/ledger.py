@@ -131,14 +131,17 @@ def opened(case_ids: Iterable[int]) -> set[int]:
     )
 
 
-def opening_row(case: Any) -> dict[str, Any]:
-    """The opening posting of a case (locked by the caller): its balances and credit as they are."""
+def opening_row(case: Any, *, agency_org_id: int | None = None) -> dict[str, Any]:
+    """The opening posting of a case (locked by the caller): its balances and credit as they are.
+    ``agency_org_id``: the agency writing it (an agency's manager approving a reduction), which then
+    sees it, as it sees the case's balances."""
     return posting_row(
         case.id,
         case.org_id,
         PostingKind.OPENING,
         {c: Decimal(getattr(case, c)) for c in COMPONENTS},
         credit=Decimal(case.credit or 0),
+        agency_org_id=agency_org_id,
     )
 
 
@@ -175,7 +178,7 @@ def write(rows: list[dict[str, Any]]) -> None:
 def post_waiver(case: Case, waivers: Mapping[str, Decimal], *, application_id: int, actor_id: int) -> None:
     """An approved reduction as a posting (the caller holds the case's row lock and moves the
     balances): the opening first if money never moved on the case."""
-    rows = [] if case.id in opened([case.id]) else [opening_row(case)]
+    rows = [] if case.id in opened([case.id]) else [opening_row(case, agency_org_id=case.agency_org_id)]
     rows.append(
         posting_row(
             case.id,

@@ -422,6 +422,8 @@ def evaluate_promises(org: Organisation) -> dict[str, int]:
                 .where(mine, Promise.status == PromiseStatus.PENDING, Promise.due_on < today)
                 .order_by(Promise.id)
                 .with_for_update(skip_locked=True)
+                # what repayments paid since is read from the rows, not from objects loaded earlier
+                .execution_options(populate_existing=True)
             )
         )
         now = utcnow()

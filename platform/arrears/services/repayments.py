@@ -669,6 +669,8 @@ def _apply(
 
         refresh_sort_keys(sorted({int(str(p["case_id"])) for p in promise_rows.values()}))
     _match_reports(claimed)
+    # the statements above wrote past the ORM: objects of these rows in the session are stale now
+    _expire({Case: set(case_ids), Promise: set(promise_rows), Repayment: {c.id for c in claimed}})
     if outcome.closed:
         _close_paid_off(org.id, outcome.closed, now)
     audit.record(
@@ -677,6 +679,14 @@ def _apply(
         details={"count": outcome.count, "amount": str(outcome.amount), "closed": len(outcome.closed)},
     )
     return outcome
+
+
+def _expire(rows: dict[type, set[int]]) -> None:
+    """Expire the session's objects of these rows (written by set-based statements)."""
+    for obj in list(db.session.identity_map.values()):
+        ids = rows.get(type(obj))
+        if ids and getattr(obj, "id", None) in ids:
+            db.session.expire(obj)
 
 
 def _after_apply(outcome: Outcome) -> None:
