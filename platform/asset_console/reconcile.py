@@ -5,6 +5,7 @@ statement source the daily reconciliation reads. The rules are ``services.reconc
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, send_file, url_for
@@ -41,6 +42,27 @@ def _navigation(_state: Any) -> None:
 
 
 PER_PAGE = 100
+PLATFORM_STATUS = {
+    "confirmed": _l("applied"),
+    "received": _l("recorded, being applied"),
+    "reversed": _l("reversed"),
+}
+
+
+def money(value: Any) -> str:
+    """An amount of the result (Decimal as text) with thousands separators; other text as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except InvalidOperation:
+        return str(value)
+
+
+def moment(value: Any) -> str:
+    """A time of the result (ISO 8601 in the owner's zone) as 2026-10-29 10:10:00."""
+    text = str(value or "")
+    return text[:19].replace("T", " ") if len(text) >= 19 and text[10:11] == "T" else text
 
 
 class StatementUploadForm(FlaskForm):
@@ -157,6 +179,9 @@ def reconciliation(job_id: str):
         helps=service.CATEGORY_HELP,
         field_labels=service.FIELD_LABELS,
         describe=service.describe,
+        money=money,
+        moment=moment,
+        platform_status=PLATFORM_STATUS,
     )
 
 

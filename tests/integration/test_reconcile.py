@@ -592,7 +592,7 @@ def test_console_page_uploads_reconciles_and_shows_the_result(eager_app: Flask) 
     detail = c.get(detail_url)
     html = detail.get_data(as_text=True)
     assert detail.status_code == 200
-    assert "370197.28" in html and "Applied now" in html and "Unknown loans" in html
+    assert "370,197.28" in html and "Applied now" in html and "Unknown loans" in html
     assert "TXN20261101000000" in html  # the rows of the first category with any
     status = c.get(detail_url + "?format=json").get_json()
     assert status["done"] and status["status"] == "finished"

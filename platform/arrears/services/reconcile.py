@@ -53,7 +53,8 @@ from typing import IO, Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import String, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from arrears.auth.principal import require
 from arrears.errors import NotFound, ValidationFailed
@@ -242,7 +243,7 @@ def _zone() -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
-def _identifier(value: Any, missing: str, too_long: str) -> str:
+def _identifier(value: Any, missing: Any, too_long: Any) -> str:
     """A transaction id or loan number: text; a whole number cell is read as its digits, but one of
     more than 15 digits has lost its last ones in Excel and is refused."""
     if isinstance(value, bool | dt.date | dt.time):
@@ -257,9 +258,9 @@ def _identifier(value: Any, missing: str, too_long: str) -> str:
         value = int(value)
     text = unicodedata.normalize("NFKC", n.text(value))
     if not text:
-        raise n.CellError(missing)
+        raise n.CellError(str(missing))
     if len(text) > 64:
-        raise n.CellError(too_long)
+        raise n.CellError(str(too_long))
     return text
 
 
@@ -519,16 +520,16 @@ def _check(number: int, values: dict[str, Any], zone: dt.tzinfo, now: dt.datetim
     try:
         line.transaction_id = _identifier(
             values.get("transaction_id"),
-            _("The transaction id is missing."),
-            _("The transaction id is longer than 64 characters."),
+            _l("The transaction id is missing."),
+            _l("The transaction id is longer than 64 characters."),
         )
     except n.CellError as exc:
         line.error("transaction_id", exc.reason)
     try:
         line.loan_no = _identifier(
             values.get("loan_no"),
-            _("The loan number is missing."),
-            _("The loan number is longer than 64 characters."),
+            _l("The loan number is missing."),
+            _l("The loan number is longer than 64 characters."),
         )
     except n.CellError as exc:
         line.error("loan_no", exc.reason)
@@ -633,14 +634,25 @@ def _split(statement: Statement) -> tuple[list[Line], list[tuple[Line, Line]], l
     return list(first.values()), again, invalid
 
 
+PAGE = 10_000  # values looked up per statement
+
+
+def _among(column: Any, values: list[str]) -> Any:
+    """``column IN values``: on PostgreSQL ``= ANY(array)``, one parameter however many values (a
+    long IN list is planned far more slowly)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(values, ARRAY(String)))
+    return column.in_(values)
+
+
 def _case_ids(org_id: int, loan_nos: Iterable[str]) -> dict[str, int]:
     numbers = sorted(set(loan_nos))
     found: dict[str, int] = {}
-    for start in range(0, len(numbers), 5000):
+    for start in range(0, len(numbers), PAGE):
         found.update(
             db.session.execute(
                 select(Case.loan_no, Case.id).where(
-                    Case.org_id == org_id, Case.loan_no.in_(numbers[start : start + 5000])
+                    Case.org_id == org_id, _among(Case.loan_no, numbers[start : start + PAGE])
                 )
             ).all()
         )
@@ -667,7 +679,7 @@ def _core_rows(org_id: int, transaction_ids: Iterable[str]) -> dict[str, CoreRow
     """The owner's core-system records (API or statement) of these transaction ids."""
     ids = sorted(set(transaction_ids))
     out: dict[str, CoreRow] = {}
-    for start in range(0, len(ids), 5000):
+    for start in range(0, len(ids), PAGE):
         for row in db.session.execute(
             select(
                 Repayment.id,
@@ -683,7 +695,7 @@ def _core_rows(org_id: int, transaction_ids: Iterable[str]) -> dict[str, CoreRow
             .where(
                 Repayment.org_id == org_id,
                 Repayment.origin == "core",
-                Repayment.external_id.in_(ids[start : start + 5000]),
+                _among(Repayment.external_id, ids[start : start + PAGE]),
             )
         ):
             out[row[1]] = CoreRow(
@@ -802,6 +814,7 @@ def reconcile(
     actor: User | None = None,
     progress: ProgressFn | None = None,
     now: dt.datetime | None = None,
+    via: str = "cli",
 ) -> dict[str, Any]:
     """Reconcile a statement (bytes, or a path) against the owner's core-system records: what is
     missing is recorded and applied now; the rest is reported by category (module docstring).
@@ -939,7 +952,7 @@ def reconcile(
                 "repayments.reconciled",
                 actor=actor,
                 org_id=org.id,
-                actor_email="" if actor else "cli",
+                actor_email="" if actor else via,
                 details={
                     "file": statement.filename,
                     "transactions": result["transactions"],
@@ -1104,6 +1117,7 @@ def write_workbook(result: dict[str, Any], out: IO[bytes]) -> None:
     workbook = xlsxwriter.Workbook(out, {"in_memory": True})
     bold = workbook.add_format({"bold": True})
     money = workbook.add_format({"num_format": "#,##0.00"})
+    when = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     summary = workbook.add_worksheet(_("Summary")[:31])
     facts = [
         (_("File"), result.get("file")),
@@ -1133,9 +1147,15 @@ def write_workbook(result: dict[str, Any], out: IO[bytes]) -> None:
         for r, row in enumerate(result["rows"].get(category, []), 1):
             for c, (key, _label) in enumerate(heads):
                 value = row.get(key)
-                if key in ("amount", "platform_amount") and value is not None:
-                    with contextlib.suppress(InvalidOperation):
-                        value = Decimal(str(value))
+                if category != "invalid" and value is not None:  # invalid rows: the cells as given
+                    if key in ("amount", "platform_amount"):
+                        with contextlib.suppress(InvalidOperation):
+                            value = Decimal(str(value))
+                    elif key in ("paid_at", "platform_paid_at"):
+                        with contextlib.suppress(ValueError):
+                            local = dt.datetime.fromisoformat(str(value)).replace(tzinfo=None)
+                            sheet.write_datetime(r, c, local, when)
+                            continue
                 _write(sheet, r, c, describe(value) if isinstance(value, list) else value, money)
         sheet.set_column(0, len(heads) - 1, 18)
         sheet.freeze_panes(1, 0)

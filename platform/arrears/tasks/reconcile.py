@@ -48,7 +48,9 @@ def reconcile_job(
     actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
     try:
         with storage.local_copy(storage_key) as path:
-            result = reconcile.reconcile(org, path, filename, actor=actor, progress=job.progress)
+            result = reconcile.reconcile(
+                org, path, filename, actor=actor, progress=job.progress, via=f"job:{origin}"
+            )
     except StorageNotFound:
         return {"file": filename, "refused": "the statement file is gone", **keys, "result_key": None}
     except reconcile.StatementRefused as exc:
