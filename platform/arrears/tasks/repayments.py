@@ -85,5 +85,11 @@ def ledger_check_job(job: JobContext) -> dict[str, Any]:
         return {"checked": False, "disagreements": []}
     found = disagreements(org.id)
     if found:
+        from arrears.extensions import db
+        from arrears.services import audit
+
         log.error("ledger check: %d disagreement(s) for tenant %s: %s", len(found), org.id, found[:5])
+        # in the owner's operation log too, where its admin sees it
+        audit.record("ledger.disagreement", org_id=org.id, details={"count": len(found), "first": found[:20]})
+        db.session.commit()
     return {"checked": True, "count": len(found), "disagreements": found[:100]}
