@@ -85,6 +85,17 @@ def counts(world: World) -> tuple[int, int]:
         return int(repayments or 0), int(postings or 0)
 
 
+def nothing_lost(result: dict[str, Any]) -> None:
+    """Every data row of the statement is in exactly one category (blank and summary rows apart)."""
+    rows = [
+        r["row"]
+        for c in ("matched", "applied", "mismatched", "duplicates", "unknown_loans", "invalid")
+        for r in result["rows"][c]
+    ]
+    assert len(rows) == len(set(rows)) == result["rows_read"]
+    assert all(r["row"] is None for r in result["rows"]["platform_only"])
+
+
 def by_row(result: dict[str, Any]) -> dict[int, dict[str, str]]:
     """Invalid rows: {row: {field: reason}}."""
     return {r["row"]: {e["field"]: e["reason"] for e in r["errors"]} for r in result["rows"]["invalid"]}
@@ -99,6 +110,7 @@ def test_shared_statement_reproduces_its_expectations(app: Flask, world: World) 
     assert Decimal(result["total_amount_unique"]) == Decimal(str(EXPECT["total_amount_unique"]))
     assert (result["rows_read"], result["header_row"], result["invalid_rows"]) == (402, 1, 0)
     assert result["period"] == {"from": "2026-10-28", "to": "2026-11-01"}
+    nothing_lost(result)
     summary = {c: f["count"] for c, f in result["summary"].items()}
     assert summary == {
         "matched": 0,
@@ -186,17 +198,18 @@ def test_reconcile_against_the_api_then_again_applies_nothing_twice(app: Flask, 
 
         admin = db.session.get(User, world.lender.admin_id)
         assert admin is not None
-        reversed_row = db.session.scalar(select(Repayment).where(Repayment.external_id == "CORE-ONLY-2"))
-        assert reversed_row is not None
-        repayments.reverse(admin, reversed_row, "bounced")
+        for txn in ("CORE-ONLY-2", rows[4][0]):
+            reversed_row = db.session.scalar(select(Repayment).where(Repayment.external_id == txn))
+            assert reversed_row is not None
+            repayments.reverse(admin, reversed_row, "bounced")
     before = counts(world)
 
     first = reconcile.reconcile(owner(world), STATEMENT, STATEMENT.name)
     summary = {c: f["count"] for c, f in first["summary"].items()}
     assert summary == {
-        "matched": 5,
+        "matched": 4,
         "applied": 393,
-        "mismatched": 2,
+        "mismatched": 3,
         "platform_only": 1,
         "duplicates": 1,
         "unknown_loans": 1,
@@ -209,6 +222,10 @@ def test_reconcile_against_the_api_then_again_applies_nothing_twice(app: Flask, 
     assert mismatched[rows[5][0]]["amount"] == str(Decimal(repr(rows[5][3])))
     assert mismatched[rows[6][0]]["differs"] == ["loan_no"]
     assert mismatched[rows[6][0]]["platform_loan_no"] == rows[7][1]
+    # paid says the statement, reversed says the platform: reported, not applied again
+    assert mismatched[rows[4][0]]["differs"] == ["status"]
+    assert mismatched[rows[4][0]]["platform_status"] == "reversed"
+    nothing_lost(first)
     only = first["rows"]["platform_only"]
     assert [r["transaction_id"] for r in only] == ["CORE-ONLY-1"]
     assert only[0]["amount"] == "12.34" and only[0]["platform_status"] == "confirmed"
@@ -223,8 +240,8 @@ def test_reconcile_against_the_api_then_again_applies_nothing_twice(app: Flask, 
 
     again = reconcile.reconcile(owner(world), STATEMENT, STATEMENT.name)
     summary = {c: f["count"] for c, f in again["summary"].items()}
-    assert summary["applied"] == 0 and summary["matched"] == 398
-    assert summary["mismatched"] == 2 and summary["platform_only"] == 1
+    assert summary["applied"] == 0 and summary["matched"] == 397
+    assert summary["mismatched"] == 3 and summary["platform_only"] == 1
     assert counts(world) == after_first
     with tenant(world.lender.org_id):
         assert ledger.disagreements(world.lender.org_id) == []
@@ -273,6 +290,7 @@ def test_gbk_csv_with_title_rows_blank_and_summary_rows_and_extra_columns(app: F
     assert applied["G-3"]["paid_at"] == "2026-10-30T00:00:00+08:00"
     assert applied["G-4"]["amount"] == "77.70" and applied["G-2"]["channel"] == "支付宝"
     assert {r["row"] for r in result["rows"]["applied"]} == {4, 5, 7, 8}
+    nothing_lost(result)
 
 
 def test_utf8_bom_csv_with_english_headers_in_another_order(app: Flask, world: World) -> None:
@@ -370,6 +388,7 @@ def test_rows_with_errors_are_reported_with_row_field_and_reason(app: Flask, wor
     assert result["invalid_rows"] == 12 and result["summary"]["invalid"]["count"] == 12
     assert [r["row"] for r in result["rows"]["applied"]] == [13]
     assert [r["row"] for r in result["rows"]["unknown_loans"]] == [14]
+    nothing_lost(result)
     # every bad row's cells are kept as they were
     bad = next(r for r in result["rows"]["invalid"] if r["row"] == 2)
     assert (bad["transaction_id"], bad["amount"]) == ("E-1", "abc")
