@@ -81,6 +81,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "RQ_QUEUES": [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q.strip()],
         "REDIS_KEY_PREFIX": env.get("REDIS_KEY_PREFIX", "arrears"),
         "JOB_TIMEOUT": _int(env, "JOB_TIMEOUT", 3600),
+        # Tests only (read only when ARREARS_ENV=testing, else 0): seconds the repayments' apply job
+        # waits between claiming its rows and committing, so a test can kill a worker mid-transaction.
+        "REPAYMENTS_TEST_APPLY_PAUSE": _int(env, "REPAYMENTS_TEST_APPLY_PAUSE", 0)
+        if mode == "testing"
+        else 0,
         "S3_BUCKET": env.get("S3_BUCKET", ""),
         "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL", ""),
         "S3_REGION": env.get("S3_REGION", ""),
