@@ -24,6 +24,7 @@ from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.models import Case, Organisation, Posting, PostingKind
 from arrears.models.base import utcnow
+from arrears.tenancy import cross_tenant
 
 ZERO = Decimal("0.00")
 COMPONENTS = ("penalty", "fee", "interest", "principal")
@@ -116,19 +117,22 @@ def posting_row(
 
 
 def opened(case_ids: Iterable[int]) -> set[int]:
-    """The cases among ``case_ids`` that have their opening posting."""
+    """The cases among ``case_ids`` that have their opening posting. Whoever wrote it (the owner's
+    apply job, or an agency's manager approving a reduction), so read past the walls: the caller has
+    the cases (locked) already, and only learns which of them have one."""
     ids = list(case_ids)
     if not ids:
         return set()
-    # the kind as a literal, not a parameter: a prepared (generic) plan must still see that the
-    # partial unique index of the openings answers it
-    return set(
-        db.session.scalars(
-            select(Posting.case_id).where(
-                among(Posting.case_id, ids), Posting.kind == literal_column("'opening'")
+    with cross_tenant("the ledger: whether a case has its opening posting, whoever wrote it"):
+        # the kind as a literal, not a parameter: a prepared (generic) plan must still see that the
+        # partial unique index of the openings answers it
+        return set(
+            db.session.scalars(
+                select(Posting.case_id).where(
+                    among(Posting.case_id, ids), Posting.kind == literal_column("'opening'")
+                )
             )
         )
-    )
 
 
 def opening_row(case: Any, *, agency_org_id: int | None = None) -> dict[str, Any]:

@@ -35,7 +35,18 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import BigInteger, DateTime, Numeric, String, func, literal_column, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Numeric,
+    String,
+    false,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -1297,7 +1308,11 @@ def query(actor: User, filters: RepaymentFilter | None = None, *, own: bool = Fa
     if f.transaction_id:
         stmt = stmt.where(Repayment.external_id == f.transaction_id.strip())
     if f.loan_no:
-        stmt = stmt.where(Repayment.case_id.in_(select(Case.id).where(Case.loan_no == f.loan_no.strip())))
+        # an agency finds the repayments credited to it by loan number after the case has left it:
+        # the cases are looked up past the walls, the repayments stay within the reader's scope
+        with cross_tenant("repayment records: the loan number of repayments credited to the reader"):
+            ids = list(db.session.scalars(select(Case.id).where(Case.loan_no == f.loan_no.strip())))
+        stmt = stmt.where(among(Repayment.case_id, ids) if ids else false())
     if f.agency_id:
         stmt = stmt.where(Repayment.agency_org_id == f.agency_id)
     zone = _zone()
@@ -1339,10 +1354,13 @@ def postings_of(repayment_ids: Iterable[int]) -> dict[int, dict[str, Decimal]]:
 
 
 def loan_numbers(case_ids: Iterable[int]) -> dict[int, str]:
+    """The loan numbers of the cases of repayments the reader sees (an agency keeps seeing the loan
+    number of a payment credited to it after the case has left it)."""
     ids = list(set(case_ids))
     if not ids:
         return {}
-    return dict(db.session.execute(select(Case.id, Case.loan_no).where(Case.id.in_(ids))).all())
+    with cross_tenant("repayment records: the loan numbers of the repayments the reader sees"):
+        return dict(db.session.execute(select(Case.id, Case.loan_no).where(among(Case.id, ids))).all())
 
 
 def view(
