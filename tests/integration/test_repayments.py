@@ -172,3 +172,223 @@ def test_batch_is_recorded_per_item_and_applied_in_order(app: Flask, world: Worl
         client, other, [{"transaction_id": "X", "loan_no": "RP-0", "amount": "1", "paid_at": "2026-11-01"}]
     )
     assert foreign.get_json()["items"][0]["status"] == "rejected"
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def raw_post(client: Any, token: str, body: bytes | str, key: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return client.post("/api/v1/repayments", data=body, headers=headers, content_type="application/json")
+
+
+def recorded(world: World) -> dict[str, Any]:
+    with tenant(world.bank.org_id):
+        db.session.expire_all()
+        return {r.external_id: r for r in db.session.scalars(select(Repayment))}
+
+
+def test_each_bad_item_is_rejected_naming_field_and_reason_and_the_rest_is_recorded(
+    app: Flask, world: World
+) -> None:
+    ids = make_cases(world, 2)
+    token = api_token(world.bank.admin_email)
+    client = app.test_client()
+    now = dt.datetime.now(dt.UTC)
+    good = {"loan_no": "RP-0", "amount": "10.00", "paid_at": "2026-11-01T10:00:00+08:00"}
+    cases: list[tuple[Any, set[str]]] = [
+        ({**good, "transaction_id": "OK-1"}, set()),
+        ({**good, "transaction_id": "B-loan", "loan_no": "NO-SUCH-LOAN"}, {"loan_no"}),
+        ({**good, "transaction_id": "B-neg", "amount": "-5"}, {"amount"}),
+        ({**good, "transaction_id": "B-zero", "amount": "0"}, {"amount"}),
+        ({**good, "transaction_id": "B-zero2", "amount": 0}, {"amount"}),
+        ({**good, "transaction_id": "B-3dec", "amount": "1.005"}, {"amount"}),
+        ({**good, "transaction_id": "B-text", "amount": "ten"}, {"amount"}),
+        ({**good, "transaction_id": "B-bool", "amount": True}, {"amount"}),
+        ({**good, "transaction_id": "B-list", "amount": [1]}, {"amount"}),
+        ({**good, "transaction_id": "B-nan", "amount": "NaN"}, {"amount"}),
+        ({**good, "transaction_id": "B-inf", "amount": "Infinity"}, {"amount"}),
+        ({**good, "transaction_id": "B-huge", "amount": "1e20"}, {"amount"}),
+        (
+            {**good, "transaction_id": "B-future", "paid_at": (now + dt.timedelta(days=2)).isoformat()},
+            {"paid_at"},
+        ),
+        ({**good, "transaction_id": "B-garbage", "paid_at": "yesterday"}, {"paid_at"}),
+        ({**good, "transaction_id": "B-month", "paid_at": "2026-13-45"}, {"paid_at"}),
+        ({**good, "transaction_id": "B-number", "paid_at": 20261101}, {"paid_at"}),
+        ({**good, "transaction_id": "B-maxyear", "paid_at": "9999-12-31T23:59:59-10:00"}, {"paid_at"}),
+        ({**good, "transaction_id": "B-minyear", "paid_at": "0001-01-01"}, {"paid_at"}),
+        ({**good, "transaction_id": "B-1989", "paid_at": "1989-12-31T23:59:59Z"}, {"paid_at"}),
+        ({**good, "transaction_id": "B-chan", "channel": 5}, {"channel"}),
+        ({**good, "transaction_id": "X" * 65}, {"transaction_id"}),
+        ({**good, "transaction_id": ""}, {"transaction_id"}),
+        ({**good, "transaction_id": "B-two", "amount": "-1", "paid_at": "soon"}, {"amount", "paid_at"}),
+        ({}, {"transaction_id", "loan_no", "amount", "paid_at"}),
+        ({"transaction_id": "B-only"}, {"loan_no", "amount", "paid_at"}),
+        ("a string", {"item"}),
+        (5, {"item"}),
+        (None, {"item"}),
+        ([good], {"item"}),
+        ({**good, "transaction_id": "OK-2", "loan_no": "RP-1", "amount": 12.5}, set()),
+        ({**good, "transaction_id": "OK-3", "amount": "7", "channel": "bank transfer"}, set()),
+    ]
+    response = post(client, token, [c[0] for c in cases])
+    assert response.status_code == 202, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert len(answer["items"]) == len(cases)
+    for (item, fields), got in zip(cases, answer["items"], strict=True):
+        if not fields:
+            assert got["status"] == "accepted", (item, got)
+            continue
+        assert got["status"] == "rejected", (item, got)
+        assert {e["field"] for e in got["errors"]} == fields, (item, got["errors"])
+        assert all(e["reason"] for e in got["errors"])
+        assert "repayment_id" not in got
+    assert (answer["accepted"], answer["rejected"], answer["duplicates"]) == (3, len(cases) - 3, 0)
+    # nothing of a rejected item was written; the rest is recorded and applied
+    assert sorted(recorded(world)) == ["OK-1", "OK-2", "OK-3"]
+    apply_all(world)
+    with tenant(world.bank.org_id):
+        assert db.session.get(Case, ids[1]).penalty == Decimal("37.50")
+        assert {r.status for r in recorded(world).values()} == {RepaymentStatus.CONFIRMED}
+        assert recorded(world)["OK-2"].amount == Decimal("12.50")
+        assert ledger.disagreements(world.bank.org_id) == []
+
+
+def test_amounts_as_json_numbers_are_read_as_decimals(app: Flask, world: World) -> None:
+    make_cases(world, 1)
+    token = api_token(world.bank.admin_email)
+    client = app.test_client()
+    body = (
+        '{"items": ['
+        '{"transaction_id": "N1", "loan_no": "RP-0", "amount": 1.005, "paid_at": "2026-11-01"},'
+        '{"transaction_id": "N2", "loan_no": "RP-0", "amount": 0.1, "paid_at": "2026-11-01"},'
+        '{"transaction_id": "N3", "loan_no": "RP-0", "amount": 1e2, "paid_at": "2026-11-01"},'
+        '{"transaction_id": "N4", "loan_no": "RP-0", "amount": NaN, "paid_at": "2026-11-01"},'
+        '{"transaction_id": "N5", "loan_no": "RP-0", "amount": -Infinity, "paid_at": "2026-11-01"},'
+        '{"transaction_id": "N6", "loan_no": "RP-0", "amount": 3, "paid_at": "2026-11-01"},'
+        '{"transaction_id": "N7", "loan_no": "RP-0", "amount": 0.30000000000000004, "paid_at": "2026-11-01"}'
+        "]}"
+    )
+    answer = raw_post(client, token, body).get_json()
+    statuses = {i["transaction_id"]: i["status"] for i in answer["items"]}
+    assert statuses == {
+        "N1": "rejected",
+        "N2": "accepted",
+        "N3": "accepted",
+        "N4": "rejected",
+        "N5": "rejected",
+        "N6": "accepted",
+        "N7": "rejected",
+    }
+    assert answer["items"][0]["errors"] == [
+        {"field": "amount", "reason": "An amount has at most two decimals."}
+    ]
+    amounts = {k: v.amount for k, v in recorded(world).items()}
+    assert amounts == {"N2": Decimal("0.10"), "N3": Decimal("100.00"), "N6": Decimal("3.00")}
+
+
+def test_a_malformed_batch_is_refused_whole_and_records_nothing(app: Flask, world: World) -> None:
+    make_cases(world, 1)
+    token = api_token(world.bank.admin_email)
+    client = app.test_client()
+    item = {"transaction_id": "M1", "loan_no": "RP-0", "amount": "1", "paid_at": "2026-11-01"}
+    refused = {
+        b"not json": 400,
+        b'{"items": [': 400,
+        b"\xff\xfe\x00garbage": 400,
+        b"[" * 100_000: 400,  # nested too deep for the parser
+        b"": 422,  # no items
+        b"null": 422,
+        b"[]": 422,
+        b'"items"': 422,
+        b"{}": 422,
+        b'{"items": []}': 422,
+        b'{"items": {}}': 422,
+        b'{"items": "M1"}': 422,
+        b'{"items": null}': 422,
+        json.dumps({"items": [item] * 1001}).encode(): 422,
+    }
+    for body, status in refused.items():
+        response = raw_post(client, token, body, key="k-malformed")
+        assert response.status_code == status, (body[:40], response.get_data(as_text=True)[:300])
+        error = response.get_json()["error"]
+        assert error["message"]
+        if status == 422:
+            assert error["field"] == "items"
+        else:
+            assert error["code"] == "malformed_json"
+    # the wrong content type
+    wrong = client.post(
+        "/api/v1/repayments",
+        data=json.dumps({"items": [item]}),
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="text/plain",
+    )
+    assert wrong.status_code == 422
+    assert recorded(world) == {}
+    # a refused body used no key: the key still takes a good batch; exactly 1,000 items are fine
+    ok = raw_post(client, token, json.dumps({"items": [item] * 1000}), key="k-malformed")
+    assert ok.status_code == 202
+    assert (ok.get_json()["accepted"], ok.get_json()["duplicates"]) == (1, 999)
+
+
+def test_a_duplicate_transaction_id_names_what_differs(app: Flask, world: World) -> None:
+    make_cases(world, 2)
+    token = api_token(world.bank.admin_email)
+    client = app.test_client()
+    first = {"transaction_id": "D1", "loan_no": "RP-0", "amount": "50.00", "paid_at": "2026-11-01"}
+    answer = post(client, token, [first]).get_json()
+    rid = answer["items"][0]["repayment_id"]
+    again = post(
+        client,
+        token,
+        [
+            {**first, "amount": "50"},  # the same amount written differently
+            {**first, "amount": "60.00"},
+            {**first, "loan_no": "RP-1"},
+            {**first, "loan_no": "RP-1", "amount": "1"},
+            {**first, "amount": "-1"},  # a bad item is rejected, not a duplicate
+            {**first, "transaction_id": "D2"},
+            {**first, "transaction_id": "D2", "amount": "51.00"},  # twice in one batch
+        ],
+    ).get_json()
+    items = again["items"]
+    assert [i["status"] for i in items] == [
+        "duplicate",
+        "duplicate",
+        "duplicate",
+        "duplicate",
+        "rejected",
+        "accepted",
+        "duplicate",
+    ]
+    assert [i.get("differs") for i in items] == [
+        None,
+        ["amount"],
+        ["loan_no"],
+        ["amount", "loan_no"],
+        None,
+        None,
+        ["amount"],
+    ]
+    assert all(i["repayment_id"] == rid for i in items[:4])
+    assert items[6]["repayment_id"] == items[5]["repayment_id"]
+    assert items[0]["recorded_status"] == "received"
+    apply_all(world)
+    resent = post(client, token, [{**first, "amount": "60.00"}]).get_json()["items"][0]
+    assert (resent["status"], resent["recorded_status"], resent["differs"]) == (
+        "duplicate",
+        "confirmed",
+        ["amount"],
+    )
+    # nothing but the first of each was recorded, and applied once
+    rows = recorded(world)
+    assert sorted(rows) == ["D1", "D2"]
+    assert rows["D1"].amount == Decimal("50.00") and rows["D2"].amount == Decimal("50.00")
+    with tenant(world.bank.org_id):
+        assert (
+            db.session.scalar(select(func.count()).select_from(Posting).where(Posting.kind == "payment")) == 2
+        )

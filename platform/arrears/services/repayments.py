@@ -88,6 +88,7 @@ from arrears.tenancy import cross_tenant
 MAX_ITEMS = 1000  # events per request
 CHUNK = 1000  # rows an apply transaction claims
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a paid-at this far ahead of our clock is still accepted
+EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)  # before this, a payment time is a mistake
 MATCH_WINDOW = dt.timedelta(days=3)  # a collector's report matches a core record paid this close
 SOURCE_LABELS = {
     RepaymentSource.API: "core system",
@@ -127,7 +128,8 @@ class Event:
 
 
 def parse_paid_at(value: Any, zone: dt.tzinfo | None = None) -> dt.datetime:
-    """An ISO 8601 date-time (a date alone is midnight; no zone: the owner's zone), or ValueError."""
+    """An ISO 8601 date-time (a date alone is midnight; no zone: the owner's zone), or ValueError
+    (also for a time that has no UTC equivalent, such as 0001-01-01 east of Greenwich)."""
     if isinstance(value, dt.datetime):
         moment = value
     elif isinstance(value, dt.date):
@@ -142,7 +144,10 @@ def parse_paid_at(value: Any, zone: dt.tzinfo | None = None) -> dt.datetime:
         raise ValueError("empty")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone or _zone())
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
 
 
 def check_event(index: int, raw: Any, now: dt.datetime) -> Event:
@@ -183,6 +188,8 @@ def check_event(index: int, raw: Any, now: dt.datetime) -> Event:
     else:
         if event.paid_at > now + CLOCK_SKEW:
             event.error("paid_at", _("The payment time is in the future."))
+        elif event.paid_at < EARLIEST:  # as a statement's line (services.reconcile): one rule
+            event.error("paid_at", _("The payment time is before 1990: a number misread as a date?"))
     channel = raw.get("channel") or ""
     if not isinstance(channel, str) or len(channel) > 64:
         event.error("channel", _("The channel is text of at most 64 characters."))
@@ -434,7 +441,7 @@ def _batch_items(body: bytes) -> list[Any]:
     Numbers are read as decimals, never floats."""
     try:
         data = json.loads(body or b"null", parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # too deep: RecursionError
         err = ValidationFailed(_("The body is not valid JSON: %(msg)s", msg=str(exc)[:200]))
         err.status, err.code = 400, "malformed_json"
         raise err from None
