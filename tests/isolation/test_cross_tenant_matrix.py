@@ -30,7 +30,15 @@ PARAM_OBJECTS = {
 }
 # The work on a case (and the case itself): another collector of the very agency that holds the case
 # must get 404 too, on the workbench and through the API (a collector sees only their own cases).
-CASE_WORK_PARAMS = {"case_id", "promise_id", "reminder_id", "attachment_id", "call_id", "application_id"}
+CASE_WORK_PARAMS = {
+    "case_id",
+    "promise_id",
+    "reminder_id",
+    "attachment_id",
+    "call_id",
+    "application_id",
+    "repayment_id",
+}
 NOT_OBJECT_PARAMS = {
     "filename": "static files are public and the same for everybody",
     "code": "the language switch takes a language code",
@@ -64,6 +72,9 @@ WATCHED = [
     "letters",
     "letter_templates",
     "result_codes",
+    "repayments",
+    "ledger_postings",
+    "idempotency_keys",
 ]
 # Columns that legitimately change on any authenticated request.
 VOLATILE = {"api_tokens": "last_used_at"}
@@ -193,7 +204,40 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
     work = _work_objects(world, victim.id)
     out["bank"].update(work)
     out["east"].update(work)
+    paid = _repayment_objects(world, victim.id)
+    out["bank"].update(paid)
+    out["east"].update(paid)
     return out
+
+
+def _repayment_objects(world: World, case_id: int) -> dict[str, list[Any]]:
+    """The core system reports a payment on the victim case, applied: bank's repayment, credited to
+    east (the case is placed with it) and to east's collector (who holds it)."""
+    import datetime as dt
+
+    from arrears.extensions import db
+    from arrears.models import Case, Organisation, Repayment, RepaymentSource
+    from arrears.services import repayments
+    from arrears.tenancy import tenant
+
+    with tenant(world.bank.org_id):
+        org = db.session.get(Organisation, world.bank.org_id)
+        loan = db.session.scalar(select(Case.loan_no).where(Case.id == case_id))
+        event = {
+            "transaction_id": "VICTIM-TXN-1",
+            "loan_no": loan,
+            "amount": "5.00",
+            "paid_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        done = repayments.record(org, [event], source=RepaymentSource.API, enqueue_apply=False)
+        db.session.commit()
+        assert repayments.apply_received(org)["applied"] == 1
+        row = db.session.get(Repayment, done.new_ids[0], populate_existing=True)
+        assert (row.agency_org_id, row.collector_user_id) == (
+            world.east.org_id,
+            world.east.users["collector"],
+        )
+        return {"repayment_id": [row.id]}
 
 
 def _work_objects(world: World, case_id: int) -> dict[str, list[Any]]:
@@ -535,6 +579,7 @@ def test_pages_without_ids_show_nothing_of_other_tenants(
         "bank letter",
         "receipt.png",
         "east unmaskers",
+        "VICTIM-TXN-1",
     ]
     operator_pages = {"/admin/", "/admin/organisations", "/admin/audit/all"}
     checked = 0
