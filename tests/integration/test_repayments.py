@@ -11,6 +11,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -392,3 +393,51 @@ def test_a_duplicate_transaction_id_names_what_differs(app: Flask, world: World)
         assert (
             db.session.scalar(select(func.count()).select_from(Posting).where(Posting.kind == "payment")) == 2
         )
+
+
+def test_a_core_record_matched_to_one_report_is_no_candidate_for_another(app: Flask, world: World) -> None:
+    from arrears.errors import Conflict
+    from arrears.models import RepaymentSource
+
+    ids = make_cases(world, 1)
+    token = api_token(world.bank.admin_email)
+    items = [
+        {"transaction_id": f"C{i}", "loan_no": "RP-0", "amount": "30.00", "paid_at": f"2026-11-0{i}"}
+        for i in (1, 2)
+    ]
+    answer = post(app.test_client(), token, items).get_json()
+    assert answer["accepted"] == 2, answer
+    apply_all(world)
+    with tenant(world.bank.org_id):
+        admin = db.session.get(User, world.bank.admin_id)
+        core = {
+            r.external_id: r.id
+            for r in db.session.scalars(select(Repayment).where(Repayment.origin == "core"))
+        }
+        reports = []
+        for n in range(2):  # two collectors' reports waiting for the owner (amounts no core record has)
+            report = Repayment(
+                org_id=world.bank.org_id,
+                case_id=ids[0],
+                source=RepaymentSource.COLLECTOR,
+                origin="collector",
+                external_id=f"report-{n}",
+                amount=Decimal("29.00"),
+                paid_at=dt.datetime(2026, 11, 1, 4, tzinfo=dt.UTC),
+                status=RepaymentStatus.PENDING_AUDIT,
+            )
+            db.session.add(report)
+            reports.append(report)
+        db.session.commit()
+        first, second = reports
+        assert {r.id for r in repayments.match_candidates(second)} == set(core.values())
+        repayments.match_report(admin, first, core["C1"], "the same money")
+        db.session.expire_all()
+        second = db.session.get(Repayment, second.id)
+        # C1 carries the first report's money: offered no more, and refused if chosen
+        assert [r.id for r in repayments.match_candidates(second)] == [core["C2"]]
+        with pytest.raises(Conflict):
+            repayments.match_report(admin, second, core["C1"])
+        repayments.match_report(admin, second, core["C2"])
+        db.session.expire_all()
+        assert repayments.match_candidates(db.session.get(Repayment, second.id)) == []

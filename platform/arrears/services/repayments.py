@@ -49,6 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 
 from arrears.auth.principal import require
 from arrears.bulk import among
@@ -1094,7 +1095,7 @@ def record_report(application: Application, decider: User) -> Repayment:
                 report.paid_at - MATCH_WINDOW - dt.timedelta(hours=12),
                 report.paid_at + MATCH_WINDOW + dt.timedelta(hours=12),
             ),
-            ~select(Repayment.id).where(Repayment.matched_id == Repayment.id).exists(),
+            ~_claimed_by_a_report(),
         )
         .order_by(Repayment.id)
     ).all()
@@ -1112,6 +1113,14 @@ def record_report(application: Application, decider: User) -> Repayment:
             )
             break
     return report
+
+
+def _claimed_by_a_report() -> Any:
+    """EXISTS: a report matched to the core record of the outer query. The report is an alias: the
+    same table unaliased correlates to the outer row itself (``matched_id = id`` of one row, never
+    true), and a core record already carrying a report's money was offered again."""
+    report = aliased(Repayment)
+    return select(report.id).where(report.matched_id == Repayment.id).exists()
 
 
 def _audit_row(actor: User, repayment: Repayment) -> Repayment:
@@ -1193,10 +1202,7 @@ def match_candidates(repayment: Repayment) -> list[Repayment]:
             Repayment.case_id == repayment.case_id,
             Repayment.origin == "core",
             Repayment.status == RepaymentStatus.CONFIRMED,
-            ~select(Repayment.__table__.c.id)
-            .where(Repayment.__table__.c.matched_id == Repayment.id)
-            .correlate(Repayment)
-            .exists(),
+            ~_claimed_by_a_report(),
         )
         .order_by(Repayment.paid_at.desc())
         .limit(50)
