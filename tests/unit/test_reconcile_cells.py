@@ -128,7 +128,21 @@ def test_payment_time_shapes(cell: object, expected: dt.datetime) -> None:
 
 
 @pytest.mark.parametrize(
-    "cell", [None, "", "yesterday", "2026-02-30", "2026-13-01", True, dt.time(10, 0), -3]
+    "cell",
+    [
+        None,
+        "",
+        "yesterday",
+        "2026-02-30",
+        "2026-13-01",
+        True,
+        dt.time(10, 0),
+        -3,
+        1e300,
+        "0001-01-01 00:00:00",
+        "9999-12-31T23:59:59-10:00",
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+    ],
 )
 def test_payment_times_refused(cell: object) -> None:
     with pytest.raises(CellError):

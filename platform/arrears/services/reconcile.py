@@ -380,11 +380,14 @@ def parse_paid_at(value: Any, zone: dt.tzinfo) -> dt.datetime:
                 moment = dt.datetime.fromisoformat(raw)
     except (ValueError, OverflowError, AttributeError):
         raise n.CellError(_("Not a date and time: %(value)s", value=shown))
-    if moment.microsecond:  # Excel's float days: 10:09:59.999 is 10:10:00
-        moment = (moment + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(dt.UTC)
+    try:
+        if moment.microsecond:  # Excel's float days: 10:09:59.999 is 10:10:00
+            moment = (moment + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=zone)
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01 00:00 east of UTC, 9999-12-31 23:59:59.9: no such moment
+        raise n.CellError(_("Not a date and time: %(value)s", value=shown))
 
 
 def _channel(value: Any) -> str:
