@@ -20,7 +20,7 @@ from arrears.models import Case, CaseStatus, Organisation, Posting, Repayment, R
 from arrears.services import ledger, repayments
 from arrears.services.imports import upsert_records
 from arrears.tenancy import tenant
-from tests.conftest import World, api_token
+from tests.conftest import Database, World, api_token
 
 
 def make_cases(world: World, n: int = 3, prefix: str = "RP") -> list[int]:
@@ -395,28 +395,26 @@ def test_a_duplicate_transaction_id_names_what_differs(app: Flask, world: World)
         )
 
 
-def test_a_core_record_matched_to_one_report_is_no_candidate_for_another(app: Flask, world: World) -> None:
-    from arrears.errors import Conflict
+def _core_and_reports(app: Flask, world: World, reports: int) -> tuple[dict[str, int], list[int]]:
+    """Two core records applied on RP-0 (C1, C2: 30.00 each) and collectors' reports waiting for the
+    owner (29.00: no core record matches them by itself)."""
     from arrears.models import RepaymentSource
 
     ids = make_cases(world, 1)
-    token = api_token(world.bank.admin_email)
     items = [
         {"transaction_id": f"C{i}", "loan_no": "RP-0", "amount": "30.00", "paid_at": f"2026-11-0{i}"}
         for i in (1, 2)
     ]
-    answer = post(app.test_client(), token, items).get_json()
+    answer = post(app.test_client(), api_token(world.bank.admin_email), items).get_json()
     assert answer["accepted"] == 2, answer
     apply_all(world)
     with tenant(world.bank.org_id):
-        admin = db.session.get(User, world.bank.admin_id)
         core = {
             r.external_id: r.id
             for r in db.session.scalars(select(Repayment).where(Repayment.origin == "core"))
         }
-        reports = []
-        for n in range(2):  # two collectors' reports waiting for the owner (amounts no core record has)
-            report = Repayment(
+        rows = [
+            Repayment(
                 org_id=world.bank.org_id,
                 case_id=ids[0],
                 source=RepaymentSource.COLLECTOR,
@@ -426,9 +424,20 @@ def test_a_core_record_matched_to_one_report_is_no_candidate_for_another(app: Fl
                 paid_at=dt.datetime(2026, 11, 1, 4, tzinfo=dt.UTC),
                 status=RepaymentStatus.PENDING_AUDIT,
             )
-            db.session.add(report)
-            reports.append(report)
+            for n in range(reports)
+        ]
+        db.session.add_all(rows)
         db.session.commit()
+        return core, [r.id for r in rows]
+
+
+def test_a_core_record_matched_to_one_report_is_no_candidate_for_another(app: Flask, world: World) -> None:
+    from arrears.errors import Conflict
+
+    core, report_ids = _core_and_reports(app, world, 2)
+    with tenant(world.bank.org_id):
+        admin = db.session.get(User, world.bank.admin_id)
+        reports = [db.session.get(Repayment, i) for i in report_ids]
         first, second = reports
         assert {r.id for r in repayments.match_candidates(second)} == set(core.values())
         repayments.match_report(admin, first, core["C1"], "the same money")
@@ -441,3 +450,47 @@ def test_a_core_record_matched_to_one_report_is_no_candidate_for_another(app: Fl
         repayments.match_report(admin, second, core["C2"])
         db.session.expire_all()
         assert repayments.match_candidates(db.session.get(Repayment, second.id)) == []
+
+
+def test_a_report_is_not_matched_to_a_core_record_reversed_meanwhile(
+    app: Flask, world: World, database: Database
+) -> None:
+    """The owner matches a report to C1 while C1's reversal is being committed: the match waits for
+    the reversal and then finds no applied record (it used to match the report to money gone)."""
+    import threading
+
+    from sqlalchemy import text
+
+    from arrears.errors import ValidationFailed
+
+    core, (report_id,) = _core_and_reports(app, world, 1)
+    outcome: dict[str, Any] = {}
+
+    def match() -> None:
+        with app.app_context(), tenant(world.bank.org_id):
+            admin = db.session.get(User, world.bank.admin_id)
+            try:
+                repayments.match_report(admin, db.session.get(Repayment, report_id), core["C1"])
+                outcome["result"] = "matched"
+            except ValidationFailed as exc:
+                outcome["result"] = exc.field
+
+    with database.owner_engine.connect() as reversal:
+        tx = reversal.begin()
+        reversal.execute(text("SELECT id FROM repayments WHERE id = :i FOR UPDATE"), {"i": core["C1"]})
+        thread = threading.Thread(target=match)
+        thread.start()
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=60)
+        while thread.is_alive() and dt.datetime.now(dt.UTC) < deadline:
+            waiting = database.scalar(  # another connection: a transaction sees one snapshot of it
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'"
+            )
+            if waiting:
+                break
+        assert thread.is_alive(), f"the match did not wait for the reversal: {outcome}"
+        reversal.execute(text("UPDATE repayments SET status = 'reversed' WHERE id = :i"), {"i": core["C1"]})
+        tx.commit()
+    thread.join(60)
+    assert outcome == {"result": "core_id"}
+    assert database.scalar("SELECT status FROM repayments WHERE id = :i", i=report_id) == "pending_audit"

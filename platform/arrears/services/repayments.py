@@ -1098,6 +1098,9 @@ def record_report(application: Application, decider: User) -> Repayment:
             ~_claimed_by_a_report(),
         )
         .order_by(Repayment.id)
+        # locked: a reversal of a candidate, or another report taking it, waits for this one (and
+        # this one for them, and then reads what they did: ``taken`` below is a new statement)
+        .with_for_update()
     ).all()
     taken = (
         set(db.session.scalars(select(Repayment.matched_id).where(Repayment.matched_id.in_(candidates))))
@@ -1163,14 +1166,19 @@ def match_report(actor: User, repayment: Repayment, core_id: Any, note: str = ""
         row = _audit_row(actor, repayment)
         if not str(core_id).isdigit():
             raise ValidationFailed(_("Choose the core system's record."), field="core_id")
+        # locked: a reversal of the core record committed meanwhile makes it no candidate (the
+        # report would be matched to money that is gone), and two reports matched to it at once
+        # are decided one after the other (the second sees the first below)
         core = db.session.scalar(
-            select(Repayment).where(
+            select(Repayment)
+            .where(
                 Repayment.id == int(str(core_id)),
                 Repayment.org_id == actor.org_id,
                 Repayment.case_id == row.case_id,
                 Repayment.origin == "core",
                 Repayment.status == RepaymentStatus.CONFIRMED,
             )
+            .with_for_update()
         )
         if core is None:
             raise ValidationFailed(_("No applied core record of this case with that id."), field="core_id")
