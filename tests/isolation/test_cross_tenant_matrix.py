@@ -27,6 +27,8 @@ PARAM_OBJECTS = {
     ("/asset/exports/<job_id>/download", "job_id"): "export_job_id",
     ("/workbench/letters/jobs/<job_id>", "job_id"): "letters_job_id",
     ("/api/v1/letters/jobs/<job_id>", "job_id"): "letters_job_id",
+    ("/asset/reconciliations/<job_id>", "job_id"): "reconcile_job_id",
+    ("/asset/reconciliations/<job_id>/result.xlsx", "job_id"): "reconcile_job_id",
 }
 # The work on a case (and the case itself): another collector of the very agency that holds the case
 # must get 404 too, on the workbench and through the API (a collector sees only their own cases).
@@ -204,10 +206,40 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
     work = _work_objects(world, victim.id)
     out["bank"].update(work)
     out["east"].update(work)
-    paid = _repayment_objects(world, victim.id)
+    victim_id = victim.id
+    paid = _repayment_objects(world, victim_id)
     out["bank"].update(paid)
     out["east"].update(paid)
+    out["bank"]["reconcile_job_id"] = [_reconciliation(world, victim_id)]
     return out
+
+
+def _reconciliation(world: World, case_id: int) -> str:
+    """Bank reconciles a statement listing the victim's payment (matched), as the console does: the
+    job run here, finished, with its result and workbook in storage."""
+    import datetime as dt
+
+    from arrears.extensions import db
+    from arrears.models import Case, JobRecord, JobStatus, User
+    from arrears.services import reconcile
+    from arrears.tasks.runner import run
+    from arrears.tenancy import tenant
+
+    with tenant(world.bank.org_id):
+        admin = db.session.get(User, world.bank.admin_id)
+        loan = db.session.scalar(select(Case.loan_no).where(Case.id == case_id))
+        moment = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8)))
+        statement = (
+            "交易流水号,借据号,还款时间,还款金额,还款渠道\n"
+            f"VICTIM-TXN-1,{loan},{moment:%Y-%m-%d %H:%M:%S},5.00,支付宝\n"
+        ).encode()
+        job = reconcile.start_upload(admin, statement, "victim-statement.csv")
+        db.session.commit()
+        job_id = job.id
+    run(job_id, world.bank.org_id)
+    with tenant(world.bank.org_id):
+        assert db.session.get(JobRecord, job_id, populate_existing=True).status == JobStatus.FINISHED
+    return job_id
 
 
 def _repayment_objects(world: World, case_id: int) -> dict[str, list[Any]]:
