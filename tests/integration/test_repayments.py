@@ -494,3 +494,38 @@ def test_a_report_is_not_matched_to_a_core_record_reversed_meanwhile(
     thread.join(60)
     assert outcome == {"result": "core_id"}
     assert database.scalar("SELECT status FROM repayments WHERE id = :i", i=report_id) == "pending_audit"
+
+
+def test_a_cases_payments_are_applied_in_the_order_they_were_paid(app: Flask, world: World) -> None:
+    """Whatever the order of the batch or of the transaction ids: the earlier payment takes the
+    first components of the order."""
+    make_cases(world, 1)
+    token = api_token(world.bank.admin_email)
+    items = [
+        {
+            "transaction_id": "T-A",
+            "loan_no": "RP-0",
+            "amount": "20.00",
+            "paid_at": "2026-11-01T11:00:00+08:00",
+        },
+        {
+            "transaction_id": "T-C",
+            "loan_no": "RP-0",
+            "amount": "5.00",
+            "paid_at": "2026-11-01T12:00:00+08:00",
+        },
+        {
+            "transaction_id": "T-B",
+            "loan_no": "RP-0",
+            "amount": "50.00",
+            "paid_at": "2026-11-01T10:00:00+08:00",
+        },
+    ]
+    answer = post(app.test_client(), token, items).get_json()
+    rid = {i["transaction_id"]: i["repayment_id"] for i in answer["items"]}
+    apply_all(world)
+    with tenant(world.bank.org_id):
+        split = repayments.postings_of(rid.values())
+    assert split[rid["T-B"]]["penalty"] == Decimal("50.00")  # paid first: all the penalty
+    assert (split[rid["T-A"]]["penalty"], split[rid["T-A"]]["fee"]) == (Decimal("0.00"), Decimal("20.00"))
+    assert split[rid["T-C"]]["interest"] == Decimal("5.00")

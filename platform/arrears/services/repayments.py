@@ -591,7 +591,9 @@ def _apply(
     now = utcnow()
     repayment_rows: list[dict[str, Any]] = []
     promise_rows: dict[int, dict[str, Any]] = {}
-    for item in claimed:
+    # a case's payments in the order they were paid (the ids follow the transaction ids, inserted
+    # in their order so that concurrent batches never deadlock: not the order of payment)
+    for item in sorted(claimed, key=lambda c: (c.paid_at, c.id)):
         balance = state[item.case_id]
         split = ledger.allocate(balance, item.amount, order)
         for component, take in split.taken.items():
