@@ -11,6 +11,7 @@ from typing import Any
 from flask import abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -43,7 +44,7 @@ def _navigation(_state: Any) -> None:
 
 PER_PAGE = 100
 PLATFORM_STATUS = {
-    "confirmed": _l("applied"),
+    "confirmed": lazy_pgettext("repayment status", "applied"),
     "received": _l("recorded, being applied"),
     "reversed": _l("reversed"),
 }

@@ -26,6 +26,7 @@ from typing import IO, Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
@@ -57,7 +58,7 @@ COMPONENTS = ledger.COMPONENTS  # penalty, fee, interest, principal
 STATUS_LABELS: dict[RepaymentStatus, Any] = {
     RepaymentStatus.RECEIVED: _l("received, being applied"),
     RepaymentStatus.PENDING_AUDIT: _l("waiting for audit"),
-    RepaymentStatus.CONFIRMED: _l("applied"),
+    RepaymentStatus.CONFIRMED: lazy_pgettext("repayment status", "applied"),
     RepaymentStatus.MATCHED: _l("matched to a core record"),
     RepaymentStatus.REJECTED: _l("rejected"),
     RepaymentStatus.REVERSED: _l("reversed"),
