@@ -529,3 +529,44 @@ def test_a_cases_payments_are_applied_in_the_order_they_were_paid(app: Flask, wo
     assert split[rid["T-B"]]["penalty"] == Decimal("50.00")  # paid first: all the penalty
     assert (split[rid["T-A"]]["penalty"], split[rid["T-A"]]["fee"]) == (Decimal("0.00"), Decimal("20.00"))
     assert split[rid["T-C"]]["interest"] == Decimal("5.00")
+
+
+def test_the_nightly_check_reports_a_loan_and_a_payment_the_ledger_does_not_explain(
+    app: Flask, world: World, database: Database
+) -> None:
+    """The ledger check is not vacuous: a balance changed behind the ledger's back and a payment whose
+    amount no longer matches its postings are both reported, in the job's result and the owner's log."""
+    from arrears.models import AuditEvent, JobRecord
+    from arrears.tasks.queue import enqueue
+    from arrears.tasks.runner import run
+
+    ids = make_cases(world, 2, prefix="LC")
+    token = api_token(world.bank.admin_email)
+    items = [
+        {"transaction_id": f"LC{i}", "loan_no": f"LC-{i}", "amount": "70.00", "paid_at": "2026-11-01"}
+        for i in range(2)
+    ]
+    assert post(app.test_client(), token, items).get_json()["accepted"] == 2
+    apply_all(world)
+    with tenant(world.bank.org_id):
+        assert ledger.disagreements(world.bank.org_id) == []
+    # behind the ledger's back (as the database owner: the application role could not do this)
+    with database.owner_engine.begin() as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("UPDATE cases SET principal = principal + 1 WHERE id = :i"), {"i": ids[0]})
+        conn.execute(text("UPDATE repayments SET amount = 71.00 WHERE external_id = 'LC1'"))
+    with tenant(world.bank.org_id):
+        admin = db.session.get(User, world.bank.admin_id)
+        job = enqueue("arrears.tasks.repayments.ledger_check_job", name="ledger-check", created_by=admin)
+        db.session.commit()
+        job_id = job.id
+    run(job_id, world.bank.org_id)
+    with tenant(world.bank.org_id):
+        result = db.session.get(JobRecord, job_id, populate_existing=True).result
+        found = {(d["kind"], d.get("case_id")) for d in result["disagreements"]}
+        assert result["count"] == 2
+        assert ("balances", ids[0]) in found
+        assert ("repayment", ids[1]) in found
+        logged = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "ledger.disagreement"))
+        assert logged is not None and logged.details["count"] == 2

@@ -73,12 +73,22 @@ def sweep_jobs(max_age_hours: int = 6, resend_after_minutes: int = 10) -> dict[s
     return {"resent": resent, "failed": int(result.rowcount or 0)}  # type: ignore[attr-defined]
 
 
-def purge_expired_sessions(idle_days: int = 30) -> int:
-    """Delete login sessions and tokens that ended long ago (the audit log keeps the history)."""
-    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=idle_days)
+def purge_expired_sessions(idle_days: int = 30, idempotency_days: int = 7) -> int:
+    """Delete login sessions and tokens that ended long ago (the audit log keeps the history), and
+    the Idempotency-Key answers older than ``idempotency_days`` (a client retries within minutes; the
+    transaction ids keep a payment from being recorded twice however late it comes again)."""
+    from arrears.models import IdempotencyKey
+
+    now = dt.datetime.now(dt.UTC)
+    cutoff = now - dt.timedelta(days=idle_days)
     with cross_tenant("housekeeping: purge dead sessions of every tenant"):
         n = db.session.query(UserSession).filter(UserSession.last_seen_at < cutoff).delete()
         n += db.session.query(ApiToken).filter(ApiToken.expires_at < cutoff).delete()
+        n += (
+            db.session.query(IdempotencyKey)
+            .filter(IdempotencyKey.created_at < now - dt.timedelta(days=idempotency_days))
+            .delete()
+        )
         db.session.commit()
     return int(n)
 
