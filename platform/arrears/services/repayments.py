@@ -87,7 +87,7 @@ from arrears.services.unit import transaction
 from arrears.tenancy import cross_tenant
 
 MAX_ITEMS = 1000  # events per request
-CHUNK = 1000  # rows an apply transaction claims
+CHUNK = 2000  # rows an apply transaction claims
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a paid-at this far ahead of our clock is still accepted
 EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)  # before this, a payment time is a mistake
 MATCH_WINDOW = dt.timedelta(days=3)  # a collector's report matches a core record paid this close

@@ -224,8 +224,12 @@ def _month_amounts(actor: User, p: Periods) -> list[Decimal]:
     return [Decimal(v) for v in db.session.scalars(stmt)]
 
 
-def _roll_key(org_id: int, p: Periods) -> str:
-    return f"{current_app.config['REDIS_KEY_PREFIX']}:honour-roll:{org_id}:{p.today.isoformat()}"
+def _roll_key(conn: Any, org_id: int, p: Periods) -> str:
+    """The cache key of the organisation's roll: its day and its generation, which ``forget_roll``
+    moves on (one INCR, whatever the number of cached days; no scan of the key space)."""
+    prefix = current_app.config["REDIS_KEY_PREFIX"]
+    generation = int(conn.get(f"{prefix}:honour-roll-gen:{org_id}") or 0)
+    return f"{prefix}:honour-roll:{org_id}:{generation}:{p.today.isoformat()}"
 
 
 def roll_for(actor: User, p: Periods | None = None) -> dict[str, Any]:
@@ -237,9 +241,10 @@ def roll_for(actor: User, p: Periods | None = None) -> dict[str, Any]:
 
     p = p or periods(actor)
     conn = redis_connection()
-    key = _roll_key(actor.org_id, p)
+    key = None
     if conn is not None:
         try:
+            key = _roll_key(conn, actor.org_id, p)
             cached = conn.get(key)
         except RedisError:
             cached = None
@@ -251,7 +256,7 @@ def roll_for(actor: User, p: Periods | None = None) -> dict[str, Any]:
         "collectors": collector_count(actor),
         "at": utcnow(),
     }
-    if conn is not None:
+    if conn is not None and key is not None:
         with contextlib.suppress(RedisError):
             conn.set(key, json.dumps(data, default=str), ex=ROLL_TTL_S)
     return data
@@ -276,11 +281,11 @@ def forget_roll(org_ids: Any) -> None:
     conn = redis_connection()
     if conn is None:
         return
-    pattern = current_app.config["REDIS_KEY_PREFIX"]
-    with contextlib.suppress(RedisError):
+    prefix = current_app.config["REDIS_KEY_PREFIX"]
+    with contextlib.suppress(RedisError), conn.pipeline(transaction=False) as pipe:
         for org_id in {int(o) for o in org_ids if o}:
-            for key in conn.scan_iter(f"{pattern}:honour-roll:{org_id}:*"):
-                conn.delete(key)
+            pipe.incr(f"{prefix}:honour-roll-gen:{org_id}")  # the cached rolls expire on their own
+        pipe.execute()
 
 
 # --- my figures -------------------------------------------------------------------------------------
