@@ -359,11 +359,13 @@ def parse_paid_at(value: Any, zone: dt.tzinfo) -> dt.datetime:
         elif isinstance(value, dt.date):
             moment = dt.datetime.combine(value, dt.time(0))
         elif isinstance(value, int | float | Decimal):
-            number = float(value)
-            if not math.isfinite(number):
+            # a time, not money, but read as a Decimal all the same (a float cell through its repr)
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+            if not number.is_finite():
                 raise ValueError(shown)
-            compact = _COMPACT.fullmatch(str(int(number))) if number.is_integer() else None
-            if compact and (19000101 <= number <= 21001231 or 1e13 <= number < 1e14):
+            whole = number == number.to_integral_value()
+            compact = _COMPACT.fullmatch(str(int(number))) if whole else None
+            if compact and (19000101 <= number <= 21001231 or 10**13 <= number < 10**14):
                 moment = _from_parts(compact.groups(), "ymd")  # 20261029 or 20261029101000 as a number
             elif 1 <= number <= 2958465:  # an Excel serial day number, the fraction the time of day
                 moment = _EXCEL_EPOCH + dt.timedelta(seconds=round(number * 86400))
