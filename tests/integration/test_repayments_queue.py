@@ -257,7 +257,8 @@ def test_a_worker_killed_inside_the_apply_transaction_loses_nothing_and_applies_
     app: Flask, world: World, database: Database, workers: Workers
 ) -> None:
     make_cases(world, 30, prefix="K")
-    amounts = _record(world, "KILL", 1500, 30)  # two chunks: 1,000 then 500
+    first, rest = repayments.CHUNK, repayments.CHUNK // 2
+    amounts = _record(world, "KILL", first + rest, 30)  # two chunks: a whole one, then half of one
     with tenant(world.bank.org_id):
         job_id = repayments.queue_apply(db.session.get(Organisation, world.bank.org_id))
         db.session.commit()
@@ -273,7 +274,7 @@ def test_a_worker_killed_inside_the_apply_transaction_loses_nothing_and_applies_
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND state = 'idle in transaction' AND query LIKE '%SKIP LOCKED%'"
         )
-        return confirmed == 1000 and holding == 1
+        return confirmed == first and holding == 1
 
     wait_for(second_chunk_claimed, WAIT, "the second chunk claimed", workers.logs)
     # the machine dies: the worker cannot see its horse go (stopped), then both are killed
@@ -284,18 +285,18 @@ def test_a_worker_killed_inside_the_apply_transaction_loses_nothing_and_applies_
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
 
-    # the open transaction died with its connection: its 500 rows are received and free again
+    # the open transaction died with its connection: its rows are received and free again
     def released() -> bool:
         return (
             database.scalar(
                 "SELECT count(*) FROM (SELECT id FROM repayments WHERE status = 'received' "
                 "FOR UPDATE SKIP LOCKED) s"
             )
-            == 500
+            == rest
         )
 
     wait_for(released, 60, "the killed transaction's rows released")
-    assert database.scalar("SELECT count(*) FROM ledger_postings WHERE kind = 'payment'") == 1000
+    assert database.scalar("SELECT count(*) FROM ledger_postings WHERE kind = 'payment'") == first
     with tenant(world.bank.org_id):
         record = db.session.get(JobRecord, job_id)
         assert record.status == JobStatus.STARTED and record.attempts == 1
@@ -317,7 +318,7 @@ def test_a_worker_killed_inside_the_apply_transaction_loses_nothing_and_applies_
         db.session.expire_all()
         record = db.session.get(JobRecord, job_id)
         assert record.status == JobStatus.FINISHED and record.attempts == 2
-        assert record.result["applied"] == 500
+        assert record.result["applied"] == rest
 
 
 def test_the_drain_queues_an_apply_job_for_received_rows_whose_job_was_lost(
