@@ -180,12 +180,14 @@ def hold(source: Any, *, only_free: bool) -> Any:
     )
 
 
-def among(column: Any, ids: Sequence[int]) -> Any:
-    """``column IN ids``: on PostgreSQL ``= ANY(array)``, one parameter however many ids (a thousand
-    placeholders cost more to send and parse than the look-ups)."""
+def among(column: Any, ids: Sequence[Any], type_: Any = None) -> Any:
+    """``column IN ids``: on PostgreSQL ``= ANY(array)``, one parameter however many values (a
+    thousand placeholders cost more to send and parse than the look-ups). ``type_``: the element
+    type (default BIGINT; ``String()`` for loan numbers and transaction ids)."""
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy import BigInteger, any_, bindparam
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger())))
+        element = type_ if type_ is not None else BigInteger()
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(element)))
     return column.in_(list(ids))

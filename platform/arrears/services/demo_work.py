@@ -401,8 +401,7 @@ def _settle(owner: Organisation, worker: User, settle: Settle, rng: random.Rando
     with tenant(owner.id, owner.kind):
         with transaction():
             repayments.record(owner, items, source=RepaymentSource.API, enqueue_apply=False)
-        while repayments.apply_received(owner)["claimed"]:
-            pass
+        repayments.apply_all(owner)
 
 
 CHANNELS = ("银行卡代扣", "微信支付", "支付宝", "对公转账")
@@ -450,8 +449,7 @@ def _more_repayments(owner: Organisation) -> None:
             )
         with transaction():
             repayments.record(owner, items, source=RepaymentSource.API, enqueue_apply=False)
-        while repayments.apply_received(owner)["claimed"]:
-            pass
+        repayments.apply_all(owner)
         admin = _user(f"admin@{owner.slug}.example")
         bounced = db.session.scalar(select(Repayment).where(Repayment.external_id == f"DEMO-{owner.slug}-R4"))
         if admin is not None and bounced is not None:

@@ -53,10 +53,10 @@ from typing import IO, Any
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import String, any_, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import String, select
 
 from arrears.auth.principal import require
+from arrears.bulk import among
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.imports import normalize as n
@@ -76,6 +76,7 @@ from arrears.models import (
 from arrears.models.base import utcnow
 from arrears.services import audit
 from arrears.services.money import LIMIT
+from arrears.services.repayments import case_ids_by_loan
 from arrears.services.unit import transaction
 from arrears.tenancy import tenant
 
@@ -642,28 +643,6 @@ def _split(statement: Statement) -> tuple[list[Line], list[tuple[Line, Line]], l
 PAGE = 10_000  # values looked up per statement
 
 
-def _among(column: Any, values: list[str]) -> Any:
-    """``column IN values``: on PostgreSQL ``= ANY(array)``, one parameter however many values (a
-    long IN list is planned far more slowly)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(values, ARRAY(String)))
-    return column.in_(values)
-
-
-def _case_ids(org_id: int, loan_nos: Iterable[str]) -> dict[str, int]:
-    numbers = sorted(set(loan_nos))
-    found: dict[str, int] = {}
-    for start in range(0, len(numbers), PAGE):
-        found.update(
-            db.session.execute(
-                select(Case.loan_no, Case.id).where(
-                    Case.org_id == org_id, _among(Case.loan_no, numbers[start : start + PAGE])
-                )
-            ).all()
-        )
-    return found
-
-
 @dataclass
 class CoreRow:
     id: int
@@ -700,7 +679,7 @@ def _core_rows(org_id: int, transaction_ids: Iterable[str]) -> dict[str, CoreRow
             .where(
                 Repayment.org_id == org_id,
                 Repayment.origin == "core",
-                _among(Repayment.external_id, ids[start : start + PAGE]),
+                among(Repayment.external_id, ids[start : start + PAGE], String()),
             )
         ):
             out[row[1]] = CoreRow(
@@ -739,18 +718,12 @@ def _record(
 
 
 def apply_now(org: Organisation) -> dict[str, Any]:
-    """Apply the owner's received repayments inline, a chunk per transaction, until none is left
-    (rows another worker holds are its own). Exactly once, as the apply job."""
-    from arrears.services.repayments import apply_received
+    """Apply the owner's received repayments inline (``repayments.apply_all``): exactly once, as the
+    apply job."""
+    from arrears.services.repayments import apply_all
 
-    applied, amount = 0, Decimal("0")
-    for _round in range(APPLY_ROUNDS):
-        done = apply_received(org)
-        if not done["applied"]:
-            break
-        applied += done["applied"]
-        amount += Decimal(done["amount"])
-    return {"applied": applied, "amount": str(amount)}
+    done = apply_all(org, max_rounds=APPLY_ROUNDS)
+    return {"applied": done["applied"], "amount": done["amount"]}
 
 
 def _platform_only(
@@ -838,7 +811,7 @@ def reconcile(
         unique, again, invalid = _split(statement)
         if progress is not None:
             progress(15, _("%(n)d rows read", n=len(statement.lines)))
-        cases = _case_ids(org.id, (line.loan_no for line in unique))
+        cases = case_ids_by_loan(org.id, (line.loan_no for line in unique), PAGE)
         known = [line for line in unique if line.loan_no in cases]
         unknown = [line for line in unique if line.loan_no not in cases]
         before = _core_rows(org.id, (line.transaction_id for line in known))

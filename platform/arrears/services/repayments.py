@@ -199,18 +199,24 @@ def check_event(index: int, raw: Any, now: dt.datetime) -> Event:
     return event
 
 
-def _find_loans(org_id: int, events: list[Event]) -> None:
-    """Name each event's case by loan number (the owner's); an unknown loan is the event's error."""
-    numbers = {e.loan_no for e in events if e.loan_no}
+def case_ids_by_loan(org_id: int, loan_nos: Iterable[str], page: int = 10_000) -> dict[str, int]:
+    """The owner's cases by loan number (those it has), looked up a page of numbers at a time."""
+    numbers = sorted(set(loan_nos))
     found: dict[str, int] = {}
-    numbers_list = sorted(numbers)
-    for start in range(0, len(numbers_list), 5000):
-        page = numbers_list[start : start + 5000]
+    for start in range(0, len(numbers), page):
         found.update(
             db.session.execute(
-                select(Case.loan_no, Case.id).where(Case.org_id == org_id, Case.loan_no.in_(page))
+                select(Case.loan_no, Case.id).where(
+                    Case.org_id == org_id, among(Case.loan_no, numbers[start : start + page], String())
+                )
             ).all()
         )
+    return found
+
+
+def _find_loans(org_id: int, events: list[Event]) -> None:
+    """Name each event's case by loan number (the owner's); an unknown loan is the event's error."""
+    found = case_ids_by_loan(org_id, (e.loan_no for e in events if e.loan_no))
     for event in events:
         if event.loan_no and not event.errors:
             event.case_id = found.get(event.loan_no)
@@ -560,6 +566,30 @@ def _lock_cases(case_ids: list[int], *, skip_locked: bool = False) -> dict[int, 
             .with_for_update(key_share=True, skip_locked=skip_locked)
         )
     }
+
+
+def apply_all(org: Organisation, *, pause: float = 0, max_rounds: int = 10_000) -> dict[str, Any]:
+    """Apply the owner's received repayments, a chunk per transaction, until none is left that
+    another worker does not hold; rows of cases another worker holds are waited for a little (about
+    4 s), then left to it and to the periodic drain. Used by the apply job, the statement commands
+    and the demo. ``pause``: see ``apply_received``."""
+    applied, amount, closed, idle = 0, Decimal("0"), 0, 0
+    for _round in range(max_rounds):
+        done = apply_received(org, pause=pause)
+        if not done["claimed"]:
+            break  # nothing received that another worker does not hold
+        if not done["applied"]:
+            # every claimed row's case is held by another worker: let it finish, then try again
+            idle += 1
+            if idle > 200:
+                break
+            time.sleep(0.02)
+            continue
+        idle = 0
+        applied += done["applied"]
+        amount += Decimal(done["amount"])
+        closed += done["closed"]
+    return {"applied": applied, "amount": str(amount), "closed": closed}
 
 
 @dataclass

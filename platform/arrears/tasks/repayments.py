@@ -26,35 +26,15 @@ def apply_job(job: JobContext, max_rounds: int = 1000) -> dict[str, Any]:
 
     Tests only: with ``ARREARS_ENV=testing``, ``REPAYMENTS_TEST_APPLY_PAUSE`` seconds are waited
     between claiming the rows and moving their money (0, and never read, elsewhere)."""
-    from decimal import Decimal
-
     from flask import current_app
 
-    from arrears.services.repayments import apply_received
+    from arrears.services.repayments import apply_all
 
     org = _owner()
     if org is None:
         return {"applied": 0}
     pause = current_app.config.get("REPAYMENTS_TEST_APPLY_PAUSE", 0) if current_app.testing else 0
-    import time
-
-    applied, amount, closed, idle = 0, Decimal("0"), 0, 0
-    for _round in range(max_rounds):
-        done = apply_received(org, pause=pause)
-        if not done["claimed"]:
-            break  # nothing received that another worker does not hold
-        if not done["applied"]:
-            # every claimed row's case is held by another worker: let it finish, then try again
-            idle += 1
-            if idle > 200:
-                break  # the periodic drain picks up whatever is left
-            time.sleep(0.02)
-            continue
-        idle = 0
-        applied += done["applied"]
-        amount += Decimal(done["amount"])
-        closed += done["closed"]
-    return {"applied": applied, "amount": str(amount), "closed": closed}
+    return apply_all(org, pause=pause, max_rounds=max_rounds)
 
 
 def drain() -> dict[str, int]:
