@@ -100,6 +100,44 @@ _CATALOGUE: list[Permission] = [
         frozenset({O}),
         "repayments",
     ),
+    # write-off (核销)
+    Permission(
+        "writeoffs.view",
+        _l("View write-off candidates, proposals and the ledger"),
+        frozenset({O}),
+        "writeoffs",
+    ),
+    Permission(
+        "writeoffs.configure", _l("Configure write-off rules and thresholds"), frozenset({O}), "writeoffs"
+    ),
+    Permission(
+        "writeoffs.propose", _l("Propose cases for write-off and reversal"), frozenset({O}), "writeoffs"
+    ),
+    Permission(
+        "writeoffs.approve",
+        _l("Approve write-offs and their reversals (not one's own)"),
+        frozenset({O}),
+        "writeoffs",
+    ),
+    # commission (佣金)
+    Permission(
+        "commission.view",
+        _l("View commission records and statements (an agency: its own)"),
+        frozenset({O, A}),
+        "commission",
+    ),
+    Permission(
+        "commission.manage",
+        _l("Manage commission contracts and incentives, run settlements"),
+        frozenset({O, A}),
+        "commission",
+    ),
+    Permission(
+        "commission.approve",
+        _l("Approve commission statements and mark them paid"),
+        frozenset({O, A}),
+        "commission",
+    ),
     Permission("letters.templates.manage", _l("Manage letter templates"), frozenset({O}), "work"),
     Permission("field.visit", _l("Receive and report field visits"), frozenset({O, A}), "work"),
 ]
@@ -155,6 +193,9 @@ ROLE_TEMPLATES: dict[str, RoleTemplate] = {
                 "api.tokens",
                 "work.view",
                 "repayments.view",
+                "writeoffs.view",
+                "writeoffs.propose",
+                "commission.view",
             ),
         ),
         RoleTemplate("agency_manager", A, _l("Agency manager"), tuple(_all(A))),

@@ -14,6 +14,20 @@ from arrears.models.cases import (
     ImportMapping,
     ImportStatus,
 )
+from arrears.models.commission import (
+    AdjustmentKind,
+    CommissionAdjustment,
+    CommissionContract,
+    CommissionRate,
+    CommissionRecord,
+    CommissionStatement,
+    CommissionVersion,
+    ContractKind,
+    ContractStatus,
+    RecordKind,
+    StatementStatus,
+    TierBasis,
+)
 from arrears.models.jobs import JobRecord, JobStatus
 from arrears.models.orgs import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, Team
 from arrears.models.placements import (
@@ -68,9 +82,18 @@ from arrears.models.work import (
     ReminderKind,
     ResultCode,
 )
+from arrears.models.writeoffs import (
+    ProposalStatus,
+    WriteOff,
+    WriteOffProposal,
+    WriteOffRecovery,
+    WriteOffRule,
+    WriteOffStatus,
+)
 
 __all__ = [
     "TENANT_MODELS",
+    "AdjustmentKind",
     "AllocationLevel",
     "AllocationResult",
     "AllocationRun",
@@ -95,7 +118,15 @@ __all__ = [
     "CaseHolder",
     "CaseStatus",
     "CollectionNote",
+    "CommissionAdjustment",
+    "CommissionContract",
+    "CommissionRate",
+    "CommissionRecord",
+    "CommissionStatement",
+    "CommissionVersion",
     "ContactParty",
+    "ContractKind",
+    "ContractStatus",
     "Debtor",
     "DebtorContact",
     "IdempotencyKey",
@@ -120,6 +151,8 @@ __all__ = [
     "PostingKind",
     "Promise",
     "PromiseStatus",
+    "ProposalStatus",
+    "RecordKind",
     "Reminder",
     "ReminderKind",
     "Repayment",
@@ -130,10 +163,17 @@ __all__ = [
     "Role",
     "RolePermission",
     "RunStatus",
+    "StatementStatus",
     "Team",
     "TenantScoped",
+    "TierBasis",
     "User",
     "UserRole",
     "UserSession",
     "UserStatus",
+    "WriteOff",
+    "WriteOffProposal",
+    "WriteOffRecovery",
+    "WriteOffRule",
+    "WriteOffStatus",
 ]
