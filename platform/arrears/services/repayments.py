@@ -720,6 +720,9 @@ def _apply(
 
         refresh_sort_keys(sorted({int(str(p["case_id"])) for p in promise_rows.values()}))
     _match_reports(claimed)
+    from arrears.services.writeoffs import record_recoveries
+
+    record_recoveries(org.id, claimed, cases)  # reads nothing unless a case is written off
     # the statements above wrote past the ORM: objects of these rows in the session are stale now
     _expire({Case: set(case_ids), Promise: set(promise_rows), Repayment: {c.id for c in claimed}})
     if outcome.closed:
@@ -1073,6 +1076,9 @@ def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
     case.outstanding = sum((Decimal(getattr(case, c)) for c in ledger.COMPONENTS), ledger.ZERO)
     if case.status == CaseStatus.CLOSED and case.outstanding > 0:
         case.status = CaseStatus.ACTIVE
+    from arrears.services.writeoffs import reverse_recovery
+
+    reverse_recovery(row, now)  # a recovery of a write-off is taken back with its payment
     if row.promise_id:
         from arrears.services.cases import business_date
         from arrears.services.notes import _verdict, refresh_sort_keys
