@@ -181,6 +181,7 @@ from arrears.api import placements as _placements  # noqa: E402, F401
 from arrears.api import repayments as _repayments  # noqa: E402, F401
 from arrears.api import work as _work  # noqa: E402, F401
 from arrears.api import work_files as _work_files  # noqa: E402, F401
+from arrears.api import writeoffs as _writeoffs  # noqa: E402, F401
 
 
 def init_app(app: Flask) -> None:
