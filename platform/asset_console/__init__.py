@@ -6,7 +6,7 @@ from arrears.web import allocation
 from asset_console.views import bp
 
 # The page modules register their views on ``bp`` when imported.
-from . import cases, imports, placements, reconcile, repayments, work_settings  # noqa: F401
+from . import cases, imports, placements, reconcile, repayments, work_settings, writeoffs  # noqa: F401
 
 allocation.register(bp)
 

@@ -1474,3 +1474,44 @@ def filter_from(values: dict[str, Any]) -> LedgerFilter:
 
 def ledger_count(actor: User, f: LedgerFilter | None = None) -> int:
     return int(ledger_totals(actor, f)["count"])
+
+
+@dataclass
+class Detail:
+    write_off: WriteOff
+    loan_no: str
+    debtor_name: str
+    agency: str
+    proposer: str
+    recoveries: list[WriteOffRecovery]
+    reversal: Approval | None  # the request to reverse it, waiting or decided
+
+
+def detail(actor: User, write_off: WriteOff) -> Detail:
+    """One ledger line as its page shows it (loaded through ``get_write_off_for``)."""
+    found = db.session.execute(
+        select(WriteOff, Case.loan_no, Debtor.name)
+        .join(Case, Case.id == WriteOff.case_id)
+        .join(Debtor, Debtor.id == Case.debtor_id)
+        .where(*_ledger_where(actor, LedgerFilter()), WriteOff.id == write_off.id)
+    ).one()
+    row = _ledger_rows([found], False)[0]
+    reversal = db.session.scalar(
+        select(Approval)
+        .where(
+            Approval.kind == REVERSAL_KIND,
+            Approval.subject_type == "write_off",
+            Approval.subject_id == str(write_off.id),
+        )
+        .order_by(Approval.id.desc())
+        .limit(1)
+    )
+    return Detail(
+        write_off,
+        row.loan_no,
+        row.debtor_name,
+        row.agency,
+        row.proposer,
+        recoveries_of(actor, write_off),
+        reversal,
+    )
