@@ -77,6 +77,10 @@ WATCHED = [
     "repayments",
     "ledger_postings",
     "idempotency_keys",
+    "write_off_rules",
+    "write_off_proposals",
+    "write_offs",
+    "write_off_recoveries",
 ]
 # Columns that legitimately change on any authenticated request.
 VOLATILE = {"api_tokens": "last_used_at"}
@@ -211,7 +215,54 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
     out["bank"].update(paid)
     out["east"].update(paid)
     out["bank"]["reconcile_job_id"] = [_reconciliation(world, victim_id)]
+    out["bank"].update(_writeoff_objects(world))
     return out
+
+
+def _writeoff_objects(world: World) -> dict[str, list[Any]]:
+    """Bank's write-off rule, and a case of its own written off (approved by the checker, registered),
+    with a recovery: a line of its ledger."""
+    import datetime as dt
+
+    from arrears.extensions import db
+    from arrears.models import Case, Organisation, RepaymentSource, User
+    from arrears.services import approvals, repayments, writeoffs
+    from arrears.services.imports import upsert_records
+    from arrears.tenancy import tenant
+
+    with tenant(world.bank.org_id):
+        admin = db.session.get(User, world.bank.admin_id)
+        upsert_records(
+            admin,
+            [
+                {
+                    "loan_no": "VICTIM-WO",
+                    "name": "受害人",
+                    "id_number": "110101199003076536",
+                    "due_date": "2025-01-01",
+                    "principal": "100",
+                }
+            ],
+        )
+        case_id = db.session.scalar(select(Case.id).where(Case.loan_no == "VICTIM-WO"))
+        rule = writeoffs.create_rule(admin, {"name": "victim rule", "dpd_min": 180})
+        batch = writeoffs.propose(admin, [case_id], "victim write-off")
+        checker = db.session.scalar(select(User).where(User.email == "checker@bank.test.example"))
+        approvals.decide(checker, batch.approval, approve=True)
+        writeoffs.register_approved(batch.approval.id)
+        org = db.session.get(Organisation, world.bank.org_id)
+        event = {
+            "transaction_id": "VICTIM-WO-TXN",
+            "loan_no": "VICTIM-WO",
+            "amount": "5.00",
+            "paid_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        repayments.record(org, [event], source=RepaymentSource.API, enqueue_apply=False)
+        db.session.commit()
+        repayments.apply_all(org)
+        line = writeoffs.ledger_page(admin).rows[0].write_off
+        assert line.recovered == 5
+        return {"rule_id": [rule.id], "write_off_id": [line.id]}
 
 
 def _reconciliation(world: World, case_id: int) -> str:
@@ -612,6 +663,9 @@ def test_pages_without_ids_show_nothing_of_other_tenants(
         "receipt.png",
         "east unmaskers",
         "VICTIM-TXN-1",
+        "VICTIM-WO",
+        "victim rule",
+        "victim write-off",
     ]
     operator_pages = {"/admin/", "/admin/organisations", "/admin/audit/all"}
     checked = 0

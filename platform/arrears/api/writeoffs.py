@@ -15,7 +15,6 @@ from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.models import WriteOff
 from arrears.schemas.writeoffs import (
-    ApprovalRefSchema,
     CandidatePageSchema,
     LedgerPageSchema,
     ProposalInSchema,
@@ -24,6 +23,7 @@ from arrears.schemas.writeoffs import (
     ReversalRequestInSchema,
     RuleInSchema,
     RuleSchema,
+    WriteOffApprovalRefSchema,
     WriteOffSchema,
 )
 from arrears.services import writeoffs
@@ -205,7 +205,7 @@ def get_writeoff(write_off: WriteOff) -> Any:
     summary="Ask for a write-off to be reversed (a checker other than the maker decides); the line "
     "stays in the ledger, marked reversed, and the case returns to its previous status",
     request_schema=ReversalRequestInSchema(),
-    response_schema=ApprovalRefSchema(),
+    response_schema=WriteOffApprovalRefSchema(),
     status=202,
     tags=TAGS,
     lookup=("write_off_id", writeoffs.get_write_off_for),

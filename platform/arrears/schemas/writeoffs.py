@@ -151,7 +151,7 @@ class ReversalRequestInSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
 
 
-class ApprovalRefSchema(Schema):
+class WriteOffApprovalRefSchema(Schema):
     approval_id = fields.Integer()
     status = fields.String()
     stages = fields.List(fields.String())
