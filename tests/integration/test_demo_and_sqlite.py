@@ -303,7 +303,13 @@ def _assert_demo_repayments(database: Database) -> None:
     placement ended, 50.00 of credit) and a bounced one, reversed; the ledger agrees with the loans."""
     by_status = dict(database.rows("SELECT status, count(*) FROM repayments GROUP BY 1"))
     assert by_status.get("reversed") == 2
-    assert by_status["confirmed"] == PROMISES["kept"] + PROMISES["partly_kept"] + 2 * 4
+    # and demo-bank's payment recovered after a write-off (services.demo_writeoffs)
+    assert by_status["confirmed"] == PROMISES["kept"] + PROMISES["partly_kept"] + 2 * 4 + 1
+    assert [tuple(r) for r in database.rows("SELECT status, recovered > 0 FROM write_offs")] == [
+        ("registered", True)
+    ]
+    assert database.scalar("SELECT count(*) FROM write_off_proposals WHERE status = 'pending'") == 1
+    assert database.scalar("SELECT count(*) FROM write_off_rules") == 1
     assert database.scalar("SELECT count(*) FROM cases WHERE status = 'closed' AND credit = 50.00") == 2
     assert (
         database.scalar(

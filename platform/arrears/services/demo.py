@@ -173,4 +173,7 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
     from arrears.services.demo_work import seed_work
 
     seed_work(by_slug)
+    from arrears.services.demo_writeoffs import seed_writeoffs
+
+    seed_writeoffs(by_slug)
     return {"organisations": out_orgs, "users": out_users}
