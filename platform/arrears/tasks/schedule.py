@@ -44,6 +44,15 @@ SCHEDULE: list[Periodic] = [
     Periodic("drain-repayments", "arrears.tasks.repayments.drain", interval=60),
     # every loan whose ledger and balances disagree, reported
     Periodic("ledger-check", "arrears.tasks.repayments.ledger_check_job", cron="40 2 * * *", per_tenant=True),
+    # commission records of newly applied and reversed repayments (佣金记录), between settlements
+    Periodic("accrue-commission", "arrears.tasks.commission.accrue_all", interval=900),
+    # the month just ended, settled into draft statements for the owner's approval (佣金结算)
+    Periodic(
+        "settle-commission",
+        "arrears.tasks.commission.settle_previous_month_job",
+        cron="30 3 1 * *",
+        per_tenant=True,
+    ),
     # statements the core system dropped in the owner's statement source, each reconciled once (对账)
     Periodic(
         "reconcile-statements", "arrears.tasks.reconcile.statements_job", cron="10 7 * * *", per_tenant=True
