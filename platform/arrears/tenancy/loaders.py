@@ -216,3 +216,29 @@ def get_repayment_for(actor: User, repayment_id: Any) -> Any:
     except PermissionDenied:
         raise NotFound(_("Not found.")) from None
     return _one(Repayment, actor, repayment_id, condition)
+
+
+def get_commission_contract_for(actor: User, contract_id: Any) -> Any:
+    """A commission contract the organisation pays (owner: agencies' and incentive; agency: its
+    incentive contract) or is paid under (an agency: its own contract with the owner)."""
+    from arrears.models import CommissionContract
+
+    return _one(
+        CommissionContract,
+        actor,
+        contract_id,
+        (CommissionContract.org_id == actor.org_id) | (CommissionContract.agency_org_id == actor.org_id),
+    )
+
+
+def get_commission_statement_for(actor: User, statement_id: Any) -> Any:
+    """A statement the organisation pays or, an agency, is paid by; a collector's incentive
+    statement only within its employer."""
+    from arrears.models import CommissionStatement
+
+    return _one(
+        CommissionStatement,
+        actor,
+        statement_id,
+        (CommissionStatement.org_id == actor.org_id) | (CommissionStatement.agency_org_id == actor.org_id),
+    )
