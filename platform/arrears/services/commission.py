@@ -27,16 +27,17 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import (
+    BigInteger,
     Date,
     Integer,
     and_,
     case,
     cast,
     delete,
-    exists,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     update,
@@ -450,6 +451,7 @@ _RECORD_COLUMNS = (
     "rate",
     "commission",
     "created_at",
+    "statement_id",
 )
 
 
@@ -463,23 +465,56 @@ def _insert_records(query: Any) -> int:
     return int(result.rowcount or 0)
 
 
-def _priced(payer: Organisation, kind: ContractKind, *, until: dt.datetime | None, now: dt.datetime) -> Any:
+def _priced(
+    payer: Organisation,
+    kind: ContractKind,
+    *,
+    until: dt.datetime | None,
+    now: dt.datetime,
+    into: Mapping[int, int],
+) -> Any:
     """The SELECT of new commission records of the payer's active contracts of ``kind``."""
     r, c, pc = Repayment, CommissionContract, PlacementCase
     v, rate = CommissionVersion, CommissionRate
     paid_day = _local_date(r.paid_at)
-    version_id = (
-        select(v.id)
-        .where(v.contract_id == c.id, v.effective_from <= paid_day)
-        .order_by(v.effective_from.desc(), v.number.desc())
-        .limit(1)
-        .correlate(c, r)
-        .scalar_subquery()
+    null_id = cast(null(), BigInteger)
+    into_statement = (
+        case(*((c.id == cid, literal(sid)) for cid, sid in sorted(into.items())), else_=null_id)
+        if into and kind == ContractKind.AGENCY
+        else null_id
     )
-    done = exists().where(
-        CommissionRecord.contract_id == c.id,
-        CommissionRecord.repayment_id == r.id,
+    # each version with the day it stops pricing (the next one's first day; a version superseded on
+    # its first day by a higher number prices nothing): a range join the planner hashes, where a
+    # correlated "latest version by then" subquery was evaluated once per candidate row and rate
+    versions = (
+        select(
+            v.id,
+            v.contract_id,
+            v.number,
+            v.effective_from,
+            func.lead(v.effective_from)
+            .over(partition_by=v.contract_id, order_by=(v.effective_from, v.number))
+            .label("until"),
+        )
+        .where(v.org_id == payer.id)
+        .subquery("versions")
+    )
+    in_force = and_(
+        versions.c.contract_id == c.id,
+        versions.c.effective_from <= paid_day,
+        or_(versions.c.until.is_(None), paid_day < versions.c.until),
+    )
+    # the payments this kind of contract has priced already: NOT IN a subquery, which PostgreSQL
+    # hashes once per statement; a NOT EXISTS probe planned against a table that is empty when the
+    # statement starts became a scan of the rows the same INSERT was writing (quadratic)
+    done = select(CommissionRecord.repayment_id).where(
+        CommissionRecord.org_id == payer.id,
         CommissionRecord.kind == RecordKind.COMMISSION,
+        CommissionRecord.contract_id.in_(
+            select(CommissionContract.id).where(
+                CommissionContract.org_id == payer.id, CommissionContract.kind == kind
+            )
+        ),
     )
     if kind == ContractKind.AGENCY:
         bucket: Any = pc.bucket
@@ -488,8 +523,8 @@ def _priced(payer: Organisation, kind: ContractKind, *, until: dt.datetime | Non
                 c.org_id,
                 literal(RecordKind.COMMISSION.value),
                 c.id,
-                v.id,
-                v.number,
+                versions.c.id,
+                versions.c.number,
                 r.agency_org_id,
                 r.collector_user_id,
                 r.org_id,
@@ -502,12 +537,13 @@ def _priced(payer: Organisation, kind: ContractKind, *, until: dt.datetime | Non
                 rate.rate,
                 func.round(r.amount * rate.rate, 2),
                 literal(now),
+                into_statement,
             )
             .select_from(r)
             .join(c, and_(c.org_id == r.org_id, c.agency_org_id == r.agency_org_id))
             .join(pc, pc.id == r.placement_case_id)
-            .join(v, v.id == version_id)
-            .join(rate, and_(rate.version_id == v.id, rate.bucket == bucket))
+            .join(versions, in_force)
+            .join(rate, and_(rate.version_id == versions.c.id, rate.bucket == bucket))
             .where(r.org_id == payer.id, r.agency_org_id.is_not(None))
         )
     else:
@@ -520,8 +556,8 @@ def _priced(payer: Organisation, kind: ContractKind, *, until: dt.datetime | Non
                 c.org_id,
                 literal(RecordKind.COMMISSION.value),
                 c.id,
-                v.id,
-                v.number,
+                versions.c.id,
+                versions.c.number,
                 literal(None),
                 r.collector_user_id,
                 r.org_id,
@@ -534,13 +570,14 @@ def _priced(payer: Organisation, kind: ContractKind, *, until: dt.datetime | Non
                 rate.rate,
                 func.round(r.amount * rate.rate, 2),
                 literal(now),
+                null_id,
             )
             .select_from(r)
             .join(c, c.org_id == held_by)
             .join(Case, Case.id == r.case_id)
             .outerjoin(pc, pc.id == r.placement_case_id)
-            .join(v, v.id == version_id)
-            .join(rate, and_(rate.version_id == v.id, rate.bucket == bucket))
+            .join(versions, in_force)
+            .join(rate, and_(rate.version_id == versions.c.id, rate.bucket == bucket))
             .where(r.collector_user_id.is_not(None))
         )
         if payer.kind == OrgKind.ASSET_OWNER:
@@ -553,7 +590,7 @@ def _priced(payer: Organisation, kind: ContractKind, *, until: dt.datetime | Non
         c.status == ContractStatus.ACTIVE,
         r.applied_at.is_not(None),
         r.status.in_((RepaymentStatus.CONFIRMED, RepaymentStatus.REVERSED)),
-        ~done,
+        r.id.not_in(done),
     )
     if until is not None:
         query = query.where(r.paid_at < until)
@@ -562,6 +599,7 @@ def _priced(payer: Organisation, kind: ContractKind, *, until: dt.datetime | Non
 
 def _clawbacks(payer: Organisation, now: dt.datetime) -> Any:
     x, r = CommissionRecord, Repayment
+    null_id = cast(null(), BigInteger)
     back = CommissionRecord.__table__.alias("back")
     return (
         select(
@@ -582,6 +620,7 @@ def _clawbacks(payer: Organisation, now: dt.datetime) -> Any:
             x.rate,
             -x.commission,
             literal(now),
+            null_id,
         )
         .select_from(x)
         .join(r, r.id == x.repayment_id)
@@ -589,20 +628,25 @@ def _clawbacks(payer: Organisation, now: dt.datetime) -> Any:
             x.org_id == payer.id,
             x.kind == RecordKind.COMMISSION,
             r.status == RepaymentStatus.REVERSED,
-            ~exists().where(
-                back.c.contract_id == x.contract_id,
-                back.c.repayment_id == x.repayment_id,
-                back.c.kind == RecordKind.CLAWBACK.value,
+            # a payer prices a payment under one contract at most (agency or incentive, never both)
+            x.repayment_id.not_in(
+                select(back.c.repayment_id).where(
+                    back.c.org_id == payer.id, back.c.kind == RecordKind.CLAWBACK.value
+                )
             ),
         )
     )
 
 
-def accrue(payer: Organisation, *, until: dt.datetime | None = None) -> dict[str, int]:
+def accrue(
+    payer: Organisation, *, until: dt.datetime | None = None, into: Mapping[int, int] | None = None
+) -> dict[str, int]:
     """Write the payer's missing records: a commission for each attributed, applied payment (paid
     before ``until`` if given) under its active contracts, a clawback for each reversed payment
     that has a commission. Idempotent: the unique (contract, repayment, kind) and the NOT EXISTS make
-    a second run (or a concurrent one) write nothing."""
+    a second run (or a concurrent one) write nothing. ``into``: the draft statement (by agency
+    contract) the new records of those contracts are written into (settlement: binding them as they
+    are written spares an UPDATE of every record)."""
     now = utcnow()
     with transaction():
         counts = {"commission": 0, "clawback": 0}
@@ -614,7 +658,7 @@ def accrue(payer: Organisation, *, until: dt.datetime | None = None) -> dict[str
             )
         )
         for kind in sorted(kinds):
-            query = _priced(payer, kind, until=until, now=now)
+            query = _priced(payer, kind, until=until, now=now, into=into or {})
             if payer.kind == OrgKind.AGENCY:
                 # an agency's collectors worked cases of several owners: their placements and due
                 # dates are the owners' rows (only this agency's repayments are read)
@@ -639,15 +683,16 @@ def _payee_key(agency_org_id: int | None, collector_user_id: int | None) -> str:
 
 
 def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> dict[str, Any]:
-    """Build (or rebuild) the payer's draft statements of ``period``: accrue what is missing, then
-    bind every unbound record that counts before the period's end to its payee's draft, sum the
-    records by bucket, and work out the automatic adjustments. Closed statements are left as they
-    are; records they could not take (arrived after they closed) stay unbound for the next period."""
+    """Build (or rebuild) the payer's draft statements of ``period``, in one transaction: a draft per
+    agency contract in force, the missing records accrued straight into them, then every other
+    unbound record that counts before the period's end (incentives, clawbacks, records accrued
+    between settlements) bound to its payee's draft; the records summed by bucket; the automatic
+    adjustments worked out. Closed statements are left as they are: records they could not take
+    (arrived after they closed) stay unbound for the next period."""
     period = check_period(period)
     start, end = period_bounds(period)
     if start > utcnow():
         raise ValidationFailed(_("This period has not started yet."), field="period")
-    accrue(payer, until=end)
     now = utcnow()
     with transaction():
         statements = {
@@ -661,18 +706,12 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
         }
         drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
         if drafts:
-            # a rebuild: the drafts give back their records and automatic adjustments
-            draft_ids = [s.id for s in drafts]
-            db.session.execute(
-                update(CommissionRecord)
-                .where(CommissionRecord.statement_id.in_(draft_ids))
-                .values(statement_id=None)
-                .execution_options(synchronize_session=False)
-            )
+            # a rebuild: the drafts keep the records they have (a record never changes, nor does the
+            # period it counts in), take the new ones, and work out their automatic adjustments again
             db.session.execute(
                 delete(CommissionAdjustment)
                 .where(
-                    CommissionAdjustment.statement_id.in_(draft_ids),
+                    CommissionAdjustment.statement_id.in_([s.id for s in drafts]),
                     CommissionAdjustment.kind != AdjustmentKind.MANUAL,
                 )
                 .execution_options(synchronize_session=False)
@@ -683,61 +722,78 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
                 select(CommissionContract).where(CommissionContract.org_id == payer.id)
             )
         }
-        # the payees with records to settle, and agencies whose contract guarantees a minimum
-        payees: set[tuple[int, int | None, int | None]] = {
-            (row[0], row[1], row[2])
-            for row in db.session.execute(
-                select(
-                    CommissionRecord.contract_id,
-                    CommissionRecord.agency_org_id,
-                    CommissionRecord.collector_user_id,
-                )
-                .where(
-                    CommissionRecord.org_id == payer.id,
-                    CommissionRecord.statement_id.is_(None),
-                    CommissionRecord.event_at < end,
-                )
-                .distinct()
-            )
-        }
         last_day = (end.astimezone(_zone()) - dt.timedelta(seconds=1)).date()
         versions: dict[int, CommissionVersion | None] = {
             cid: version_on(cid, last_day) for cid in contracts_by_id
         }
-        for cid, contract in contracts_by_id.items():
-            version = versions[cid]
+        created: list[CommissionStatement] = []
+
+        def draft_for(cid: int, agency_id: int | None, user_id: int | None) -> CommissionStatement:
+            key = _payee_key(agency_id, user_id)
+            found = statements.get((cid, key))
+            if found is None:
+                found = CommissionStatement(
+                    org_id=payer.id,
+                    contract_id=cid,
+                    agency_org_id=agency_id,
+                    collector_user_id=user_id,
+                    payee_key=key,
+                    period=period,
+                    period_start=start,
+                    period_end=end,
+                    status=StatementStatus.DRAFT,
+                )
+                db.session.add(found)
+                statements[(cid, key)] = found
+                created.append(found)
+            return found
+
+        # every agency contract in force has its draft (its records are written straight into it)
+        for cid, contract in sorted(contracts_by_id.items()):
             if (
                 contract.kind == ContractKind.AGENCY
                 and contract.status == ContractStatus.ACTIVE
-                and version is not None
-                and version.min_amount
+                and db.session.scalar(
+                    select(CommissionVersion.id)
+                    .where(CommissionVersion.contract_id == cid, CommissionVersion.effective_from <= last_day)
+                    .limit(1)
+                )
             ):
-                payees.add((cid, contract.agency_org_id, None))
-        created = []
-        for cid, agency_id, user_id in sorted(payees, key=lambda p: (p[0], p[1] or 0, p[2] or 0)):
-            key = _payee_key(agency_id, user_id)
-            if (cid, key) in statements:
-                continue
-            row = CommissionStatement(
-                org_id=payer.id,
-                contract_id=cid,
-                agency_org_id=agency_id,
-                collector_user_id=user_id,
-                payee_key=key,
-                period=period,
-                period_start=start,
-                period_end=end,
-                status=StatementStatus.DRAFT,
-            )
-            db.session.add(row)
-            created.append(row)
+                draft_for(cid, contract.agency_org_id, None)
         db.session.flush()
-        for row in created:
-            statements[(row.contract_id, row.payee_key)] = row
+        into = {
+            s.contract_id: s.id
+            for s in statements.values()
+            if s.status == StatementStatus.DRAFT and s.collector_user_id is None
+        }
+        accrued = accrue(payer, until=end, into=into)
+        # the other payees with records to settle (incentives, clawbacks, records accrued before)
+        for cid, agency_id, user_id in db.session.execute(
+            select(
+                CommissionRecord.contract_id,
+                CommissionRecord.agency_org_id,
+                CommissionRecord.collector_user_id,
+            )
+            .where(
+                CommissionRecord.org_id == payer.id,
+                CommissionRecord.statement_id.is_(None),
+                CommissionRecord.event_at < end,
+            )
+            .distinct()
+        ).all():
+            draft_for(cid, agency_id, user_id)
+        db.session.flush()
         drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
         if drafts:
             _bind(payer.id, [s.id for s in drafts], end)
             _sum_up(payer, drafts, versions, start, end, now)
+        for row in created:
+            # a contract in force with nothing to settle and no minimum: no statement
+            if row.record_count == 0 and row.net == 0 and not row.adjustments:
+                db.session.delete(row)
+                del statements[(row.contract_id, row.payee_key)]
+        db.session.flush()
+        drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
         closed = [s for s in statements.values() if s.status in CLOSED]
         audit.record(
             "commission.settled",
@@ -756,6 +812,7 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
         "closed": len(closed),
         "net": str(sum((s.net for s in drafts), ZERO)),
         "records": sum(s.record_count for s in drafts),
+        "accrued": accrued,
     }
 
 
