@@ -552,3 +552,48 @@ def test_commission_is_the_sum_of_rate_times_amount_to_the_cent(
             )
         }
         assert after == before
+
+
+def test_two_settlements_of_the_same_period_at_once_give_one_set_of_statements(
+    app: Flask, world: World
+) -> None:
+    import threading
+
+    cases = place(world, ["M1", "M3"], world.east.org_id)
+    contract_for(world, world.east.org_id, [{"effective_from": "2026-01-01", "rates": RATES}])
+    pay(
+        world,
+        [
+            (cases[0], Decimal("100.00"), at(dt.date(2026, 10, 5))),
+            (cases[1], Decimal("50.00"), at(dt.date(2026, 10, 9))),
+        ],
+    )
+    results: list[Any] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            with app.app_context(), tenant(world.bank.org_id):
+                barrier.wait()
+                results.append(commission.settle(_bank(), "2026-10"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert [(r["net"], r["records"]) for r in results] == [("17.00", 2), ("17.00", 2)]
+    with tenant(world.bank.org_id):
+        assert db.session.scalar(select(func.count()).select_from(CommissionStatement)) == 1
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(CommissionRecord)
+                .where(CommissionRecord.statement_id.is_not(None))
+            )
+            == 2
+        )

@@ -695,6 +695,14 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
         raise ValidationFailed(_("This period has not started yet."), field="period")
     now = utcnow()
     with transaction():
+        if _postgres():
+            # one settlement of a payer's period at a time (a job delivered twice, a click during the
+            # job): the second waits, then rebuilds the same drafts
+            db.session.execute(
+                select(
+                    func.pg_advisory_xact_lock(func.hashtextextended(f"commission:{payer.id}:{period}", 0))
+                )
+            )
         statements = {
             (s.contract_id, s.payee_key): s
             for s in db.session.scalars(
