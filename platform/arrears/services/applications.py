@@ -62,7 +62,14 @@ from arrears.tenancy import cross_tenant
 from arrears.tenancy.scopes import case_scope
 
 LEVELS = ("team", "org", "owner")
-LEVEL_LABELS = {"team": _l("Team lead"), "org": _l("Agency manager"), "owner": _l("Asset owner")}
+LEVEL_LABELS = {
+    "team": _l("Team lead"),
+    "org": _l("Agency manager"),
+    "owner": _l("Asset owner"),
+    # the stages of a write-off batch (services.writeoffs), shown on the same approval pages
+    "review": _l("Write-off review"),
+    "second": _l("Second approval (above the threshold)"),
+}
 KIND_LABELS = {ApplicationKind.REPAYMENT: _l("Repayment"), ApplicationKind.REDUCTION: _l("Reduction")}
 STATUS_LABELS = {
     ApplicationStatus.PENDING: _l("pending"),
