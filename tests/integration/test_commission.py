@@ -597,3 +597,36 @@ def test_two_settlements_of_the_same_period_at_once_give_one_set_of_statements(
             )
             == 2
         )
+
+
+@pytest.mark.slow
+def test_the_settlement_job_runs_on_a_worker_process_and_twice_gives_the_same_statement(
+    app: Flask, world: World, rq_worker: Any
+) -> None:
+    import time
+
+    from arrears.models import JobRecord, JobStatus
+
+    cases = place(world, ["M2"], world.east.org_id)
+    contract_for(world, world.east.org_id, [{"effective_from": "2026-01-01", "rates": RATES}])
+    pay(world, [(cases[0], Decimal("250.00"), at(dt.date(2026, 10, 5)))])
+
+    def settled_by_worker() -> dict[str, Any]:
+        with tenant(world.bank.org_id):
+            job_id = commission.queue_settlement(_user(world.bank.admin_id), "2026-10")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with tenant(world.bank.org_id):
+                db.session.expire_all()
+                job = db.session.get(JobRecord, job_id)
+                if job.status in (JobStatus.FINISHED, JobStatus.FAILED):
+                    assert job.status == JobStatus.FINISHED, job.error
+                    return dict(job.result)
+            time.sleep(0.2)
+        raise AssertionError("the settlement job did not finish")
+
+    first, second = settled_by_worker(), settled_by_worker()
+    assert (first["net"], first["records"]) == (second["net"], second["records"]) == ("30.00", 1)
+    with tenant(world.bank.org_id):
+        statement = db.session.scalar(select(CommissionStatement))
+        assert (statement.net, statement.generation, statement.record_count) == (Decimal("30.00"), 2, 1)
