@@ -6,7 +6,7 @@ from agency_console.views import bp
 from arrears.web import allocation
 
 # The page modules register their views on ``bp`` when imported.
-from . import cases, repayments  # noqa: F401
+from . import cases, commission, repayments  # noqa: F401
 
 allocation.register(bp)
 

@@ -33,6 +33,7 @@ bp = console_blueprint(
         NavItem("agency_console.collectors", _l("Collectors"), "cases.dispatch"),
         NavItem("agency_console.placements", _l("Placements"), "agency.partnerships.view"),
         NavItem("agency_console.owners", _l("Asset owners"), "agency.partnerships.view"),
+        NavItem("agency_console.commission", _l("Commission"), "commission.view"),
         NavItem("agency_console.teams", _l("Teams"), "org.users.view"),
         NavItem("agency_console.approvals", _l("Approvals"), "approvals.request"),
         NavItem("agency_console.users", _l("Users"), "org.users.view"),

@@ -6,7 +6,16 @@ from arrears.web import allocation
 from asset_console.views import bp
 
 # The page modules register their views on ``bp`` when imported.
-from . import cases, imports, placements, reconcile, repayments, work_settings, writeoffs  # noqa: F401
+from . import (  # noqa: F401
+    cases,
+    commission,
+    imports,
+    placements,
+    reconcile,
+    repayments,
+    work_settings,
+    writeoffs,
+)
 
 allocation.register(bp)
 

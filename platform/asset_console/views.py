@@ -31,6 +31,7 @@ bp = console_blueprint(
         NavItem("asset_console.imports", _l("Imports"), "cases.import"),
         NavItem("asset_console.partnerships", _l("Agencies"), "partnerships.manage"),
         NavItem("asset_console.writeoffs", _l("Write-off"), "writeoffs.view"),
+        NavItem("asset_console.commission", _l("Commission"), "commission.view"),
         NavItem("asset_console.approvals", _l("Approvals"), "approvals.request"),
         NavItem("asset_console.users", _l("Users"), "org.users.view"),
         NavItem("asset_console.roles", _l("Roles"), "org.users.view"),
