@@ -81,6 +81,12 @@ WATCHED = [
     "write_off_proposals",
     "write_offs",
     "write_off_recoveries",
+    "commission_contracts",
+    "commission_versions",
+    "commission_rates",
+    "commission_records",
+    "commission_statements",
+    "commission_adjustments",
 ]
 # Columns that legitimately change on any authenticated request.
 VOLATILE = {"api_tokens": "last_used_at"}
@@ -216,6 +222,7 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
     out["east"].update(paid)
     out["bank"]["reconcile_job_id"] = [_reconciliation(world, victim_id)]
     out["bank"].update(_writeoff_objects(world))
+    _commission_objects(world, out)
     return out
 
 
@@ -263,6 +270,57 @@ def _writeoff_objects(world: World) -> dict[str, list[Any]]:
         line = writeoffs.ledger_page(admin).rows[0].write_off
         assert line.recovered == 5
         return {"rule_id": [rule.id], "write_off_id": [line.id]}
+
+
+def _commission_objects(world: World, out: dict[str, dict[str, list[Any]]]) -> None:
+    """Bank's commission contract with east and this month's statement (the victim's payment priced
+    on it): bank pays it, east reads it. East's own incentive contract and, its collector holding the
+    victim case, the collector's incentive statement."""
+    import datetime as dt
+
+    from arrears.extensions import db
+    from arrears.models import CommissionStatement, Organisation, User
+    from arrears.services import commission
+    from arrears.tenancy import tenant
+
+    rates = {"M0": "0.05", "M1": "0.08", "M2": "0.12", "M3": "0.18", "M4+": "0.25"}
+    period = commission.period_of(dt.datetime.now(dt.UTC))
+    with tenant(world.bank.org_id):
+        admin = db.session.get(User, world.bank.admin_id)
+        contract = commission.create_contract(
+            admin,
+            kind="agency",
+            name="victim contract",
+            agency_org_id=world.east.org_id,
+            version=commission.version_input({"effective_from": "2020-01-01", "rates": rates}),
+        )
+        commission.settle(db.session.get(Organisation, world.bank.org_id), period)
+        statement_id = db.session.scalar(
+            select(CommissionStatement.id).where(CommissionStatement.contract_id == contract.id)
+        )
+        assert statement_id
+        bank_ids = {"commission_contract_id": [contract.id], "commission_statement_id": [statement_id]}
+    with tenant(world.east.org_id):
+        manager = db.session.get(User, world.east.admin_id)
+        incentive = commission.create_contract(
+            manager,
+            kind="incentive",
+            name="victim incentive",
+            version=commission.version_input({"effective_from": "2020-01-01", "rates": rates}),
+        )
+        commission.settle(db.session.get(Organisation, world.east.org_id), period)
+        own = list(
+            db.session.scalars(
+                select(CommissionStatement.id).where(CommissionStatement.contract_id == incentive.id)
+            )
+        )
+    out["bank"].update(bank_ids)
+    out["east"].update(
+        {
+            "commission_contract_id": [contract.id, incentive.id],
+            "commission_statement_id": [statement_id, *own],
+        }
+    )
 
 
 def _reconciliation(world: World, case_id: int) -> str:
@@ -666,6 +724,8 @@ def test_pages_without_ids_show_nothing_of_other_tenants(
         "VICTIM-WO",
         "victim rule",
         "victim write-off",
+        "victim contract",
+        "victim incentive",
     ]
     operator_pages = {"/admin/", "/admin/organisations", "/admin/audit/all"}
     checked = 0
