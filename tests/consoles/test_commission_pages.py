@@ -119,7 +119,9 @@ def test_owner_contract_settlement_approval_payment_and_documents(app: Flask, wo
     assert version.status_code == 302
     html = admin.get(f"/asset/commission/contracts/{contract_id}").get_data(as_text=True)
     assert html.index("v2") < html.index("v1") and "10%" in html
-    assert "East 2026" in admin.get("/asset/commission/contracts").get_data(as_text=True)
+    contracts = admin.get("/asset/commission/contracts").get_data(as_text=True)
+    assert "East 2026" in contracts and "payee=incentive" in contracts  # no incentive contract yet
+    assert f"payee={world.east.org_id}" not in contracts
 
     # settle October: the job is queued, the flash links to it
     assert "2026-11" in admin.get("/asset/commission").get_data(as_text=True)  # the previous month

@@ -489,12 +489,22 @@ def register(bp: Blueprint) -> None:
         me = _me()
         rows = service.contracts(me)
         latest = {c.id: next(iter(service.versions_of(c)), None) for c in rows}
+        # what the organisation could pay under but has no contract for yet: a partner agency (an
+        # owner), its own collectors
+        paid = {(c.kind, c.agency_org_id) for c in rows if c.org_id == me.org_id}
+        missing = [
+            (value, label)
+            for value, label in payee_choices(me)
+            if ((ContractKind.INCENTIVE, None) if value == INCENTIVE else (ContractKind.AGENCY, int(value)))
+            not in paid
+        ]
         return render(
             "commission/contracts.html",
             contracts=rows,
             latest=latest,
             payees=docs.contract_payees(rows),
             payers=docs.payers(rows),
+            missing=missing,
         )
 
     def payee_choices(me: User) -> list[tuple[str, str]]:
