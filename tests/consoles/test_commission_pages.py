@@ -302,6 +302,15 @@ def test_agency_reads_its_own_and_runs_its_incentive(app: Flask, world: World) -
     assert ended.status_code == 302
     with tenant(world.east.org_id):
         assert db.session.get(CommissionContract, incentive).status.value == "ended"
+    # in Chinese too (the pages and the PDF's CID font)
+    assert manager.get("/lang/zh_CN").status_code in (302, 303)
+    for page in (
+        f"/agency/commission/statements/{mine}",
+        "/agency/commission/contracts/new",
+        "/agency/commission/records",
+    ):
+        assert manager.get(page).status_code == 200, page
+    assert manager.get(f"/agency/commission/statements/{mine}/statement.pdf").data.startswith(b"%PDF")
     # another agency's manager sees none of it
     west = signed_in(app, world.west.admin_email)
     assert west.get(f"/agency/commission/statements/{mine}").status_code == 404
