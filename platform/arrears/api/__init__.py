@@ -177,6 +177,7 @@ def get_case(case_id: int) -> Any:
 
 # the placement and allocation endpoints join the same API object (and OpenAPI document)
 from arrears.api import applications as _applications  # noqa: E402, F401
+from arrears.api import commission as _commission  # noqa: E402, F401
 from arrears.api import placements as _placements  # noqa: E402, F401
 from arrears.api import repayments as _repayments  # noqa: E402, F401
 from arrears.api import work as _work  # noqa: E402, F401
