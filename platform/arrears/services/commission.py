@@ -789,7 +789,8 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
             )
             .distinct()
         ).all():
-            draft_for(cid, agency_id, user_id)
+            # an agency contract pays the agency, whichever of its collectors a record names
+            draft_for(cid, agency_id, None if contracts_by_id[cid].kind == ContractKind.AGENCY else user_id)
         db.session.flush()
         drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
         if drafts:
