@@ -8,6 +8,7 @@ import pathlib
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from flask import Flask
@@ -140,6 +141,66 @@ def test_seed_demo_json_is_idempotent_and_isolated(
     for uid in bank_user_ids:
         response = c.get(f"/api/v1/users/{uid}", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 404 and response.is_json
+    _assert_demo_commission(app, database, env)
+
+
+def _assert_demo_commission(app: Flask, database: Database, env: dict[str, str]) -> None:
+    """demo-bank's contract per partner agency, last month's payments collected by the agencies, and
+    last month settled (services/demo_commission.py): east's statement approved and paid, which east
+    reads through the API, west's a draft; the lender sees none of it."""
+    from arrears.services.commission import previous_period
+    from arrears.services.demo_commission import PAYMENTS, RATES
+
+    period = previous_period()
+    contracts = database.rows(
+        "SELECT a.slug, c.kind, v.rates FROM commission_contracts c "
+        "JOIN organisations o ON o.id = c.org_id JOIN organisations a ON a.id = c.agency_org_id "
+        "JOIN commission_versions v ON v.contract_id = c.id WHERE o.slug = 'demo-bank' ORDER BY 1"
+    )
+    assert [(r[0], r[1]) for r in contracts] == [
+        ("demo-agency-east", "agency"),
+        ("demo-agency-west", "agency"),
+    ]
+    assert all(
+        {b: Decimal(v) for b, v in r[2].items()} == {b: Decimal(v) for b, v in RATES.items()}
+        for r in contracts
+    )
+    assert (
+        database.scalar(
+            "SELECT count(*) FROM commission_versions WHERE min_amount IS NOT NULL AND tiers::text <> '[]'"
+        )
+        == 2
+    )
+    records = dict(
+        database.rows(
+            "SELECT a.slug, count(*) FROM commission_records r "
+            "JOIN organisations a ON a.id = r.agency_org_id "
+            "JOIN commission_statements s ON s.id = r.statement_id WHERE s.period = :p GROUP BY 1",
+            p=period,
+        )
+    )
+    assert records == PAYMENTS
+    statements = {
+        r[0]: (r[1], r[2], r[3])
+        for r in database.rows(
+            "SELECT a.slug, s.status, s.net, s.paid_reference FROM commission_statements s "
+            "JOIN organisations a ON a.id = s.agency_org_id WHERE s.period = :p",
+            p=period,
+        )
+    }
+    assert statements["demo-agency-east"][0] == "paid" and statements["demo-agency-east"][2]
+    assert statements["demo-agency-west"][0] == "draft"
+    assert all(net >= Decimal("500.00") for _s, net, _r in statements.values())  # the minimum
+    c = app.test_client()
+    for email, seen in (
+        ("manager@demo-agency-east.example", ["paid"]),
+        ("admin@demo-lender.example", []),
+    ):
+        token = json.loads(_cli(["tokens", "create", "--email", email, "--json"], env).stdout)["token"]
+        answer = c.get(
+            f"/api/v1/commission/statements?period={period}", headers={"Authorization": f"Bearer {token}"}
+        ).get_json()
+        assert [s["status"] for s in answer["items"]] == seen, email
 
 
 # The demo's collection work (services/demo_work.py): per person holding cases (collectors and team
@@ -301,10 +362,15 @@ def _assert_demo_work(database: Database) -> None:
 def _assert_demo_repayments(database: Database) -> None:
     """Per owner: the promises' payments, three part payments, one paying a loan off (closed, its
     placement ended, 50.00 of credit) and a bounced one, reversed; the ledger agrees with the loans."""
+    from arrears.services.demo_commission import PAYMENTS
+
     by_status = dict(database.rows("SELECT status, count(*) FROM repayments GROUP BY 1"))
     assert by_status.get("reversed") == 2
     # and demo-bank's payment recovered after a write-off (services.demo_writeoffs)
-    assert by_status["confirmed"] == PROMISES["kept"] + PROMISES["partly_kept"] + 2 * 4 + 1
+    # and demo-bank's agencies' payments of last month (services.demo_commission)
+    assert by_status["confirmed"] == PROMISES["kept"] + PROMISES["partly_kept"] + 2 * 4 + 1 + sum(
+        PAYMENTS.values()
+    )
     assert [tuple(r) for r in database.rows("SELECT status, recovered > 0 FROM write_offs")] == [
         ("registered", True)
     ]
@@ -395,6 +461,17 @@ def test_embedded_sqlite_default_keeps_tenants_apart(sqlite_app: Flask) -> None:
         )
         assert pending == sum(PENDING_BY_LEVEL.values())
         assert db.session.scalar(select(func.count()).select_from(Letter)) == 2
+        # last month's commission settled on SQLite too: east's statement paid, west's a draft
+        from arrears.models import CommissionStatement
+        from arrears.services.commission import previous_period
+
+        settled = db.session.execute(
+            select(CommissionStatement.status, CommissionStatement.record_count).where(
+                CommissionStatement.period == previous_period()
+            )
+        ).all()
+        assert sorted(status.value for status, _n in settled) == ["draft", "paid"]
+        assert all(n > 0 for _s, n in settled)
     # a demo collector's workbench is alive
     collector = sqlite_app.test_client()
     assert login(collector, "collector1@demo-agency-east.example", DEFAULT_PASSWORD).status_code == 302

@@ -176,4 +176,7 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
     from arrears.services.demo_writeoffs import seed_writeoffs
 
     seed_writeoffs(by_slug)
+    from arrears.services.demo_commission import seed_commission
+
+    seed_commission(by_slug)
     return {"organisations": out_orgs, "users": out_users}

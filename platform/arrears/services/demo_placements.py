@@ -1,5 +1,6 @@
 """Demo placements (``seed-demo``): demo-bank places most of its cases with both agencies and keeps a
-few in-house, demo-lender places half with east; each agency dispatches to its collectors by a
+few in-house (its placements began on the first day of last month, for the demo's commission),
+demo-lender places half with east; each agency dispatches to its collectors by a
 strategy and keeps some in its pool. Everything goes through the real services (strategy, preview,
 maker-checker approval, apply), so the demo shows the logs a real run leaves. Runs once per owner."""
 
@@ -14,6 +15,8 @@ from arrears.extensions import db
 from arrears.models import AllocationLevel, AllocationStrategy, Organisation, Placement, User
 from arrears.services import allocation, approvals, strategies
 from arrears.services.cases import CaseFilter, business_date
+from arrears.services.demo_commission import OWNER as COMMISSION_OWNER
+from arrears.services.demo_commission import placed_since
 from arrears.tenancy import tenant
 
 PLACEMENT_RULES: list[dict[str, Any]] = [
@@ -66,6 +69,9 @@ def seed_placements(by_slug: dict[str, Organisation]) -> None:
             checker = _user(f"reviewer@{owner_slug}.example")
             strategy = _strategy(admin, "Standard placement", AllocationLevel.PLACEMENT, PLACEMENT_RULES)
             today = business_date(owner)
+            # demo-bank's placements began last month: its agencies' payments then are settled
+            # (services.demo_commission)
+            since = placed_since(today) if owner_slug == COMMISSION_OWNER else today
             candidates = allocation.candidate_ids(owner, AllocationLevel.PLACEMENT, CaseFilter(dpd_min=1))
             run = allocation.preview(
                 admin,
@@ -73,7 +79,7 @@ def seed_placements(by_slug: dict[str, Organisation]) -> None:
                 strategy=strategy,
                 case_ids=candidates[:placed],
                 targets=[{"id": by_slug[a].id} for a in agency_slugs],
-                starts_on=today,
+                starts_on=since,
                 ends_on=today + dt.timedelta(days=90),
             )
             _applied(admin, run, checker)
