@@ -516,34 +516,35 @@ def _priced(
             )
         ),
     )
+
+    def priced(bucket: Any, agency: Any, statement: Any) -> Any:
+        return select(
+            c.org_id,
+            literal(RecordKind.COMMISSION.value),
+            c.id,
+            versions.c.id,
+            versions.c.number,
+            agency,
+            r.collector_user_id,
+            r.org_id,
+            r.id,
+            r.case_id,
+            bucket,
+            r.paid_at,
+            r.paid_at,
+            r.amount,
+            rate.rate,
+            func.round(r.amount * rate.rate, 2),
+            literal(now),
+            statement,
+        ).select_from(r)
+
     if kind == ContractKind.AGENCY:
         bucket: Any = pc.bucket
         query = (
-            select(
-                c.org_id,
-                literal(RecordKind.COMMISSION.value),
-                c.id,
-                versions.c.id,
-                versions.c.number,
-                r.agency_org_id,
-                r.collector_user_id,
-                r.org_id,
-                r.id,
-                r.case_id,
-                bucket,
-                r.paid_at,
-                r.paid_at,
-                r.amount,
-                rate.rate,
-                func.round(r.amount * rate.rate, 2),
-                literal(now),
-                into_statement,
-            )
-            .select_from(r)
+            priced(bucket, r.agency_org_id, into_statement)
             .join(c, and_(c.org_id == r.org_id, c.agency_org_id == r.agency_org_id))
             .join(pc, pc.id == r.placement_case_id)
-            .join(versions, in_force)
-            .join(rate, and_(rate.version_id == versions.c.id, rate.bucket == bucket))
             .where(r.org_id == payer.id, r.agency_org_id.is_not(None))
         )
     else:
@@ -552,38 +553,19 @@ def _priced(
         held_by = r.org_id if payer.kind == OrgKind.ASSET_OWNER else r.agency_org_id
         bucket = func.coalesce(pc.bucket, _bucket_of_dpd(_days_between(paid_day, Case.due_date)))
         query = (
-            select(
-                c.org_id,
-                literal(RecordKind.COMMISSION.value),
-                c.id,
-                versions.c.id,
-                versions.c.number,
-                literal(None),
-                r.collector_user_id,
-                r.org_id,
-                r.id,
-                r.case_id,
-                bucket,
-                r.paid_at,
-                r.paid_at,
-                r.amount,
-                rate.rate,
-                func.round(r.amount * rate.rate, 2),
-                literal(now),
-                null_id,
-            )
-            .select_from(r)
+            priced(bucket, null_id, null_id)
             .join(c, c.org_id == held_by)
             .join(Case, Case.id == r.case_id)
             .outerjoin(pc, pc.id == r.placement_case_id)
-            .join(versions, in_force)
-            .join(rate, and_(rate.version_id == versions.c.id, rate.bucket == bucket))
             .where(r.collector_user_id.is_not(None))
         )
         if payer.kind == OrgKind.ASSET_OWNER:
             query = query.where(r.org_id == payer.id, r.agency_org_id.is_(None))
         else:
             query = query.where(r.agency_org_id == payer.id)
+    query = query.join(versions, in_force).join(
+        rate, and_(rate.version_id == versions.c.id, rate.bucket == bucket)
+    )
     query = query.where(
         c.org_id == payer.id,
         c.kind == kind,
