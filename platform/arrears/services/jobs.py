@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from arrears.auth.principal import require
 from arrears.models import JobRecord, User
 from arrears.services import audit
 from arrears.services.unit import transaction
 from arrears.tasks.queue import enqueue
+
+T = TypeVar("T")
 
 
 def start_census(actor: User) -> JobRecord:
@@ -31,3 +33,24 @@ def status(record: JobRecord) -> dict[str, Any]:
         "message": record.message,
         "done": record.status.done,
     }
+
+
+def filter_args(f: Any) -> dict[str, Any]:
+    """A filter dataclass as a job's JSON arguments (dates as ISO strings)."""
+    import datetime as dt
+
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in vars(f).items()}
+
+
+def filter_of(cls: type[T], values: dict[str, Any], dates: tuple[str, ...]) -> T:
+    """The filter dataclass ``cls`` back from a job's JSON arguments (``dates``: its date fields);
+    keys it does not know are ignored."""
+    import dataclasses
+    import datetime as dt
+
+    out = dict(values)
+    for key in dates:
+        if out.get(key):
+            out[key] = dt.date.fromisoformat(str(out[key]))
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in out.items() if k in known})

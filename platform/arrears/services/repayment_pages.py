@@ -46,7 +46,7 @@ from arrears.models import (
     RepaymentStatus,
     User,
 )
-from arrears.services import audit, ledger, work_queries
+from arrears.services import audit, jobs, ledger, work_queries
 from arrears.services.repayments import RepaymentFilter, postings_of, query
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.scopes import case_scope
@@ -567,12 +567,11 @@ def start_export_job(actor: User, f: RepaymentFilter) -> str:
 
     require(actor, "repayments.view")
     require(actor, "cases.export")
-    filters = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in vars(f).items()}
     with transaction():
         record = enqueue(
             "arrears.tasks.repayment_exports.run_export_job",
             name="export repayments (xlsx)",
-            kwargs={"filters": filters},
+            kwargs={"filters": jobs.filter_args(f)},
             created_by=actor,
             retries=1,
         )
@@ -581,11 +580,7 @@ def start_export_job(actor: User, f: RepaymentFilter) -> str:
 
 def filter_from(values: dict[str, Any]) -> RepaymentFilter:
     """A filter from the job's JSON arguments."""
-    out = dict(values)
-    for key in ("paid_from", "paid_to"):
-        if out.get(key):
-            out[key] = dt.date.fromisoformat(str(out[key]))
-    return RepaymentFilter(**{k: v for k, v in out.items() if k in RepaymentFilter.__dataclass_fields__})
+    return jobs.filter_of(RepaymentFilter, values, ("paid_from", "paid_to"))
 
 
 __all__ = [

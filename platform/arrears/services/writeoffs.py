@@ -78,7 +78,7 @@ from arrears.models.writeoffs import (
     WriteOffStatus,
 )
 from arrears.security import masking
-from arrears.services import approvals, audit
+from arrears.services import approvals, audit, jobs
 from arrears.services.money import parse_amount
 from arrears.services.unit import transaction
 
@@ -1452,12 +1452,11 @@ def start_export_job(actor: User, f: LedgerFilter | None) -> str:
     require(actor, "writeoffs.view")
     require(actor, "cases.export")
     f = f or LedgerFilter()
-    filters = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in vars(f).items()}
     with transaction():
         record = enqueue(
             "arrears.tasks.writeoffs.run_export_job",
             name="export write-offs (xlsx)",
-            kwargs={"filters": filters},
+            kwargs={"filters": jobs.filter_args(f)},
             created_by=actor,
             retries=1,
         )
@@ -1465,11 +1464,7 @@ def start_export_job(actor: User, f: LedgerFilter | None) -> str:
 
 
 def filter_from(values: dict[str, Any]) -> LedgerFilter:
-    out = dict(values)
-    for key in ("date_from", "date_to"):
-        if out.get(key):
-            out[key] = dt.date.fromisoformat(str(out[key]))
-    return LedgerFilter(**{k: v for k, v in out.items() if k in LedgerFilter.__dataclass_fields__})
+    return jobs.filter_of(LedgerFilter, values, ("date_from", "date_to"))
 
 
 def ledger_count(actor: User, f: LedgerFilter | None = None) -> int:
