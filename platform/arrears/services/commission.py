@@ -743,11 +743,7 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
             if (
                 contract.kind == ContractKind.AGENCY
                 and contract.status == ContractStatus.ACTIVE
-                and db.session.scalar(
-                    select(CommissionVersion.id)
-                    .where(CommissionVersion.contract_id == cid, CommissionVersion.effective_from <= last_day)
-                    .limit(1)
-                )
+                and versions[cid] is not None  # a version in force by the period's last day
             ):
                 draft_for(cid, contract.agency_org_id, None)
         db.session.flush()
