@@ -174,7 +174,7 @@ def app_context(config: dict[str, Any]) -> Iterator[Any]:
 
 def make_owner(slug: str) -> int:
     """An asset owner tenant (inside an app context); returns its id."""
-    from arrears.services import orgs
+    from arrears.orgs import orgs
 
     org = orgs.create_organisation(
         None,

@@ -130,9 +130,9 @@ def main() -> None:
         with c.app_context(env.config):
             from sqlalchemy import select
 
+            from arrears.allocation import runs as allocation
             from arrears.extensions import db
             from arrears.models import AllocationLevel, Case, CaseHolder, RunStatus, User
-            from arrears.services import allocation
             from arrears.tenancy import tenant
 
             org = c.load_org(org_id)

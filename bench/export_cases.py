@@ -38,8 +38,8 @@ SEED_CHUNK = 5000
 def seed_cases(org_id: int, count: int) -> int:
     """``count`` cases through the import engine (``run_table`` over ``rows_table``), committed chunk
     by chunk, inside an app context: the rows the export reads are written as an import writes them."""
+    from arrears.cases.imports.engine import rows_table, run_table
     from arrears.extensions import db
-    from arrears.imports.engine import rows_table, run_table
     from arrears.tenancy import tenant
 
     items = c.case_items(count)
@@ -57,9 +57,9 @@ def seed_cases(org_id: int, count: int) -> int:
 def plain_rows(count: int, today: dt.date) -> list[list[Any]]:
     """The export's 22 columns for the same cases, as plain Python values (masked like the export,
     money as float, dates as dates), built from the generator without the database."""
-    from arrears.imports import normalize as n
+    from arrears.cases.cases import bucket
+    from arrears.cases.imports import normalize as n
     from arrears.security import masking
-    from arrears.services.cases import bucket
 
     rows = []
     for item in c.case_items(count):
@@ -117,10 +117,10 @@ def _install_phases() -> c.Phases:
     import xlsxwriter
     from xlsxwriter.worksheet import Worksheet
 
+    from arrears.cases import cases as case_services
+    from arrears.cases import exports
     from arrears.extensions import db
     from arrears.security import pii
-    from arrears.services import cases as case_services
-    from arrears.services import exports
 
     phases = c.Phases()
     phases.wrap(exports, "page", "db: services.cases.page (query + ORM load, 500 a page)")
@@ -140,8 +140,8 @@ def run_export(config: dict[str, Any], org_id: int, path: str, phases: bool, pro
     """In the child process: the measured export."""
     import xlsxwriter
 
-    from arrears.services.cases import CaseFilter
-    from arrears.services.exports import export_cases
+    from arrears.cases.cases import CaseFilter
+    from arrears.cases.exports import export_cases
     from arrears.tenancy import tenant
 
     with c.app_context(config):
@@ -225,8 +225,8 @@ def main() -> None:
 def measure(args: argparse.Namespace, child: c.Child) -> None:
     with c.environment("arrears_bench") as env:
         with c.app_context(env.config):
-            from arrears.services.cases import business_date
-            from arrears.services.exports import COLUMNS
+            from arrears.cases.cases import business_date
+            from arrears.cases.exports import COLUMNS
 
             org_id = c.make_owner("bench-owner")
             start = time.perf_counter()

@@ -46,9 +46,9 @@ def bare_openpyxl_read(path: Path) -> tuple[float, int]:
 
 
 def _install_phases() -> c.Phases:
+    from arrears.cases.imports import engine
+    from arrears.cases.imports.reader import Table
     from arrears.extensions import db
-    from arrears.imports import engine
-    from arrears.imports.reader import Table
     from arrears.security import pii
 
     phases = c.Phases()
@@ -70,8 +70,8 @@ def _install_phases() -> c.Phases:
 
 def run_import(config: dict[str, Any], org_id: int, path: str, phases: bool, profile: bool) -> dict[str, Any]:
     """In the child process: the measured import."""
-    from arrears.imports import engine
-    from arrears.services.imports import import_cases
+    from arrears.cases.imports import engine
+    from arrears.cases.imports.batches import import_cases
 
     with c.app_context(config):
         org = c.load_org(org_id)

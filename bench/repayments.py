@@ -195,6 +195,7 @@ def main() -> None:
             with c.app_context(env.config) as app:
                 from sqlalchemy import func, select, text
 
+                from arrears.auth import sessions as auth
                 from arrears.extensions import db
                 from arrears.models import (
                     ApiTokenAudience,
@@ -204,7 +205,7 @@ def main() -> None:
                     RepaymentStatus,
                     User,
                 )
-                from arrears.services import auth, ledger
+                from arrears.payments import ledger
                 from arrears.tenancy import tenant
 
                 org = c.load_org(org_id)

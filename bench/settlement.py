@@ -40,9 +40,10 @@ def make_agencies(owner_id: int, count: int) -> list[int]:
 
     from sqlalchemy import select
 
+    from arrears.commission import commission
     from arrears.extensions import db
     from arrears.models import Partnership, User
-    from arrears.services import commission, orgs
+    from arrears.orgs import orgs
     from arrears.tenancy import tenant
 
     ids = []
@@ -222,9 +223,9 @@ def main() -> None:
         with c.app_context(env.config):
             from sqlalchemy import func, select
 
+            from arrears.commission import commission
             from arrears.extensions import db
             from arrears.models import CommissionRecord, CommissionStatement
-            from arrears.services import commission
             from arrears.tenancy import tenant
 
             org = c.load_org(owner_id)

@@ -190,7 +190,7 @@ def main() -> None:
             try:
                 result = measure(app, org_id, args)
             finally:
-                from arrears.tasks.queue import redis_connection
+                from arrears.kernel.jobs.queue import redis_connection
 
                 conn = redis_connection()
                 if conn is not None:

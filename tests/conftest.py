@@ -205,7 +205,7 @@ class Tenant:
 def make_tenant(kind: str, slug: str, extra_roles: tuple[str, ...] = ()) -> Tenant:
     from arrears.extensions import db
     from arrears.models import Organisation
-    from arrears.services import orgs, roles, users
+    from arrears.orgs import orgs, roles, users
     from arrears.tenancy import tenant
 
     admin_email = f"admin@{slug}.test.example"
@@ -315,8 +315,8 @@ def signed_in(app: Flask, email: str) -> FlaskClient:
 
 
 def api_token(email: str, days: int = 30) -> str:
+    from arrears.auth import sessions as auth
     from arrears.models import ApiTokenAudience
-    from arrears.services import auth
     from arrears.tenancy import tenant
 
     user = auth.get_user_by_email(email)

@@ -3,7 +3,7 @@ dispatch to collectors, transfers, caps, the placements and the requests to the 
 repayments credited to the agency."""
 
 from agency_console.views import bp
-from arrears.web import allocation
+from arrears.allocation import pages as allocation
 
 # The page modules register their views on ``bp`` when imported.
 from . import cases, commission, repayments  # noqa: F401

@@ -24,20 +24,22 @@ from agency_console.forms import (
     optional_int,
 )
 from agency_console.views import bp
+from arrears.allocation import assignments
+from arrears.allocation import placements as placement_service
 from arrears.auth.principal import permission_required
+from arrears.cases import cases as case_service
+from arrears.cases.schemas import case_view
+from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import DomainError
 from arrears.extensions import db
+from arrears.kernel.jobs.queue import is_eager
 from arrears.models import Placement, PlacementCase, User
-from arrears.schemas.cases import case_view
-from arrears.services import assignments, repayment_pages, work_queries
-from arrears.services import cases as case_service
-from arrears.services import partnerships as partnership_service
-from arrears.services import placements as placement_service
-from arrears.services import teams as team_service
-from arrears.tasks.queue import is_eager
+from arrears.orgs import partnerships as partnership_service
+from arrears.orgs import teams as team_service
+from arrears.orgs.pages import _field_error
+from arrears.payments import queries as repayment_pages
 from arrears.tenancy import loaders
-from arrears.tenancy.scopes import case_scope, led_team_ids, sees_everything
-from arrears.web.orgadmin import _field_error
+from arrears.work import queries as work_queries
 
 PAGE = 50
 # the list's query arguments that a bulk action carries back to the list it came from

@@ -8,6 +8,6 @@ The pages are shared with the asset console (``arrears.web.commission``); the ru
 from __future__ import annotations
 
 from agency_console.views import bp
-from arrears.web import commission
+from arrears.commission import pages as commission
 
 commission.register(bp)

@@ -10,7 +10,7 @@ from flask_login import current_user
 
 from agency_console.views import bp
 from arrears.auth.principal import permission_required
-from arrears.web import repayments as pages
+from arrears.payments import pages
 from arrears.web.console import NavItem
 
 _nav: list[NavItem] = bp.console_nav  # type: ignore[attr-defined]

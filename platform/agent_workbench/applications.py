@@ -17,14 +17,14 @@ from flask_login import current_user
 
 from agent_workbench.forms import ReductionForm, RepaymentForm
 from agent_workbench.views import _case, _render_case, bp
+from arrears.cases import cases as case_service
 from arrears.errors import DomainError, NotFound
 from arrears.models import ApplicationStatus, User
-from arrears.services import applications
-from arrears.services import cases as case_service
-from arrears.services.notes import parse_day
+from arrears.orgs.pages import _field_error
 from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm
-from arrears.web.orgadmin import _field_error
+from arrears.work import applications
+from arrears.work.notes import parse_day
 
 STATUSES = {
     "": _l("All"),

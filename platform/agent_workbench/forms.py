@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import Length, Optional
 
-from arrears.services import notes
+from arrears.work import notes
 
 
 class NoteForm(FlaskForm):

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from agent_workbench.views import bp
-from arrears.web import repayments as pages
+from arrears.payments import pages
 from arrears.web.console import NavItem
 
 bp.console_nav.append(NavItem("agent_workbench.my_repayments", _l("My repayments")))  # type: ignore[attr-defined]

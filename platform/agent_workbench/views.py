@@ -27,25 +27,19 @@ from agent_workbench.forms import (
     RepaymentForm,
     SnoozeForm,
 )
+from arrears.allocation import assignments
+from arrears.cases import cases as case_service
+from arrears.cases.schemas import case_view
+from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError, NotFound
 from arrears.models import ApplicationKind, CallResult, Case, OrgKind, User
-from arrears.schemas.cases import case_view
+from arrears.orgs.pages import _field_error
+from arrears.payments import queries as repayment_pages
+from arrears.payments import repayments
+from arrears.reports import desk as workbench
 from arrears.security import masking
-from arrears.services import (
-    applications,
-    assignments,
-    attachments,
-    calls,
-    letters,
-    notes,
-    repayment_pages,
-    repayments,
-    workbench,
-)
-from arrears.services import cases as case_service
-from arrears.tenancy.scopes import case_scope
 from arrears.web.console import NavItem, console_blueprint
-from arrears.web.orgadmin import _field_error
+from arrears.work import applications, attachments, calls, letters, notes
 
 
 def _due_badge(user: Any) -> int | None:

@@ -15,9 +15,10 @@ from flask_login import current_user
 from agent_workbench.views import CALL_RESULTS, _case, bp
 from arrears.errors import DomainError, ValidationFailed
 from arrears.models import User
-from arrears.services import attachments, calls, jobs, letters
+from arrears.orgs import jobs
 from arrears.tenancy import loaders
 from arrears.web.files import attachment_download
+from arrears.work import attachments, calls, letters
 
 
 def _me() -> User:

@@ -40,13 +40,15 @@ def _configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from arrears import models  # noqa: F401  (register every model with the metadata)
+    from arrears.allocation import placements  # noqa: F401  (register their kinds of approval)
+    from arrears.allocation import runs as allocation  # noqa: F401  (register their kinds of approval)
     from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
     from arrears.i18n import select_locale, select_timezone
+    from arrears.kernel.jobs import queue
     from arrears.security import pii
-    from arrears.services import allocation, applications, placements  # noqa: F401  (register their kinds of approval)
-    from arrears.tasks import queue
     from arrears.tenancy import criteria, rls
     from arrears.web import login as web_login
+    from arrears.work import applications  # noqa: F401  (register their kinds of approval)
 
     pii.init_app(app)
     db.init_app(app)

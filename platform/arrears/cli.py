@@ -33,7 +33,7 @@ def _fail(exc: DomainError, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print organisations and logins as JSON.")
 def seed_demo(password: str | None, as_json: bool) -> None:
     """Create (or refresh) the demo tenants and their users. Safe to run again."""
-    from arrears.services.demo import DEFAULT_PASSWORD, seed
+    from arrears.demo.seed import DEFAULT_PASSWORD, seed
 
     try:
         result = seed(password or DEFAULT_PASSWORD)
@@ -61,8 +61,8 @@ tokens = AppGroup("tokens", help="API tokens.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} as JSON.')
 def tokens_create(email: str, days: int | None, name: str, as_json: bool) -> None:
     """Create an API token for a user; the token is printed once."""
+    from arrears.auth import sessions as auth
     from arrears.models import ApiTokenAudience
-    from arrears.services import auth
     from arrears.tenancy import tenant
 
     try:
@@ -93,7 +93,7 @@ def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
     from rq import Worker
 
     from arrears.extensions import db
-    from arrears.tasks.queue import redis_connection
+    from arrears.kernel.jobs.queue import redis_connection
 
     conn = redis_connection()
     if conn is None:
@@ -119,8 +119,8 @@ def cron() -> None:
     """Run rq's cron scheduler for the periodic jobs declared in arrears.tasks.schedule."""
     from rq.cron import CronScheduler
 
-    from arrears.tasks.queue import redis_connection
-    from arrears.tasks.schedule import SCHEDULE, run_periodic
+    from arrears.kernel.jobs.queue import redis_connection
+    from arrears.kernel.jobs.schedule import SCHEDULE, run_periodic
 
     conn = redis_connection()
     if conn is None:
@@ -150,7 +150,7 @@ def create_tenant(
     kind: str, slug: str, name: str, admin_email: str, admin_name: str, admin_password: str
 ) -> None:
     """Create an organisation with its first administrator (for a real installation)."""
-    from arrears.services.orgs import create_organisation
+    from arrears.orgs.orgs import create_organisation
 
     try:
         org = create_organisation(
@@ -186,7 +186,7 @@ def cases_import(org_slug: str, file: str, mapping: str, dry_run: bool, as_json:
 
     from flask_babel import force_locale
 
-    from arrears.services.imports import import_cases, owner_by_slug
+    from arrears.cases.imports.batches import import_cases, owner_by_slug
 
     try:
         org = owner_by_slug(org_slug)
@@ -255,9 +255,9 @@ def cases_export(
     """Export an owner's cases to .xlsx or .csv (streamed; masked unless --unmask; audited)."""
     from decimal import Decimal, InvalidOperation
 
-    from arrears.services.cases import CaseFilter
-    from arrears.services.exports import export_cases
-    from arrears.services.imports import owner_by_slug
+    from arrears.cases.cases import CaseFilter
+    from arrears.cases.exports import export_cases
+    from arrears.cases.imports.batches import owner_by_slug
     from arrears.tenancy import tenant
 
     try:
@@ -296,8 +296,8 @@ def _statement_command(
 
     from flask_babel import force_locale
 
-    from arrears.services import reconcile
-    from arrears.services.imports import owner_by_slug
+    from arrears.cases.imports.batches import owner_by_slug
+    from arrears.payments import reconcile
 
     try:
         org = owner_by_slug(org_slug)
@@ -383,7 +383,7 @@ pii = AppGroup("pii", help="Personal data keys.")
 def pii_rotate() -> None:
     """Re-encrypt every personal data value with the newest key of PII_KEYS (run after putting a
     new key first; afterwards the old key can be removed)."""
-    from arrears.services.pii import rotate_all
+    from arrears.security.rotation import rotate_all
 
     counts = rotate_all()
     click.echo(json.dumps(counts))

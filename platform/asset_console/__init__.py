@@ -2,7 +2,7 @@
 imports, placements with agencies and allocation, repayments (records, audit, reductions, manual
 entries, the allocation order); later write-off, commission and reports."""
 
-from arrears.web import allocation
+from arrears.allocation import pages as allocation
 from asset_console.views import bp
 
 # The page modules register their views on ``bp`` when imported.

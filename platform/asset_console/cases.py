@@ -15,21 +15,23 @@ from flask_login import current_user
 from wtforms import SelectField
 from wtforms.validators import Optional
 
+from arrears.allocation import log as allocation_log
+from arrears.allocation import placements as placement_service
+from arrears.allocation.pages import RESULT_STATUS_LABELS, reason_text
 from arrears.auth.principal import permission_required
+from arrears.cases import cases as case_service
+from arrears.cases.exports import INLINE_MAX, count_cases, export_cases, start_export_job
+from arrears.cases.schemas import case_view, debtor_view
+from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.models import CaseStatus, User
-from arrears.schemas.cases import case_view, debtor_view
-from arrears.services import allocation_log, repayment_pages, work_queries
-from arrears.services import cases as case_service
-from arrears.services import partnerships as partnership_service
-from arrears.services import placements as placement_service
-from arrears.services.exports import INLINE_MAX, count_cases, export_cases, start_export_job
+from arrears.orgs import partnerships as partnership_service
+from arrears.payments import queries as repayment_pages
+from arrears.payments.pages import ManualRepaymentForm
 from arrears.tenancy import loaders
-from arrears.tenancy.scopes import case_scope
-from arrears.web.allocation import RESULT_STATUS_LABELS, reason_text
 from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm, FaceUploadForm
-from arrears.web.repayments import ManualRepaymentForm
+from arrears.work import queries as work_queries
 from asset_console.views import bp
 
 

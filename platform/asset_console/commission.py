@@ -7,7 +7,7 @@ The pages are shared with the agency console (``arrears.web.commission``); the r
 
 from __future__ import annotations
 
-from arrears.web import commission
+from arrears.commission import pages as commission
 from asset_console.views import bp
 
 commission.register(bp)

@@ -14,14 +14,14 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from arrears.auth.principal import permission_required
+from arrears.cases.imports import batches as import_service
+from arrears.cases.imports.fields import FIELDS, auto_mapping
+from arrears.cases.imports.reader import FileRefused, open_table
 from arrears.errors import DomainError
 from arrears.extensions import db
-from arrears.imports.fields import FIELDS, auto_mapping
-from arrears.imports.reader import FileRefused, open_table
 from arrears.integrations.storage import get_storage
 from arrears.models import ImportBatch, ImportStatus, JobRecord, User
 from arrears.security import masking
-from arrears.services import imports as import_service
 from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm, ImportUploadForm
 from asset_console.views import bp

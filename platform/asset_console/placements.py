@@ -20,7 +20,14 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from arrears.allocation import assignments
+from arrears.allocation import placements as placement_service
+from arrears.allocation.pages import reason_text
 from arrears.auth.principal import permission_required
+from arrears.cases import cases as case_service
+from arrears.cases.exports import count_cases
+from arrears.cases.schemas import case_view
+from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.models import (
@@ -31,18 +38,11 @@ from arrears.models import (
     PlacementStatus,
     User,
 )
-from arrears.schemas.cases import case_view
-from arrears.services import approvals as approval_service
-from arrears.services import assignments
-from arrears.services import cases as case_service
-from arrears.services import partnerships as partnership_service
-from arrears.services import placements as placement_service
-from arrears.services.exports import count_cases
+from arrears.orgs import approvals as approval_service
+from arrears.orgs import partnerships as partnership_service
+from arrears.orgs.pages import _field_error
 from arrears.tenancy import loaders
-from arrears.tenancy.scopes import case_scope
-from arrears.web.allocation import reason_text
 from arrears.web.forms import CaseFilterForm
-from arrears.web.orgadmin import _field_error
 from asset_console.cases import _filter
 from asset_console.views import bp
 

@@ -23,8 +23,8 @@ from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.integrations.storage import StorageNotFound, get_storage
 from arrears.models import User
-from arrears.services import jobs as job_service
-from arrears.services import reconcile as service
+from arrears.orgs import jobs as job_service
+from arrears.payments import reconcile as service
 from arrears.web.console import NavItem
 from asset_console.views import bp
 

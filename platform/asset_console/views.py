@@ -8,15 +8,16 @@ from flask_login import current_user
 from arrears.auth.permissions import DEFAULT_GRANTS, GRANTABLE
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
+from arrears.kernel.jobs.queue import is_eager
 from arrears.models import OrgKind, PartnershipStatus, User
-from arrears.services import dashboard
-from arrears.services import partnerships as partnership_service
-from arrears.tasks.queue import is_eager
+from arrears.orgs import pages as orgadmin
+from arrears.orgs import partnerships as partnership_service
+from arrears.orgs.pages import _field_error
+from arrears.reports import home as dashboard
 from arrears.tenancy import loaders
-from arrears.web import orgadmin, work
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import PartnershipForm
-from arrears.web.orgadmin import _field_error
+from arrears.work import pages as work
 
 bp = console_blueprint(
     "asset_console",

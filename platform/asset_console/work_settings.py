@@ -23,12 +23,12 @@ from wtforms.validators import Length, Optional
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.models import LetterTemplate, User
-from arrears.services import applications as application_service
-from arrears.services import letters as letter_service
+from arrears.orgs.pages import _field_error
 from arrears.tenancy import loaders
 from arrears.web.console import NavItem
 from arrears.web.forms import ConfirmForm
-from arrears.web.orgadmin import _field_error
+from arrears.work import applications as application_service
+from arrears.work import letters as letter_service
 from asset_console.views import bp
 
 bp.console_nav.extend(  # type: ignore[attr-defined]

@@ -28,8 +28,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError, NotFound
 from arrears.models import User, WriteOffRule
-from arrears.services import writeoffs as service
-from arrears.web.orgadmin import _field_error
+from arrears.orgs.pages import _field_error
+from arrears.writeoffs import writeoffs as service
 from asset_console.views import bp
 
 PER_PAGE = 50

@@ -4,9 +4,9 @@ from typing import Any
 
 from flask import g, request
 
+from arrears.auth import sessions as auth_service
 from arrears.models import ApiTokenAudience
-from arrears.schemas.users import LoginRequestSchema, MeSchema, TokenResponseSchema
-from arrears.services import auth as auth_service
+from arrears.orgs.schemas import LoginRequestSchema, MeSchema, TokenResponseSchema
 from arrears.web.jsonapi import JsonApi
 
 field = JsonApi(

@@ -13,10 +13,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from arrears.allocation import assignments
+from arrears.allocation import runs as allocation
+from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
 from arrears.models import AllocationLevel, Organisation, Placement, User
-from arrears.services import allocation, approvals, assignments, teams
-from arrears.services.imports import import_cases
+from arrears.orgs import approvals, teams
 from tests.conftest import PASSWORD, SHARED, Database, World, build_world, csrf_token, signed_in
 
 DATA = SHARED / "data" / "imports"
@@ -32,7 +34,7 @@ def _user(user_id: int) -> User:
 
 
 def _new_user(org_id: int, role_key: str, email: str, name: str) -> int:
-    from arrears.services import roles, users
+    from arrears.orgs import roles, users
     from arrears.tenancy import tenant
 
     org = db.session.get(Organisation, org_id)

@@ -32,10 +32,10 @@ def bank_with_cases(world: World) -> None:
     """Bank imports 300 cases and works with both agencies; a second bank admin checks requests. The
     bank's business date is fixed in the file's time (its newest loan fell due on 2026-10-29), so the
     days past due and the buckets the tests rely on do not move with the calendar."""
+    from arrears.cases.imports.batches import import_cases
     from arrears.extensions import db
     from arrears.models import Organisation
-    from arrears.services import roles, users
-    from arrears.services.imports import import_cases
+    from arrears.orgs import roles, users
     from arrears.tenancy import tenant
 
     org = db.session.get(Organisation, world.bank.org_id)

@@ -77,9 +77,9 @@ def test_upload_confirm_check_then_import(eager_app: Flask, database: Database) 
 
 
 def test_case_list_detail_reveal_edit_and_search(eager_app: Flask, database: Database) -> None:
+    from arrears.cases.imports.batches import import_cases
     from arrears.extensions import db
     from arrears.models import Organisation
-    from arrears.services.imports import import_cases
     from tests.conftest import build_world
 
     world = build_world()
@@ -121,9 +121,9 @@ def test_case_list_detail_reveal_edit_and_search(eager_app: Flask, database: Dat
 def test_face_image_upload_and_audited_view(
     eager_app: Flask, database: Database, tmp_path: pathlib.Path
 ) -> None:
+    from arrears.cases.imports.batches import import_cases
     from arrears.extensions import db
     from arrears.models import Organisation
-    from arrears.services.imports import import_cases
     from tests.conftest import build_world
 
     eager_app.config["MEDIA_ROOT"] = str(tmp_path / "media")
@@ -167,9 +167,9 @@ def test_face_image_upload_and_audited_view(
 def test_large_exports_run_as_a_job_and_download_from_storage(
     eager_app: Flask, database: Database, tmp_path: pathlib.Path
 ) -> None:
+    from arrears.cases.imports.batches import import_cases
     from arrears.extensions import db
     from arrears.models import Organisation
-    from arrears.services.imports import import_cases
     from tests.conftest import build_world
 
     eager_app.config["EXPORT_INLINE_MAX"] = 100
@@ -194,11 +194,11 @@ def test_large_exports_run_as_a_job_and_download_from_storage(
 
 
 def test_old_uploads_and_exports_are_purged(eager_app: Flask, database: Database) -> None:
+    from arrears.cases.imports.batches import new_batch
     from arrears.extensions import db
     from arrears.integrations.storage import StorageNotFound, get_storage
+    from arrears.kernel.jobs.housekeeping import purge_stale_files
     from arrears.models import Organisation
-    from arrears.services.imports import new_batch
-    from arrears.tasks.builtin import purge_stale_files
     from arrears.tenancy import tenant
     from tests.conftest import build_world
 

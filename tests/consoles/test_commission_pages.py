@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from arrears.extensions import db
+from arrears.kernel.jobs.runner import run
 from arrears.models import (
     AuditEvent,
     CommissionContract,
@@ -28,7 +29,6 @@ from arrears.models import (
     JobStatus,
     StatementStatus,
 )
-from arrears.tasks.runner import run
 from arrears.tenancy import tenant
 from tests.conftest import World, csrf_token, make_tenant, partner, signed_in
 from tests.integration.test_commission import _checker, at, contract_for, pay, place
@@ -40,7 +40,7 @@ def _settle_job(org_id: int) -> str:
     with tenant(org_id):
         job_id = db.session.scalar(
             select(JobRecord.id)
-            .where(JobRecord.func == "arrears.tasks.commission.settle_job")
+            .where(JobRecord.func == "arrears.commission.tasks.settle_job")
             .order_by(JobRecord.created_at.desc())
             .limit(1)
         )

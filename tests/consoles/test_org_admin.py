@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from arrears.auth import sessions as auth
 from arrears.extensions import db
 from arrears.models import Role
-from arrears.services import auth, roles
+from arrears.orgs import roles
 from arrears.tenancy import tenant
 from tests.conftest import PASSWORD, Database, World, csrf_token, login, signed_in
 
@@ -86,7 +87,7 @@ def test_nobody_grants_rights_they_do_not_hold(app: Flask, world: World, databas
         ["org.users.view", "org.users.manage", "org.roles.manage"],
     )
     admin = auth.get_user_by_email(world.bank.admin_email)
-    from arrears.services import users
+    from arrears.orgs import users
 
     with tenant(world.bank.org_id):
         users.create_user(
@@ -173,7 +174,7 @@ def test_builtin_roles_cannot_be_changed_or_deleted(app: Flask, world: World) ->
 def test_role_in_use_cannot_be_deleted(app: Flask, world: World) -> None:
     rid = _custom_role(world.bank.org_id, world.bank.admin_email, "Temp", ["cases.view"])
     admin = auth.get_user_by_email(world.bank.admin_email)
-    from arrears.services import users
+    from arrears.orgs import users
 
     with tenant(world.bank.org_id):
         users.create_user(

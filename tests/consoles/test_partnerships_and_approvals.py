@@ -7,10 +7,11 @@ import threading
 import pytest
 from flask import Flask
 
+from arrears.auth import sessions as auth
 from arrears.errors import Conflict, PermissionDenied
 from arrears.extensions import db
 from arrears.models import Approval, ApprovalStatus, Partnership
-from arrears.services import approvals, auth
+from arrears.orgs import approvals
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, csrf_token, make_tenant, signed_in
 
@@ -168,7 +169,7 @@ def test_two_checkers_at_once_decide_once(app: Flask, world: World, database: Da
     _internal_kind()
     second_admin = make_tenant("asset_owner", "bank2")  # build a second decider in bank
     del second_admin
-    from arrears.services import roles, users
+    from arrears.orgs import roles, users
 
     bank_admin = auth.get_user_by_email(world.bank.admin_email)
     with tenant(world.bank.org_id):

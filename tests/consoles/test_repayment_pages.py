@@ -21,11 +21,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from arrears.cases.cases import business_date
 from arrears.extensions import db
 from arrears.models import Organisation, Repayment, RepaymentSource, User
-from arrears.services import applications, notes, repayments
-from arrears.services.cases import business_date
+from arrears.payments import repayments
 from arrears.tenancy import tenant
+from arrears.work import applications, notes
 from tests.conftest import Database, World, build_world, csrf_token, signed_in
 from tests.integration.test_applications import Cases, setup
 

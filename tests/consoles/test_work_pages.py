@@ -20,11 +20,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from arrears.cases.cases import business_date
 from arrears.extensions import db
 from arrears.models import Application, Approval, Attachment, Organisation, Team, User
-from arrears.services import applications, attachments, notes, teams
-from arrears.services.cases import business_date
+from arrears.orgs import teams
 from arrears.tenancy import tenant
+from arrears.work import applications, attachments, notes
 from tests.conftest import Database, World, csrf_token, signed_in
 from tests.integration.test_applications import Cases, _new_user, components, detached, reduce, setup
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from flask import Flask
 
+from arrears.allocation import assignments, placements
 from arrears.extensions import db
-from arrears.services import assignments, placements
 from arrears.tenancy import tenant
 from tests.conftest import Database, build_world, signed_in
 from tests.consoles.test_agency_dispatch_pages import (

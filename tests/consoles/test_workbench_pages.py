@@ -18,11 +18,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from arrears.cases.cases import business_date
 from arrears.extensions import db
 from arrears.models import Organisation, User
-from arrears.services import letters, notes
-from arrears.services.cases import business_date
 from arrears.tenancy import tenant
+from arrears.work import letters, notes
 from tests.conftest import Database, World, build_world, csrf_token, signed_in
 from tests.consoles.test_repayment_pages import pay
 from tests.integration.test_applications import setup

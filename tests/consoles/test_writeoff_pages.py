@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from arrears.extensions import db
 from arrears.models import Approval, ApprovalStatus, Organisation, WriteOff
-from arrears.services import writeoffs
 from arrears.tenancy import tenant
+from arrears.writeoffs import writeoffs
 from tests.conftest import World, csrf_token, signed_in
 from tests.integration.test_writeoffs import setup_bank
 

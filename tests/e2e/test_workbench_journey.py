@@ -22,14 +22,14 @@ LEAD = "lead@demo-agency-east.example"
 
 @pytest.fixture
 def demo_server(eager_app: Flask) -> Iterator[str]:
-    from arrears.services.demo import seed
+    from arrears.demo.seed import seed
 
     seed()
     yield from serve(eager_app)
 
 
 def _sign_in(browser, base: str, email: str):  # type: ignore[no-untyped-def]
-    from arrears.services.demo import DEFAULT_PASSWORD
+    from arrears.demo.seed import DEFAULT_PASSWORD
 
     page = browser.new_context(locale="en-US").new_page()
     page.goto(base + "/login")

@@ -11,6 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
+from arrears.allocation import runs as allocation
+from arrears.cases.imports.batches import import_cases
 from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -25,8 +27,7 @@ from arrears.models import (
     RunStatus,
     User,
 )
-from arrears.services import allocation, approvals
-from arrears.services.imports import import_cases
+from arrears.orgs import approvals
 from arrears.tenancy import tenant
 from tests.conftest import PASSWORD, SHARED, Database, World, partner
 
@@ -39,7 +40,7 @@ def _user(user_id: int) -> User:
 
 
 def _checker(world: World) -> User:
-    from arrears.services import roles, users
+    from arrears.orgs import roles, users
 
     org = db.session.get(Organisation, world.bank.org_id)
     with tenant(org.id, org.kind):

@@ -66,9 +66,9 @@ def test_expired_and_revoked_tokens_stop_working(app: Flask, world: World, datab
 
     second = api_token(world.bank.admin_email)
     assert c.get("/api/v1/me", headers=bearer(second)).status_code == 200
+    from arrears.auth import sessions as auth
     from arrears.extensions import db
     from arrears.models import ApiToken
-    from arrears.services import auth
     from arrears.tenancy import tenant
 
     with tenant(world.bank.org_id):
@@ -102,9 +102,9 @@ def test_disabled_user_token_stops_working(app: Flask, world: World, database: D
 def test_permission_is_checked(app: Flask, world: World) -> None:
     token = api_token(world.bank.emails["owner_staff"])  # staff may view users
     assert app.test_client().get("/api/v1/users", headers=bearer(token)).status_code == 200
+    from arrears.auth import sessions as auth
     from arrears.errors import PermissionDenied
     from arrears.models import ApiTokenAudience
-    from arrears.services import auth
     from arrears.tenancy import tenant
 
     visitor = auth.get_user_by_email(world.east.emails["field_visitor"])
@@ -169,7 +169,8 @@ def test_password_change_kills_field_tokens(app: Flask, world: World) -> None:
     c = app.test_client()
     body = {"email": world.east.emails["field_visitor"], "password": PASSWORD, "device_name": "phone"}
     token = c.post("/field/v1/login", json=body).get_json()["token"]
-    from arrears.services import auth, users
+    from arrears.auth import sessions as auth
+    from arrears.orgs import users
     from arrears.tenancy import tenant
 
     user = auth.get_user_by_email(world.east.emails["field_visitor"])

@@ -16,6 +16,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from arrears.allocation import runs as allocation
+from arrears.cases.imports.batches import upsert_records
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -34,9 +36,9 @@ from arrears.models import (
     RunStatus,
     User,
 )
-from arrears.services import allocation, applications, approvals, teams
-from arrears.services.imports import upsert_records
+from arrears.orgs import approvals, teams
 from arrears.tenancy import loaders, tenant
+from arrears.work import applications
 from tests.conftest import PASSWORD, Database, World, api_token
 
 RIGHTS = ["reductions.request", "repayments.report"]
@@ -51,7 +53,7 @@ def _user(user_id: int) -> User:
 
 
 def _new_user(org_id: int, role_key: str, email: str) -> int:
-    from arrears.services import roles, users
+    from arrears.orgs import roles, users
 
     org = db.session.get(Organisation, org_id)
     with tenant(org.id, org.kind):

@@ -17,10 +17,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from arrears.cases.imports import engine
+from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
-from arrears.imports import engine
 from arrears.models import Organisation
-from arrears.services.imports import import_cases
 from arrears.tenancy import tenant
 from tests.conftest import SHARED, Database, World
 
@@ -279,8 +279,8 @@ def test_cli_import_prints_the_report_and_exits_by_readability(
 def test_export_streams_masked_unless_unmasked_and_is_audited(
     app: Flask, world: World, database: Database, tmp_path: pathlib.Path
 ) -> None:
-    from arrears.services.cases import CaseFilter
-    from arrears.services.exports import export_cases
+    from arrears.cases.cases import CaseFilter
+    from arrears.cases.exports import export_cases
 
     _import(world, DATA / "cases_lender_en.xlsx")
     org = _org(world)
@@ -313,7 +313,7 @@ def test_key_rotation_re_encrypts_and_old_rows_still_read(
 
     from arrears.models import Debtor
     from arrears.security.pii import Keyring
-    from arrears.services.pii import rotate_all
+    from arrears.security.rotation import rotate_all
 
     _import(world, DATA / "cases_utf8_bom.csv")
     old, index_key = app.config["PII_KEYS"], app.config["PII_INDEX_KEY"]
@@ -334,7 +334,7 @@ def test_key_rotation_re_encrypts_and_old_rows_still_read(
 
 
 def _valid_id(first17: str) -> str:
-    from arrears.imports.normalize import _CHECK, _WEIGHTS
+    from arrears.cases.imports.normalize import _CHECK, _WEIGHTS
 
     return first17 + _CHECK[sum(int(d) * w for d, w in zip(first17, _WEIGHTS, strict=True)) % 11]
 

@@ -15,10 +15,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
+from arrears.cases import cases as case_service
+from arrears.cases.scopes import case_scope
 from arrears.errors import ValidationFailed
-from arrears.services import cases as case_service
 from arrears.tenancy import tenant
-from arrears.tenancy.scopes import case_scope
 from tests.conftest import Database, World, build_world, signed_in
 from tests.consoles.test_agency_dispatch_pages import (
     DATA,

@@ -21,6 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
+from arrears.allocation import runs as allocation
+from arrears.cases.imports.batches import upsert_records
+from arrears.commission import commission
 from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -39,8 +42,8 @@ from arrears.models import (
     StatementStatus,
     User,
 )
-from arrears.services import allocation, approvals, commission, repayments, roles, users
-from arrears.services.imports import upsert_records
+from arrears.orgs import approvals, roles, users
+from arrears.payments import repayments
 from arrears.tenancy import tenant
 from tests.conftest import PASSWORD, World, make_tenant, partner
 

@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from arrears.extensions import db
+from arrears.kernel.jobs.runner import run
 from arrears.models import JobRecord, JobStatus
-from arrears.tasks.runner import run
 from arrears.tenancy import tenant
 from tests.conftest import World, api_token, make_tenant, partner
 from tests.integration.test_commission import RATES, _checker, at, pay, place

@@ -21,6 +21,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
+from arrears.allocation import runs as allocation
+from arrears.cases.imports.batches import upsert_records
+from arrears.commission import commission
 from arrears.errors import NotFound
 from arrears.extensions import db
 from arrears.models import (
@@ -33,8 +36,7 @@ from arrears.models import (
     Repayment,
     User,
 )
-from arrears.services import allocation, commission, repayments
-from arrears.services.imports import upsert_records
+from arrears.payments import repayments
 from arrears.tenancy import loaders, tenant
 from tests.conftest import World, make_tenant, partner
 from tests.integration.test_commission import RATES, _checker, contract_for, pay, place

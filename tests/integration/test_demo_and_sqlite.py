@@ -148,8 +148,8 @@ def _assert_demo_commission(app: Flask, database: Database, env: dict[str, str])
     """demo-bank's contract per partner agency, last month's payments collected by the agencies, and
     last month settled (services/demo_commission.py): east's statement approved and paid, which east
     reads through the API, west's a draft; the lender sees none of it."""
-    from arrears.services.commission import previous_period
-    from arrears.services.demo_commission import PAYMENTS, RATES
+    from arrears.commission.commission import previous_period
+    from arrears.demo.commission import PAYMENTS, RATES
 
     period = previous_period()
     contracts = database.rows(
@@ -362,7 +362,7 @@ def _assert_demo_work(database: Database) -> None:
 def _assert_demo_repayments(database: Database) -> None:
     """Per owner: the promises' payments, three part payments, one paying a loan off (closed, its
     placement ended, 50.00 of credit) and a bounced one, reversed; the ledger agrees with the loans."""
-    from arrears.services.demo_commission import PAYMENTS
+    from arrears.demo.commission import PAYMENTS
 
     by_status = dict(database.rows("SELECT status, count(*) FROM repayments GROUP BY 1"))
     assert by_status.get("reversed") == 2
@@ -432,8 +432,8 @@ def sqlite_app(tmp_path: pathlib.Path) -> Iterator[Flask]:
 
 def test_embedded_sqlite_default_keeps_tenants_apart(sqlite_app: Flask) -> None:
     """On SQLite walls 1 and 2 hold: the same 404 for foreign and missing objects."""
-    from arrears.services.auth import get_user_by_email
-    from arrears.services.demo import DEFAULT_PASSWORD, seed
+    from arrears.auth.sessions import get_user_by_email
+    from arrears.demo.seed import DEFAULT_PASSWORD, seed
 
     seed()
     c = sqlite_app.test_client()
@@ -462,8 +462,8 @@ def test_embedded_sqlite_default_keeps_tenants_apart(sqlite_app: Flask) -> None:
         assert pending == sum(PENDING_BY_LEVEL.values())
         assert db.session.scalar(select(func.count()).select_from(Letter)) == 2
         # last month's commission settled on SQLite too: east's statement paid, west's a draft
+        from arrears.commission.commission import previous_period
         from arrears.models import CommissionStatement
-        from arrears.services.commission import previous_period
 
         settled = db.session.execute(
             select(CommissionStatement.status, CommissionStatement.record_count).where(

@@ -10,10 +10,10 @@ import sys
 from flask import Flask
 from rq import Queue
 
+from arrears.auth.sessions import get_user_by_email
 from arrears.extensions import db
+from arrears.kernel.jobs.queue import enqueue, redis_connection
 from arrears.models import JobRecord, JobStatus
-from arrears.services.auth import get_user_by_email
-from arrears.tasks.queue import enqueue, redis_connection
 from arrears.tenancy import cross_tenant, tenant
 from tests.conftest import Database, World, worker_env
 
@@ -37,7 +37,7 @@ def test_a_worker_process_runs_the_job_inside_its_tenant_only(
 ) -> None:
     admin = get_user_by_email(world.bank.admin_email)
     with tenant(world.bank.org_id):
-        record = enqueue("arrears.tasks.builtin.tenant_census", name="census", created_by=admin)
+        record = enqueue("arrears.kernel.jobs.housekeeping.tenant_census", name="census", created_by=admin)
         job_id = record.id
         db.session.commit()
     queue = Queue(app.config["RQ_QUEUES"][0], connection=redis_connection())
@@ -57,7 +57,7 @@ def test_a_worker_process_runs_the_job_inside_its_tenant_only(
 
 def test_a_rolled_back_use_case_sends_no_job(app: Flask, world: World) -> None:
     with tenant(world.bank.org_id):
-        record = enqueue("arrears.tasks.builtin.tenant_census", name="census")
+        record = enqueue("arrears.kernel.jobs.housekeeping.tenant_census", name="census")
         job_id = record.id
         db.session.rollback()
     assert job_id not in Queue(app.config["RQ_QUEUES"][0], connection=redis_connection()).job_ids
@@ -67,7 +67,7 @@ def test_a_rolled_back_use_case_sends_no_job(app: Flask, world: World) -> None:
 
 def test_failed_job_is_recorded_with_its_error(app: Flask, world: World, database: Database) -> None:
     with tenant(world.bank.org_id):
-        record = enqueue("arrears.tasks.builtin.no_such_function", name="broken", retries=0)
+        record = enqueue("arrears.kernel.jobs.housekeeping.no_such_function", name="broken", retries=0)
         job_id = record.id
         db.session.commit()
     _worker(app, database)
@@ -78,14 +78,14 @@ def test_failed_job_is_recorded_with_its_error(app: Flask, world: World, databas
 
 
 def test_eager_mode_runs_inline_after_commit(eager_app: Flask) -> None:
-    from arrears.services.unit import transaction
-    from arrears.tasks.queue import is_eager
+    from arrears.kernel.jobs.queue import is_eager
+    from arrears.kernel.transaction import transaction
     from tests.conftest import build_world
 
     assert is_eager()
     world = build_world()
     with tenant(world.east.org_id), transaction():
-        record = enqueue("arrears.tasks.builtin.tenant_census", name="census")
+        record = enqueue("arrears.kernel.jobs.housekeeping.tenant_census", name="census")
         job_id = record.id
     with tenant(world.east.org_id):
         db.session.expire_all()  # the job ran in its own context and session
@@ -113,7 +113,7 @@ def test_schedule_is_declared_as_data() -> None:
     from croniter import croniter
     from werkzeug.utils import import_string
 
-    from arrears.tasks.schedule import SCHEDULE
+    from arrears.kernel.jobs.schedule import SCHEDULE
 
     names = [entry.name for entry in SCHEDULE]
     assert len(names) == len(set(names))

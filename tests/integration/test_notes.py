@@ -12,6 +12,8 @@ import sqlalchemy
 from flask import Flask
 from sqlalchemy import func, select, text
 
+from arrears.allocation import assignments
+from arrears.cases.cases import business_date
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -25,9 +27,8 @@ from arrears.models import (
     ReminderKind,
     User,
 )
-from arrears.services import assignments, notes
-from arrears.services.cases import business_date
 from arrears.tenancy import tenant
+from arrears.work import notes
 from tests.conftest import Database, World
 from tests.consoles.test_agency_dispatch_pages import _new_user
 from tests.integration.test_placements import _dispatch, _placed_with_east

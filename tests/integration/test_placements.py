@@ -12,6 +12,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, text
 
+from arrears.allocation import assignments, placements, strategies
+from arrears.allocation import runs as allocation
+from arrears.cases.imports.batches import import_cases
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -29,8 +32,7 @@ from arrears.models import (
     RunStatus,
     User,
 )
-from arrears.services import allocation, approvals, assignments, placements, strategies
-from arrears.services.imports import import_cases
+from arrears.orgs import approvals
 from arrears.tenancy import loaders, tenant
 from tests.conftest import PASSWORD, SHARED, Database, World
 
@@ -44,7 +46,7 @@ def _user(user_id: int) -> User:
 
 
 def _second_bank_admin(world: World) -> int:
-    from arrears.services import roles, users
+    from arrears.orgs import roles, users
 
     org = db.session.get(Organisation, world.bank.org_id)
     with tenant(org.id, org.kind):
@@ -184,8 +186,8 @@ def test_the_periodic_job_ends_placements_per_tenant(app: Flask, world: World, d
     import subprocess
     import sys
 
+    from arrears.kernel.jobs.schedule import run_periodic
     from arrears.models import JobRecord, JobStatus
-    from arrears.tasks.schedule import run_periodic
     from tests.conftest import worker_env
 
     placement = _placed_with_east(world)
@@ -294,7 +296,7 @@ def test_transfers_keep_caps_scopes_and_the_log(app: Flask, world: World) -> Non
 
 
 def _scope(actor: User):
-    from arrears.tenancy.scopes import case_scope
+    from arrears.cases.scopes import case_scope
 
     return case_scope(actor)
 
@@ -352,7 +354,7 @@ def test_owner_staff_without_the_whole_view_see_only_their_own_cases(
     app: Flask, world: World, database: Database
 ) -> None:
     """Scope inside the owner: a custom role without cases.view.all sees only its assigned cases."""
-    from arrears.services import roles
+    from arrears.orgs import roles
 
     org = db.session.get(Organisation, world.bank.org_id)
     with tenant(org.id, org.kind):

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
 from arrears.models import Case, Organisation, Partnership
-from arrears.services.imports import import_cases
 from arrears.tenancy import tenant
 from tests.conftest import PASSWORD, SHARED, World, api_token
 
@@ -25,7 +25,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def _checker_token(world: World) -> str:
-    from arrears.services import roles, users
+    from arrears.orgs import roles, users
 
     org = db.session.get(Organisation, world.bank.org_id)
     with tenant(org.id, org.kind):
@@ -196,8 +196,8 @@ def test_assignments_through_the_api(app: Flask, world: World) -> None:
     client = app.test_client()
 
     def collector_sees() -> set[int]:
+        from arrears.cases.scopes import case_scope
         from arrears.models import User
-        from arrears.tenancy.scopes import case_scope
 
         with tenant(world.east.org_id):
             db.session.expire_all()

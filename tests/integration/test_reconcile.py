@@ -24,6 +24,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
 from arrears.models import (
@@ -38,8 +39,7 @@ from arrears.models import (
     RepaymentStatus,
     User,
 )
-from arrears.services import ledger, reconcile
-from arrears.services.imports import import_cases
+from arrears.payments import ledger, reconcile
 from arrears.tenancy import tenant
 from tests.conftest import SHARED, Database, World, api_token, build_world, csrf_token, signed_in
 
@@ -194,7 +194,7 @@ def test_reconcile_against_the_api_then_again_applies_nothing_twice(app: Flask, 
         reconcile.apply_now(owner(world))
     # a core record the owner reversed (a chargeback) is no payment for the statement's day
     with tenant(world.lender.org_id):
-        from arrears.services import repayments
+        from arrears.payments import repayments
 
         admin = db.session.get(User, world.lender.admin_id)
         assert admin is not None
@@ -524,9 +524,9 @@ def test_cli_without_redis_applies_inline(app: Flask, world: World, database: Da
 
 def _daily(org_id: int) -> dict[str, Any]:
     """The schedule's per-tenant entry, run for one tenant as the periodic fan-out queues it."""
-    from arrears.services.unit import transaction
-    from arrears.tasks.queue import enqueue
-    from arrears.tasks.schedule import by_name
+    from arrears.kernel.jobs.queue import enqueue
+    from arrears.kernel.jobs.schedule import by_name
+    from arrears.kernel.transaction import transaction
 
     entry = by_name("reconcile-statements")
     with tenant(org_id, "asset_owner"):
@@ -538,7 +538,7 @@ def _daily(org_id: int) -> dict[str, Any]:
 
 
 def test_statements_dropped_by_the_core_system_are_reconciled_once(eager_app: Flask) -> None:
-    from arrears.tasks.schedule import by_name, run_periodic
+    from arrears.kernel.jobs.schedule import by_name, run_periodic
 
     world = build_world()
     lender_cases(world)

@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from arrears.cases.imports.batches import upsert_records
 from arrears.extensions import db
 from arrears.models import Case, Organisation, Posting, PostingKind, Repayment, RepaymentSource, User
-from arrears.services import ledger, repayments
-from arrears.services.imports import upsert_records
+from arrears.payments import ledger, repayments
 from arrears.tenancy import tenant
 from tests.conftest import World
 

@@ -15,10 +15,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from arrears.cases.imports.batches import upsert_records
 from arrears.extensions import db
 from arrears.models import Case, CaseStatus, Organisation, Posting, Repayment, RepaymentStatus, User
-from arrears.services import ledger, repayments
-from arrears.services.imports import upsert_records
+from arrears.payments import ledger, repayments
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token
 
@@ -536,9 +536,9 @@ def test_the_nightly_check_reports_a_loan_and_a_payment_the_ledger_does_not_expl
 ) -> None:
     """The ledger check is not vacuous: a balance changed behind the ledger's back and a payment whose
     amount no longer matches its postings are both reported, in the job's result and the owner's log."""
+    from arrears.kernel.jobs.queue import enqueue
+    from arrears.kernel.jobs.runner import run
     from arrears.models import AuditEvent, JobRecord
-    from arrears.tasks.queue import enqueue
-    from arrears.tasks.runner import run
 
     ids = make_cases(world, 2, prefix="LC")
     token = api_token(world.bank.admin_email)
@@ -558,7 +558,7 @@ def test_the_nightly_check_reports_a_loan_and_a_payment_the_ledger_does_not_expl
         conn.execute(text("UPDATE repayments SET amount = 71.00 WHERE external_id = 'LC1'"))
     with tenant(world.bank.org_id):
         admin = db.session.get(User, world.bank.admin_id)
-        job = enqueue("arrears.tasks.repayments.ledger_check_job", name="ledger-check", created_by=admin)
+        job = enqueue("arrears.payments.tasks.ledger_check_job", name="ledger-check", created_by=admin)
         db.session.commit()
         job_id = job.id
     run(job_id, world.bank.org_id)

@@ -40,9 +40,9 @@ from rq.worker import Worker
 from sqlalchemy import select, text
 
 from arrears.extensions import db
+from arrears.kernel.jobs.queue import redis_connection
 from arrears.models import Case, JobRecord, JobStatus, Organisation, RepaymentSource
-from arrears.services import ledger, repayments
-from arrears.tasks.queue import redis_connection
+from arrears.payments import ledger, repayments
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token, worker_env
 from tests.integration.test_repayments import make_cases, post
@@ -343,7 +343,7 @@ def test_the_drain_queues_an_apply_job_for_received_rows_whose_job_was_lost(
 
     def drain_once() -> Any:
         """The periodic entry, as rq's cron scheduler enqueues it, run by the worker."""
-        job = queue.enqueue("arrears.tasks.schedule.run_periodic", "drain-repayments")
+        job = queue.enqueue("arrears.kernel.jobs.schedule.run_periodic", "drain-repayments")
         wait_for(lambda: job.get_status() == "finished", WAIT, "the drain", workers.logs)
         return job.return_value()
 

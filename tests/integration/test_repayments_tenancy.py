@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from arrears.extensions import db
 from arrears.models import Case, Organisation, Repayment
-from arrears.services import repayments
+from arrears.payments import repayments
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token
 from tests.integration.test_repayments import apply_all, make_cases, post
@@ -64,8 +64,8 @@ def test_repayments_are_seen_only_by_their_owner_and_the_agency_and_collector_cr
         assert db.session.get(Repayment, rid["T-BANK"]).agency_org_id is None
     # the lender has its own loan and payment, with the same transaction id as one of bank's
     with tenant(world.lender.org_id):
-        from arrears.services.auth import get_user_by_email
-        from arrears.services.imports import upsert_records
+        from arrears.auth.sessions import get_user_by_email
+        from arrears.cases.imports.batches import upsert_records
 
         upsert_records(
             get_user_by_email(world.lender.admin_email),

@@ -10,10 +10,10 @@ import io
 from flask import Flask
 from sqlalchemy import select
 
+from arrears.cases.cases import business_date
 from arrears.extensions import db
 from arrears.models import Case, Organisation
-from arrears.services import repayments
-from arrears.services.cases import business_date
+from arrears.payments import repayments
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token
 from tests.consoles.test_agency_dispatch_pages import _new_user

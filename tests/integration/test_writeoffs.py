@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from arrears.cases.imports.batches import upsert_records
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -33,16 +34,17 @@ from arrears.models import (
     RepaymentSource,
     User,
 )
-from arrears.models.writeoffs import (
+from arrears.orgs import approvals, roles, users
+from arrears.payments import repayments
+from arrears.tenancy import tenant
+from arrears.writeoffs import writeoffs
+from arrears.writeoffs.models import (
     ProposalStatus,
     WriteOff,
     WriteOffProposal,
     WriteOffRecovery,
     WriteOffStatus,
 )
-from arrears.services import approvals, repayments, roles, users, writeoffs
-from arrears.services.imports import upsert_records
-from arrears.tenancy import tenant
 from tests.conftest import PASSWORD, World, api_token
 
 TODAY = dt.date(2026, 12, 1)
@@ -258,7 +260,7 @@ def test_only_approved_batches_post_and_the_maker_never_decides(app: Flask, worl
         assert statuses[ids["L1"]] == ProposalStatus.CANCELLED
         assert statuses[ids["L2"]] == ProposalStatus.PENDING  # approved, waiting for its job
         assert db.session.get(JobRecord, job_id) is not None
-    from arrears.tasks.runner import run
+    from arrears.kernel.jobs.runner import run
 
     run(job_id, world.bank.org_id)
     with tenant(world.bank.org_id):

@@ -120,10 +120,11 @@ def _fingerprint(database: Database) -> dict[str, str]:
 def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
     """Objects per side: ``bank`` (the victim owner), ``east`` (its agency), ``platform`` (the
     operator's own, for the admin pages' positive control)."""
+    from arrears.auth import sessions as auth
     from arrears.extensions import db
+    from arrears.kernel.jobs.queue import enqueue
     from arrears.models import Partnership, Team
-    from arrears.services import approvals, auth, roles
-    from arrears.tasks.queue import enqueue
+    from arrears.orgs import approvals, roles
     from arrears.tenancy import tenant
 
     out: dict[str, dict[str, list[Any]]] = {}
@@ -133,7 +134,7 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
             role = roles.save_role(
                 admin, role=None, name=f"{side} custom role", description="", permissions=["org.audit.view"]
             )
-            job = enqueue("arrears.tasks.builtin.tenant_census", name="census", created_by=admin)
+            job = enqueue("arrears.kernel.jobs.housekeeping.tenant_census", name="census", created_by=admin)
             db.session.commit()
             token, _ = auth.create_token(admin, admin, audience=auth.ApiTokenAudience.API, name="t")
             out[side] = {
@@ -155,7 +156,7 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
             {"team_id": [team.id], "partnership_id": [world.bank_east], "approval_id": [approval.id]}
         )
     out["bank"].update({"partnership_id": [world.bank_east], "approval_id": [approval.id]})
-    from arrears.services.imports import upsert_records
+    from arrears.cases.imports.batches import upsert_records
 
     bank_admin = auth.get_user_by_email(world.bank.admin_email)
     with tenant(world.bank.org_id):
@@ -178,7 +179,7 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         victim = db.session.scalar(select(Case).where(Case.loan_no == "VICTIM-1"))
         out["bank"]["case_id"] = [victim.id]
         out["bank"]["debtor_id"] = [victim.debtor_id]
-        from arrears.services.cases import set_face_image
+        from arrears.cases.cases import set_face_image
 
         set_face_image(bank_admin, victim.debtor, b"\x89PNG\r\n\x1a\n" + b"\x00" * 16)
         # a finished export job whose file is in storage (the download route needs one)
@@ -196,14 +197,14 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
                 org_id=world.bank.org_id,
                 name="export",
                 queue="default",
-                func="arrears.tasks.exports.run_export_job",
+                func="arrears.cases.tasks_exports.run_export_job",
                 status=JobStatus.FINISHED,
                 result={"storage_key": key, "format": "csv", "count": 1},
             )
         )
         db.session.commit()
         out["bank"]["export_job_id"] = [export_id]
-        from arrears.services.imports import new_batch
+        from arrears.cases.imports.batches import new_batch
 
         csv = (
             "借据号,客户姓名,身份证号,到期日,本金余额\nVICTIM-2,受害人,110101199003076536,2026-01-01,5\n"
@@ -231,11 +232,13 @@ def _writeoff_objects(world: World) -> dict[str, list[Any]]:
     with a recovery: a line of its ledger."""
     import datetime as dt
 
+    from arrears.cases.imports.batches import upsert_records
     from arrears.extensions import db
     from arrears.models import Case, Organisation, RepaymentSource, User
-    from arrears.services import approvals, repayments, writeoffs
-    from arrears.services.imports import upsert_records
+    from arrears.orgs import approvals
+    from arrears.payments import repayments
     from arrears.tenancy import tenant
+    from arrears.writeoffs import writeoffs
 
     with tenant(world.bank.org_id):
         admin = db.session.get(User, world.bank.admin_id)
@@ -278,9 +281,9 @@ def _commission_objects(world: World, out: dict[str, dict[str, list[Any]]]) -> N
     victim case, the collector's incentive statement."""
     import datetime as dt
 
+    from arrears.commission import commission
     from arrears.extensions import db
     from arrears.models import CommissionStatement, Organisation, User
-    from arrears.services import commission
     from arrears.tenancy import tenant
 
     rates = {"M0": "0.05", "M1": "0.08", "M2": "0.12", "M3": "0.18", "M4+": "0.25"}
@@ -329,9 +332,9 @@ def _reconciliation(world: World, case_id: int) -> str:
     import datetime as dt
 
     from arrears.extensions import db
+    from arrears.kernel.jobs.runner import run
     from arrears.models import Case, JobRecord, JobStatus, User
-    from arrears.services import reconcile
-    from arrears.tasks.runner import run
+    from arrears.payments import reconcile
     from arrears.tenancy import tenant
 
     with tenant(world.bank.org_id):
@@ -358,7 +361,7 @@ def _repayment_objects(world: World, case_id: int) -> dict[str, list[Any]]:
 
     from arrears.extensions import db
     from arrears.models import Case, Organisation, Repayment, RepaymentSource
-    from arrears.services import repayments
+    from arrears.payments import repayments
     from arrears.tenancy import tenant
 
     with tenant(world.bank.org_id):
@@ -387,10 +390,12 @@ def _work_objects(world: World, case_id: int) -> dict[str, list[Any]]:
     (bank grants east applications, letters and unmasking; the collector may see the face image)."""
     import datetime as dt
 
+    from arrears.auth import sessions as auth
     from arrears.extensions import db
     from arrears.models import Application, Attachment, Call, Partnership, Promise, Reminder
-    from arrears.services import applications, attachments, auth, calls, letters, notes, roles, users
+    from arrears.orgs import roles, users
     from arrears.tenancy import tenant
+    from arrears.work import applications, attachments, calls, letters, notes
 
     with tenant(world.bank.org_id):
         partnership = db.session.get(Partnership, world.bank_east)
@@ -465,9 +470,12 @@ def _placement_objects(world: World, case_id: int) -> dict[str, list[Any]]:
     """Bank's strategy, and its victim case placed with east by an approved, applied run."""
     import datetime as dt
 
+    from arrears.allocation import runs as allocation
+    from arrears.allocation import strategies
+    from arrears.auth import sessions as auth
     from arrears.extensions import db
     from arrears.models import AllocationLevel, Organisation, Placement
-    from arrears.services import allocation, approvals, auth, roles, strategies, users
+    from arrears.orgs import approvals, roles, users
     from arrears.tenancy import tenant
 
     org = db.session.get(Organisation, world.bank.org_id)
@@ -505,9 +513,11 @@ def _placement_objects(world: World, case_id: int) -> dict[str, list[Any]]:
 
 def _dispatch_objects(world: World, case_id: int) -> dict[str, list[Any]]:
     """East's own strategy and a dispatch run of the placed victim case to its collector."""
+    from arrears.allocation import runs as allocation
+    from arrears.allocation import strategies
+    from arrears.auth import sessions as auth
     from arrears.extensions import db
     from arrears.models import AllocationLevel, Placement
-    from arrears.services import allocation, auth, strategies
     from arrears.tenancy import tenant
 
     with tenant(world.east.org_id):
@@ -604,7 +614,7 @@ def _other_collector(world: World) -> str:
     """A second collector of east, who holds none of the victim's cases."""
     from arrears.extensions import db
     from arrears.models import Organisation
-    from arrears.services import roles, users
+    from arrears.orgs import roles, users
     from arrears.tenancy import tenant
 
     org = db.session.get(Organisation, world.east.org_id)

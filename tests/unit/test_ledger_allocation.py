@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from arrears.errors import ValidationFailed
-from arrears.services import ledger
+from arrears.payments import ledger
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arrears.imports import normalize as n
+from arrears.cases.imports import normalize as n
 
 FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 

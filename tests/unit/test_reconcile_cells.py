@@ -15,8 +15,8 @@ from flask_babel import Babel
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arrears.imports.normalize import CellError
-from arrears.services import reconcile
+from arrears.cases.imports.normalize import CellError
+from arrears.payments import reconcile
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 

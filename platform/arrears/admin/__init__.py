@@ -12,16 +12,16 @@ from sqlalchemy import func, select
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.extensions import db
+from arrears.kernel.audit import query as audit_query
+from arrears.kernel.jobs.queue import is_eager
 from arrears.models import Organisation, OrgKind, OrgStatus, Partnership, User
-from arrears.services import dashboard
-from arrears.services import orgs as org_service
-from arrears.services.audit import query as audit_query
-from arrears.tasks.queue import is_eager
+from arrears.orgs import orgs as org_service
+from arrears.orgs import pages as orgadmin
+from arrears.orgs.pages import _field_error
+from arrears.reports import home as dashboard
 from arrears.tenancy import cross_tenant, loaders
-from arrears.web import orgadmin
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import AuditFilterForm, ConfirmForm, OrganisationForm
-from arrears.web.orgadmin import _field_error
 
 admin_bp = console_blueprint(
     "admin",

@@ -11,22 +11,22 @@ from typing import Any
 from flask import Flask, g, request
 from flask_babel import gettext as _
 
-from arrears.errors import ValidationFailed
-from arrears.extensions import db
-from arrears.models import ApiTokenAudience
-from arrears.schemas.cases import (
+from arrears.cases import cases as case_service
+from arrears.cases.imports import batches as import_service
+from arrears.cases.schemas import (
     CaseBatchResultSchema,
     CaseBatchSchema,
     CaseListSchema,
     CaseSchema,
     case_view,
 )
-from arrears.schemas.users import MeSchema, UserCreateSchema, UserSchema
-from arrears.services import cases as case_service
-from arrears.services import imports as import_service
-from arrears.services import users as user_service
+from arrears.cases.scopes import case_scope
+from arrears.errors import ValidationFailed
+from arrears.extensions import db
+from arrears.models import ApiTokenAudience
+from arrears.orgs import users as user_service
+from arrears.orgs.schemas import MeSchema, UserCreateSchema, UserSchema
 from arrears.tenancy import loaders
-from arrears.tenancy.scopes import case_scope
 from arrears.web.jsonapi import JsonApi
 
 api = JsonApi(
@@ -176,13 +176,13 @@ def get_case(case_id: int) -> Any:
 
 
 # the placement and allocation endpoints join the same API object (and OpenAPI document)
-from arrears.api import applications as _applications  # noqa: E402, F401
-from arrears.api import commission as _commission  # noqa: E402, F401
-from arrears.api import placements as _placements  # noqa: E402, F401
-from arrears.api import repayments as _repayments  # noqa: E402, F401
-from arrears.api import work as _work  # noqa: E402, F401
-from arrears.api import work_files as _work_files  # noqa: E402, F401
-from arrears.api import writeoffs as _writeoffs  # noqa: E402, F401
+from arrears.allocation import api as _placements  # noqa: E402, F401
+from arrears.commission import api as _commission  # noqa: E402, F401
+from arrears.payments import api as _repayments  # noqa: E402, F401
+from arrears.work import api as _work  # noqa: E402, F401
+from arrears.work import api_applications as _applications  # noqa: E402, F401
+from arrears.work import api_files as _work_files  # noqa: E402, F401
+from arrears.writeoffs import api as _writeoffs  # noqa: E402, F401
 
 
 def init_app(app: Flask) -> None:

@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 
 from arrears.extensions import db
+from arrears.kernel.jobs.queue import redis_connection
 from arrears.models import AuthThrottle
-from arrears.tasks.queue import redis_connection
 
 
 def _keys(email: str, ip: str) -> list[tuple[str, int]]:

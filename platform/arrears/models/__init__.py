@@ -1,36 +1,6 @@
 """One module per aggregate. Importing this package registers every model with the metadata."""
 
-from arrears.models.approvals import Approval, ApprovalStatus
-from arrears.models.audit import AuditEvent
-from arrears.models.base import TENANT_MODELS, TenantScoped
-from arrears.models.cases import (
-    Case,
-    CaseEvent,
-    CaseHolder,
-    CaseStatus,
-    Debtor,
-    DebtorContact,
-    ImportBatch,
-    ImportMapping,
-    ImportStatus,
-)
-from arrears.models.commission import (
-    AdjustmentKind,
-    CommissionAdjustment,
-    CommissionContract,
-    CommissionRate,
-    CommissionRecord,
-    CommissionStatement,
-    CommissionVersion,
-    ContractKind,
-    ContractStatus,
-    RecordKind,
-    StatementStatus,
-    TierBasis,
-)
-from arrears.models.jobs import JobRecord, JobStatus
-from arrears.models.orgs import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, Team
-from arrears.models.placements import (
+from arrears.allocation.models import (
     AllocationLevel,
     AllocationResult,
     AllocationRun,
@@ -45,15 +15,7 @@ from arrears.models.placements import (
     ResultStatus,
     RunStatus,
 )
-from arrears.models.repayments import (
-    IdempotencyKey,
-    Posting,
-    PostingKind,
-    Repayment,
-    RepaymentSource,
-    RepaymentStatus,
-)
-from arrears.models.users import (
+from arrears.auth.models import (
     ApiToken,
     ApiTokenAudience,
     AuthThrottle,
@@ -64,7 +26,45 @@ from arrears.models.users import (
     UserSession,
     UserStatus,
 )
-from arrears.models.work import (
+from arrears.cases.models import (
+    Case,
+    CaseEvent,
+    CaseHolder,
+    CaseStatus,
+    Debtor,
+    DebtorContact,
+    ImportBatch,
+    ImportMapping,
+    ImportStatus,
+)
+from arrears.columns import TENANT_MODELS, TenantScoped
+from arrears.commission.models import (
+    AdjustmentKind,
+    CommissionAdjustment,
+    CommissionContract,
+    CommissionRate,
+    CommissionRecord,
+    CommissionStatement,
+    CommissionVersion,
+    ContractKind,
+    ContractStatus,
+    RecordKind,
+    StatementStatus,
+    TierBasis,
+)
+from arrears.kernel.audit_models import AuditEvent
+from arrears.kernel.jobs.models import JobRecord, JobStatus
+from arrears.orgs.approval_models import Approval, ApprovalStatus
+from arrears.orgs.models import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, Team
+from arrears.payments.models import (
+    IdempotencyKey,
+    Posting,
+    PostingKind,
+    Repayment,
+    RepaymentSource,
+    RepaymentStatus,
+)
+from arrears.work.models import (
     Application,
     ApplicationKind,
     ApplicationStatus,
@@ -82,7 +82,7 @@ from arrears.models.work import (
     ReminderKind,
     ResultCode,
 )
-from arrears.models.writeoffs import (
+from arrears.writeoffs.models import (
     ProposalStatus,
     WriteOff,
     WriteOffProposal,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
-from arrears.models.base import TENANT_MODELS, TenantScoped
+from arrears.columns import TENANT_MODELS, TenantScoped
 from arrears.tenancy.context import TenancyError, current
 
 _installed = False

@@ -84,7 +84,7 @@ def get_partnership_for(actor: User, partnership_id: Any) -> Partnership:
 def get_approval_for(actor: User, approval_id: Any) -> Approval:
     """A request the actor's organisation decides or asked for; an application's only with its case in
     the actor's case scope (``tenancy.scopes.approval_scope``)."""
-    from arrears.tenancy.scopes import approval_scope
+    from arrears.cases.scopes import approval_scope
 
     return _one(
         Approval,
@@ -123,7 +123,7 @@ def get_organisation_for_operator(actor: User, org_id: Any) -> Organisation:
 def get_case_for(actor: User, case_id: Any) -> Case:
     """A case the actor may see: the owner's own; an agency's while placed with it; inside the
     organisation, narrowed to one's team or one's own cases (``tenancy.scopes``)."""
-    from arrears.tenancy.scopes import case_scope
+    from arrears.cases.scopes import case_scope
 
     return _one(Case, actor, case_id, case_scope(actor))
 
@@ -158,7 +158,7 @@ def get_debtor_for(actor: User, debtor_id: Any) -> Debtor:
 
 def _in_case_scope(actor: User, case_id_column: Any) -> Any:
     """Work on a case is visible while the case is: its ``case_id`` within the actor's case scope."""
-    from arrears.tenancy.scopes import case_scope
+    from arrears.cases.scopes import case_scope
 
     return case_id_column.in_(select(Case.id).where(case_scope(actor)))
 
@@ -189,8 +189,8 @@ def get_application_for(actor: User, application_id: Any) -> Application:
     """An application (申请) on a case in the actor's case scope, or one waiting for the actor's
     decision at its current stage. Walls 2 and 3 already narrow it to the case's owner and the agency
     that made it (never another agency's on the same case)."""
-    from arrears.services.approvals import may_decide
-    from arrears.tenancy.scopes import case_scope
+    from arrears.cases.scopes import case_scope
+    from arrears.orgs.approvals import may_decide
 
     application = _one(Application, actor, application_id)
     if (
@@ -209,7 +209,7 @@ def get_repayment_for(actor: User, repayment_id: Any) -> Any:
     ``repayments.view``); a collector's credited to them. Otherwise, like a missing one, 404."""
     from arrears.errors import PermissionDenied
     from arrears.models import Repayment
-    from arrears.services.repayments import scope
+    from arrears.payments.repayments import scope
 
     try:
         condition = scope(actor)

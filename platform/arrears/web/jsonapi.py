@@ -60,7 +60,7 @@ class JsonApi:
 
     # --- authentication ---------------------------------------------------------------------------
     def _authenticate(self) -> Any:
-        from arrears.services.auth import authenticate_token
+        from arrears.auth.sessions import authenticate_token
 
         g.api_user = None
         header = request.headers.get("Authorization", "")

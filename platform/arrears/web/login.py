@@ -14,7 +14,7 @@ from arrears.tenancy.context import begin_request, end_request
 
 
 def _load_user(user_id: str) -> User | None:
-    from arrears.services.auth import load_session
+    from arrears.auth.sessions import load_session
 
     org_part, _, key = (user_id or "").partition(".")
     if not org_part.isdigit() or not key:

@@ -8,12 +8,12 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
+from arrears.auth import sessions as auth_service
 from arrears.errors import AuthenticationFailed, DomainError, Throttled
 from arrears.extensions import db
+from arrears.kernel.jobs.queue import is_eager
 from arrears.models import ApiTokenAudience
-from arrears.services import auth as auth_service
-from arrears.services import users as user_service
-from arrears.tasks.queue import is_eager
+from arrears.orgs import users as user_service
 from arrears.tenancy import loaders
 from arrears.web.console import home_endpoint_for
 from arrears.web.forms import ConfirmForm, LoginForm, PasswordChangeForm, TokenForm

@@ -1,0 +1,186 @@
+"""The shared queue: rq on Redis, or inline (eager) execution when Redis is absent.
+
+``enqueue(...)`` writes a ``JobRecord`` in the caller's transaction and sends the job only after that
+transaction commits (a rolled-back use case sends nothing). The rq payload is just the record id and
+the tenant id: the worker re-enters the tenant and reads everything else from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from flask import current_app, has_app_context
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from arrears.extensions import db
+from arrears.models import JobRecord, User
+from arrears.tenancy import TenancyError, current
+
+log = logging.getLogger(__name__)
+
+_PENDING = "arrears_jobs_pending"  # session.info key: jobs waiting for the commit
+_READY = "arrears_jobs_ready"  # eager mode: committed jobs to run inline
+_REDIS_CHECK_TTL = 30.0
+
+
+def redis_connection() -> Redis | None:
+    """The Redis client when ``REDIS_URL`` is set and answers, else ``None`` (eager mode)."""
+    if not has_app_context():
+        return None
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        if not current_app.extensions.get("arrears.eager_logged"):
+            current_app.extensions["arrears.eager_logged"] = True
+            log.warning("REDIS_URL is not set: background jobs run inline (eager mode)")
+        return None
+    state = current_app.extensions.setdefault("arrears.redis", {"client": None, "checked": 0.0, "ok": False})
+    now = time.monotonic()
+    if state["client"] is None:
+        state["client"] = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    if now - state["checked"] > _REDIS_CHECK_TTL:
+        try:
+            state["client"].ping()
+            if not state["ok"]:
+                log.info("Redis at %s answers: jobs go to rq workers", url)
+            state["ok"] = True
+        except RedisError as exc:
+            if state["ok"] or state["checked"] == 0.0:
+                log.warning("Redis at %s is unreachable (%s): jobs run inline (eager mode)", url, exc)
+            state["ok"] = False
+        state["checked"] = now
+    return state["client"] if state["ok"] else None
+
+
+def is_eager() -> bool:
+    return redis_connection() is None
+
+
+def get_queue(name: str | None = None) -> Queue:
+    conn = redis_connection()
+    if conn is None:
+        raise RuntimeError("no Redis: the queue runs in eager mode")
+    return Queue(
+        name or current_app.config["RQ_QUEUES"][0],
+        connection=conn,
+        default_timeout=current_app.config["JOB_TIMEOUT"],
+    )
+
+
+def enqueue(
+    func: str,
+    *,
+    name: str,
+    kwargs: dict[str, Any] | None = None,
+    created_by: User | None = None,
+    queue: str | None = None,
+    retries: int = 3,
+    retry_intervals: list[int] | None = None,
+) -> JobRecord:
+    """Record a job for the current tenant and send it after the transaction commits.
+
+    ``func`` is the dotted path of ``f(job: JobContext, **kwargs)``; kwargs must be JSON.
+    """
+    ctx = current()
+    if ctx is None or ctx.org_id is None:
+        raise TenancyError("jobs run for one tenant: enter it first")
+    queue = queue or current_app.config["RQ_QUEUES"][0]
+    record = JobRecord(
+        id=str(uuid.uuid4()),
+        org_id=ctx.org_id,
+        name=name,
+        func=func,
+        queue=queue,
+        kwargs=kwargs or {},
+        created_by_id=created_by.id if created_by is not None else None,
+    )
+    db.session.add(record)
+    enqueue_after_commit(record.id, ctx.org_id, queue=queue, retries=retries, retry_intervals=retry_intervals)
+    return record
+
+
+def enqueue_after_commit(
+    job_id: str,
+    tenant_id: int,
+    *,
+    queue: str = "default",
+    retries: int = 3,
+    retry_intervals: list[int] | None = None,
+) -> None:
+    """``retry_intervals``: seconds before each retry (rq's default [5, 30, 120] needs a worker with
+    the scheduler; ``[0]`` puts a retry straight back on the queue)."""
+    session = db.session()
+    session.info.setdefault(_PENDING, []).append((job_id, tenant_id, queue, retries, retry_intervals))
+
+
+def _send(session: Session) -> None:
+    pending = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    conn = redis_connection()
+    for job_id, tenant_id, queue_name, retries, intervals in pending:
+        if conn is None:
+            session.info.setdefault(_READY, []).append((job_id, tenant_id))
+            continue
+        try:
+            send(conn, job_id, tenant_id, queue_name, retries, intervals)
+        except RedisError:
+            # The record is committed and stays QUEUED: the periodic sweep sends it again.
+            log.exception("could not send job %s to Redis; the sweep will retry it", job_id)
+
+
+def send(
+    conn: Redis,
+    job_id: str,
+    tenant_id: int,
+    queue_name: str,
+    retries: int = 3,
+    retry_intervals: list[int] | None = None,
+) -> None:
+    """Put a recorded job on an rq queue (the rq job id is the record id, so sending twice is
+    harmless while the first is still known to rq)."""
+    Queue(queue_name, connection=conn, default_timeout=current_app.config["JOB_TIMEOUT"]).enqueue(
+        "arrears.kernel.jobs.runner.run",
+        job_id,
+        tenant_id,
+        job_id=job_id,
+        retry=Retry(max=retries, interval=retry_intervals or [5, 30, 120]) if retries else None,
+        description=f"tenant {tenant_id} job {job_id}",
+    )
+
+
+def _discard(session: Session, *args: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def run_eager_jobs() -> None:
+    """Run the jobs committed in eager mode (called after the outermost commit)."""
+    if not has_app_context():
+        return
+    session = db.session()
+    while session.info.get(_READY):
+        job_id, tenant_id = session.info[_READY].pop(0)
+        from arrears.kernel.jobs.runner import run
+
+        try:
+            run(job_id, tenant_id)
+        except Exception:  # the record says FAILED; the request that queued it goes on
+            log.exception("eager job %s failed", job_id)
+
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "after_commit", _send)
+    event.listen(Session, "after_rollback", _discard)
+    _installed = True

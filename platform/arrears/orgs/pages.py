@@ -1,0 +1,354 @@
+"""Organisation administration pages every console has (users, roles, operation log, jobs,
+approvals). Each console calls ``register(bp)``; the views live once, here, and take the console's
+URL prefix and navigation from the blueprint they are registered on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from arrears.auth.permissions import permissions_for_kind
+from arrears.auth.principal import permission_required
+from arrears.cases.scopes import approval_scope
+from arrears.errors import DomainError
+from arrears.extensions import db
+from arrears.kernel import audit as audit_service
+from arrears.kernel.jobs.queue import is_eager
+from arrears.models import ApprovalStatus, JobRecord, User, UserStatus
+from arrears.orgs import approvals as approval_service
+from arrears.orgs import jobs as job_service
+from arrears.orgs import orgs as org_service
+from arrears.orgs import roles as role_service
+from arrears.orgs import teams as team_service
+from arrears.orgs import users as user_service
+from arrears.tenancy import loaders
+from arrears.web.forms import (
+    AuditFilterForm,
+    ConfirmForm,
+    DecisionForm,
+    PasswordResetForm,
+    RoleForm,
+    SettingsForm,
+    UserForm,
+)
+from arrears.work import queries as work_queries
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _page() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def register(bp: Blueprint, *, approvals: bool = True) -> None:
+    name = bp.name
+
+    def ep(endpoint: str) -> str:
+        return f"{name}.{endpoint}"
+
+    # --- users ----------------------------------------------------------------------------------
+    def _user_form(form: UserForm, actor: User, user: User | None) -> None:
+        form.role_ids.choices = [(r.id, r.display_name) for r in role_service.assignable_roles(actor)]
+        if user is not None:
+            held = [(r.id, r.display_name) for r in user.roles if r.id not in dict(form.role_ids.choices)]
+            form.role_ids.choices += held
+        form.team_id.choices = [(0, "—")] + [(t.id, t.name) for t in team_service.list_teams()]
+
+    @bp.route("/users")
+    @permission_required("org.users.view")
+    def users():
+        search = request.args.get("q", "").strip()
+        return render_template("shared/users.html", users=user_service.list_users(search), q=search)
+
+    @bp.route("/users/new", methods=["GET", "POST"])
+    @permission_required("org.users.manage")
+    def user_new():
+        actor = _me()
+        form = UserForm()
+        _user_form(form, actor, None)
+        if form.validate_on_submit():
+            try:
+                user_service.create_user(
+                    actor,
+                    org=actor.org,
+                    email=form.email.data or "",
+                    name=form.name.data or "",
+                    password=form.password.data or "",
+                    role_ids=form.role_ids.data or [],
+                    team_id=form.team_id.data or None,
+                )
+            except DomainError as exc:
+                _field_error(form, exc)
+            else:
+                flash(_("The user was created."), "success")
+                return redirect(url_for(ep("users")))
+        return render_template("shared/user_form.html", form=form, user=None)
+
+    @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+    @permission_required("org.users.view")
+    def user_edit(user_id: int):
+        actor = _me()
+        user = loaders.get_user_for(actor, user_id)
+        form = UserForm(obj=user) if request.method == "GET" else UserForm()
+        _user_form(form, actor, user)
+        if request.method == "GET":
+            form.role_ids.data = [r.id for r in user.roles]
+            form.team_id.data = user.team_id or 0
+        form.email.data = user.email
+        if form.validate_on_submit():
+            if not actor.can("org.users.manage"):
+                abort(403)
+            try:
+                user_service.update_user(
+                    actor,
+                    user,
+                    name=form.name.data or "",
+                    role_ids=form.role_ids.data or [],
+                    team_id=form.team_id.data or None,
+                )
+            except DomainError as exc:
+                _field_error(form, exc)
+            else:
+                flash(_("The user was saved."), "success")
+                return redirect(url_for(ep("users")))
+        return render_template(
+            "shared/user_form.html", form=form, user=user, confirm=ConfirmForm(), reset=PasswordResetForm()
+        )
+
+    @bp.route("/users/<int:user_id>/status", methods=["POST"])
+    @permission_required("org.users.manage")
+    def user_status(user_id: int):
+        actor = _me()
+        user = loaders.get_user_for(actor, user_id)
+        if ConfirmForm().validate_on_submit():
+            new = UserStatus.ACTIVE if user.status == UserStatus.DISABLED else UserStatus.DISABLED
+            user_service.set_status(actor, user, new)
+            flash(
+                _("The user was disabled.") if new == UserStatus.DISABLED else _("The user was enabled."),
+                "success",
+            )
+        return redirect(url_for(ep("user_edit"), user_id=user.id))
+
+    @bp.route("/users/<int:user_id>/password", methods=["POST"])
+    @permission_required("org.users.manage")
+    def user_password(user_id: int):
+        actor = _me()
+        user = loaders.get_user_for(actor, user_id)
+        form = PasswordResetForm()
+        if form.validate_on_submit():
+            user_service.reset_password(actor, user, new_password=form.new_password.data or "")
+            flash(_("The password was set; the user's sessions were ended."), "success")
+        else:
+            from arrears.auth.passwords import MIN_LENGTH
+
+            flash(_("The password must have at least %(n)d characters.", n=MIN_LENGTH), "danger")
+        return redirect(url_for(ep("user_edit"), user_id=user.id))
+
+    # --- roles ----------------------------------------------------------------------------------
+    def _role_form(form: RoleForm, actor: User, role: Any) -> None:
+        form.permissions.choices = [(p.name, str(p.label)) for p in permissions_for_kind(actor.org.kind)]
+        from sqlalchemy import select
+
+        from arrears.models import Role
+
+        others = db.session.scalars(select(Role).order_by(Role.name)).all()
+        form.parent_id.choices = [(0, "—")] + [
+            (r.id, r.display_name) for r in others if role is None or r.id != role.id
+        ]
+
+    @bp.route("/roles")
+    @permission_required("org.users.view")
+    def roles():
+        from sqlalchemy import select
+
+        from arrears.models import Role
+
+        all_roles = db.session.scalars(select(Role).order_by(Role.template_key.is_(None), Role.name)).all()
+        labels = {p.name: str(p.label) for p in permissions_for_kind(_me().org.kind)}
+        return render_template("shared/roles.html", roles=all_roles, labels=labels)
+
+    @bp.route("/roles/new", methods=["GET", "POST"])
+    @bp.route("/roles/<int:role_id>", methods=["GET", "POST"])
+    @permission_required("org.roles.manage")
+    def role_edit(role_id: int | None = None):
+        actor = _me()
+        role = loaders.get_role_for(actor, role_id) if role_id is not None else None
+        form = RoleForm(obj=role) if request.method == "GET" and role else RoleForm()
+        _role_form(form, actor, role)
+        if request.method == "GET" and role is not None:
+            form.permissions.data = sorted(role.permissions)
+            form.parent_id.data = role.parent_id or 0
+        if form.validate_on_submit():
+            try:
+                role_service.save_role(
+                    actor,
+                    role=role,
+                    name=form.name.data or "",
+                    description=form.description.data or "",
+                    permissions=form.permissions.data or [],
+                    parent_id=form.parent_id.data or None,
+                )
+            except DomainError as exc:
+                _field_error(form, exc)
+            else:
+                flash(_("The role was saved."), "success")
+                return redirect(url_for(ep("roles")))
+        return render_template("shared/role_form.html", form=form, role=role, confirm=ConfirmForm())
+
+    @bp.route("/roles/<int:role_id>/delete", methods=["POST"])
+    @permission_required("org.roles.manage")
+    def role_delete(role_id: int):
+        actor = _me()
+        role = loaders.get_role_for(actor, role_id)
+        if ConfirmForm().validate_on_submit():
+            try:
+                role_service.delete_role(actor, role)
+            except DomainError as exc:
+                flash(str(exc.message), "danger")
+                return redirect(url_for(ep("role_edit"), role_id=role.id))
+            flash(_("The role was deleted."), "success")
+        return redirect(url_for(ep("roles")))
+
+    # --- operation log --------------------------------------------------------------------------
+    @bp.route("/audit")
+    @permission_required("org.audit.view")
+    def audit():
+        form = AuditFilterForm(request.args)
+        form.validate()
+        stmt = audit_service.query(
+            action=form.action.data or None,
+            actor=form.actor.data or None,
+            since=form.since.data if not form.since.errors else None,
+            until=form.until.data if not form.until.errors else None,
+        )
+        page = db.paginate(stmt, page=_page(), per_page=50, error_out=False)
+        return render_template("shared/audit.html", form=form, page=page)
+
+    # --- jobs -----------------------------------------------------------------------------------
+    @bp.route("/jobs", methods=["GET", "POST"])
+    @permission_required("org.jobs.view")
+    def jobs():
+        from sqlalchemy import select
+
+        confirm = ConfirmForm()
+        if confirm.validate_on_submit():
+            record = job_service.start_census(_me())
+            return redirect(url_for(ep("job_detail"), job_id=record.id))
+        stmt = select(JobRecord).order_by(JobRecord.created_at.desc())
+        page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
+        return render_template("shared/jobs.html", page=page, eager=is_eager(), confirm=confirm)
+
+    @bp.route("/jobs/<job_id>")
+    @permission_required("org.jobs.view")
+    def job_detail(job_id: str):
+        record = loaders.get_job_for(_me(), job_id)
+        if request.accept_mimetypes.best == "application/json" or request.args.get("format") == "json":
+            return jsonify(job_service.status(record))
+        return render_template("shared/job.html", job=record, eager=is_eager())
+
+    if approvals:
+        _register_approvals(bp, ep)
+
+    # --- settings -------------------------------------------------------------------------------
+    @bp.route("/settings", methods=["GET", "POST"])
+    @permission_required("org.settings.manage")
+    def settings():
+        me = _me()
+        form = SettingsForm()
+        if request.method == "GET":
+            form.name.data = me.org.name
+            form.default_locale.data = me.org.settings.get("default_locale", "zh_CN")
+        if form.validate_on_submit():
+            try:
+                org_service.update_settings(
+                    me, name=form.name.data or "", default_locale=form.default_locale.data or ""
+                )
+            except DomainError as exc:
+                _field_error(form, exc)
+            else:
+                flash(_("The settings were saved."), "success")
+                return redirect(url_for(ep("settings")))
+        return render_template("shared/settings.html", form=form)
+
+
+def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
+    """The approvals inbox and outbox (consoles of organisations that take part in approvals)."""
+
+    @bp.route("/approvals")
+    @permission_required("approvals.request")
+    def approvals():
+        side = "outbox" if request.args.get("side") == "outbox" else "inbox"
+        status_arg = request.args.get("status", "pending")
+        status = ApprovalStatus(status_arg) if status_arg in {s.value for s in ApprovalStatus} else None
+        me = _me()
+        stmt = approval_service.listing(me.org_id, side=side, status=status).where(approval_scope(me))
+        page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
+        return render_template(
+            "shared/approvals.html",
+            page=page,
+            side=side,
+            status=status_arg,
+            describe=approval_service.describe,
+        )
+
+    @bp.route("/approvals/<int:approval_id>", methods=["GET", "POST"])
+    @permission_required("approvals.request")
+    def approval_detail(approval_id: int):
+        actor = _me()
+        approval = loaders.get_approval_for(actor, approval_id)
+        form = DecisionForm()
+        if form.validate_on_submit():
+            try:
+                approval_service.decide(
+                    actor, approval, approve=bool(form.approve.data), note=form.note.data or ""
+                )
+            except DomainError as exc:
+                flash(str(exc.message), "danger")
+            else:
+                flash(_("The decision was recorded."), "success")
+                return redirect(url_for(ep("approvals")))
+        application_endpoint = ep("application_detail")
+        return render_template(
+            "shared/approval.html",
+            approval=approval,
+            form=form,
+            kind_label=approval_service.kind_label(approval),
+            description=approval_service.describe(approval),
+            cancel_form=ConfirmForm(),
+            # a staged request (an application) is decided at its current level by whoever may
+            # decide that level; a single one by a checker of the deciding organisation
+            can_decide=approval_service.may_decide(actor, approval),
+            path=work_queries.approval_path(approval),
+            application_url=url_for(application_endpoint, application_id=approval.subject_id)
+            if approval.subject_type == "application"
+            and str(approval.subject_id).isdigit()
+            and application_endpoint in current_app.view_functions
+            else None,
+        )
+
+    @bp.route("/approvals/<int:approval_id>/cancel", methods=["POST"])
+    @permission_required("approvals.request")
+    def approval_cancel(approval_id: int):
+        actor = _me()
+        approval = loaders.get_approval_for(actor, approval_id)
+        if ConfirmForm().validate_on_submit():
+            try:
+                approval_service.cancel(actor, approval)
+            except DomainError as exc:
+                flash(str(exc.message), "danger")
+            else:
+                flash(_("The request was withdrawn."), "success")
+        return redirect(url_for(ep("approvals"), side="outbox"))
+
+
+def _field_error(form: Any, exc: DomainError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*list(field.errors), str(exc.message)]
+    flash(str(exc.message), "danger")

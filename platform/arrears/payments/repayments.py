@@ -1,0 +1,1491 @@
+"""Repayments (还款): recorded from the core system, statements, collectors' reports and manual
+entries; applied to the loans exactly once; reversed; audited by the owner.
+
+**Exactly once.** Recording and applying are apart. ``record`` writes the events of a batch in the
+request's transaction (``INSERT ... ON CONFLICT DO NOTHING`` on the owner's transaction id: the same
+transaction arriving twice, or twice at once, is recorded once) and queues an apply job after the
+commit. ``apply_received`` claims recorded rows with ``FOR UPDATE SKIP LOCKED``, locks their cases
+in id order, and in one transaction writes the postings, the new balances and the repayment's
+``confirmed`` status: a row leaves ``received`` only in the transaction that moved the money, so a
+job delivered twice, or retried after its worker died (the open transaction dies with it), can
+never apply a row twice, and a row is never lost (the periodic ``drain`` picks up what no job did).
+
+**Attribution.** When a payment is applied it is credited to the agency whose placement covered the
+case at the payment time (``placement_cases``) and to the collector who held the case then (the
+holder row, or the assignment log for an older payment). Commission reads these.
+
+**Promises.** A payment counts towards the case's pending promise made before it; a promise paid in
+full is kept at once. The daily evaluation (``services.notes.evaluate_promises``) settles the rest:
+partly kept, or broken (the case comes back into follow-up).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+import uuid
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Numeric,
+    String,
+    false,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+
+from arrears.auth.principal import require
+from arrears.columns import utcnow
+from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from arrears.extensions import db
+from arrears.kernel import audit
+from arrears.kernel.db import among
+from arrears.kernel.money import parse_amount
+from arrears.kernel.transaction import transaction
+from arrears.models import (
+    AllocationLevel,
+    AllocationResult,
+    AllocationRun,
+    Application,
+    Case,
+    CaseAssignment,
+    CaseHolder,
+    CaseStatus,
+    IdempotencyKey,
+    Organisation,
+    OrgKind,
+    PlacementCase,
+    PlacementCaseStatus,
+    PostingKind,
+    Promise,
+    PromiseStatus,
+    Repayment,
+    RepaymentSource,
+    RepaymentStatus,
+    ResultStatus,
+    RunStatus,
+    User,
+)
+from arrears.payments import ledger
+from arrears.payments.models import ORIGINS
+from arrears.tenancy import cross_tenant
+
+MAX_ITEMS = 1000  # events per request
+CHUNK = 2000  # rows an apply transaction claims
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a paid-at this far ahead of our clock is still accepted
+EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)  # before this, a payment time is a mistake
+MATCH_WINDOW = dt.timedelta(days=3)  # a collector's report matches a core record paid this close
+SOURCE_LABELS = {
+    RepaymentSource.API: "core system",
+    RepaymentSource.STATEMENT: "statement",
+    RepaymentSource.COLLECTOR: "collector report",
+    RepaymentSource.MANUAL: "manual entry",
+}
+
+
+def _zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def _postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+# --- one event, checked --------------------------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    """One payment event as given (``raw``), and what the checks made of it."""
+
+    index: int
+    raw: Any
+    transaction_id: str = ""
+    loan_no: str = ""
+    amount: Decimal | None = None
+    paid_at: dt.datetime | None = None
+    channel: str = ""
+    case_id: int | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def error(self, field_name: str, reason: str) -> None:
+        self.errors.append({"field": field_name, "reason": reason})
+
+
+def parse_paid_at(value: Any, zone: dt.tzinfo | None = None) -> dt.datetime:
+    """An ISO 8601 date-time (a date alone is midnight; no zone: the owner's zone), or ValueError
+    (also for a time that has no UTC equivalent, such as 0001-01-01 east of Greenwich)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time(0))
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0))
+    else:
+        raise ValueError("empty")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone or _zone())
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+
+
+def check_event(index: int, raw: Any, now: dt.datetime) -> Event:
+    """The checks of one event that need no database: every problem named by field and reason."""
+    event = Event(index=index, raw=raw)
+    if not isinstance(raw, dict):
+        event.error("item", _("Each item is an object with transaction_id, loan_no, amount and paid_at."))
+        return event
+    txn = raw.get("transaction_id")
+    if not isinstance(txn, (str, int)) or isinstance(txn, bool) or not str(txn).strip():
+        event.error("transaction_id", _("The transaction id is missing."))
+    elif len(str(txn).strip()) > 64:
+        event.error("transaction_id", _("The transaction id is longer than 64 characters."))
+    else:
+        event.transaction_id = str(txn).strip()
+    loan = raw.get("loan_no")
+    if not isinstance(loan, (str, int)) or isinstance(loan, bool) or not str(loan).strip():
+        event.error("loan_no", _("The loan number is missing."))
+    else:
+        event.loan_no = str(loan).strip()
+    amount = raw.get("amount")
+    if amount is None or amount == "":
+        event.error("amount", _("The amount is missing."))
+    else:
+        if isinstance(amount, float):  # only from a caller that parsed JSON itself
+            amount = repr(amount)
+        try:
+            event.amount = parse_amount(amount, "amount")
+        except ValidationFailed as exc:
+            event.error("amount", str(exc.message))
+    paid = raw.get("paid_at")
+    try:
+        event.paid_at = parse_paid_at(paid)
+    except (ValueError, TypeError):
+        event.error(
+            "paid_at", _("Give the payment time as an ISO 8601 date-time, e.g. 2026-11-02T10:30:00+08:00.")
+        )
+    else:
+        if event.paid_at > now + CLOCK_SKEW:
+            event.error("paid_at", _("The payment time is in the future."))
+        elif event.paid_at < EARLIEST:  # as a statement's line (services.reconcile): one rule
+            event.error("paid_at", _("The payment time is before 1990: a number misread as a date?"))
+    channel = raw.get("channel") or ""
+    if not isinstance(channel, str) or len(channel) > 64:
+        event.error("channel", _("The channel is text of at most 64 characters."))
+    else:
+        event.channel = channel.strip()
+    return event
+
+
+def case_ids_by_loan(org_id: int, loan_nos: Iterable[str], page: int = 10_000) -> dict[str, int]:
+    """The owner's cases by loan number (those it has), looked up a page of numbers at a time."""
+    numbers = sorted(set(loan_nos))
+    found: dict[str, int] = {}
+    for start in range(0, len(numbers), page):
+        found.update(
+            db.session.execute(
+                select(Case.loan_no, Case.id).where(
+                    Case.org_id == org_id, among(Case.loan_no, numbers[start : start + page], String())
+                )
+            ).all()
+        )
+    return found
+
+
+def _find_loans(org_id: int, events: list[Event]) -> None:
+    """Name each event's case by loan number (the owner's); an unknown loan is the event's error."""
+    found = case_ids_by_loan(org_id, (e.loan_no for e in events if e.loan_no))
+    for event in events:
+        if event.loan_no and not event.errors:
+            event.case_id = found.get(event.loan_no)
+            if event.case_id is None:
+                event.error("loan_no", _("No loan %(loan)s among the owner's cases.", loan=event.loan_no))
+
+
+# --- recording -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    items: list[dict[str, Any]]
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    job_id: str | None = None
+    new_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "job_id": self.job_id,
+            "items": self.items,
+        }
+
+
+def record(
+    org: Organisation,
+    raw_items: Sequence[Any],
+    *,
+    source: RepaymentSource,
+    actor_id: int | None = None,
+    enqueue_apply: bool = True,
+) -> Recorded:
+    """Record a batch of events for ``org`` (the owner) in the caller's transaction; one result per
+    item: ``accepted`` (recorded, to be applied), ``duplicate`` (the transaction id was recorded
+    before: its repayment is named, with the fields that differ), or ``rejected`` with its errors.
+    A rejected item writes nothing; the others are recorded. The apply job is queued after commit."""
+    now = utcnow()
+    events = [check_event(i, raw, now) for i, raw in enumerate(raw_items)]
+    _find_loans(org.id, events)
+    origin = ORIGINS[source]
+    seen: dict[str, Event] = {}
+    fresh: list[Event] = []
+    for event in events:
+        if event.errors:
+            continue
+        if event.transaction_id in seen:
+            continue  # a second delivery in the same batch: a duplicate of the first (below)
+        seen[event.transaction_id] = event
+        fresh.append(event)
+    inserted = _insert_events(org.id, fresh, source=source, origin=origin, actor_id=actor_id, now=now)
+    known: dict[str, Any] = {}
+    again = [e.transaction_id for e in events if not e.errors and e.transaction_id not in inserted]
+    if again:
+        for row in db.session.execute(
+            select(
+                Repayment.external_id, Repayment.id, Repayment.status, Repayment.amount, Repayment.case_id
+            ).where(
+                Repayment.org_id == org.id, Repayment.origin == origin, Repayment.external_id.in_(set(again))
+            )
+        ):
+            known[row[0]] = row
+    result = Recorded(items=[])
+    claimed: set[str] = set()
+    for event in events:
+        item: dict[str, Any] = {"index": event.index, "transaction_id": event.transaction_id or None}
+        if event.errors:
+            item.update(status="rejected", errors=event.errors)
+            result.rejected += 1
+        elif event.transaction_id in inserted and event.transaction_id not in claimed:
+            claimed.add(event.transaction_id)
+            item.update(status="accepted", repayment_id=inserted[event.transaction_id])
+            result.accepted += 1
+            result.new_ids.append(inserted[event.transaction_id])
+        else:
+            found: Any = known.get(event.transaction_id)
+            if found is None:  # the same id twice in this batch: the first was recorded
+                first = seen[event.transaction_id]
+                found = (
+                    event.transaction_id,
+                    inserted.get(event.transaction_id),
+                    "received",
+                    first.amount,
+                    first.case_id,
+                )
+            differs = [
+                name
+                for name, mine, theirs in (
+                    ("amount", event.amount, found[3]),
+                    ("loan_no", event.case_id, found[4]),
+                )
+                if mine != theirs
+            ]
+            item.update(status="duplicate", repayment_id=found[1], recorded_status=str(found[2]))
+            if differs:
+                item["differs"] = differs
+            result.duplicates += 1
+        result.items.append(item)
+    if result.accepted and enqueue_apply:
+        result.job_id = queue_apply(org, actor_id=actor_id)
+    return result
+
+
+def _insert_events(
+    org_id: int,
+    events: list[Event],
+    *,
+    source: RepaymentSource,
+    origin: str,
+    actor_id: int | None,
+    now: dt.datetime,
+) -> dict[str, int]:
+    """INSERT ... ON CONFLICT DO NOTHING: the transaction ids recorded now, with their ids.
+
+    In the order of the transaction ids: two batches sharing ids, recorded at once, then wait for
+    each other's keys in the same order, never in a cycle (in the batch's order, a batch with T1
+    then T2 and another with T2 then T1 deadlock). The staging table is read in the order written."""
+    if not events:
+        return {}
+    rows = [
+        {
+            "org_id": org_id,
+            "case_id": e.case_id,
+            "source": source.value,
+            "origin": origin,
+            "external_id": e.transaction_id,
+            "amount": e.amount,
+            "paid_at": e.paid_at,
+            "channel": e.channel,
+            "status": RepaymentStatus.RECEIVED.value,
+            "created_by_id": actor_id,
+            "note": "",
+            "created_at": now,
+        }
+        for e in sorted(events, key=lambda e: e.transaction_id)
+    ]
+    table = Repayment.__table__
+    out: dict[str, int] = {}
+    if _postgres():
+        from arrears.kernel.db import insert_pages
+
+        for rid, txn in insert_pages(
+            table,
+            rows,
+            (table.c.id, table.c.external_id),
+            conflict="ON CONFLICT (org_id, origin, external_id) DO NOTHING",
+        ):
+            out[txn] = rid
+        return out
+    for row in rows:
+        stmt = (
+            sqlite_insert(table)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["org_id", "origin", "external_id"])
+            .returning(table.c.id, table.c.external_id)
+        )
+        for rid, txn in db.session.execute(stmt):
+            out[txn] = rid
+    return out
+
+
+def queue_apply(org: Organisation, *, actor_id: int | None = None) -> str:
+    """Queue the job that applies the owner's received repayments (after the commit)."""
+    from arrears.kernel.jobs.queue import enqueue
+
+    record_ = enqueue(
+        "arrears.payments.tasks.apply_job",
+        name="apply-repayments",
+        created_by=db.session.get(User, actor_id) if actor_id else None,
+        retries=5,
+        retry_intervals=[0],
+    )
+    return record_.id
+
+
+# --- the API's batch, with its Idempotency-Key ---------------------------------------------------------
+
+
+def post_batch(actor: User, body: bytes, idempotency_key: str | None) -> tuple[int, dict[str, Any], bool]:
+    """``POST /api/v1/repayments``: (status, answer, replayed). The key's answer is stored in the
+    transaction that records the events; the same key with the same body gets the same answer and
+    records nothing; with another body it is refused."""
+    require(actor, "repayments.post")
+    if actor.org.kind != OrgKind.ASSET_OWNER:
+        raise PermissionDenied(_("Only an asset owner records repayments."))
+    key = (idempotency_key or "").strip()
+    if len(key) > 200:
+        raise ValidationFailed(
+            _("The Idempotency-Key is longer than 200 characters."), field="Idempotency-Key"
+        )
+    items = _batch_items(body)
+    digest = hashlib.sha256(body).hexdigest()
+    with transaction():
+        if key:
+            stored = _claim_key(actor.org_id, "repayments.post", key, digest)
+            if stored is not None:
+                return stored[0], stored[1], True
+        result = record(actor.org, items, source=RepaymentSource.API, actor_id=actor.id)
+        answer = result.as_dict()
+        if key:
+            db.session.execute(
+                update(IdempotencyKey)
+                .where(
+                    IdempotencyKey.org_id == actor.org_id,
+                    IdempotencyKey.scope == "repayments.post",
+                    IdempotencyKey.key == key,
+                )
+                .values(status_code=202, response=json.dumps(answer, default=str))
+            )
+        audit.record(
+            "repayments.received",
+            actor=actor,
+            details={
+                "accepted": result.accepted,
+                "duplicates": result.duplicates,
+                "rejected": result.rejected,
+                "idempotency_key": key or None,
+            },
+        )
+    return 202, answer, False
+
+
+def _batch_items(body: bytes) -> list[Any]:
+    """The body as a batch: ``{"items": [...]}`` with 1 to 1,000 items (or 400/422 naming why).
+    Numbers are read as decimals, never floats."""
+    try:
+        data = json.loads(body or b"null", parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # too deep: RecursionError
+        err = ValidationFailed(_("The body is not valid JSON: %(msg)s", msg=str(exc)[:200]))
+        err.status, err.code = 400, "malformed_json"
+        raise err from None
+    items = data.get("items") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ValidationFailed(_("Send a JSON object with a list of items."), field="items")
+    if not items:
+        raise ValidationFailed(_("Send a non-empty list of items."), field="items")
+    if len(items) > MAX_ITEMS:
+        raise ValidationFailed(_("At most %(n)d items per request.", n=MAX_ITEMS), field="items")
+    return items
+
+
+def _claim_key(org_id: int, scope: str, key: str, digest: str) -> tuple[int, dict[str, Any]] | None:
+    """Take the key for this request (None), or the answer stored for it. A concurrent request with
+    the same key waits on the unique index until the first commits, then reads its answer."""
+    insert_ = pg_insert if _postgres() else sqlite_insert
+    stmt = (
+        insert_(IdempotencyKey)
+        .values(
+            org_id=org_id,
+            scope=scope,
+            key=key,
+            request_digest=digest,
+            status_code=0,
+            response="",
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["org_id", "scope", "key"])
+        .returning(IdempotencyKey.id)
+    )
+    if db.session.execute(stmt).first() is not None:
+        return None
+    stored = db.session.execute(
+        select(IdempotencyKey.request_digest, IdempotencyKey.status_code, IdempotencyKey.response).where(
+            IdempotencyKey.org_id == org_id, IdempotencyKey.scope == scope, IdempotencyKey.key == key
+        )
+    ).one()
+    if stored[0] != digest:
+        raise Conflict(
+            _("This Idempotency-Key was used for a different request: use a new key for new data."),
+            field="Idempotency-Key",
+        )
+    return int(stored[1]), json.loads(stored[2] or "{}")
+
+
+# --- applying ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Claimed:
+    id: int
+    case_id: int
+    amount: Decimal
+    paid_at: dt.datetime
+    agency_org_id: int | None = None
+    collector_user_id: int | None = None
+    placement_case_id: int | None = None
+    origin: str = "core"
+
+
+def apply_received(org: Organisation, *, limit: int = CHUNK, pause: float = 0) -> dict[str, Any]:
+    """Apply up to ``limit`` received repayments of the owner in one transaction. Returns
+    ``{"claimed": n, "applied": n, "amount": "...", "closed": n}``.
+
+    Two workers never wait for each other: each claims received rows other workers do not hold
+    (``FOR UPDATE SKIP LOCKED``), then the cases of those rows that no other worker holds (``FOR NO
+    KEY UPDATE SKIP LOCKED``, which the recording requests' foreign-key checks do not wait for
+    either); rows of a case another worker holds stay received for a later round, so a case's
+    payments are applied in their order. ``pause``: tests only (``REPAYMENTS_TEST_APPLY_PAUSE``),
+    seconds to wait holding the claimed rows before moving their money, so a test can kill the
+    worker inside the transaction."""
+    with transaction():
+        rows = db.session.execute(
+            select(Repayment.id, Repayment.case_id, Repayment.amount, Repayment.paid_at, Repayment.origin)
+            # a literal: the partial index of the received rows answers it, in a prepared plan too
+            .where(Repayment.org_id == org.id, Repayment.status == literal_column("'received'"))
+            .order_by(Repayment.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        cases = _lock_cases(sorted({r[1] for r in rows}), skip_locked=True) if rows else {}
+        claimed = [Claimed(r[0], r[1], Decimal(r[2]), r[3], origin=r[4]) for r in rows if r[1] in cases]
+        if pause and claimed:
+            time.sleep(pause)
+        outcome = _apply(org, claimed, actor_id=None, cases=cases)
+    _after_apply(outcome)
+    return {
+        "claimed": len(rows),
+        "applied": outcome.count,
+        "amount": str(outcome.amount),
+        "closed": len(outcome.closed),
+    }
+
+
+def _lock_cases(case_ids: list[int], *, skip_locked: bool = False) -> dict[int, Any]:
+    """The cases' balances, locked in id order (so two lockers never deadlock). FOR NO KEY UPDATE:
+    the foreign-key checks of the requests recording repayments (FOR KEY SHARE) do not wait."""
+    return {
+        row.id: row
+        for row in db.session.execute(
+            select(
+                Case.id,
+                Case.org_id,
+                Case.principal,
+                Case.interest,
+                Case.penalty,
+                Case.fee,
+                Case.credit,
+                Case.status,
+                Case.agency_org_id,
+            )
+            .where(among(Case.id, case_ids))
+            .order_by(Case.id)
+            .with_for_update(key_share=True, skip_locked=skip_locked)
+        )
+    }
+
+
+def apply_all(org: Organisation, *, pause: float = 0, max_rounds: int = 10_000) -> dict[str, Any]:
+    """Apply the owner's received repayments, a chunk per transaction, until none is left that
+    another worker does not hold; rows of cases another worker holds are waited for a little (about
+    4 s), then left to it and to the periodic drain. Used by the apply job, the statement commands
+    and the demo. ``pause``: see ``apply_received``."""
+    applied, amount, closed, idle = 0, Decimal("0"), 0, 0
+    for _round in range(max_rounds):
+        done = apply_received(org, pause=pause)
+        if not done["claimed"]:
+            break  # nothing received that another worker does not hold
+        if not done["applied"]:
+            # every claimed row's case is held by another worker: let it finish, then try again
+            idle += 1
+            if idle > 200:
+                break
+            time.sleep(0.02)
+            continue
+        idle = 0
+        applied += done["applied"]
+        amount += Decimal(done["amount"])
+        closed += done["closed"]
+    return {"applied": applied, "amount": str(amount), "closed": closed}
+
+
+@dataclass
+class Outcome:
+    count: int = 0
+    amount: Decimal = ledger.ZERO
+    closed: list[int] = field(default_factory=list)
+    orgs: set[int] = field(default_factory=set)
+
+
+def _apply(
+    org: Organisation, claimed: list[Claimed], *, actor_id: int | None, cases: dict[int, Any] | None = None
+) -> Outcome:
+    """Move the money of claimed rows (locked by the caller, status received): postings, balances,
+    attribution, promises, paid-off cases. Set-based: a few statements whatever the number of rows.
+    ``cases``: their cases, locked by the caller (else locked here, waiting for other holders)."""
+    outcome = Outcome()
+    if not claimed:
+        return outcome
+    case_ids = sorted({c.case_id for c in claimed})
+    if cases is None:
+        cases = _lock_cases(case_ids)
+    order = ledger.order_of(org)
+    has_opening = ledger.opened(case_ids)
+    postings = [ledger.opening_row(cases[i]) for i in case_ids if i not in has_opening]
+    state = {i: {c: Decimal(getattr(cases[i], c)) for c in (*ledger.COMPONENTS, "credit")} for i in case_ids}
+    _attribute(org, claimed)
+    promises = _pending_promises(case_ids)
+    now = utcnow()
+    repayment_rows: list[dict[str, Any]] = []
+    promise_rows: dict[int, dict[str, Any]] = {}
+    # a case's payments in the order they were paid (the ids follow the transaction ids, inserted
+    # in their order so that concurrent batches never deadlock: not the order of payment)
+    for item in sorted(claimed, key=lambda c: (c.paid_at, c.id)):
+        balance = state[item.case_id]
+        split = ledger.allocate(balance, item.amount, order)
+        for component, take in split.taken.items():
+            balance[component] -= take
+        balance["credit"] += split.credit
+        postings.append(
+            ledger.posting_row(
+                item.case_id,
+                org.id,
+                PostingKind.PAYMENT,
+                {c: -v for c, v in split.taken.items()},
+                credit=split.credit,
+                agency_org_id=item.agency_org_id,
+                repayment_id=item.id,
+                actor_user_id=actor_id,
+            )
+        )
+        promise = _promise_for(promises.get(item.case_id, []), item.paid_at)
+        if promise is not None:
+            promise["paid_amount"] += item.amount
+            if promise["paid_amount"] >= promise["amount"]:
+                promise["status"] = PromiseStatus.KEPT.value
+                promise["evaluated_at"] = now
+            promise_rows[promise["id"]] = promise
+        repayment_rows.append(
+            {
+                "id": item.id,
+                "status": RepaymentStatus.CONFIRMED.value,
+                "applied_at": now,
+                "agency_org_id": item.agency_org_id,
+                "collector_user_id": item.collector_user_id,
+                "placement_case_id": item.placement_case_id,
+                "promise_id": promise["id"] if promise is not None else None,
+            }
+        )
+        outcome.count += 1
+        outcome.amount += item.amount
+        outcome.orgs.add(item.agency_org_id or org.id)
+    ledger.write(postings)
+    case_rows = []
+    for case_id, balance in state.items():
+        outstanding = sum((balance[c] for c in ledger.COMPONENTS), ledger.ZERO)
+        closing = outstanding == 0 and cases[case_id].status not in (
+            CaseStatus.CLOSED,
+            CaseStatus.WRITTEN_OFF,
+        )
+        if closing:
+            outcome.closed.append(case_id)
+        case_rows.append(
+            {
+                "id": case_id,
+                **{c: balance[c] for c in (*ledger.COMPONENTS, "credit")},
+                "outstanding": outstanding,
+                "status": CaseStatus.CLOSED.value if closing else str(cases[case_id].status.value),
+                "updated_at": now,
+            }
+        )
+    _update_many(
+        Case.__table__,
+        case_rows,
+        {
+            "principal": Numeric(18, 2),
+            "interest": Numeric(18, 2),
+            "penalty": Numeric(18, 2),
+            "fee": Numeric(18, 2),
+            "credit": Numeric(18, 2),
+            "outstanding": Numeric(18, 2),
+            "status": String(32),
+            "updated_at": DateTime(timezone=True),
+        },
+    )
+    _update_many(
+        Repayment.__table__,
+        repayment_rows,
+        {
+            "status": String(32),
+            "applied_at": DateTime(timezone=True),
+            "agency_org_id": BigInteger(),
+            "collector_user_id": BigInteger(),
+            "placement_case_id": BigInteger(),
+            "promise_id": BigInteger(),
+        },
+    )
+    if promise_rows:
+        _update_many(
+            Promise.__table__,
+            [
+                {k: p[k] for k in ("id", "paid_amount", "status", "evaluated_at")}
+                for p in promise_rows.values()
+            ],
+            {"paid_amount": Numeric(18, 2), "status": String(32), "evaluated_at": DateTime(timezone=True)},
+        )
+        from arrears.work.notes import refresh_sort_keys
+
+        refresh_sort_keys(sorted({int(str(p["case_id"])) for p in promise_rows.values()}))
+    _match_reports(claimed)
+    from arrears.writeoffs.writeoffs import record_recoveries
+
+    record_recoveries(org.id, claimed, cases)  # reads nothing unless a case is written off
+    # the statements above wrote past the ORM: objects of these rows in the session are stale now
+    _expire({Case: set(case_ids), Promise: set(promise_rows), Repayment: {c.id for c in claimed}})
+    if outcome.closed:
+        _close_paid_off(org.id, outcome.closed, now)
+    audit.record(
+        "repayments.applied",
+        org_id=org.id,
+        details={"count": outcome.count, "amount": str(outcome.amount), "closed": len(outcome.closed)},
+    )
+    return outcome
+
+
+def _expire(rows: dict[type, set[int]]) -> None:
+    """Expire the session's objects of these rows (written by set-based statements)."""
+    for obj in list(db.session.identity_map.values()):
+        ids = rows.get(type(obj))
+        if ids and getattr(obj, "id", None) in ids:
+            db.session.expire(obj)
+
+
+def _after_apply(outcome: Outcome) -> None:
+    if outcome.count:
+        from arrears.reports.desk import forget_roll
+
+        forget_roll(outcome.orgs)
+
+
+def _update_many(table: Any, rows: list[dict[str, Any]], types: dict[str, Any]) -> None:
+    """UPDATE rows by id: on PostgreSQL one ``UPDATE ... FROM unnest(arrays)`` (one array per
+    column, whatever the number of rows); executemany elsewhere."""
+    if not rows:
+        return
+    names = list(types)
+    if _postgres():
+        dialect = db.session.get_bind().dialect
+        arrays = ", ".join(
+            f"CAST(:{n} AS {(BigInteger() if n == 'id' else types[n]).compile(dialect=dialect)}[])"
+            for n in ["id", *names]
+        )
+        sets = ", ".join(f"{n} = v.{n}" for n in names)
+        db.session.execute(
+            text(
+                f"UPDATE {table.name} AS t SET {sets} FROM unnest({arrays}) "  # noqa: S608 (our own names)
+                f"AS v(id, {', '.join(names)}) WHERE t.id = v.id"
+            ),
+            {n: [r[n] for r in rows] for n in ["id", *names]},
+        )
+        return
+    from sqlalchemy import bindparam
+
+    stmt = update(table).where(table.c.id == bindparam("_id")).values({n: bindparam(f"_{n}") for n in names})
+    db.session.connection().execute(stmt, [{f"_{k}": v for k, v in r.items()} for r in rows])
+
+
+def _pending_promises(case_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in db.session.execute(
+        select(
+            Promise.id,
+            Promise.case_id,
+            Promise.amount,
+            Promise.paid_amount,
+            Promise.created_at,
+            Promise.status,
+        )
+        .where(among(Promise.case_id, case_ids), Promise.status == PromiseStatus.PENDING)
+        .order_by(Promise.id)
+        .with_for_update()
+    ):
+        out[row[1]].append(
+            {
+                "id": row[0],
+                "case_id": row[1],
+                "amount": Decimal(row[2]),
+                "paid_amount": Decimal(row[3]),
+                "created_at": row[4],
+                "status": PromiseStatus.PENDING.value,
+                "evaluated_at": None,
+            }
+        )
+    return out
+
+
+def _promise_for(promises: list[dict[str, Any]], paid_at: dt.datetime) -> dict[str, Any] | None:
+    """The newest pending promise made before the payment (a payment counts towards one promise)."""
+    for promise in reversed(promises):
+        if promise["status"] == PromiseStatus.PENDING.value and promise["created_at"] <= paid_at:
+            return promise
+    return None
+
+
+def _attribute(org: Organisation, claimed: list[Claimed]) -> None:
+    """The agency (its placement row) and the collector holding each case when it was paid."""
+    case_ids = sorted({c.case_id for c in claimed})
+    placements: dict[int, list[Any]] = defaultdict(list)
+    for row in db.session.execute(
+        select(
+            PlacementCase.id,
+            PlacementCase.case_id,
+            PlacementCase.agency_org_id,
+            PlacementCase.starts_on,
+            PlacementCase.closed_at,
+        )
+        .where(
+            among(PlacementCase.case_id, case_ids),
+            PlacementCase.status.in_(
+                (PlacementCaseStatus.ACTIVE, PlacementCaseStatus.ENDED, PlacementCaseStatus.RECALLED)
+            ),
+        )
+        .order_by(PlacementCase.id)
+    ):
+        placements[row[1]].append(row)
+    holders = {
+        row[0]: row
+        for row in db.session.execute(
+            select(
+                CaseHolder.case_id,
+                CaseHolder.agency_org_id,
+                CaseHolder.assignee_user_id,
+                CaseHolder.assigned_at,
+            ).where(among(CaseHolder.case_id, case_ids))
+        )
+    }
+    zone = _zone()
+    older: list[tuple[Claimed, int]] = []  # payments the current holder does not explain
+    for item in claimed:
+        day = item.paid_at.astimezone(zone).date()
+        agency, placement_row = None, None
+        for row in reversed(placements.get(item.case_id, [])):
+            if row[3] <= day and (row[4] is None or item.paid_at < row[4]):
+                agency, placement_row = row[2], row[0]
+                break
+        item.agency_org_id = agency
+        item.placement_case_id = placement_row
+        holder = holders.get(item.case_id)
+        if (
+            holder is not None
+            and holder[1] == agency
+            and holder[2] is not None
+            and holder[3] is not None
+            and holder[3] <= item.paid_at
+        ):
+            item.collector_user_id = holder[2]
+        else:
+            item.collector_user_id = None
+            older.append((item, agency or org.id))
+    if older:
+        logs = _assignment_logs({(item.case_id, holding) for item, holding in older})
+        for item, holding in older:
+            before = [line for line in logs.get((item.case_id, holding), []) if line[0] <= item.paid_at]
+            item.collector_user_id = before[-1][2] if before else None
+
+
+def _assignment_logs(
+    keys: set[tuple[int, int]],
+) -> dict[tuple[int, int], list[tuple[dt.datetime, int, int | None]]]:
+    """The assignment logs of these (case, holding organisation) pairs, oldest first: the moves by
+    hand and the recalls, and the dispatch runs applied (``services.assignments.log_lines``'s two
+    sources, for many cases in two statements). Each log is its holding organisation's."""
+    case_ids = sorted({case_id for case_id, _org in keys})
+    out: dict[tuple[int, int], list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)
+    with cross_tenant("attribution: who held the cases when they were paid (the holders' logs)"):
+        for case_id, org_id, created_at, to_user_id, line_id in db.session.execute(
+            select(
+                CaseAssignment.case_id,
+                CaseAssignment.org_id,
+                CaseAssignment.created_at,
+                CaseAssignment.to_user_id,
+                CaseAssignment.id,
+            ).where(among(CaseAssignment.case_id, case_ids))
+        ):
+            if (case_id, org_id) in keys:
+                out[(case_id, org_id)].append((created_at, line_id, to_user_id))
+        for case_id, org_id, applied_at, target in db.session.execute(
+            select(
+                AllocationResult.case_id,
+                AllocationRun.org_id,
+                AllocationRun.applied_at,
+                AllocationResult.target_id,
+            )
+            .join(AllocationRun, AllocationRun.id == AllocationResult.run_id)
+            .where(
+                among(AllocationResult.case_id, case_ids),
+                AllocationResult.status.in_((ResultStatus.PLANNED, ResultStatus.APPLIED)),
+                AllocationRun.status == RunStatus.APPLIED,
+                AllocationRun.level == AllocationLevel.DISPATCH,
+            )
+        ):
+            if (case_id, org_id) in keys and applied_at is not None:
+                out[(case_id, org_id)].append((applied_at, 0, target))
+    for lines in out.values():
+        lines.sort(key=lambda line: (line[0], line[1]))
+    return out
+
+
+def _match_reports(applied: list[Claimed]) -> None:
+    """Collectors' reports waiting for the owner that a core record now confirms (same case, same
+    amount, paid within three days): matched to it, so the money is applied once, by the core record."""
+    core = [(c.id, c.case_id, c.amount, c.paid_at) for c in applied if c.origin == "core"]
+    if not core:
+        return
+    by_case: dict[int, list[Any]] = defaultdict(list)
+    for row in core:
+        by_case[row[1]].append(row)
+    reports = db.session.execute(
+        select(Repayment.id, Repayment.case_id, Repayment.amount, Repayment.paid_at)
+        .where(
+            among(Repayment.case_id, list(by_case)),
+            # a literal: the partial index of the reports waiting answers it, in a prepared plan too
+            Repayment.status == literal_column("'pending_audit'"),
+        )
+        .order_by(Repayment.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not reports:
+        return
+    taken: set[int] = set(
+        db.session.scalars(select(Repayment.matched_id).where(Repayment.matched_id.in_([r[0] for r in core])))
+    )
+    now = utcnow()
+    for report in reports:
+        for row in by_case.get(report[1], []):
+            if row[0] in taken or row[2] != report[2] or abs(row[3] - report[3]) > MATCH_WINDOW:
+                continue
+            taken.add(row[0])
+            db.session.execute(
+                update(Repayment)
+                .where(Repayment.id == report[0])
+                .values(
+                    status=RepaymentStatus.MATCHED,
+                    matched_id=row[0],
+                    decided_at=now,
+                    note="matched automatically",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            break
+
+
+def _close_paid_off(owner_id: int, case_ids: list[int], now: dt.datetime) -> None:
+    """Paid off: the placement ends (退案) and the collector lets go of the case."""
+    from arrears.allocation.placements import _release
+
+    _release(
+        owner_id,
+        among(PlacementCase.case_id, case_ids),
+        status=PlacementCaseStatus.ENDED,
+        reason="paid off",
+        actor=None,
+        now=now,
+    )
+    db.session.execute(CaseHolder.__table__.delete().where(CaseHolder.__table__.c.case_id.in_(case_ids)))
+
+
+# --- reversal ------------------------------------------------------------------------------------------
+
+
+def reverse(actor: User, repayment: Repayment, reason: str) -> Repayment:
+    """Undo an applied repayment (chargeback, bounced payment): a reversal posting puts back exactly
+    what its payment took; a paid-off case reopens; the promise it counted towards loses it.
+    Reversing a reversed repayment changes nothing; one not yet applied is reversed without money."""
+    if not (actor.can("repayments.post") or actor.can("repayments.audit")):
+        raise PermissionDenied(_("You do not have the permission for this action."))
+    if actor.org_id != repayment.org_id:
+        raise NotFound(_("Not found."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Say why the payment is reversed."), field="reason")
+    with transaction():
+        row = _locked(repayment.id)
+        if row.status == RepaymentStatus.REVERSED:
+            return row
+        if row.status not in (RepaymentStatus.CONFIRMED, RepaymentStatus.RECEIVED):
+            raise Conflict(
+                _(
+                    "Only a recorded or applied payment can be reversed (this one is %(status)s).",
+                    status=row.status.value,
+                )
+            )
+        now = utcnow()
+        if row.status == RepaymentStatus.CONFIRMED:
+            _unapply(actor, row, now)
+        row.status = RepaymentStatus.REVERSED
+        row.decided_by_id = actor.id
+        row.decided_at = now
+        row.note = reason[:300]
+        # a collector's report this payment confirmed waits for the owner again
+        db.session.execute(
+            update(Repayment)
+            .where(Repayment.matched_id == row.id, Repayment.status == RepaymentStatus.MATCHED)
+            .values(status=RepaymentStatus.PENDING_AUDIT, matched_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(
+            "repayment.reversed",
+            actor=actor,
+            target=row,
+            details={"amount": str(row.amount), "transaction_id": row.external_id, "reason": reason[:300]},
+        )
+    from arrears.reports.desk import forget_roll
+
+    forget_roll([row.agency_org_id or row.org_id])
+    return row
+
+
+def _locked(repayment_id: int) -> Repayment:
+    row = db.session.scalar(
+        select(Repayment)
+        .where(Repayment.id == repayment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound(_("Not found."))
+    return row
+
+
+def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
+    from arrears.models import Posting
+
+    case = db.session.scalar(
+        select(Case)
+        .where(Case.id == row.case_id)
+        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    )
+    assert case is not None
+    sums = db.session.execute(
+        select(
+            *(func.coalesce(func.sum(getattr(Posting, c)), 0) for c in (*ledger.COMPONENTS, "credit"))
+        ).where(Posting.repayment_id == row.id)
+    ).one()
+    back = dict(zip((*ledger.COMPONENTS, "credit"), (Decimal(v) for v in sums), strict=True))
+    ledger.write(
+        [
+            ledger.posting_row(
+                case.id,
+                case.org_id,
+                PostingKind.REVERSAL,
+                {c: -back[c] for c in ledger.COMPONENTS},
+                credit=-back["credit"],
+                agency_org_id=row.agency_org_id,
+                repayment_id=row.id,
+                actor_user_id=actor.id,
+            )
+        ]
+    )
+    for c in ledger.COMPONENTS:
+        setattr(case, c, Decimal(getattr(case, c)) - back[c])
+    case.credit = Decimal(case.credit) - back["credit"]
+    case.outstanding = sum((Decimal(getattr(case, c)) for c in ledger.COMPONENTS), ledger.ZERO)
+    if case.status == CaseStatus.CLOSED and case.outstanding > 0:
+        case.status = CaseStatus.ACTIVE
+    from arrears.writeoffs.writeoffs import reverse_recovery
+
+    reverse_recovery(row, now)  # a recovery of a write-off is taken back with its payment
+    if row.promise_id:
+        from arrears.cases.cases import business_date
+        from arrears.work.notes import _verdict, refresh_sort_keys
+
+        promise = db.session.scalar(select(Promise).where(Promise.id == row.promise_id).with_for_update())
+        if promise is not None:
+            promise.paid_amount = max(Decimal(promise.paid_amount) - row.amount, ledger.ZERO)
+            owner = db.session.get(Organisation, case.org_id)
+            assert owner is not None
+            if promise.due_on >= business_date(owner):
+                promise.status, promise.evaluated_at = PromiseStatus.PENDING, None
+            elif promise.status != PromiseStatus.PENDING:
+                promise.status = _verdict(promise.amount, promise.paid_amount)
+            refresh_sort_keys([case.id])
+    db.session.flush()
+
+
+# --- collectors' reports, and the owner's audit (还款审核) -------------------------------------------------
+
+
+def record_report(application: Application, decider: User) -> Repayment:
+    """An approved repayment application becomes a repayment waiting for the owner's audit, unless a
+    core record of it was applied already (then it is matched to that one at once)."""
+    zone = _zone()
+    paid_on = application.paid_on or utcnow().astimezone(zone).date()
+    report = Repayment(
+        org_id=application.org_id,
+        case_id=application.case_id,
+        source=RepaymentSource.COLLECTOR,
+        origin=ORIGINS[RepaymentSource.COLLECTOR],
+        external_id=f"application-{application.id}",
+        amount=application.amount,
+        paid_at=dt.datetime.combine(paid_on, dt.time(12), tzinfo=zone).astimezone(dt.UTC),
+        channel=application.channel,
+        status=RepaymentStatus.PENDING_AUDIT,
+        agency_org_id=application.agency_org_id,
+        collector_user_id=application.requested_by_id,
+        application_id=application.id,
+        created_by_id=decider.id,
+    )
+    db.session.add(report)
+    db.session.flush()
+    # a core record applied already (the core system was faster than the approvals)
+    candidates = db.session.scalars(
+        select(Repayment.id)
+        .where(
+            Repayment.case_id == application.case_id,
+            Repayment.origin == "core",
+            Repayment.status == RepaymentStatus.CONFIRMED,
+            Repayment.amount == application.amount,
+            Repayment.paid_at.between(
+                report.paid_at - MATCH_WINDOW - dt.timedelta(hours=12),
+                report.paid_at + MATCH_WINDOW + dt.timedelta(hours=12),
+            ),
+            ~_claimed_by_a_report(),
+        )
+        .order_by(Repayment.id)
+        # locked: a reversal of a candidate, or another report taking it, waits for this one (and
+        # this one for them, and then reads what they did: ``taken`` below is a new statement)
+        .with_for_update()
+    ).all()
+    taken = (
+        set(db.session.scalars(select(Repayment.matched_id).where(Repayment.matched_id.in_(candidates))))
+        if candidates
+        else set()
+    )
+    for core_id in candidates:
+        if core_id not in taken:
+            report.status, report.matched_id, report.note = (
+                RepaymentStatus.MATCHED,
+                core_id,
+                "matched automatically",
+            )
+            break
+    return report
+
+
+def _claimed_by_a_report() -> Any:
+    """EXISTS: a report matched to the core record of the outer query. The report is an alias: the
+    same table unaliased correlates to the outer row itself (``matched_id = id`` of one row, never
+    true), and a core record already carrying a report's money was offered again."""
+    report = aliased(Repayment)
+    return select(report.id).where(report.matched_id == Repayment.id).exists()
+
+
+def _audit_row(actor: User, repayment: Repayment) -> Repayment:
+    require(actor, "repayments.audit")
+    if actor.org_id != repayment.org_id:
+        raise NotFound(_("Not found."))
+    row = _locked(repayment.id)
+    if row.status != RepaymentStatus.PENDING_AUDIT:
+        raise Conflict(_("This repayment was audited already."))
+    return row
+
+
+def confirm_report(actor: User, repayment: Repayment, note: str = "") -> Repayment:
+    """The owner confirms a collector's report with no core record (cash at a branch, say): it is
+    applied now, as its own payment."""
+    with transaction():
+        row = _audit_row(actor, repayment)
+        row.status = RepaymentStatus.RECEIVED
+        row.note = (note or "")[:300]
+        db.session.flush()
+        outcome = _apply(
+            actor.org,
+            [Claimed(row.id, row.case_id, Decimal(row.amount), row.paid_at, origin=row.origin)],
+            actor_id=actor.id,
+        )
+        db.session.execute(
+            update(Repayment)
+            .where(Repayment.id == row.id)
+            .values(decided_by_id=actor.id, decided_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        audit.record("repayment.confirmed", actor=actor, target=row, details={"amount": str(row.amount)})
+    _after_apply(outcome)
+    return _reload(row.id)
+
+
+def match_report(actor: User, repayment: Repayment, core_id: Any, note: str = "") -> Repayment:
+    """The owner matches a collector's report to the core record that carries its money."""
+    with transaction():
+        row = _audit_row(actor, repayment)
+        if not str(core_id).isdigit():
+            raise ValidationFailed(_("Choose the core system's record."), field="core_id")
+        # locked: a reversal of the core record committed meanwhile makes it no candidate (the
+        # report would be matched to money that is gone), and two reports matched to it at once
+        # are decided one after the other (the second sees the first below)
+        core = db.session.scalar(
+            select(Repayment)
+            .where(
+                Repayment.id == int(str(core_id)),
+                Repayment.org_id == actor.org_id,
+                Repayment.case_id == row.case_id,
+                Repayment.origin == "core",
+                Repayment.status == RepaymentStatus.CONFIRMED,
+            )
+            .with_for_update()
+        )
+        if core is None:
+            raise ValidationFailed(_("No applied core record of this case with that id."), field="core_id")
+        if db.session.scalar(select(Repayment.id).where(Repayment.matched_id == core.id)) is not None:
+            raise Conflict(_("That record confirms another report already."), field="core_id")
+        row.status, row.matched_id = RepaymentStatus.MATCHED, core.id
+        row.decided_by_id, row.decided_at, row.note = actor.id, utcnow(), (note or "")[:300]
+        audit.record("repayment.matched", actor=actor, target=row, details={"core_id": core.id})
+    return row
+
+
+def reject_report(actor: User, repayment: Repayment, note: str) -> Repayment:
+    note = (note or "").strip()
+    if not note:
+        raise ValidationFailed(_("Say why."), field="note")
+    with transaction():
+        row = _audit_row(actor, repayment)
+        row.status = RepaymentStatus.REJECTED
+        row.decided_by_id, row.decided_at, row.note = actor.id, utcnow(), note[:300]
+        audit.record("repayment.rejected", actor=actor, target=row, details={"note": note[:300]})
+    return row
+
+
+def match_candidates(repayment: Repayment) -> list[Repayment]:
+    """Applied core records of the report's case that no report claims yet, nearest in time first."""
+    rows = db.session.scalars(
+        select(Repayment)
+        .where(
+            Repayment.case_id == repayment.case_id,
+            Repayment.origin == "core",
+            Repayment.status == RepaymentStatus.CONFIRMED,
+            ~_claimed_by_a_report(),
+        )
+        .order_by(Repayment.paid_at.desc())
+        .limit(50)
+    ).all()
+    return sorted(rows, key=lambda r: abs(r.paid_at - repayment.paid_at))
+
+
+def record_manual(
+    actor: User,
+    case: Case,
+    *,
+    amount: Any,
+    paid_at: Any,
+    channel: str = "",
+    reference: str = "",
+    note: str = "",
+) -> Repayment:
+    """The owner's staff enter a payment (a receipt from a branch, say): recorded and applied now."""
+    require(actor, "repayments.post")
+    if case.org_id != actor.org_id:
+        raise NotFound(_("Not found."))
+    now = utcnow()
+    event = check_event(
+        0,
+        {
+            "transaction_id": (reference or "").strip() or f"manual-{uuid.uuid4().hex[:16]}",
+            "loan_no": case.loan_no,
+            "amount": amount,
+            "paid_at": paid_at,
+            "channel": channel,
+        },
+        now,
+    )
+    if event.errors:
+        first = event.errors[0]
+        raise ValidationFailed(
+            first["reason"], field={"transaction_id": "reference"}.get(first["field"], first["field"])
+        )
+    with transaction():
+        event.case_id = case.id
+        inserted = _insert_events(
+            actor.org_id,
+            [event],
+            source=RepaymentSource.MANUAL,
+            origin=ORIGINS[RepaymentSource.MANUAL],
+            actor_id=actor.id,
+            now=now,
+        )
+        if event.transaction_id not in inserted:
+            raise Conflict(_("A manual entry with this reference exists already."), field="reference")
+        rid = inserted[event.transaction_id]
+        db.session.execute(
+            update(Repayment)
+            .where(Repayment.id == rid)
+            .values(note=(note or "")[:300])
+            .execution_options(synchronize_session=False)
+        )
+        assert event.amount is not None
+        assert event.paid_at is not None
+        outcome = _apply(
+            actor.org,
+            [Claimed(rid, case.id, event.amount, event.paid_at, origin="manual")],
+            actor_id=actor.id,
+        )
+        audit.record(
+            "repayment.entered",
+            actor=actor,
+            target_type="repayment",
+            target_id=rid,
+            details={"amount": str(event.amount)},
+        )
+    _after_apply(outcome)
+    return _reload(rid)
+
+
+def _reload(repayment_id: int) -> Repayment:
+    row = db.session.get(Repayment, repayment_id, populate_existing=True)
+    assert row is not None
+    return row
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepaymentFilter:
+    status: str | None = None
+    source: str | None = None
+    loan_no: str | None = None
+    transaction_id: str | None = None
+    agency_id: int | None = None
+    paid_from: dt.date | None = None
+    paid_to: dt.date | None = None
+
+
+def scope(actor: User, *, own: bool = False) -> Any:
+    """Which repayments a reader sees: the owner all of its own; an agency those credited to it (with
+    ``repayments.view``; a collector, or ``own``: those credited to them)."""
+    if actor.org.kind == OrgKind.ASSET_OWNER and not own:
+        require(actor, "repayments.view")
+        return Repayment.org_id == actor.org_id
+    if actor.org.kind == OrgKind.AGENCY and not own and actor.can("repayments.view"):
+        return Repayment.agency_org_id == actor.org_id
+    if actor.can("workbench.use"):
+        return Repayment.collector_user_id == actor.id
+    raise PermissionDenied(_("You do not have the permission for this action."))
+
+
+def query(actor: User, filters: RepaymentFilter | None = None, *, own: bool = False) -> Any:
+    f = filters or RepaymentFilter()
+    stmt = select(Repayment).where(scope(actor, own=own))
+    if f.status:
+        stmt = stmt.where(Repayment.status == f.status)
+    if f.source:
+        stmt = stmt.where(Repayment.source == f.source)
+    if f.transaction_id:
+        stmt = stmt.where(Repayment.external_id == f.transaction_id.strip())
+    if f.loan_no:
+        # an agency finds the repayments credited to it by loan number after the case has left it:
+        # the cases are looked up past the walls, the repayments stay within the reader's scope
+        with cross_tenant("repayment records: the loan number of repayments credited to the reader"):
+            ids = list(db.session.scalars(select(Case.id).where(Case.loan_no == f.loan_no.strip())))
+        stmt = stmt.where(among(Repayment.case_id, ids) if ids else false())
+    if f.agency_id:
+        stmt = stmt.where(Repayment.agency_org_id == f.agency_id)
+    zone = _zone()
+    if f.paid_from:
+        stmt = stmt.where(Repayment.paid_at >= dt.datetime.combine(f.paid_from, dt.time(0), tzinfo=zone))
+    if f.paid_to:
+        stmt = stmt.where(
+            Repayment.paid_at < dt.datetime.combine(f.paid_to + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+        )
+    return stmt.order_by(Repayment.paid_at.desc(), Repayment.id.desc())
+
+
+def of_case(actor: User, case: Case) -> list[Repayment]:
+    """A case's repayments the reader may see (the owner: all; an agency: those credited to it)."""
+    stmt = select(Repayment).where(Repayment.case_id == case.id)
+    if actor.org_id != case.org_id:
+        stmt = stmt.where(Repayment.agency_org_id == actor.org_id)
+    return list(db.session.scalars(stmt.order_by(Repayment.paid_at.desc(), Repayment.id.desc()).limit(500)))
+
+
+def postings_of(repayment_ids: Iterable[int]) -> dict[int, dict[str, Decimal]]:
+    """What each payment took off each component (its payment postings)."""
+    from arrears.models import Posting
+
+    ids = list(repayment_ids)
+    if not ids:
+        return {}
+    out: dict[int, dict[str, Decimal]] = {}
+    for row in db.session.execute(
+        select(Posting.repayment_id, *(getattr(Posting, c) for c in (*ledger.COMPONENTS, "credit"))).where(
+            Posting.repayment_id.in_(ids), Posting.kind == PostingKind.PAYMENT
+        )
+    ):
+        out[row[0]] = {
+            **{c: -Decimal(v) for c, v in zip(ledger.COMPONENTS, row[1:5], strict=True)},
+            "credit": Decimal(row[5]),
+        }
+    return out
+
+
+def loan_numbers(case_ids: Iterable[int]) -> dict[int, str]:
+    """The loan numbers of the cases of repayments the reader sees (an agency keeps seeing the loan
+    number of a payment credited to it after the case has left it)."""
+    ids = list(set(case_ids))
+    if not ids:
+        return {}
+    with cross_tenant("repayment records: the loan numbers of the repayments the reader sees"):
+        return dict(db.session.execute(select(Case.id, Case.loan_no).where(among(Case.id, ids))).all())
+
+
+def view(
+    row: Repayment, loans: dict[int, str] | None = None, splits: dict[int, dict[str, Decimal]] | None = None
+) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "transaction_id": row.external_id,
+        "case_id": row.case_id,
+        "loan_no": (loans or {}).get(row.case_id),
+        "amount": row.amount,
+        "paid_at": row.paid_at,
+        "channel": row.channel,
+        "source": row.source.value,
+        "status": row.status.value,
+        "agency_org_id": row.agency_org_id,
+        "collector_user_id": row.collector_user_id,
+        "applied_at": row.applied_at,
+        "matched_id": row.matched_id,
+        "application_id": row.application_id,
+        "note": row.note,
+        "allocation": {k: str(v) for k, v in (splits or {}).get(row.id, {}).items()} or None,
+    }
+
+
+def views(rows: Sequence[Repayment]) -> list[dict[str, Any]]:
+    loans = loan_numbers(r.case_id for r in rows)
+    splits = postings_of(r.id for r in rows)
+    return [view(r, loans, splits) for r in rows]
+
+
+# --- the queue's housekeeping -------------------------------------------------------------------------
+
+
+def stale_tenants(older_than: dt.timedelta = dt.timedelta(minutes=2)) -> list[int]:
+    """Owners with repayments received longer ago than ``older_than`` and still not applied (their
+    job was lost, or its worker died with its retries spent)."""
+    cutoff = utcnow() - older_than
+    with cross_tenant("housekeeping: find received repayments no job applied"):
+        return list(
+            db.session.scalars(
+                select(Repayment.org_id)
+                .where(Repayment.status == RepaymentStatus.RECEIVED, Repayment.created_at < cutoff)
+                .group_by(Repayment.org_id)
+            )
+        )
+
+
+# --- the owner's settings -----------------------------------------------------------------------------
+
+
+def allocation_order(actor: User) -> tuple[str, ...]:
+    owner = actor.org if actor.org.kind == OrgKind.ASSET_OWNER else None
+    return ledger.order_of(owner) if owner is not None else ledger.DEFAULT_ORDER
+
+
+def set_allocation_order(actor: User, raw: Iterable[Any]) -> list[str]:
+    """The owner's admin sets the order payments take the components in (从罚息到本金, or another)."""
+    if actor.org.kind != OrgKind.ASSET_OWNER:
+        raise NotFound(_("Not found."))
+    require(actor, "org.settings.manage")
+    order = ledger.check_order(raw)
+    with transaction():
+        org = db.session.get(Organisation, actor.org_id)
+        assert org is not None
+        org.settings = {**(org.settings or {}), "repayment_order": order}
+        audit.record("org.repayment_order", actor=actor, details={"order": order})
+    return order

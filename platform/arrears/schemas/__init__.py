@@ -1,1 +1,0 @@
-"""marshmallow schemas shared by the APIs and (later) the imports."""
