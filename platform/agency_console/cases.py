@@ -26,6 +26,8 @@ from agency_console.forms import (
 from agency_console.views import bp
 from arrears.allocation import assignments
 from arrears.allocation import placements as placement_service
+from arrears.allocation.models import Placement, PlacementCase
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
 from arrears.cases.schemas import case_view
@@ -33,7 +35,6 @@ from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import is_eager
-from arrears.models import Placement, PlacementCase, User
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs import teams as team_service
 from arrears.orgs.pages import _field_error

@@ -5,19 +5,21 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from arrears.auth.models import User
 from arrears.auth.permissions import GRANTABLE
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.kernel.jobs.queue import is_eager
-from arrears.models import OrgKind, Team, User
 from arrears.orgs import approvals as approval_service
 from arrears.orgs import pages as orgadmin
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs import teams as team_service
 from arrears.orgs import users as user_service
+from arrears.orgs.models import Team
 from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy import loaders
+from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import RightRequestForm, TeamForm
 from arrears.work import pages as work

@@ -17,13 +17,14 @@ from flask_login import current_user
 
 from agent_workbench.forms import ReductionForm, RepaymentForm
 from agent_workbench.views import _case, _render_case, bp
+from arrears.auth.models import User
 from arrears.cases import cases as case_service
 from arrears.errors import DomainError, NotFound
-from arrears.models import ApplicationStatus, User
 from arrears.orgs.pages import _field_error
 from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm
 from arrears.work import applications
+from arrears.work.models import ApplicationStatus
 from arrears.work.notes import parse_day
 
 STATUSES = {

@@ -28,18 +28,21 @@ from agent_workbench.forms import (
     SnoozeForm,
 )
 from arrears.allocation import assignments
+from arrears.auth.models import User
 from arrears.cases import cases as case_service
+from arrears.cases.models import Case
 from arrears.cases.schemas import case_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError, NotFound
-from arrears.models import ApplicationKind, CallResult, Case, OrgKind, User
 from arrears.orgs.pages import _field_error
 from arrears.payments import queries as repayment_pages
 from arrears.payments import repayments
 from arrears.reports import desk as workbench
 from arrears.security import masking
+from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
 from arrears.work import applications, attachments, calls, letters, notes
+from arrears.work.models import ApplicationKind, CallResult
 
 
 def _due_badge(user: Any) -> int | None:

@@ -13,8 +13,8 @@ from flask_babel import ngettext
 from flask_login import current_user
 
 from agent_workbench.views import CALL_RESULTS, _case, bp
+from arrears.auth.models import User
 from arrears.errors import DomainError, ValidationFailed
-from arrears.models import User
 from arrears.orgs import jobs
 from arrears.tenancy import loaders
 from arrears.web.files import attachment_download

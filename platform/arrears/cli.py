@@ -62,7 +62,7 @@ tokens = AppGroup("tokens", help="API tokens.")
 def tokens_create(email: str, days: int | None, name: str, as_json: bool) -> None:
     """Create an API token for a user; the token is printed once."""
     from arrears.auth import sessions as auth
-    from arrears.models import ApiTokenAudience
+    from arrears.auth.models import ApiTokenAudience
     from arrears.tenancy import tenant
 
     try:

@@ -18,14 +18,15 @@ from wtforms.validators import Optional
 from arrears.allocation import log as allocation_log
 from arrears.allocation import placements as placement_service
 from arrears.allocation.pages import RESULT_STATUS_LABELS, reason_text
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
 from arrears.cases.exports import INLINE_MAX, count_cases, export_cases, start_export_job
+from arrears.cases.models import CaseStatus
 from arrears.cases.schemas import case_view, debtor_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
-from arrears.models import CaseStatus, User
 from arrears.orgs import partnerships as partnership_service
 from arrears.payments import queries as repayment_pages
 from arrears.payments.pages import ManualRepaymentForm

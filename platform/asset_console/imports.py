@@ -13,14 +13,16 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases.imports import batches as import_service
 from arrears.cases.imports.fields import FIELDS, auto_mapping
 from arrears.cases.imports.reader import FileRefused, open_table
+from arrears.cases.models import ImportBatch, ImportStatus
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage
-from arrears.models import ImportBatch, ImportStatus, JobRecord, User
+from arrears.kernel.jobs.models import JobRecord
 from arrears.security import masking
 from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm, ImportUploadForm

@@ -22,7 +22,9 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from arrears.allocation import assignments
 from arrears.allocation import placements as placement_service
+from arrears.allocation.models import Placement, PlacementCase, PlacementCaseStatus, PlacementStatus
 from arrears.allocation.pages import reason_text
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
 from arrears.cases.exports import count_cases
@@ -30,16 +32,9 @@ from arrears.cases.schemas import case_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
-from arrears.models import (
-    ApprovalStatus,
-    Placement,
-    PlacementCase,
-    PlacementCaseStatus,
-    PlacementStatus,
-    User,
-)
 from arrears.orgs import approvals as approval_service
 from arrears.orgs import partnerships as partnership_service
+from arrears.orgs.models import ApprovalStatus
 from arrears.orgs.pages import _field_error
 from arrears.tenancy import loaders
 from arrears.web.forms import CaseFilterForm

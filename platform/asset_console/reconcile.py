@@ -18,11 +18,11 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, StringField, SubmitField
 from wtforms.validators import Length, Optional
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.integrations.storage import StorageNotFound, get_storage
-from arrears.models import User
 from arrears.orgs import jobs as job_service
 from arrears.payments import reconcile as service
 from arrears.web.console import NavItem

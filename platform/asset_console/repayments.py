@@ -23,17 +23,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases.exports import INLINE_MAX
 from arrears.errors import DomainError, NotFound
-from arrears.models import ApplicationStatus, Repayment, User
 from arrears.orgs.pages import _field_error
 from arrears.payments import pages
 from arrears.payments import queries as repayment_pages
 from arrears.payments import repayments as repayment_service
+from arrears.payments.models import Repayment
 from arrears.tenancy import loaders
 from arrears.web.console import NavItem
 from arrears.work import applications as application_service
+from arrears.work.models import ApplicationStatus
 from asset_console.cases import _case_page
 from asset_console.views import bp
 

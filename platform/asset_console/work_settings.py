@@ -20,15 +20,16 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
-from arrears.models import LetterTemplate, User
 from arrears.orgs.pages import _field_error
 from arrears.tenancy import loaders
 from arrears.web.console import NavItem
 from arrears.web.forms import ConfirmForm
 from arrears.work import applications as application_service
 from arrears.work import letters as letter_service
+from arrears.work.models import LetterTemplate
 from asset_console.views import bp
 
 bp.console_nav.extend(  # type: ignore[attr-defined]

@@ -25,11 +25,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError, NotFound
-from arrears.models import User, WriteOffRule
 from arrears.orgs.pages import _field_error
 from arrears.writeoffs import writeoffs as service
+from arrears.writeoffs.models import WriteOffRule
 from asset_console.views import bp
 
 PER_PAGE = 50

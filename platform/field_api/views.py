@@ -5,7 +5,7 @@ from typing import Any
 from flask import g, request
 
 from arrears.auth import sessions as auth_service
-from arrears.models import ApiTokenAudience
+from arrears.auth.models import ApiTokenAudience
 from arrears.orgs.schemas import LoginRequestSchema, MeSchema, TokenResponseSchema
 from arrears.web.jsonapi import JsonApi
 

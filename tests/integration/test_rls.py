@@ -109,7 +109,7 @@ def test_orm_session_sets_the_tenant_per_transaction(world: World) -> None:
 
 def test_policies_in_the_database_follow_the_models_rules(database: Database) -> None:
     """The migrations freeze each table's rule; a model whose rule changed needs a new migration."""
-    from arrears.columns import SharedTenantScoped
+    from arrears.tenancy.models import SharedTenantScoped
 
     for model in TENANT_MODELS:
         qual = database.scalar("SELECT qual FROM pg_policies WHERE tablename = :t", t=model.__tablename__)

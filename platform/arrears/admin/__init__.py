@@ -9,17 +9,19 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.kernel.audit import query as audit_query
 from arrears.kernel.jobs.queue import is_eager
-from arrears.models import Organisation, OrgKind, OrgStatus, Partnership, User
 from arrears.orgs import orgs as org_service
 from arrears.orgs import pages as orgadmin
+from arrears.orgs.models import Partnership
 from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy import cross_tenant, loaders
+from arrears.tenancy.models import Organisation, OrgKind, OrgStatus
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import AuditFilterForm, ConfirmForm, OrganisationForm
 

@@ -12,6 +12,15 @@ from sqlalchemy import select
 from arrears.allocation import assignments, placements, strategies
 from arrears.allocation import log as allocation_log
 from arrears.allocation import runs as allocation
+from arrears.allocation.models import (
+    AllocationLevel,
+    AllocationResult,
+    AllocationRun,
+    AllocationStrategy,
+    Placement,
+    PlacementCase,
+    ResultStatus,
+)
 from arrears.allocation.schemas import (
     ApprovalRefSchema,
     AssignmentSchema,
@@ -33,18 +42,9 @@ from arrears.allocation.schemas import (
 )
 from arrears.api import api
 from arrears.cases.cases import CaseFilter
+from arrears.cases.models import Case
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
-from arrears.models import (
-    AllocationLevel,
-    AllocationResult,
-    AllocationRun,
-    AllocationStrategy,
-    Case,
-    Placement,
-    PlacementCase,
-    ResultStatus,
-)
 from arrears.orgs import approvals
 from arrears.tenancy import loaders
 

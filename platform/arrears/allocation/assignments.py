@@ -18,7 +18,18 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import BigInteger, delete, func, insert, literal, select, update
 
+from arrears.allocation.models import (
+    AllocationLevel,
+    AllocationResult,
+    AllocationRun,
+    AssignmentKind,
+    CaseAssignment,
+    ResultStatus,
+    RunStatus,
+)
+from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases.models import Case, CaseHolder, CaseStatus
 from arrears.cases.scopes import (
     assigned,
     assigned_to,
@@ -34,20 +45,7 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.db import hold
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    AllocationLevel,
-    AllocationResult,
-    AllocationRun,
-    AssignmentKind,
-    Case,
-    CaseAssignment,
-    CaseHolder,
-    CaseStatus,
-    ResultStatus,
-    RunStatus,
-    Team,
-    User,
-)
+from arrears.orgs.models import Team
 
 OPEN = (CaseStatus.NEW, CaseStatus.ACTIVE)
 MAX_BATCH = 10_000

@@ -14,18 +14,18 @@ from typing import Any
 
 from sqlalchemy import Select, false, func, select
 
-from arrears.cases.cases import business_date
-from arrears.extensions import db
-from arrears.models import (
+from arrears.allocation.models import (
     AllocationLevel,
     AllocationResult,
     AllocationRun,
-    Case,
     Placement,
     ResultStatus,
     RunStatus,
-    User,
 )
+from arrears.auth.models import User
+from arrears.cases.cases import business_date
+from arrears.cases.models import Case
+from arrears.extensions import db
 
 PAGE = 100
 

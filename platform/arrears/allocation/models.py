@@ -30,9 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from arrears.auth.models import User
-from arrears.columns import BigId, CreatedAtMixin, Money, SharedTenantScoped, TenantScoped, UTCDateTime
+from arrears.columns import BigId, CreatedAtMixin, Money, UTCDateTime, enum_type
 from arrears.extensions import db
-from arrears.orgs.models import Organisation, _enum
+from arrears.tenancy.models import Organisation, SharedTenantScoped, TenantScoped
 
 
 class PlacementStatus(enum.StrEnum):
@@ -62,7 +62,7 @@ class Placement(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     starts_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     ends_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     status: Mapped[PlacementStatus] = mapped_column(
-        _enum(PlacementStatus, "placement_status"), default=PlacementStatus.PENDING, nullable=False
+        enum_type(PlacementStatus, "placement_status"), default=PlacementStatus.PENDING, nullable=False
     )
     case_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)  # outstanding placed
@@ -111,7 +111,7 @@ class PlacementCase(SharedTenantScoped, db.Model):  # type: ignore[name-defined]
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     agency_org_id: Mapped[int] = mapped_column(BigId, ForeignKey("organisations.id"), nullable=False)
     status: Mapped[PlacementCaseStatus] = mapped_column(
-        _enum(PlacementCaseStatus, "placement_case_status"),
+        enum_type(PlacementCaseStatus, "placement_case_status"),
         default=PlacementCaseStatus.PENDING,
         nullable=False,
     )
@@ -154,7 +154,9 @@ class AllocationStrategy(CreatedAtMixin, TenantScoped, db.Model):  # type: ignor
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
-    level: Mapped[AllocationLevel] = mapped_column(_enum(AllocationLevel, "allocation_level"), nullable=False)
+    level: Mapped[AllocationLevel] = mapped_column(
+        enum_type(AllocationLevel, "allocation_level"), nullable=False
+    )
     version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
     archived: Mapped[bool] = mapped_column(default=False, nullable=False)
@@ -201,13 +203,15 @@ class AllocationRun(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[nam
     __org_id_index__ = False
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    level: Mapped[AllocationLevel] = mapped_column(_enum(AllocationLevel, "allocation_level"), nullable=False)
+    level: Mapped[AllocationLevel] = mapped_column(
+        enum_type(AllocationLevel, "allocation_level"), nullable=False
+    )
     # the strategy and version it ran (none for a placement or dispatch of selected cases)
     strategy_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("allocation_strategies.id"))
     strategy_version: Mapped[int | None] = mapped_column(Integer)
     rules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)  # as run
     status: Mapped[RunStatus] = mapped_column(
-        _enum(RunStatus, "allocation_run_status"), default=RunStatus.PREVIEWED, nullable=False
+        enum_type(RunStatus, "allocation_run_status"), default=RunStatus.PREVIEWED, nullable=False
     )
     scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)  # the case filter
     targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
@@ -260,7 +264,7 @@ class AllocationResult(TenantScoped, db.Model):  # type: ignore[name-defined]
     run_id: Mapped[int] = mapped_column(BigId, nullable=False)
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     status: Mapped[ResultStatus] = mapped_column(
-        _enum(ResultStatus, "allocation_result_status"), nullable=False
+        enum_type(ResultStatus, "allocation_result_status"), nullable=False
     )
     target_id: Mapped[int | None] = mapped_column(BigId)  # the agency (placement) or the collector (dispatch)
     rule: Mapped[int | None] = mapped_column(Integer)  # index of the rule that placed it
@@ -302,7 +306,7 @@ class CaseAssignment(TenantScoped, db.Model):  # type: ignore[name-defined]
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
-    kind: Mapped[AssignmentKind] = mapped_column(_enum(AssignmentKind, "assignment_kind"), nullable=False)
+    kind: Mapped[AssignmentKind] = mapped_column(enum_type(AssignmentKind, "assignment_kind"), nullable=False)
     from_user_id: Mapped[int | None] = mapped_column(BigId)
     to_user_id: Mapped[int | None] = mapped_column(BigId)
     run_id: Mapped[int | None] = mapped_column(BigId)

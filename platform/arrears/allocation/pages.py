@@ -36,20 +36,20 @@ from arrears.allocation import engine
 from arrears.allocation import log as allocation_log
 from arrears.allocation import runs as allocation_service
 from arrears.allocation import strategies as strategy_service
-from arrears.allocation.rules import BUCKETS, METHODS, NEVER_HELD, PREVIOUS
-from arrears.cases.cases import HOLDINGS, CaseFilter, business_date
-from arrears.cases.cases import loan_numbers as case_service_loan_numbers
-from arrears.errors import DomainError, NotFound, ValidationFailed
-from arrears.extensions import db
-from arrears.kernel.jobs.queue import is_eager
-from arrears.models import (
+from arrears.allocation.models import (
     AllocationLevel,
     AllocationRun,
     AllocationStrategy,
     ResultStatus,
     RunStatus,
-    User,
 )
+from arrears.allocation.rules import BUCKETS, METHODS, NEVER_HELD, PREVIOUS
+from arrears.auth.models import User
+from arrears.cases.cases import HOLDINGS, CaseFilter, business_date
+from arrears.cases.cases import loan_numbers as case_service_loan_numbers
+from arrears.errors import DomainError, NotFound, ValidationFailed
+from arrears.extensions import db
+from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs.pages import _field_error
 from arrears.tenancy import loaders
 from arrears.web.console import NavItem

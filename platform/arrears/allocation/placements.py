@@ -17,29 +17,27 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, delete, func, insert, literal, select, update
 
+from arrears.allocation.models import (
+    AssignmentKind,
+    CaseAssignment,
+    Placement,
+    PlacementCase,
+    PlacementCaseStatus,
+    PlacementStatus,
+)
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import business_date
+from arrears.cases.models import Case, CaseHolder
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    Approval,
-    AssignmentKind,
-    Case,
-    CaseAssignment,
-    CaseHolder,
-    Organisation,
-    OrgKind,
-    Placement,
-    PlacementCase,
-    PlacementCaseStatus,
-    PlacementStatus,
-    User,
-)
 from arrears.orgs import approvals
+from arrears.orgs.models import Approval
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation, OrgKind
 
 # --- reading ---------------------------------------------------------------------------------------------
 

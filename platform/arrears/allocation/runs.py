@@ -51,9 +51,23 @@ from sqlalchemy import (
 )
 
 from arrears.allocation import engine
+from arrears.allocation.models import (
+    AllocationLevel,
+    AllocationResult,
+    AllocationRun,
+    AllocationStrategy,
+    Placement,
+    PlacementCase,
+    PlacementCaseStatus,
+    PlacementStatus,
+    ResultStatus,
+    RunStatus,
+)
 from arrears.allocation.rules import RulesInvalid, dump_rules, parse_rules
+from arrears.auth.models import RolePermission, User, UserRole, UserStatus
 from arrears.auth.principal import require
 from arrears.cases.cases import CaseFilter, bucket, business_date, filtered
+from arrears.cases.models import Case, CaseHolder, CaseStatus
 from arrears.cases.scopes import assigned, unassigned
 from arrears.columns import Money, UTCDateTime, utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
@@ -61,31 +75,9 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.db import hold, insert_rows
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    AllocationLevel,
-    AllocationResult,
-    AllocationRun,
-    AllocationStrategy,
-    Approval,
-    Case,
-    CaseHolder,
-    CaseStatus,
-    Organisation,
-    OrgKind,
-    Partnership,
-    PartnershipStatus,
-    Placement,
-    PlacementCase,
-    PlacementCaseStatus,
-    PlacementStatus,
-    ResultStatus,
-    RolePermission,
-    RunStatus,
-    User,
-    UserRole,
-    UserStatus,
-)
 from arrears.orgs import approvals
+from arrears.orgs.models import Approval, Partnership, PartnershipStatus
+from arrears.tenancy.models import Organisation, OrgKind
 
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ACTIVE)
 SAMPLE = 5

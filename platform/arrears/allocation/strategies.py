@@ -13,20 +13,16 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
 
+from arrears.allocation.models import AllocationLevel, AllocationStrategy, AllocationStrategyVersion
 from arrears.allocation.rules import RulesInvalid, describe_changes, dump_rules, parse_rules
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    AllocationLevel,
-    AllocationStrategy,
-    AllocationStrategyVersion,
-    OrgKind,
-    User,
-)
+from arrears.tenancy.models import OrgKind
 
 
 def _require(actor: User, level: AllocationLevel) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, g, request
 from flask_babel import gettext as _
 
+from arrears.auth.models import ApiTokenAudience
 from arrears.cases import cases as case_service
 from arrears.cases.imports import batches as import_service
 from arrears.cases.schemas import (
@@ -23,7 +24,6 @@ from arrears.cases.schemas import (
 from arrears.cases.scopes import case_scope
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.models import ApiTokenAudience
 from arrears.orgs import users as user_service
 from arrears.orgs.schemas import MeSchema, UserCreateSchema, UserSchema
 from arrears.tenancy import loaders

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 
-from arrears.columns import BigId, CreatedAtMixin, TenantScoped, UTCDateTime
+from arrears.columns import BigId, CreatedAtMixin, UTCDateTime, enum_type
 from arrears.extensions import db
-from arrears.orgs.models import Organisation, Team, _enum
+from arrears.tenancy.models import Organisation, TenantScoped
+
+if TYPE_CHECKING:  # the team is the orgs domain's, above this one: named in the relationship only
+    from arrears.orgs.models import Team
 
 
 class UserStatus(enum.StrEnum):
@@ -88,7 +92,7 @@ class User(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     status: Mapped[UserStatus] = mapped_column(
-        _enum(UserStatus, "user_status"), default=UserStatus.ACTIVE, nullable=False
+        enum_type(UserStatus, "user_status"), default=UserStatus.ACTIVE, nullable=False
     )
     locale: Mapped[str | None] = mapped_column(String(16))
     team_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("teams.id"))
@@ -209,7 +213,7 @@ class ApiToken(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-def
         BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     audience: Mapped[ApiTokenAudience] = mapped_column(
-        _enum(ApiTokenAudience, "token_audience"), nullable=False
+        enum_type(ApiTokenAudience, "token_audience"), nullable=False
     )
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     device_name: Mapped[str] = mapped_column(String(120), default="", nullable=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-from arrears.orgs.models import OrgKind
+from arrears.tenancy.models import OrgKind
 
 P, O, A = OrgKind.PLATFORM, OrgKind.ASSET_OWNER, OrgKind.AGENCY  # noqa: E741 (short names keep the table readable)
 

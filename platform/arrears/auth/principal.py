@@ -10,8 +10,9 @@ from flask import abort, g
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from arrears.auth.models import User
 from arrears.errors import PermissionDenied
-from arrears.models import OrgKind, User
+from arrears.tenancy.models import OrgKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from arrears.auth import throttle
+from arrears.auth.models import ApiToken, ApiTokenAudience, User, UserSession
 from arrears.auth.passwords import hash_password, needs_rehash, verify_password
 from arrears.auth.principal import require
 from arrears.columns import utcnow
@@ -18,8 +19,8 @@ from arrears.errors import AuthenticationFailed, NotFound, PermissionDenied, Thr
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import ApiToken, ApiTokenAudience, Organisation, OrgKind, User, UserSession
 from arrears.tenancy import cross_tenant, tenant
+from arrears.tenancy.models import Organisation, OrgKind
 
 TOKEN_PREFIX = "ark_"  # noqa: S105 (a prefix, not a secret)
 

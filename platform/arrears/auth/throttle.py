@@ -13,9 +13,9 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import delete, select
 
+from arrears.auth.models import AuthThrottle
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import redis_connection
-from arrears.models import AuthThrottle
 
 
 def _keys(email: str, ip: str) -> list[tuple[str, int]]:

@@ -25,22 +25,15 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, Text, cast, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
+from arrears.auth.models import User
+from arrears.cases.models import Case, CaseEvent, CaseStatus, Debtor
 from arrears.cases.scopes import assigned, assigned_to, in_teams, unassigned
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
-from arrears.models import (
-    Case,
-    CaseEvent,
-    CaseStatus,
-    Debtor,
-    Organisation,
-    OrgKind,
-    Partnership,
-    PartnershipStatus,
-    User,
-)
+from arrears.orgs.models import Partnership, PartnershipStatus
 from arrears.security.pii import keyring
+from arrears.tenancy.models import Organisation, OrgKind
 
 
 @dataclass(frozen=True)

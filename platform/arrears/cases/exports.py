@@ -10,12 +10,14 @@ from typing import IO, Any
 
 from flask_babel import lazy_gettext as _l
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import CaseFilter, bucket, business_date, page
+from arrears.cases.models import Case
 from arrears.cases.schemas import debtor_view
 from arrears.extensions import db
 from arrears.kernel import audit
-from arrears.models import Case, Organisation, User
+from arrears.tenancy.models import Organisation
 
 COLUMNS: list[tuple[str, Any]] = [
     ("loan_no", _l("Loan number")),

@@ -35,18 +35,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from arrears.columns import (
-    BigId,
-    CreatedAtMixin,
-    Money,
-    SharedTenantScoped,
-    TenantScoped,
-    UTCDateTime,
-    utcnow,
-)
+from arrears.columns import BigId, CreatedAtMixin, Money, UTCDateTime, enum_type, utcnow
 from arrears.extensions import db
-from arrears.orgs.models import _enum
 from arrears.security.pii import EncryptedText
+from arrears.tenancy.models import SharedTenantScoped, TenantScoped
 
 
 class Debtor(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
@@ -224,7 +216,7 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
     flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     # collection (M-D3)
     status: Mapped[CaseStatus] = mapped_column(
-        _enum(CaseStatus, "case_status"), default=CaseStatus.NEW, nullable=False
+        enum_type(CaseStatus, "case_status"), default=CaseStatus.NEW, nullable=False
     )
     province: Mapped[str] = mapped_column(String(32), default="", nullable=False)
     city: Mapped[str] = mapped_column(String(32), default="", nullable=False)
@@ -375,7 +367,7 @@ class ImportBatch(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
     storage_key: Mapped[str | None] = mapped_column(String(300))
     dry_run: Mapped[bool] = mapped_column(default=False, nullable=False)
     status: Mapped[ImportStatus] = mapped_column(
-        _enum(ImportStatus, "import_status"), default=ImportStatus.QUEUED, nullable=False
+        enum_type(ImportStatus, "import_status"), default=ImportStatus.QUEUED, nullable=False
     )
     mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     # Counts and errors with personal data masked; the errors in clear, the rejected rows and the

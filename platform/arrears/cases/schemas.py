@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from arrears.cases.cases import bucket
-from arrears.models import Case, Debtor
+from arrears.cases.models import Case, Debtor
 from arrears.security import masking
 
 

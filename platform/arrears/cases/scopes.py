@@ -17,8 +17,11 @@ from typing import Any
 
 from sqlalchemy import BigInteger, and_, case, cast, false, or_, select, true
 
+from arrears.auth.models import User
+from arrears.cases.models import Case, CaseHolder
 from arrears.extensions import db
-from arrears.models import Case, CaseHolder, OrgKind, Team, User
+from arrears.orgs.models import Team
+from arrears.tenancy.models import OrgKind
 
 
 def held_by(org_id: int, kind: OrgKind) -> Any:
@@ -85,7 +88,8 @@ def approval_scope(actor: User) -> Any:
     pages: every request, except that an application's (申请, ``subject_type`` ``application``) is
     seen only with its case in the person's case scope, so a team lead or a collector never reads
     another team's applications there. People who see every case see every request."""
-    from arrears.models import Application, Approval
+    from arrears.orgs.models import Approval
+    from arrears.work.models import Application
 
     if sees_everything(actor):
         return true()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from arrears.auth.models import User
 from arrears.cases.imports.batches import run_batch
+from arrears.cases.models import ImportBatch
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage
 from arrears.kernel.jobs.runner import JobContext
-from arrears.models import ImportBatch, User
 
 
 def run_import_job(job: JobContext, batch_id: int, dry_run: bool, columns: dict[str, str]) -> dict[str, Any]:

@@ -6,12 +6,13 @@ import tempfile
 from decimal import Decimal
 from typing import Any
 
+from arrears.auth.models import User
 from arrears.cases.cases import CaseFilter
 from arrears.cases.exports import export_cases
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
 from arrears.kernel.jobs.runner import JobContext
-from arrears.models import Organisation, User
+from arrears.tenancy.models import Organisation
 
 
 def run_export_job(job: JobContext, filters: dict[str, Any], fmt: str, unmask: bool) -> dict[str, Any]:

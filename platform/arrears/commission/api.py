@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from arrears.api import api
 from arrears.cases.cases import BUCKETS
 from arrears.commission import commission
+from arrears.commission.models import CommissionContract, CommissionStatement, RecordKind, StatementStatus
 from arrears.commission.schemas import (
     CommissionAdjustmentInSchema,
     CommissionApprovalInSchema,
@@ -31,7 +32,6 @@ from arrears.commission.schemas import (
 )
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.models import CommissionContract, CommissionStatement, RecordKind, StatementStatus
 from arrears.tenancy import loaders
 from arrears.web.jsonapi import load_json
 

@@ -44,17 +44,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
+from arrears.allocation.models import PlacementCase, PlacementCaseStatus
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import BUCKETS
+from arrears.cases.models import Case
 from arrears.columns import utcnow
-from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from arrears.extensions import db
-from arrears.kernel import audit
-from arrears.kernel.money import parse_amount
-from arrears.kernel.transaction import transaction
-from arrears.models import (
+from arrears.commission.models import (
     AdjustmentKind,
-    Case,
     CommissionAdjustment,
     CommissionContract,
     CommissionRate,
@@ -63,19 +60,19 @@ from arrears.models import (
     CommissionVersion,
     ContractKind,
     ContractStatus,
-    Organisation,
-    OrgKind,
-    Partnership,
-    PlacementCase,
-    PlacementCaseStatus,
     RecordKind,
-    Repayment,
-    RepaymentStatus,
     StatementStatus,
     TierBasis,
-    User,
 )
+from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from arrears.extensions import db
+from arrears.kernel import audit
+from arrears.kernel.money import parse_amount
+from arrears.kernel.transaction import transaction
+from arrears.orgs.models import Partnership
+from arrears.payments.models import Repayment, RepaymentStatus
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation, OrgKind
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

@@ -23,11 +23,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.commission import commission as service
-from arrears.extensions import db
-from arrears.kernel import audit
-from arrears.models import (
+from arrears.commission.models import (
     AdjustmentKind,
     CommissionAdjustment,
     CommissionContract,
@@ -36,11 +35,12 @@ from arrears.models import (
     ContractKind,
     ContractStatus,
     RecordKind,
-    Repayment,
     StatementStatus,
     TierBasis,
-    User,
 )
+from arrears.extensions import db
+from arrears.kernel import audit
+from arrears.payments.models import Repayment
 from arrears.payments.queries import loan_numbers
 from arrears.work import queries as work_queries
 

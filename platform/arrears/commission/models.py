@@ -33,9 +33,9 @@ from typing import Any
 from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arrears.columns import BigId, CreatedAtMixin, Money, SharedTenantScoped, UTCDateTime
+from arrears.columns import BigId, CreatedAtMixin, Money, UTCDateTime, enum_type
 from arrears.extensions import db
-from arrears.orgs.models import _enum
+from arrears.tenancy.models import SharedTenantScoped
 
 ZERO = Decimal("0")
 # a rate is a fraction with up to six decimals (0.085 = 8.5 %)
@@ -81,12 +81,12 @@ class CommissionContract(CreatedAtMixin, SharedTenantScoped, db.Model):  # type:
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[ContractKind] = mapped_column(
-        _enum(ContractKind, "commission_contract_kind"), nullable=False
+        enum_type(ContractKind, "commission_contract_kind"), nullable=False
     )
     agency_org_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisations.id"))
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     status: Mapped[ContractStatus] = mapped_column(
-        _enum(ContractStatus, "commission_contract_status"), default=ContractStatus.ACTIVE, nullable=False
+        enum_type(ContractStatus, "commission_contract_status"), default=ContractStatus.ACTIVE, nullable=False
     )
     created_by_id: Mapped[int | None] = mapped_column(BigId)
 
@@ -111,7 +111,7 @@ class CommissionVersion(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: 
     # {"M0": "0.05", "M1": "0.08", ...}: every bucket, as decimal strings (the rates table mirrors it)
     rates: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, nullable=False)
     tier_basis: Mapped[TierBasis] = mapped_column(
-        _enum(TierBasis, "commission_tier_basis"), default=TierBasis.RECOVERY_RATE, nullable=False
+        enum_type(TierBasis, "commission_tier_basis"), default=TierBasis.RECOVERY_RATE, nullable=False
     )
     # [{"threshold": "0.30", "bonus_rate": "0.02"}, ...] ascending; the highest reached applies
     tiers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, nullable=False)
@@ -165,7 +165,7 @@ class CommissionRecord(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: i
     __org_id_fk__ = False
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[RecordKind] = mapped_column(_enum(RecordKind, "commission_record_kind"), nullable=False)
+    kind: Mapped[RecordKind] = mapped_column(enum_type(RecordKind, "commission_record_kind"), nullable=False)
     contract_id: Mapped[int] = mapped_column(BigId, nullable=False)
     version_id: Mapped[int] = mapped_column(BigId, nullable=False)
     version_number: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -208,7 +208,9 @@ class CommissionStatement(CreatedAtMixin, SharedTenantScoped, db.Model):  # type
     period_start: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     period_end: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)  # exclusive
     status: Mapped[StatementStatus] = mapped_column(
-        _enum(StatementStatus, "commission_statement_status"), default=StatementStatus.DRAFT, nullable=False
+        enum_type(StatementStatus, "commission_statement_status"),
+        default=StatementStatus.DRAFT,
+        nullable=False,
     )
     version_id: Mapped[int | None] = mapped_column(BigId)  # the version whose tiers/min/cap applied
     # [{"bucket": "M1", "count": 3, "amount": "…", "commission": "…", "clawback_count": 1,
@@ -250,7 +252,7 @@ class CommissionAdjustment(CreatedAtMixin, SharedTenantScoped, db.Model):  # typ
     statement_id: Mapped[int] = mapped_column(BigId, ForeignKey("commission_statements.id"), nullable=False)
     agency_org_id: Mapped[int | None] = mapped_column(BigId)
     kind: Mapped[AdjustmentKind] = mapped_column(
-        _enum(AdjustmentKind, "commission_adjustment_kind"), nullable=False
+        enum_type(AdjustmentKind, "commission_adjustment_kind"), nullable=False
     )
     amount: Mapped[Decimal] = mapped_column(Money, nullable=False)  # signed
     reason: Mapped[str] = mapped_column(String(500), default="", nullable=False)

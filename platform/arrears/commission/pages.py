@@ -33,25 +33,25 @@ from markupsafe import Markup, escape
 from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases.cases import BUCKETS
 from arrears.commission import commission as service
 from arrears.commission import docs
-from arrears.errors import DomainError, NotFound
-from arrears.extensions import db
-from arrears.models import (
+from arrears.commission.models import (
     CommissionContract,
     CommissionStatement,
     CommissionVersion,
     ContractKind,
     ContractStatus,
-    OrgKind,
     RecordKind,
     StatementStatus,
     TierBasis,
-    User,
 )
+from arrears.errors import DomainError, NotFound
+from arrears.extensions import db
 from arrears.tenancy import loaders
+from arrears.tenancy.models import OrgKind
 from arrears.web.forms import ConfirmForm
 from arrears.work import queries as work_queries
 

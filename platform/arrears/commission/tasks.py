@@ -13,8 +13,8 @@ log = logging.getLogger(__name__)
 
 def _payer() -> Any:
     from arrears.extensions import db
-    from arrears.models import Organisation
     from arrears.tenancy import current_org_id
+    from arrears.tenancy.models import Organisation
 
     return db.session.get(Organisation, current_org_id() or 0)
 
@@ -37,8 +37,8 @@ def settle_previous_month_job(job: JobContext) -> dict[str, Any]:
     from sqlalchemy import select
 
     from arrears.commission.commission import previous_period, settle
+    from arrears.commission.models import CommissionContract
     from arrears.extensions import db
-    from arrears.models import CommissionContract
 
     payer = _payer()
     if payer is None or not db.session.scalar(
@@ -54,9 +54,10 @@ def accrue_all() -> dict[str, int]:
     from sqlalchemy import select
 
     from arrears.commission.commission import accrue
+    from arrears.commission.models import CommissionContract, ContractStatus
     from arrears.extensions import db
-    from arrears.models import CommissionContract, ContractStatus, Organisation
     from arrears.tenancy import cross_tenant, tenant
+    from arrears.tenancy.models import Organisation
 
     with cross_tenant("the periodic accrual finds the organisations paying commission"):
         payer_ids = sorted(

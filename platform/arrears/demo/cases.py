@@ -10,7 +10,7 @@ from typing import Any
 
 from arrears.cases.imports.engine import rows_table, run_table
 from arrears.cases.imports.normalize import _CHECK, _WEIGHTS
-from arrears.models import Organisation
+from arrears.tenancy.models import Organisation
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董"

@@ -16,19 +16,14 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import select
 
+from arrears.auth.models import User
+from arrears.cases.models import Case, CaseStatus
+from arrears.commission.models import CommissionContract, CommissionStatement
 from arrears.extensions import db
-from arrears.models import (
-    Case,
-    CaseStatus,
-    CommissionContract,
-    CommissionStatement,
-    Organisation,
-    Promise,
-    Repayment,
-    RepaymentSource,
-    User,
-)
+from arrears.payments.models import Repayment, RepaymentSource
 from arrears.tenancy import tenant
+from arrears.tenancy.models import Organisation
+from arrears.work.models import Promise
 
 OWNER = "demo-bank"
 RATES = {"M0": "0.05", "M1": "0.08", "M2": "0.12", "M3": "0.18", "M4+": "0.25"}

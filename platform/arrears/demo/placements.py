@@ -13,13 +13,15 @@ from sqlalchemy import select
 
 from arrears.allocation import runs as allocation
 from arrears.allocation import strategies
+from arrears.allocation.models import AllocationLevel, AllocationStrategy, Placement
+from arrears.auth.models import User
 from arrears.cases.cases import CaseFilter, business_date
 from arrears.demo.commission import OWNER as COMMISSION_OWNER
 from arrears.demo.commission import placed_since
 from arrears.extensions import db
-from arrears.models import AllocationLevel, AllocationStrategy, Organisation, Placement, User
 from arrears.orgs import approvals
 from arrears.tenancy import tenant
+from arrears.tenancy.models import Organisation
 
 PLACEMENT_RULES: list[dict[str, Any]] = [
     {"name": "M1-M2 shared equally", "filter": {"dpd_max": 60}, "method": "round_robin"},

@@ -8,13 +8,15 @@ from typing import Any
 
 from sqlalchemy import select
 
+from arrears.auth.models import User, UserStatus
 from arrears.auth.passwords import hash_password
 from arrears.auth.permissions import DEFAULT_GRANTS
 from arrears.extensions import db
 from arrears.kernel.transaction import transaction
-from arrears.models import Organisation, OrgKind, Partnership, PartnershipStatus, Team, User, UserStatus
 from arrears.orgs import orgs, roles, users
+from arrears.orgs.models import Partnership, PartnershipStatus, Team
 from arrears.tenancy import cross_tenant, tenant
+from arrears.tenancy.models import Organisation, OrgKind
 
 DEFAULT_PASSWORD = "Demo-Pass-2026!"  # noqa: S105 (the demo tenants' published password)
 

@@ -43,29 +43,28 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from arrears.allocation.assignments import OPEN
+from arrears.auth.models import User
 from arrears.cases.cases import business_date
+from arrears.cases.models import Case, CaseStatus
 from arrears.cases.scopes import assigned
 from arrears.columns import utcnow
 from arrears.extensions import db
 from arrears.kernel.transaction import transaction
-from arrears.models import (
+from arrears.orgs import approvals
+from arrears.orgs.models import Approval
+from arrears.tenancy import tenant
+from arrears.tenancy.models import Organisation
+from arrears.work import applications, calls, letters, notes
+from arrears.work.models import (
     Application,
-    Approval,
-    Case,
-    CaseStatus,
     CollectionNote,
     ContactParty,
     LetterTemplate,
     NoteAction,
-    Organisation,
     Promise,
     Reminder,
     ReminderKind,
-    User,
 )
-from arrears.orgs import approvals
-from arrears.tenancy import tenant
-from arrears.work import applications, calls, letters, notes
 
 OWNERS = ("demo-bank", "demo-lender")
 HISTORY_DAYS = 27
@@ -379,8 +378,8 @@ def _settle(owner: Organisation, worker: User, settle: Settle, rng: random.Rando
     (``services.repayments``), which are applied to the loans and counted towards the promises; the
     daily evaluation then finds them kept or partly kept. Paid just now (after this seed's
     dispatch), so they are credited to the collector holding the case."""
-    from arrears.models import RepaymentSource
     from arrears.payments import repayments
+    from arrears.payments.models import RepaymentSource
 
     moment = utcnow()
     items = []
@@ -412,8 +411,9 @@ def _more_repayments(owner: Organisation) -> None:
     """Payments the core system reports on other placed cases: three part payments, one that pays a
     loan off with a little over (the case closes, its placement ends, the rest is the debtor's
     credit), and a bounced one, reversed."""
-    from arrears.models import CaseStatus, Repayment, RepaymentSource
+    from arrears.cases.models import CaseStatus
     from arrears.payments import repayments
+    from arrears.payments.models import Repayment, RepaymentSource
 
     rng = _rng(owner.slug, "repayments")
     moment = utcnow()

@@ -9,9 +9,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.extensions import db
-from arrears.models import Organisation, RepaymentSource, User, WriteOffRule
+from arrears.payments.models import RepaymentSource
 from arrears.tenancy import tenant
+from arrears.tenancy.models import Organisation
+from arrears.writeoffs.models import WriteOffRule
 
 OWNER = "demo-bank"
 

@@ -1,16 +1,47 @@
-"""Writing and reading the operation log (M-S1/S3)."""
+"""The operation log (M-S1/S3): ``AuditEvent`` rows, append-only, written by ``record`` into the
+current transaction (so an audit row commits or rolls back with its change), read by ``query`` for
+the log pages.
+
+The application's database role may only INSERT and SELECT ``audit_events``, and a trigger refuses
+UPDATE and DELETE for everybody (see the initial migration)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from flask import has_request_context, request
-from sqlalchemy import Select, select
+from sqlalchemy import JSON, ForeignKey, Index, Select, String, select
+from sqlalchemy.orm import Mapped, mapped_column
 
+from arrears.columns import BigId, UTCDateTime, utcnow
 from arrears.extensions import db
-from arrears.models import AuditEvent, User
 from arrears.tenancy import current_org_id
+from arrears.tenancy.models import TenantScoped
+
+
+class Actor(Protocol):
+    """Who acts: a signed-in user (``auth.models.User``); the kernel needs only these."""
+
+    id: int
+    org_id: int
+    email: str
+
+
+class AuditEvent(TenantScoped, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org_created", "org_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    actor_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    actor_email: Mapped[str] = mapped_column(String(254), default="", nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    target_type: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    target_id: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    ip: Mapped[str] = mapped_column(String(64), default="", nullable=False)
+    user_agent: Mapped[str] = mapped_column(String(300), default="", nullable=False)
 
 
 def _client() -> tuple[str, str]:
@@ -22,7 +53,7 @@ def _client() -> tuple[str, str]:
 def record(
     action: str,
     *,
-    actor: User | None = None,
+    actor: Actor | None = None,
     org_id: int | None = None,
     target: Any = None,
     target_type: str = "",

@@ -164,7 +164,7 @@ def hold(source: Any, *, only_free: bool) -> Any:
     keeps its holder and is left out (of the RETURNING too). One statement, on PostgreSQL and SQLite."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-    from arrears.models import CaseHolder
+    from arrears.cases.models import CaseHolder
 
     insert_ = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert_(CaseHolder).from_select(HOLDER_COLUMNS, source)

@@ -1,4 +1,9 @@
-"""One module per aggregate. Importing this package registers every model with the metadata."""
+"""Every model of the platform, re-exported from the package that owns it: importing this package
+registers every table with the metadata (Alembic, the test suite, the application factory).
+
+Platform code imports a model from its own domain (``from arrears.cases.models import Case``), never
+from here: this package imports every domain, so a domain importing it would import the domains
+above it (the import contracts in pyproject.toml refuse that)."""
 
 from arrears.allocation.models import (
     AllocationLevel,
@@ -37,7 +42,6 @@ from arrears.cases.models import (
     ImportMapping,
     ImportStatus,
 )
-from arrears.columns import TENANT_MODELS, TenantScoped
 from arrears.commission.models import (
     AdjustmentKind,
     CommissionAdjustment,
@@ -52,10 +56,9 @@ from arrears.commission.models import (
     StatementStatus,
     TierBasis,
 )
-from arrears.kernel.audit_models import AuditEvent
+from arrears.kernel.audit import AuditEvent
 from arrears.kernel.jobs.models import JobRecord, JobStatus
-from arrears.orgs.approval_models import Approval, ApprovalStatus
-from arrears.orgs.models import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, Team
+from arrears.orgs.models import Approval, ApprovalStatus, Partnership, PartnershipStatus, Team
 from arrears.payments.models import (
     IdempotencyKey,
     Posting,
@@ -64,6 +67,7 @@ from arrears.payments.models import (
     RepaymentSource,
     RepaymentStatus,
 )
+from arrears.tenancy.models import TENANT_MODELS, Organisation, OrgKind, OrgStatus, TenantScoped
 from arrears.work.models import (
     Application,
     ApplicationKind,

@@ -23,6 +23,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
 
+from arrears.auth.models import User
 from arrears.auth.permissions import GRANTABLE
 from arrears.auth.principal import require
 from arrears.columns import utcnow
@@ -30,8 +31,9 @@ from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import Approval, ApprovalStatus, OrgKind, Partnership, PartnershipStatus, User
+from arrears.orgs.models import Approval, ApprovalStatus, Partnership, PartnershipStatus
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import OrgKind
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.kernel import audit
+from arrears.kernel.jobs.models import JobRecord
 from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.transaction import transaction
-from arrears.models import JobRecord, User
 
 T = TypeVar("T")
 

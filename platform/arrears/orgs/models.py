@@ -1,4 +1,6 @@
-"""Organisations (tenants), partnerships between asset owners and agencies, agency teams."""
+"""Partnerships between asset owners and agencies, agency teams, and maker-checker approvals
+(reused by every flow that needs a second pair of eyes: partnership grants, placements, reductions,
+write-offs...). The organisations themselves are the tenants: ``tenancy.models``."""
 
 from __future__ import annotations
 
@@ -6,53 +8,15 @@ import datetime as dt
 import enum
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Date, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from arrears.columns import BigId, CreatedAtMixin, SharedTenantScoped, TenantScoped
+from arrears.columns import BigId, CreatedAtMixin, UTCDateTime, enum_type
 from arrears.extensions import db
+from arrears.tenancy.models import Organisation, SharedTenantScoped, TenantScoped
 
 if TYPE_CHECKING:
     from arrears.auth.models import User
-
-
-class OrgKind(enum.StrEnum):
-    PLATFORM = "platform"
-    ASSET_OWNER = "asset_owner"
-    AGENCY = "agency"
-
-
-class OrgStatus(enum.StrEnum):
-    ACTIVE = "active"
-    DISABLED = "disabled"
-
-
-def _enum(e: type[enum.Enum], name: str) -> Enum:
-    return Enum(e, name=name, native_enum=False, length=32, values_callable=lambda x: [m.value for m in x])
-
-
-class Organisation(CreatedAtMixin, db.Model):  # type: ignore[name-defined]
-    """A tenant. The directory of organisations is platform data (names and kinds, no business
-    data), so it is not itself tenant-scoped; loaders in ``tenancy.loaders`` decide who may open
-    which organisation's pages."""
-
-    __tablename__ = "organisations"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    kind: Mapped[OrgKind] = mapped_column(_enum(OrgKind, "org_kind"), nullable=False)
-    status: Mapped[OrgStatus] = mapped_column(
-        _enum(OrgStatus, "org_status"), default=OrgStatus.ACTIVE, nullable=False
-    )
-    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
-
-    @property
-    def is_active(self) -> bool:
-        return self.status == OrgStatus.ACTIVE
-
-    def __repr__(self) -> str:
-        return f"<Organisation {self.slug} {self.kind}>"
 
 
 class PartnershipStatus(enum.StrEnum):
@@ -75,7 +39,7 @@ class Partnership(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore
         BigId, ForeignKey("organisations.id"), nullable=False, index=True
     )
     status: Mapped[PartnershipStatus] = mapped_column(
-        _enum(PartnershipStatus, "partnership_status"), default=PartnershipStatus.ACTIVE, nullable=False
+        enum_type(PartnershipStatus, "partnership_status"), default=PartnershipStatus.ACTIVE, nullable=False
     )
     starts_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     ends_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -112,3 +76,49 @@ class Team(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     members: Mapped[list[User]] = relationship(
         back_populates="team", foreign_keys="User.team_id", order_by="User.name"
     )
+
+
+class ApprovalStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Approval(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-defined]
+    """``org_id`` is the organisation that must decide; ``requester_org_id`` the one that asked
+    (the same one for an internal approval, the agency when it asks its asset owner). Both see it."""
+
+    __tablename__ = "approvals"
+    __party_column__ = "requester_org_id"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    requester_org_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("organisations.id"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    subject_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    subject_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    summary: Mapped[str] = mapped_column(String(300), default="", nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    status: Mapped[ApprovalStatus] = mapped_column(
+        enum_type(ApprovalStatus, "approval_status"),
+        default=ApprovalStatus.PENDING,
+        nullable=False,
+        index=True,
+    )
+    requested_by_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
+    reason: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    decided_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decision_note: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
+    # A request decided level by level (an application: team lead, agency manager, asset owner):
+    # ``stages`` the levels it must pass in order, ``stage`` the one deciding now, ``trail`` who
+    # passed it on at each level. Empty for a single decision.
+    stages: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    stage: Mapped[str | None] = mapped_column(String(32))
+    trail: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
+
+    requester_org: Mapped[Organisation] = relationship(foreign_keys=[requester_org_id], lazy="joined")
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id], lazy="joined")
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id], lazy="joined")

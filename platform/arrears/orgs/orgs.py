@@ -7,15 +7,16 @@ import re
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.auth.permissions import ADMIN_ROLE_FOR_KIND
 from arrears.auth.principal import require
 from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import Organisation, OrgKind, OrgStatus, User
 from arrears.orgs import roles, users
 from arrears.tenancy import cross_tenant, tenant
+from arrears.tenancy.models import Organisation, OrgKind, OrgStatus
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 

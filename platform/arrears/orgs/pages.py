@@ -11,20 +11,22 @@ from flask import Blueprint, abort, current_app, flash, jsonify, redirect, rende
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from arrears.auth.models import User, UserStatus
 from arrears.auth.permissions import permissions_for_kind
 from arrears.auth.principal import permission_required
 from arrears.cases.scopes import approval_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.kernel import audit as audit_service
+from arrears.kernel.jobs.models import JobRecord
 from arrears.kernel.jobs.queue import is_eager
-from arrears.models import ApprovalStatus, JobRecord, User, UserStatus
 from arrears.orgs import approvals as approval_service
 from arrears.orgs import jobs as job_service
 from arrears.orgs import orgs as org_service
 from arrears.orgs import roles as role_service
 from arrears.orgs import teams as team_service
 from arrears.orgs import users as user_service
+from arrears.orgs.models import ApprovalStatus
 from arrears.tenancy import loaders
 from arrears.web.forms import (
     AuditFilterForm,
@@ -155,7 +157,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
         form.permissions.choices = [(p.name, str(p.label)) for p in permissions_for_kind(actor.org.kind)]
         from sqlalchemy import select
 
-        from arrears.models import Role
+        from arrears.auth.models import Role
 
         others = db.session.scalars(select(Role).order_by(Role.name)).all()
         form.parent_id.choices = [(0, "—")] + [
@@ -167,7 +169,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     def roles():
         from sqlalchemy import select
 
-        from arrears.models import Role
+        from arrears.auth.models import Role
 
         all_roles = db.session.scalars(select(Role).order_by(Role.template_key.is_(None), Role.name)).all()
         labels = {p.name: str(p.label) for p in permissions_for_kind(_me().org.kind)}

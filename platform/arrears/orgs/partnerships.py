@@ -8,14 +8,16 @@ from collections.abc import Iterable
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.auth.permissions import GRANTABLE
 from arrears.auth.principal import require
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import Organisation, OrgKind, OrgStatus, Partnership, PartnershipStatus, User
+from arrears.orgs.models import Partnership, PartnershipStatus
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation, OrgKind, OrgStatus
 
 
 def _grants(grants: Iterable[str]) -> list[str]:

@@ -13,13 +13,14 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from arrears.auth.models import Role, RolePermission, User, UserRole
 from arrears.auth.permissions import ROLE_TEMPLATES, permissions_for_kind, templates_for_kind
 from arrears.auth.principal import require
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import Organisation, Role, RolePermission, User, UserRole
+from arrears.tenancy.models import Organisation
 
 
 def ensure_builtin_roles(org: Organisation) -> list[Role]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import Team, User
+from arrears.orgs.models import Team
 
 
 def save_team(

@@ -7,6 +7,7 @@ import re
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
+from arrears.auth.models import Role, User, UserSession, UserStatus
 from arrears.auth.passwords import check_policy, hash_password, verify_password
 from arrears.auth.principal import require
 from arrears.columns import utcnow
@@ -14,9 +15,10 @@ from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import Organisation, Role, Team, User, UserSession, UserStatus
+from arrears.orgs.models import Team
 from arrears.orgs.roles import check_assignable
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

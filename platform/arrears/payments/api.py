@@ -12,10 +12,11 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from arrears.api import api
+from arrears.cases.models import Case
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.models import Case, Posting, Repayment
 from arrears.payments import repayments
+from arrears.payments.models import Posting, Repayment
 from arrears.payments.schemas import (
     AllocationOrderSchema,
     AuditInSchema,

@@ -19,12 +19,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import literal_column, select
 
+from arrears.cases.models import Case
 from arrears.columns import utcnow
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.kernel.db import among
-from arrears.models import Case, Organisation, Posting, PostingKind
+from arrears.payments.models import Posting, PostingKind
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation
 
 ZERO = Decimal("0.00")
 COMPONENTS = ("penalty", "fee", "interest", "principal")
@@ -221,7 +223,7 @@ def disagreements(org_id: int | None = None, limit: int = 1000) -> list[dict[str
     not sum to their amount (none, when the ledger is right). ``org_id`` None: the tenant in scope."""
     from sqlalchemy import func, or_
 
-    from arrears.models import Repayment, RepaymentStatus
+    from arrears.payments.models import Repayment, RepaymentStatus
 
     # joined and grouped by the case's key, not a grouped subquery joined back: without fresh
     # statistics the planner ran such a subquery once per outer row (15 minutes at 100,000 rows)

@@ -24,9 +24,9 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arrears.columns import BigId, CreatedAtMixin, Money, SharedTenantScoped, TenantScoped, UTCDateTime
+from arrears.columns import BigId, CreatedAtMixin, Money, UTCDateTime, enum_type
 from arrears.extensions import db
-from arrears.orgs.models import _enum
+from arrears.tenancy.models import SharedTenantScoped, TenantScoped
 
 ZERO = Decimal("0")
 
@@ -101,7 +101,7 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     source: Mapped[RepaymentSource] = mapped_column(
-        _enum(RepaymentSource, "repayment_source"), nullable=False
+        enum_type(RepaymentSource, "repayment_source"), nullable=False
     )
     origin: Mapped[str] = mapped_column(String(16), nullable=False)  # ORIGINS[source]
     external_id: Mapped[str] = mapped_column(String(64), nullable=False)  # the transaction id
@@ -109,7 +109,7 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     paid_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     channel: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     status: Mapped[RepaymentStatus] = mapped_column(
-        _enum(RepaymentStatus, "repayment_status"), default=RepaymentStatus.RECEIVED, nullable=False
+        enum_type(RepaymentStatus, "repayment_status"), default=RepaymentStatus.RECEIVED, nullable=False
     )
     # attribution, when applied: who held the case when it was paid (services.repayments)
     agency_org_id: Mapped[int | None] = mapped_column(BigId)
@@ -163,7 +163,7 @@ class Posting(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[nam
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     agency_org_id: Mapped[int | None] = mapped_column(BigId)  # the agency credited with a payment
-    kind: Mapped[PostingKind] = mapped_column(_enum(PostingKind, "posting_kind"), nullable=False)
+    kind: Mapped[PostingKind] = mapped_column(enum_type(PostingKind, "posting_kind"), nullable=False)
     repayment_id: Mapped[int | None] = mapped_column(BigId)
     application_id: Mapped[int | None] = mapped_column(BigId)
     actor_user_id: Mapped[int | None] = mapped_column(BigId)

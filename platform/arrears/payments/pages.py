@@ -16,9 +16,10 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from arrears.models import RepaymentSource, RepaymentStatus, User
+from arrears.auth.models import User
 from arrears.payments import ledger
 from arrears.payments import queries as repayment_pages
+from arrears.payments.models import RepaymentSource, RepaymentStatus
 from arrears.payments.repayments import RepaymentFilter
 
 # the fields a domain error of the repayment services may name, as the reader knows them

@@ -30,29 +30,21 @@ from flask_babel import lazy_pgettext
 from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases.models import Case
 from arrears.cases.scopes import case_scope
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
 from arrears.kernel import audit
-from arrears.models import (
-    Application,
-    ApplicationKind,
-    Attachment,
-    Case,
-    OrgKind,
-    Posting,
-    PostingKind,
-    Repayment,
-    RepaymentSource,
-    RepaymentStatus,
-    User,
-)
 from arrears.orgs import jobs
 from arrears.payments import ledger
+from arrears.payments.models import Posting, PostingKind, Repayment, RepaymentSource, RepaymentStatus
 from arrears.payments.repayments import RepaymentFilter, postings_of, query
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import OrgKind
 from arrears.work import queries as work_queries
+from arrears.work.models import Application, ApplicationKind, Attachment
 
 PAGE = 50
 EXPORT_PAGE = 2000

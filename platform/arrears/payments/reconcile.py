@@ -55,30 +55,24 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, select
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.imports import normalize as n
 from arrears.cases.imports.fields import FIELD_BY_KEY, header_key, is_summary_row
 from arrears.cases.imports.reader import FileRefused, HeaderRule, Limits, open_table
+from arrears.cases.models import Case
 from arrears.columns import utcnow
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.db import among
+from arrears.kernel.jobs.models import JobRecord, JobStatus
 from arrears.kernel.money import LIMIT
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    Case,
-    JobRecord,
-    JobStatus,
-    Organisation,
-    OrgKind,
-    Repayment,
-    RepaymentSource,
-    RepaymentStatus,
-    User,
-)
+from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
 from arrears.payments.repayments import case_ids_by_loan
 from arrears.tenancy import tenant
+from arrears.tenancy.models import Organisation, OrgKind
 
 CHUNK = 1000  # events recorded per transaction
 APPLY_ROUNDS = 10_000  # apply_received chunks at most, inline

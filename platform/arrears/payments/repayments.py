@@ -51,7 +51,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
+from arrears.allocation.models import (
+    AllocationLevel,
+    AllocationResult,
+    AllocationRun,
+    CaseAssignment,
+    PlacementCase,
+    PlacementCaseStatus,
+    ResultStatus,
+    RunStatus,
+)
+from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases.models import Case, CaseHolder, CaseStatus
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
@@ -59,33 +71,18 @@ from arrears.kernel import audit
 from arrears.kernel.db import among
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    AllocationLevel,
-    AllocationResult,
-    AllocationRun,
-    Application,
-    Case,
-    CaseAssignment,
-    CaseHolder,
-    CaseStatus,
+from arrears.payments import ledger
+from arrears.payments.models import (
+    ORIGINS,
     IdempotencyKey,
-    Organisation,
-    OrgKind,
-    PlacementCase,
-    PlacementCaseStatus,
     PostingKind,
-    Promise,
-    PromiseStatus,
     Repayment,
     RepaymentSource,
     RepaymentStatus,
-    ResultStatus,
-    RunStatus,
-    User,
 )
-from arrears.payments import ledger
-from arrears.payments.models import ORIGINS
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation, OrgKind
+from arrears.work.models import Application, Promise, PromiseStatus
 
 MAX_ITEMS = 1000  # events per request
 CHUNK = 2000  # rows an apply transaction claims
@@ -1042,7 +1039,7 @@ def _locked(repayment_id: int) -> Repayment:
 
 
 def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
-    from arrears.models import Posting
+    from arrears.payments.models import Posting
 
     case = db.session.scalar(
         select(Case)
@@ -1395,7 +1392,7 @@ def of_case(actor: User, case: Case) -> list[Repayment]:
 
 def postings_of(repayment_ids: Iterable[int]) -> dict[int, dict[str, Decimal]]:
     """What each payment took off each component (its payment postings)."""
-    from arrears.models import Posting
+    from arrears.payments.models import Posting
 
     ids = list(repayment_ids)
     if not ids:

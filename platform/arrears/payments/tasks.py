@@ -13,8 +13,8 @@ log = logging.getLogger(__name__)
 
 def _owner() -> Any:
     from arrears.extensions import db
-    from arrears.models import Organisation
     from arrears.tenancy import current_org_id
+    from arrears.tenancy.models import Organisation
 
     return db.session.get(Organisation, current_org_id() or 0)
 
@@ -41,9 +41,9 @@ def drain() -> dict[str, int]:
     """Periodic, for every tenant: received repayments that no job applied within two minutes (the
     job was lost with Redis, or its worker died with its retries spent) get a new apply job."""
     from arrears.extensions import db
-    from arrears.models import Organisation
     from arrears.payments.repayments import queue_apply, stale_tenants
     from arrears.tenancy import tenant
+    from arrears.tenancy.models import Organisation
 
     ids = stale_tenants()
     for org_id in ids:
@@ -57,8 +57,8 @@ def drain() -> dict[str, int]:
 
 def ledger_check_job(job: JobContext) -> dict[str, Any]:
     """Nightly, per owner: every loan whose postings and balances disagree (none when all is well)."""
-    from arrears.models import OrgKind
     from arrears.payments.ledger import disagreements
+    from arrears.tenancy.models import OrgKind
 
     org = _owner()
     if org is None or org.kind != OrgKind.ASSET_OWNER:

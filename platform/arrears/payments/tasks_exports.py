@@ -6,11 +6,12 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
+from arrears.auth.models import User
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
 from arrears.kernel.jobs.runner import JobContext
-from arrears.models import Organisation, User
 from arrears.payments import queries as repayment_pages
+from arrears.tenancy.models import Organisation
 
 
 def run_export_job(job: JobContext, filters: dict[str, Any]) -> dict[str, Any]:

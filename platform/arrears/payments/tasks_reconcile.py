@@ -13,8 +13,8 @@ log = logging.getLogger(__name__)
 
 def _owner() -> Any:
     from arrears.extensions import db
-    from arrears.models import Organisation
     from arrears.tenancy import current_org_id
+    from arrears.tenancy.models import Organisation
 
     return db.session.get(Organisation, current_org_id() or 0)
 
@@ -32,10 +32,11 @@ def reconcile_job(
     applied is reported as applied, not as matched, and nothing is applied twice either way."""
     import json
 
+    from arrears.auth.models import User
     from arrears.extensions import db
     from arrears.integrations.storage import StorageNotFound, get_storage
-    from arrears.models import OrgKind, User
     from arrears.payments import reconcile
+    from arrears.tenancy.models import OrgKind
 
     org = _owner()
     if org is None or org.kind != OrgKind.ASSET_OWNER:
@@ -66,8 +67,8 @@ def reconcile_job(
 def statements_job(job: JobContext) -> dict[str, Any]:
     """Daily, per owner: when a statement source is configured, every new file the core system
     dropped there gets a reconciliation job (each file once)."""
-    from arrears.models import OrgKind
     from arrears.payments import reconcile
+    from arrears.tenancy.models import OrgKind
 
     org = _owner()
     if org is None or org.kind != OrgKind.ASSET_OWNER or reconcile.source_prefix(org) is None:

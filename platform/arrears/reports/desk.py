@@ -26,29 +26,17 @@ from redis.exceptions import RedisError
 from sqlalchemy import Numeric, and_, cast, func, select
 
 from arrears.allocation.assignments import OPEN
+from arrears.allocation.models import PlacementCase, PlacementCaseStatus
+from arrears.auth.models import RolePermission, User, UserRole, UserStatus
 from arrears.cases.cases import business_date
+from arrears.cases.models import Case, CaseHolder, Debtor
 from arrears.cases.scopes import assigned_to, case_scope, held_by
 from arrears.columns import utcnow
 from arrears.extensions import db
-from arrears.models import (
-    Call,
-    Case,
-    CaseHolder,
-    CollectionNote,
-    Debtor,
-    OrgKind,
-    PlacementCase,
-    PlacementCaseStatus,
-    Promise,
-    PromiseStatus,
-    Repayment,
-    RepaymentStatus,
-    RolePermission,
-    User,
-    UserRole,
-    UserStatus,
-)
+from arrears.payments.models import Repayment, RepaymentStatus
+from arrears.tenancy.models import OrgKind
 from arrears.work import notes
+from arrears.work.models import Call, CollectionNote, Promise, PromiseStatus
 
 ROLL_SIZE = 10
 BROKEN_DAYS = 7

@@ -6,9 +6,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from arrears.auth.models import User
 from arrears.extensions import db
-from arrears.models import Approval, ApprovalStatus, Organisation, Partnership, PartnershipStatus, Team, User
+from arrears.orgs.models import Approval, ApprovalStatus, Partnership, PartnershipStatus, Team
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation
 
 
 def _count(model: type, *where: Any) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from arrears.extensions import db
-from arrears.models import TENANT_MODELS
 from arrears.security.pii import EncryptedText, keyring
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import TENANT_MODELS
 
 BATCH = 1000
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
-from arrears.columns import TENANT_MODELS, TenantScoped
 from arrears.tenancy.context import TenancyError, current
+from arrears.tenancy.models import TENANT_MODELS, TenantScoped
 
 _installed = False
 

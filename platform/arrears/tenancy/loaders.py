@@ -13,27 +13,16 @@ from typing import Any, TypeVar
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from arrears.allocation.models import AllocationRun, AllocationStrategy, Placement
+from arrears.auth.models import ApiToken, Role, User
+from arrears.cases.models import Case, Debtor, ImportBatch
 from arrears.errors import NotFound
 from arrears.extensions import db
-from arrears.models import (
-    AllocationRun,
-    AllocationStrategy,
-    ApiToken,
-    Application,
-    Approval,
-    Case,
-    Debtor,
-    ImportBatch,
-    JobRecord,
-    Organisation,
-    OrgKind,
-    Partnership,
-    Placement,
-    Role,
-    Team,
-    User,
-)
+from arrears.kernel.jobs.models import JobRecord
+from arrears.orgs.models import Approval, Partnership, Team
 from arrears.tenancy.context import cross_tenant
+from arrears.tenancy.models import Organisation, OrgKind
+from arrears.work.models import Application
 
 T = TypeVar("T")
 
@@ -166,21 +155,21 @@ def _in_case_scope(actor: User, case_id_column: Any) -> Any:
 def get_attachment_for(actor: User, attachment_id: Any) -> Any:
     """A file on a case in the actor's scope. The walls already hide another agency's files on the
     same case (an attachment is the owner's and the uploading agency's, nobody else's)."""
-    from arrears.models import Attachment
+    from arrears.work.models import Attachment
 
     return _one(Attachment, actor, attachment_id, _in_case_scope(actor, Attachment.case_id))
 
 
 def get_call_for(actor: User, call_id: Any) -> Any:
     """A call on a case in the actor's scope (an agency sees only its own people's calls)."""
-    from arrears.models import Call
+    from arrears.work.models import Call
 
     return _one(Call, actor, call_id, _in_case_scope(actor, Call.case_id))
 
 
 def get_letter_template_for(actor: User, template_id: Any) -> Any:
     """An owner's own letter template (agencies read them only through ``services.letters``)."""
-    from arrears.models import LetterTemplate
+    from arrears.work.models import LetterTemplate
 
     return _one(LetterTemplate, actor, template_id, LetterTemplate.org_id == actor.org_id)
 
@@ -208,7 +197,7 @@ def get_repayment_for(actor: User, repayment_id: Any) -> Any:
     """A repayment the reader may see: the owner's own; an agency's credited to it (with
     ``repayments.view``); a collector's credited to them. Otherwise, like a missing one, 404."""
     from arrears.errors import PermissionDenied
-    from arrears.models import Repayment
+    from arrears.payments.models import Repayment
     from arrears.payments.repayments import scope
 
     try:
@@ -221,7 +210,7 @@ def get_repayment_for(actor: User, repayment_id: Any) -> Any:
 def get_commission_contract_for(actor: User, contract_id: Any) -> Any:
     """A commission contract the organisation pays (owner: agencies' and incentive; agency: its
     incentive contract) or is paid under (an agency: its own contract with the owner)."""
-    from arrears.models import CommissionContract
+    from arrears.commission.models import CommissionContract
 
     return _one(
         CommissionContract,
@@ -234,7 +223,7 @@ def get_commission_contract_for(actor: User, contract_id: Any) -> Any:
 def get_commission_statement_for(actor: User, statement_id: Any) -> Any:
     """A statement the organisation pays or, an agency, is paid by; a collector's incentive
     statement only within its employer."""
-    from arrears.models import CommissionStatement
+    from arrears.commission.models import CommissionStatement
 
     return _one(
         CommissionStatement,

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from flask_login import current_user
 
-from arrears.models import OrgKind
+from arrears.tenancy.models import OrgKind
 
 
 @dataclass(frozen=True)

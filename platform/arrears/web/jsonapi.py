@@ -22,8 +22,8 @@ from flask_babel import gettext as _
 from marshmallow import Schema, ValidationError
 
 from arrears import tenancy
+from arrears.auth.models import ApiTokenAudience
 from arrears.errors import AuthenticationFailed, ValidationFailed
-from arrears.models import ApiTokenAudience
 from arrears.web.errors import json_error
 
 _PATH_PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
 from arrears import tenancy
-from arrears.models import User
+from arrears.auth.models import User
 from arrears.tenancy.context import begin_request, end_request
 
 

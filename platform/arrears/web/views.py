@@ -9,10 +9,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from arrears.auth import sessions as auth_service
+from arrears.auth.models import ApiTokenAudience
 from arrears.errors import AuthenticationFailed, DomainError, Throttled
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import is_eager
-from arrears.models import ApiTokenAudience
 from arrears.orgs import users as user_service
 from arrears.tenancy import loaders
 from arrears.web.console import home_endpoint_for

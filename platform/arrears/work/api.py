@@ -9,8 +9,8 @@ from flask import g, request
 from flask_babel import gettext as _
 
 from arrears.api import api
+from arrears.cases.models import Case
 from arrears.errors import ValidationFailed
-from arrears.models import Case
 from arrears.reports import desk as workbench
 from arrears.tenancy import loaders
 from arrears.work import notes

@@ -10,10 +10,12 @@ from flask import g, request
 from flask_babel import gettext as _
 
 from arrears.api import api
+from arrears.cases.models import Case
 from arrears.errors import NotFound, ValidationFailed
-from arrears.models import Application, ApplicationKind, Case, OrgKind
 from arrears.tenancy import loaders
+from arrears.tenancy.models import OrgKind
 from arrears.work import applications
+from arrears.work.models import Application, ApplicationKind
 from arrears.work.schemas_applications import (
     ApplicationDecisionSchema,
     ApplicationInSchema,

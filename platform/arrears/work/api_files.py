@@ -10,11 +10,12 @@ from flask import g, request
 from flask_babel import gettext as _
 
 from arrears.api import api
+from arrears.cases.models import Case
 from arrears.errors import ValidationFailed
-from arrears.models import Attachment, Call, Case, LetterTemplate
 from arrears.tenancy import loaders
 from arrears.web.files import attachment_download
 from arrears.work import attachments, calls, letters
+from arrears.work.models import Attachment, Call, LetterTemplate
 from arrears.work.schemas_files import (
     AttachmentSchema,
     AttachmentUploadSchema,

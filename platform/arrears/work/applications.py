@@ -34,8 +34,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, select
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import business_date, owners_granting
+from arrears.cases.models import Case, CaseEvent
 from arrears.cases.scopes import case_scope
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -43,24 +45,19 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
-from arrears.models import (
+from arrears.orgs import approvals
+from arrears.orgs.models import Approval, ApprovalStatus
+from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation, OrgKind
+from arrears.work import attachments as attachment_service
+from arrears.work.models import (
     Application,
     ApplicationKind,
     ApplicationStatus,
-    Approval,
-    ApprovalStatus,
     Attachment,
-    Case,
-    CaseEvent,
-    Organisation,
-    OrgKind,
     Reminder,
     ReminderKind,
-    User,
 )
-from arrears.orgs import approvals
-from arrears.tenancy import cross_tenant
-from arrears.work import attachments as attachment_service
 
 LEVELS = ("team", "org", "owner")
 LEVEL_LABELS = {

@@ -22,13 +22,16 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from arrears.auth.models import User
+from arrears.cases.models import Case
 from arrears.errors import PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.models import Application, Attachment, Case, OrgKind, User
 from arrears.tenancy import loaders
+from arrears.tenancy.models import OrgKind
+from arrears.work.models import Application, Attachment
 from arrears.work.notes import worked_case
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024

@@ -13,25 +13,19 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases.models import Case, DebtorContact
 from arrears.columns import utcnow
 from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.integrations.callcentre import CallCentreError, get_callcentre
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    Call,
-    CallResult,
-    Case,
-    ContactParty,
-    DebtorContact,
-    NoteAction,
-    User,
-)
 from arrears.security import masking
 from arrears.tenancy import loaders
 from arrears.work import notes
 from arrears.work.attachments import agency_of
+from arrears.work.models import Call, CallResult, ContactParty, NoteAction
 
 MANUAL = "manual"
 # a clock a little ahead of the server's is not "the future"

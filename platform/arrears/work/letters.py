@@ -29,27 +29,20 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import business_date, owners_granting
+from arrears.cases.models import Case
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.jobs.models import JobRecord
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    Case,
-    CollectionNote,
-    ContactParty,
-    JobRecord,
-    Letter,
-    LetterTemplate,
-    NoteAction,
-    Organisation,
-    OrgKind,
-    User,
-)
 from arrears.tenancy import cross_tenant, current_org_id, loaders
+from arrears.tenancy.models import Organisation, OrgKind
 from arrears.work import attachments as attachment_service
+from arrears.work.models import CollectionNote, ContactParty, Letter, LetterTemplate, NoteAction
 from arrears.work.notes import worked_case
 
 GRANT = "letters.send"

@@ -30,9 +30,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arrears.columns import BigId, CreatedAtMixin, Money, SharedTenantScoped, TenantScoped, UTCDateTime
+from arrears.columns import BigId, CreatedAtMixin, Money, UTCDateTime, enum_type
 from arrears.extensions import db
-from arrears.orgs.models import _enum
+from arrears.tenancy.models import SharedTenantScoped, TenantScoped
 
 
 def _case_key() -> ForeignKeyConstraint:
@@ -103,8 +103,8 @@ class CollectionNote(CaseWork, db.Model):  # type: ignore[name-defined]
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     agency_org_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisations.id"))
     author_user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
-    action: Mapped[NoteAction] = mapped_column(_enum(NoteAction, "note_action"), nullable=False)
-    party: Mapped[ContactParty] = mapped_column(_enum(ContactParty, "contact_party"), nullable=False)
+    action: Mapped[NoteAction] = mapped_column(enum_type(NoteAction, "note_action"), nullable=False)
+    party: Mapped[ContactParty] = mapped_column(enum_type(ContactParty, "contact_party"), nullable=False)
     result_code: Mapped[str] = mapped_column(String(32), nullable=False)
     contacted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)  # from the code
     text: Mapped[str] = mapped_column(Text, default="", nullable=False)
@@ -143,7 +143,7 @@ class Promise(CaseWork, CreatedAtMixin, db.Model):  # type: ignore[name-defined]
     amount: Mapped[Decimal] = mapped_column(Money, nullable=False)
     due_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     status: Mapped[PromiseStatus] = mapped_column(
-        _enum(PromiseStatus, "promise_status"), default=PromiseStatus.PENDING, nullable=False
+        enum_type(PromiseStatus, "promise_status"), default=PromiseStatus.PENDING, nullable=False
     )
     paid_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
     evaluated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -175,7 +175,7 @@ class Reminder(CaseWork, CreatedAtMixin, db.Model):  # type: ignore[name-defined
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     agency_org_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisations.id"))
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
-    kind: Mapped[ReminderKind] = mapped_column(_enum(ReminderKind, "reminder_kind"), nullable=False)
+    kind: Mapped[ReminderKind] = mapped_column(enum_type(ReminderKind, "reminder_kind"), nullable=False)
     due_on: Mapped[dt.date] = mapped_column(Date, nullable=False)
     text: Mapped[str] = mapped_column(String(300), default="", nullable=False)
     done: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
@@ -213,9 +213,11 @@ class Application(CaseWork, CreatedAtMixin, db.Model):  # type: ignore[name-defi
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     agency_org_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("organisations.id"))
-    kind: Mapped[ApplicationKind] = mapped_column(_enum(ApplicationKind, "application_kind"), nullable=False)
+    kind: Mapped[ApplicationKind] = mapped_column(
+        enum_type(ApplicationKind, "application_kind"), nullable=False
+    )
     status: Mapped[ApplicationStatus] = mapped_column(
-        _enum(ApplicationStatus, "application_status"), default=ApplicationStatus.PENDING, nullable=False
+        enum_type(ApplicationStatus, "application_status"), default=ApplicationStatus.PENDING, nullable=False
     )
     requested_by_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), nullable=False)
     amount: Mapped[Decimal] = mapped_column(Money, nullable=False)  # paid, or waived in all
@@ -261,7 +263,7 @@ class Call(CaseWork, CreatedAtMixin, db.Model):  # type: ignore[name-defined]
     number_masked: Mapped[str] = mapped_column(String(32), default="", nullable=False)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
     duration_s: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    result: Mapped[CallResult | None] = mapped_column(_enum(CallResult, "call_result"))
+    result: Mapped[CallResult | None] = mapped_column(enum_type(CallResult, "call_result"))
     recording_ref: Mapped[str] = mapped_column(String(300), default="", nullable=False)
 
 

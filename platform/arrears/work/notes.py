@@ -21,8 +21,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import business_date
+from arrears.cases.models import Case, CaseStatus
 from arrears.cases.scopes import assigned_to, case_scope
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
@@ -30,22 +32,18 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    Case,
-    CaseStatus,
+from arrears.tenancy import loaders
+from arrears.tenancy.models import Organisation, OrgKind
+from arrears.work.models import (
     CollectionNote,
     ContactParty,
     NoteAction,
-    Organisation,
-    OrgKind,
     Promise,
     PromiseStatus,
     Reminder,
     ReminderKind,
     ResultCode,
-    User,
 )
-from arrears.tenancy import loaders
 
 TEXT_MAX = 4000
 

@@ -23,18 +23,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
-from arrears.models import (
-    ApplicationKind,
-    ApplicationStatus,
-    ContactParty,
-    NoteAction,
-    OrgKind,
-    PromiseStatus,
-    User,
-)
 from arrears.tenancy import loaders
+from arrears.tenancy.models import OrgKind
 from arrears.web import files
 from arrears.web.console import NavItem
 from arrears.web.forms import DecisionForm
@@ -42,6 +35,7 @@ from arrears.work import applications as application_service
 from arrears.work import attachments as attachment_service
 from arrears.work import notes as note_service
 from arrears.work import queries as work_queries
+from arrears.work.models import ApplicationKind, ApplicationStatus, ContactParty, NoteAction, PromiseStatus
 
 # the fields a domain error may name, as the reader knows them
 FIELD_LABELS: dict[str, Any] = {

@@ -29,35 +29,31 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, false, func, or_, select, tuple_
 
+from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases.models import Case, Debtor
 from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
-from arrears.models import (
-    Application,
-    ApplicationKind,
-    ApplicationStatus,
-    Approval,
-    ApprovalStatus,
-    Attachment,
-    CallResult,
-    Case,
-    CollectionNote,
-    Debtor,
-    LetterTemplate,
-    Organisation,
-    OrgKind,
-    Partnership,
-    Promise,
-    PromiseStatus,
-    ResultCode,
-    User,
-)
+from arrears.orgs.models import Approval, ApprovalStatus, Partnership
 from arrears.reports import desk as workbench
 from arrears.security import masking
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation, OrgKind
 from arrears.work import applications, attachments, notes
 from arrears.work import letters as letter_service
+from arrears.work.models import (
+    Application,
+    ApplicationKind,
+    ApplicationStatus,
+    Attachment,
+    CallResult,
+    CollectionNote,
+    LetterTemplate,
+    Promise,
+    PromiseStatus,
+    ResultCode,
+)
 
 PAGE = 50
 

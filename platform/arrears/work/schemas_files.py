@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from arrears.models import CallResult
 from arrears.work.attachments import UPLOAD_KINDS
+from arrears.work.models import CallResult
 
 RESULTS = [r.value for r in CallResult]
 

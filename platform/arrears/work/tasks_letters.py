@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from arrears.auth.models import User
 from arrears.extensions import db
 from arrears.kernel.jobs.runner import JobContext
-from arrears.models import User
 from arrears.work import letters
 
 

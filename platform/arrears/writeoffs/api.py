@@ -13,8 +13,8 @@ from flask_babel import gettext as _
 from arrears.api import api
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.models import WriteOff
 from arrears.writeoffs import writeoffs
+from arrears.writeoffs.models import WriteOff
 from arrears.writeoffs.schemas import (
     CandidatePageSchema,
     LedgerPageSchema,

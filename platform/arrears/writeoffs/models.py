@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arrears.columns import BigId, CreatedAtMixin, Money, TenantScoped, UTCDateTime
+from arrears.columns import BigId, CreatedAtMixin, Money, UTCDateTime, enum_type
 from arrears.extensions import db
-from arrears.orgs.models import _enum
+from arrears.tenancy.models import TenantScoped
 
 ZERO = Decimal("0")
 
@@ -83,7 +83,7 @@ class WriteOffProposal(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[
     case_id: Mapped[int] = mapped_column(BigId, nullable=False)
     rule_id: Mapped[int | None] = mapped_column(BigId)
     status: Mapped[ProposalStatus] = mapped_column(
-        _enum(ProposalStatus, "write_off_proposal_status"), default=ProposalStatus.PENDING, nullable=False
+        enum_type(ProposalStatus, "write_off_proposal_status"), default=ProposalStatus.PENDING, nullable=False
     )
     # the balances when proposed (registration writes off the balances at approval)
     principal: Mapped[Decimal] = mapped_column(Money, default=ZERO, nullable=False)
@@ -141,7 +141,7 @@ class WriteOff(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-def
     agency_org_id: Mapped[int | None] = mapped_column(BigId)  # the agency holding it, when written off
     keep_placement: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     status: Mapped[WriteOffStatus] = mapped_column(
-        _enum(WriteOffStatus, "write_off_status"), default=WriteOffStatus.REGISTERED, nullable=False
+        enum_type(WriteOffStatus, "write_off_status"), default=WriteOffStatus.REGISTERED, nullable=False
     )
     reversed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     reversal_approval_id: Mapped[int | None] = mapped_column(BigId)

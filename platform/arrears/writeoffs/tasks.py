@@ -23,9 +23,10 @@ def register_job(job: JobContext, approval_id: int) -> dict[str, Any]:
 
 def run_export_job(job: JobContext, filters: dict[str, Any]) -> dict[str, Any]:
     """The ledger's export in the background; the job's page links its download."""
+    from arrears.auth.models import User
     from arrears.extensions import db
     from arrears.integrations.storage import get_storage, tenant_key
-    from arrears.models import Organisation, User
+    from arrears.tenancy.models import Organisation
     from arrears.writeoffs import writeoffs
 
     org = db.session.get(Organisation, job.tenant_id)

@@ -49,7 +49,10 @@ from sqlalchemy import (
     update,
 )
 
+from arrears.allocation.models import PlacementCase, PlacementCaseStatus
+from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases.models import Case, CaseHolder, CaseStatus, Debtor
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
@@ -57,23 +60,11 @@ from arrears.kernel import audit
 from arrears.kernel.db import among
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
-from arrears.models import (
-    Approval,
-    ApprovalStatus,
-    Case,
-    CaseHolder,
-    CaseStatus,
-    Debtor,
-    Organisation,
-    OrgKind,
-    PlacementCase,
-    PlacementCaseStatus,
-    Repayment,
-    RepaymentStatus,
-    User,
-)
 from arrears.orgs import approvals, jobs
+from arrears.orgs.models import Approval, ApprovalStatus
+from arrears.payments.models import Repayment, RepaymentStatus
 from arrears.security import masking
+from arrears.tenancy.models import Organisation, OrgKind
 from arrears.writeoffs.models import (
     ProposalStatus,
     WriteOff,

@@ -12,13 +12,15 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from arrears.auth.models import User
 from arrears.cases.imports.engine import ImportAborted, Report, run_import
 from arrears.cases.imports.reader import Limits
+from arrears.cases.models import ImportBatch, ImportMapping, ImportStatus
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
-from arrears.models import ImportBatch, ImportMapping, ImportStatus, Organisation, OrgKind, User
 from arrears.tenancy import cross_tenant, tenant
+from arrears.tenancy.models import Organisation, OrgKind
 
 log = logging.getLogger(__name__)
 

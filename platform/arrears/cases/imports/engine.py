@@ -30,10 +30,10 @@ from sqlalchemy import select, text, update
 from arrears.cases.imports import normalize as n
 from arrears.cases.imports.fields import FIELD_BY_KEY, FIELDS, auto_mapping, header_key, is_summary_row
 from arrears.cases.imports.reader import FileRefused, Limits, Table, open_table
+from arrears.cases.models import Case, CaseEvent, CaseStatus, Debtor, DebtorContact
 from arrears.columns import utcnow
 from arrears.extensions import db
 from arrears.kernel.db import insert_pages as _insert_pages
-from arrears.models import Case, CaseEvent, CaseStatus, Debtor, DebtorContact
 from arrears.security import masking
 from arrears.security.pii import keyring
 

@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
+from arrears.auth.models import ApiToken, User, UserSession
 from arrears.extensions import db
+from arrears.kernel.jobs.models import JobRecord, JobStatus
 from arrears.kernel.jobs.runner import JobContext
-from arrears.models import ApiToken, JobRecord, JobStatus, Organisation, User, UserSession
 from arrears.tenancy import cross_tenant
+from arrears.tenancy.models import Organisation
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def purge_expired_sessions(idle_days: int = 30, idempotency_days: int = 7) -> in
     """Delete login sessions and tokens that ended long ago (the audit log keeps the history), and
     the Idempotency-Key answers older than ``idempotency_days`` (a client retries within minutes; the
     transaction ids keep a payment from being recorded twice however late it comes again)."""
-    from arrears.models import IdempotencyKey
+    from arrears.payments.models import IdempotencyKey
 
     now = dt.datetime.now(dt.UTC)
     cutoff = now - dt.timedelta(days=idle_days)
@@ -101,8 +103,8 @@ def active_tenant_ids() -> list[int]:
 def purge_stale_files(keep_days: int = 7) -> dict[str, int]:
     """Uploaded import files and background exports are kept for ``keep_days``, then deleted from
     storage (the batch and job records stay, without their file)."""
+    from arrears.cases.models import ImportBatch
     from arrears.integrations.storage import get_storage
-    from arrears.models import ImportBatch
 
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=keep_days)
     storage = get_storage()

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from arrears.columns import BigId, CreatedAtMixin, TenantScoped, UTCDateTime
+from arrears.columns import BigId, CreatedAtMixin, UTCDateTime, enum_type
 from arrears.extensions import db
-from arrears.orgs.models import _enum
+from arrears.tenancy.models import TenantScoped
 
 
 class JobStatus(enum.StrEnum):
@@ -35,7 +35,7 @@ class JobRecord(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-de
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
     created_by_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
     status: Mapped[JobStatus] = mapped_column(
-        _enum(JobStatus, "job_status"), default=JobStatus.QUEUED, nullable=False
+        enum_type(JobStatus, "job_status"), default=JobStatus.QUEUED, nullable=False
     )
     progress: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     message: Mapped[str] = mapped_column(String(500), default="", nullable=False)

@@ -19,8 +19,9 @@ from rq import Queue, Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from arrears.auth.models import User
 from arrears.extensions import db
-from arrears.models import JobRecord, User
+from arrears.kernel.jobs.models import JobRecord
 from arrears.tenancy import TenancyError, current
 
 log = logging.getLogger(__name__)

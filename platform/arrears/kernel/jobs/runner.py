@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
 from arrears.extensions import db
-from arrears.models import JobRecord, JobStatus
+from arrears.kernel.jobs.models import JobRecord, JobStatus
 from arrears.tenancy import tenant
 
 log = logging.getLogger(__name__)

@@ -84,8 +84,8 @@ def run_periodic(name: str) -> Any:
             return import_string(entry.func)(**entry.kwargs)
         from arrears.kernel.jobs.housekeeping import active_tenant_ids
         from arrears.kernel.jobs.queue import enqueue
-        from arrears.models import Organisation
         from arrears.tenancy import tenant
+        from arrears.tenancy.models import Organisation
 
         ids = active_tenant_ids()
         for org_id in ids:
