@@ -31,6 +31,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from arrears.payments import ledger_check
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c  # bench/ is the script's directory, first on sys.path
 
@@ -205,7 +207,6 @@ def main() -> None:
                     RepaymentStatus,
                     User,
                 )
-                from arrears.payments import ledger
                 from arrears.tenancy import tenant
 
                 org = c.load_org(org_id)
@@ -294,7 +295,7 @@ def main() -> None:
                             )
                         ).where(Posting.kind == PostingKind.PAYMENT)
                     )
-                    wrong = ledger.disagreements(org_id)
+                    wrong = ledger_check.disagreements(org_id)
                     c.say(
                         f"confirmed {confirmed}, payment postings {postings}, applied twice {twice}, "
                         f"amount {applied} of {total}, ledger disagreements {len(wrong)}"

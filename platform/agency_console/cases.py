@@ -26,10 +26,12 @@ from agency_console.forms import (
 from agency_console.views import bp
 from arrears.allocation import assignments
 from arrears.allocation import placements as placement_service
+from arrears.allocation.loaders import get_placement_for
 from arrears.allocation.models import Placement, PlacementCase
 from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
+from arrears.cases.loaders import get_case_for
 from arrears.cases.schemas import case_view
 from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import DomainError
@@ -37,9 +39,9 @@ from arrears.extensions import db
 from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs import teams as team_service
+from arrears.orgs.loaders import get_user_for
 from arrears.orgs.pages import _field_error
 from arrears.payments import queries as repayment_pages
-from arrears.tenancy import loaders
 from arrears.work import queries as work_queries
 
 PAGE = 50
@@ -241,7 +243,7 @@ def cases_move():
 @permission_required("cases.view")
 def case_detail(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = get_case_for(me, case_id)
     today = case_service.business_date(me.org)
     log = assignments.assignment_log(case)
     people = assignments.user_names(
@@ -295,7 +297,7 @@ def collectors():
 @permission_required("cases.dispatch")
 def collector_cap(user_id: int):
     me = _me()
-    person = loaders.get_user_for(me, user_id)
+    person = get_user_for(me, user_id)
     form = CapForm()
     if form.validate_on_submit():
         try:
@@ -372,14 +374,14 @@ def _placement_page(
 @bp.route("/placements/<int:placement_id>")
 @permission_required("agency.partnerships.view")
 def placement_detail(placement_id: int):
-    return _placement_page(loaders.get_placement_for(_me(), placement_id))
+    return _placement_page(get_placement_for(_me(), placement_id))
 
 
 @bp.route("/placements/<int:placement_id>/extend", methods=["POST"])
 @permission_required("agency.partnerships.view", "approvals.request")
 def placement_extend(placement_id: int):
     me = _me()
-    placement = loaders.get_placement_for(me, placement_id)
+    placement = get_placement_for(me, placement_id)
     form = ExtensionForm()
     if form.validate_on_submit():
         assert form.ends_on.data is not None  # DataRequired
@@ -400,7 +402,7 @@ def placement_extend(placement_id: int):
 @permission_required("agency.partnerships.view", "approvals.request")
 def placement_recall(placement_id: int):
     me = _me()
-    placement = loaders.get_placement_for(me, placement_id)
+    placement = get_placement_for(me, placement_id)
     form = EarlyRecallForm()
     if form.validate_on_submit():
         try:

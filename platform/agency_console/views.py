@@ -15,10 +15,10 @@ from arrears.orgs import pages as orgadmin
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs import teams as team_service
 from arrears.orgs import users as user_service
+from arrears.orgs.loaders import get_partnership_for, get_team_for
 from arrears.orgs.models import Team
 from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
-from arrears.tenancy import loaders
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import RightRequestForm, TeamForm
@@ -80,7 +80,7 @@ def owners():
 @permission_required("approvals.request", "agency.partnerships.view")
 def request_right(partnership_id: int):
     me = _me()
-    partnership = loaders.get_partnership_for(me, partnership_id)
+    partnership = get_partnership_for(me, partnership_id)
     form = RightRequestForm()
     form.right.choices = [(k, str(v)) for k, v in GRANTABLE.items() if k not in partnership.grants]
     if form.validate_on_submit():
@@ -105,7 +105,7 @@ def teams():
 @permission_required("agency.teams.manage")
 def team_edit(team_id: int | None = None):
     me = _me()
-    team: Team | None = loaders.get_team_for(me, team_id) if team_id is not None else None
+    team: Team | None = get_team_for(me, team_id) if team_id is not None else None
     form = TeamForm(obj=team) if request.method == "GET" and team else TeamForm()
     people = user_service.list_users()
     form.lead_user_id.choices = [(0, "—")] + [(u.id, f"{u.name} <{u.email}>") for u in people]

@@ -21,9 +21,9 @@ from arrears.auth.models import User
 from arrears.cases import cases as case_service
 from arrears.errors import DomainError, NotFound
 from arrears.orgs.pages import _field_error
-from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm
 from arrears.work import applications
+from arrears.work.loaders import get_application_for
 from arrears.work.models import ApplicationStatus
 from arrears.work.notes import parse_day
 
@@ -127,7 +127,7 @@ def my_applications():
 @bp.route("/applications/<int:application_id>/cancel", methods=["POST"])
 def cancel_application(application_id: int):
     me = _me()
-    application = loaders.get_application_for(me, application_id)
+    application = get_application_for(me, application_id)
     if application.requested_by_id != me.id:
         raise NotFound()  # only one's own are withdrawn here
     if ConfirmForm().validate_on_submit():

@@ -16,9 +16,9 @@ from agent_workbench.views import CALL_RESULTS, _case, bp
 from arrears.auth.models import User
 from arrears.errors import DomainError, ValidationFailed
 from arrears.orgs import jobs
-from arrears.tenancy import loaders
 from arrears.web.files import attachment_download
 from arrears.work import attachments, calls, letters
+from arrears.work.loaders import get_call_for
 
 
 def _me() -> User:
@@ -92,7 +92,7 @@ def start_call(case_id: int):
 @bp.route("/calls/<int:call_id>/finish", methods=["POST"])
 def finish_call(call_id: int):
     me = _me()
-    call = loaders.get_call_for(me, call_id)
+    call = get_call_for(me, call_id)
     try:
         calls.finish_call(
             me,

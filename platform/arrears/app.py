@@ -43,7 +43,9 @@ def register_extensions(app: Flask) -> None:
     from arrears.allocation import placements  # noqa: F401  (register their kinds of approval)
     from arrears.allocation import runs as allocation  # noqa: F401  (register their kinds of approval)
     from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+    from arrears.hooks import HOOKS
     from arrears.i18n import select_locale, select_timezone
+    from arrears.kernel import hooks, transaction
     from arrears.kernel.jobs import queue
     from arrears.security import pii
     from arrears.tenancy import criteria, rls
@@ -63,6 +65,8 @@ def register_extensions(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale
     web_login.init_app(app, login_manager)
     criteria.install()
+    transaction.install()
+    hooks.install(HOOKS)
     rls.install(_current_session)
     queue.install()
 
@@ -82,16 +86,25 @@ def register_blueprints(app: Flask) -> None:
     import agent_workbench
     import asset_console
     import field_api
-    from arrears import api
     from arrears.admin import admin_bp
+    from arrears.allocation import api as _allocation_api  # noqa: F401  (its routes join /api/v1)
+    from arrears.cases import api as _cases_api  # noqa: F401
+    from arrears.commission import api as _commission_api  # noqa: F401
+    from arrears.orgs import api as _orgs_api  # noqa: F401
+    from arrears.payments import api as _payments_api  # noqa: F401
     from arrears.web import web_bp
+    from arrears.web.api import api
+    from arrears.work import api as _work_api  # noqa: F401
+    from arrears.work import api_applications as _applications_api  # noqa: F401
+    from arrears.work import api_files as _work_files_api  # noqa: F401
+    from arrears.writeoffs import api as _writeoffs_api  # noqa: F401
 
     app.register_blueprint(web_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(asset_console.bp, url_prefix="/asset")
     app.register_blueprint(agency_console.bp, url_prefix="/agency")
     app.register_blueprint(agent_workbench.bp, url_prefix="/workbench")
-    api.init_app(app)
+    api.register(app)
     field_api.init_app(app)
 
 

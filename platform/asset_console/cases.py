@@ -22,15 +22,16 @@ from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
 from arrears.cases.exports import INLINE_MAX, count_cases, export_cases, start_export_job
+from arrears.cases.loaders import get_case_for, get_debtor_for
 from arrears.cases.models import CaseStatus
 from arrears.cases.schemas import case_view, debtor_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.orgs import partnerships as partnership_service
+from arrears.orgs.loaders import get_job_for
 from arrears.payments import queries as repayment_pages
 from arrears.payments.pages import ManualRepaymentForm
-from arrears.tenancy import loaders
 from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm, FaceUploadForm
 from arrears.work import queries as work_queries
 from asset_console.views import bp
@@ -143,7 +144,7 @@ def _case_page(case_id: int, *, unmasked: bool, manual: Any = None, tab: str | N
     """The case page; ``manual``: the form of a payment entered by hand, with its errors; ``tab``:
     the tab of the case's work shown first."""
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = get_case_for(me, case_id)
     today = case_service.business_date(me.org)
     form = CaseEditForm(status=case.status.value, priority=case.priority, tags=", ".join(case.tags))
     return render_template(
@@ -184,7 +185,7 @@ def case_detail(case_id: int):
 @permission_required("cases.view", "pii.unmask")
 def case_reveal(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = get_case_for(me, case_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     case_service.record_unmasking(me, [case], channel="console")
@@ -196,7 +197,7 @@ def case_reveal(case_id: int):
 @permission_required("cases.import")
 def case_edit(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = get_case_for(me, case_id)
     form = CaseEditForm()
     if form.validate_on_submit():
         try:
@@ -221,7 +222,7 @@ def case_edit(case_id: int):
 def export_download(job_id: str):
     from arrears.integrations.storage import get_storage
 
-    job = loaders.get_job_for(_me(), job_id)
+    job = get_job_for(_me(), job_id)
     result = job.result or {}
     if not job.func.endswith("run_export_job") or "storage_key" not in result:
         abort(404)
@@ -248,7 +249,7 @@ def debtors():
 @permission_required("cases.view")
 def debtor_face(debtor_id: int):
     me = _me()
-    debtor = loaders.get_debtor_for(me, debtor_id)
+    debtor = get_debtor_for(me, debtor_id)
     if request.method == "POST":
         form = FaceUploadForm()
         if form.validate_on_submit():
@@ -271,7 +272,7 @@ def debtor_face(debtor_id: int):
 @permission_required("cases.view")
 def debtor_detail(debtor_id: int):
     me = _me()
-    debtor = loaders.get_debtor_for(me, debtor_id)
+    debtor = get_debtor_for(me, debtor_id)
     unmasked = False
     if request.method == "POST":
         if not (ConfirmForm().validate_on_submit() and me.can("pii.unmask")):

@@ -18,13 +18,13 @@ from arrears.auth.principal import permission_required
 from arrears.cases.imports import batches as import_service
 from arrears.cases.imports.fields import FIELDS, auto_mapping
 from arrears.cases.imports.reader import FileRefused, open_table
+from arrears.cases.loaders import get_import_batch_for
 from arrears.cases.models import ImportBatch, ImportStatus
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage
 from arrears.kernel.jobs.models import JobRecord
 from arrears.security import masking
-from arrears.tenancy import loaders
 from arrears.web.forms import ConfirmForm, ImportUploadForm
 from asset_console.views import bp
 
@@ -74,7 +74,7 @@ def _table(batch: ImportBatch) -> Any:
 @permission_required("cases.import")
 def import_mapping(batch_id: int):
     me = _me()
-    batch = loaders.get_import_batch_for(me, batch_id)
+    batch = get_import_batch_for(me, batch_id)
     try:
         table = _table(batch)
     except FileRefused as exc:
@@ -126,7 +126,7 @@ def import_mapping(batch_id: int):
 @permission_required("cases.import")
 def import_detail(batch_id: int):
     me = _me()
-    batch = loaders.get_import_batch_for(me, batch_id)
+    batch = get_import_batch_for(me, batch_id)
     job = db.session.get(JobRecord, batch.job_id) if batch.job_id else None
     report = batch.report or {}
     clear = request.args.get("clear") == "1" and me.can("pii.unmask")
@@ -152,7 +152,7 @@ def import_errors(batch_id: int):
     import xlsxwriter
 
     me = _me()
-    batch = loaders.get_import_batch_for(me, batch_id)
+    batch = get_import_batch_for(me, batch_id)
     report = batch.report or {}
     if me.can("pii.unmask"):
         details = import_service.batch_details(me, batch)  # audited

@@ -22,12 +22,14 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from arrears.allocation import assignments
 from arrears.allocation import placements as placement_service
+from arrears.allocation.loaders import get_placement_for, get_run_for
 from arrears.allocation.models import Placement, PlacementCase, PlacementCaseStatus, PlacementStatus
 from arrears.allocation.pages import reason_text
 from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
 from arrears.cases.exports import count_cases
+from arrears.cases.loaders import get_case_for
 from arrears.cases.schemas import case_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
@@ -36,7 +38,6 @@ from arrears.orgs import approvals as approval_service
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs.models import ApprovalStatus
 from arrears.orgs.pages import _field_error
-from arrears.tenancy import loaders
 from arrears.web.forms import CaseFilterForm
 from asset_console.cases import _filter
 from asset_console.views import bp
@@ -214,7 +215,7 @@ def placements_history():
 @permission_required("cases.view")
 def placement_case_history(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)
+    case = get_case_for(me, case_id)
     return _render(
         "asset_console/placement_case.html",
         case=case,
@@ -277,7 +278,7 @@ def _placement_page(
         recall=recall or RecallForm(formdata=None),
         extend=extend,
         can_manage=me.can("placements.manage"),
-        run=loaders.get_run_for(me, placement.run_id) if placement.run_id else None,
+        run=get_run_for(me, placement.run_id) if placement.run_id else None,
         next_url=url_for("asset_console.placement_detail", placement_id=placement.id, after=rows[-1][0].id)
         if more
         else None,
@@ -288,7 +289,7 @@ def _placement_page(
 @bp.route("/placements/<int:placement_id>")
 @permission_required("cases.view")
 def placement_detail(placement_id: int):
-    return _placement_page(loaders.get_placement_for(_me(), placement_id))
+    return _placement_page(get_placement_for(_me(), placement_id))
 
 
 @bp.route("/placements/<int:placement_id>/recall", methods=["POST"])
@@ -296,7 +297,7 @@ def placement_detail(placement_id: int):
 def placement_recall(placement_id: int):
     """退案: the selected cases (``case_ids``) or, with ``scope=all``, every case still placed."""
     me = _me()
-    placement = loaders.get_placement_for(me, placement_id)
+    placement = get_placement_for(me, placement_id)
     form = RecallForm()
     if not form.validate_on_submit():
         if form.csrf_token.errors:
@@ -328,7 +329,7 @@ def placement_recall(placement_id: int):
 def placement_extend(placement_id: int):
     """延期: ask for a later end date (a second owner admin approves it)."""
     me = _me()
-    placement = loaders.get_placement_for(me, placement_id)
+    placement = get_placement_for(me, placement_id)
     form = ExtendForm()
     if not form.validate_on_submit():
         if form.csrf_token.errors:

@@ -26,13 +26,14 @@ from flask_login import current_user
 from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases.exports import INLINE_MAX
+from arrears.cases.loaders import get_case_for
 from arrears.errors import DomainError, NotFound
 from arrears.orgs.pages import _field_error
 from arrears.payments import pages
 from arrears.payments import queries as repayment_pages
 from arrears.payments import repayments as repayment_service
+from arrears.payments.loaders import get_repayment_for
 from arrears.payments.models import Repayment
-from arrears.tenancy import loaders
 from arrears.web.console import NavItem
 from arrears.work import applications as application_service
 from arrears.work.models import ApplicationStatus
@@ -133,14 +134,14 @@ def _detail_page(
 @bp.route("/repayments/<int:repayment_id>")
 @permission_required("repayments.view")
 def repayment_detail(repayment_id: int):
-    return _detail_page(loaders.get_repayment_for(_me(), repayment_id))
+    return _detail_page(get_repayment_for(_me(), repayment_id))
 
 
 @bp.route("/repayments/<int:repayment_id>/reversal", methods=["POST"])
 @permission_required("repayments.view")
 def repayment_reverse(repayment_id: int):
     me = _me()
-    repayment = loaders.get_repayment_for(me, repayment_id)  # 404 before the form is read
+    repayment = get_repayment_for(me, repayment_id)  # 404 before the form is read
     form = pages.ReversalForm()
     if not form.validate_on_submit():
         flash(pages.not_valid(), "danger")
@@ -177,7 +178,7 @@ def repayment_audit():
 @permission_required("repayments.audit")
 def repayment_decide(repayment_id: int):
     me = _me()
-    repayment = loaders.get_repayment_for(me, repayment_id)  # 404 before the form is read
+    repayment = get_repayment_for(me, repayment_id)  # 404 before the form is read
     form = pages.AuditForm()
     if not form.validate_on_submit():
         flash(pages.not_valid(), "danger")
@@ -240,7 +241,7 @@ def reductions():
 @permission_required("repayments.post")
 def case_repayment_enter(case_id: int):
     me = _me()
-    case = loaders.get_case_for(me, case_id)  # 404 before the form is read
+    case = get_case_for(me, case_id)  # 404 before the form is read
     form = pages.ManualRepaymentForm()
     if form.validate_on_submit():
         try:

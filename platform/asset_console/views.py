@@ -12,10 +12,10 @@ from arrears.errors import DomainError
 from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs import pages as orgadmin
 from arrears.orgs import partnerships as partnership_service
+from arrears.orgs.loaders import get_partnership_for
 from arrears.orgs.models import PartnershipStatus
 from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
-from arrears.tenancy import loaders
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import PartnershipForm
@@ -100,7 +100,7 @@ def partnership_new():
 @bp.route("/partnerships/<int:partnership_id>", methods=["GET", "POST"])
 @permission_required("partnerships.manage")
 def partnership_edit(partnership_id: int):
-    partnership = loaders.get_partnership_for(_me(), partnership_id)
+    partnership = get_partnership_for(_me(), partnership_id)
     form = PartnershipForm(obj=partnership) if request.method == "GET" else PartnershipForm()
     _grant_choices(form)
     form.agency_slug.data = partnership.agency.slug

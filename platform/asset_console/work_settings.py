@@ -24,11 +24,11 @@ from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.orgs.pages import _field_error
-from arrears.tenancy import loaders
 from arrears.web.console import NavItem
 from arrears.web.forms import ConfirmForm
 from arrears.work import applications as application_service
 from arrears.work import letters as letter_service
+from arrears.work.loaders import get_letter_template_for
 from arrears.work.models import LetterTemplate
 from asset_console.views import bp
 
@@ -121,7 +121,7 @@ def letter_template_new():
 @bp.route("/letter-templates/<int:template_id>", methods=["GET", "POST"])
 @permission_required("letters.templates.manage")
 def letter_template_edit(template_id: int):
-    template = loaders.get_letter_template_for(_me(), template_id)
+    template = get_letter_template_for(_me(), template_id)
     form = LetterTemplateForm(obj=template) if request.method == "GET" else LetterTemplateForm()
     return _template_page(form, template)
 
@@ -130,7 +130,7 @@ def letter_template_edit(template_id: int):
 @permission_required("letters.templates.manage")
 def letter_template_archive(template_id: int):
     me = _me()
-    template = loaders.get_letter_template_for(me, template_id)
+    template = get_letter_template_for(me, template_id)
     if ConfirmForm().validate_on_submit():
         try:
             letter_service.archive_template(me, template)
@@ -145,7 +145,7 @@ def letter_template_archive(template_id: int):
 @permission_required("letters.templates.manage")
 def letter_template_restore(template_id: int):
     me = _me()
-    template = loaders.get_letter_template_for(me, template_id)
+    template = get_letter_template_for(me, template_id)
     if ConfirmForm().validate_on_submit():
         try:
             letter_service.update_template(

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from arrears.allocation import runs as allocation
 from arrears.cases.imports.batches import upsert_records
+from arrears.cases.loaders import get_case_for
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -37,8 +38,9 @@ from arrears.models import (
     User,
 )
 from arrears.orgs import approvals, teams
-from arrears.tenancy import loaders, tenant
+from arrears.tenancy import tenant
 from arrears.work import applications
+from arrears.work.loaders import get_application_for
 from tests.conftest import PASSWORD, Database, World, api_token
 
 RIGHTS = ["reductions.request", "repayments.report"]
@@ -182,7 +184,7 @@ def decide(
     with tenant(org_id):
         db.session.expire_all()
         actor = _user(user_id)
-        application = loaders.get_application_for(actor, application_id)
+        application = get_application_for(actor, application_id)
         return applications.decide(actor, application, approve=approve, note=note)
 
 
@@ -555,16 +557,16 @@ def test_the_owner_sees_every_agencys_applications_on_its_case_and_an_agency_onl
     application = reduce(world, "collector", cases.team, penalty="100")
     with tenant(world.bank.org_id):
         admin = _user(world.bank.admin_id)
-        case = loaders.get_case_for(admin, cases.team)
+        case = get_case_for(admin, cases.team)
         assert [a.id for a in applications.of_case(admin, case)] == [application.id]
-        view = applications.view(loaders.get_application_for(admin, application.id))
+        view = applications.view(get_application_for(admin, application.id))
         assert view["stage"] == "team" and view["stage_label"] == "Team lead"
     with tenant(world.west.org_id), pytest.raises(NotFound):
-        loaders.get_application_for(_user(world.west.admin_id), application.id)
+        get_application_for(_user(world.west.admin_id), application.id)
     with tenant(world.east.org_id):
         bob = _user(world.east.users["bob"])
         with pytest.raises(NotFound):  # not his case, not his stage
-            loaders.get_application_for(bob, application.id)
+            get_application_for(bob, application.id)
 
 
 # --- API ------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 from arrears.allocation import runs as allocation
 from arrears.cases.imports.batches import upsert_records
 from arrears.commission import commission
+from arrears.commission.loaders import get_commission_statement_for
 from arrears.errors import NotFound
 from arrears.extensions import db
 from arrears.models import (
@@ -37,7 +38,7 @@ from arrears.models import (
     User,
 )
 from arrears.payments import repayments
-from arrears.tenancy import loaders, tenant
+from arrears.tenancy import tenant
 from tests.conftest import World, make_tenant, partner
 from tests.integration.test_commission import RATES, _checker, contract_for, pay, place
 
@@ -228,7 +229,7 @@ def test_an_agency_pays_its_collectors_for_its_placed_cases_and_settles_them_its
             ("M3", "10.00"),
         ]
         east = _user(world.east.admin_id)
-        assert loaders.get_commission_statement_for(east, statement.id).id == statement.id
+        assert get_commission_statement_for(east, statement.id).id == statement.id
         assert commission.settle(east_org, period)["net"] == "40.00"  # a rebuild: the same
         commission.approve(east, statement)
         commission.mark_paid(east, statement, "PAYROLL-1")
@@ -245,7 +246,7 @@ def test_an_agency_pays_its_collectors_for_its_placed_cases_and_settles_them_its
             assert east_contract not in {c.id for c in commission.contracts(me)}
             assert all(r.org_id != world.east.org_id for r in db.session.scalars(commission.record_query(me)))
             with pytest.raises(NotFound):  # like a missing id
-                loaders.get_commission_statement_for(me, statement_id)
+                get_commission_statement_for(me, statement_id)
             assert (
                 db.session.execute(
                     text("SELECT count(*) FROM commission_statements WHERE id = :s"), {"s": statement_id}

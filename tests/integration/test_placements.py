@@ -14,7 +14,9 @@ from sqlalchemy import func, select, text
 
 from arrears.allocation import assignments, placements, strategies
 from arrears.allocation import runs as allocation
+from arrears.allocation.loaders import get_placement_for, get_strategy_for
 from arrears.cases.imports.batches import import_cases
+from arrears.cases.loaders import get_case_for
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -33,7 +35,7 @@ from arrears.models import (
     User,
 )
 from arrears.orgs import approvals
-from arrears.tenancy import loaders, tenant
+from arrears.tenancy import tenant
 from tests.conftest import PASSWORD, SHARED, Database, World
 
 DATA = SHARED / "data" / "imports"
@@ -118,7 +120,7 @@ def test_a_recalled_case_leaves_the_agency_and_its_collector_at_once(app: Flask,
     _dispatch(world, [first, second], "collector")
     with tenant(world.east.org_id):
         collector = _user(world.east.users["collector"])
-        assert loaders.get_case_for(collector, first).assignee_user_id == collector.id
+        assert get_case_for(collector, first).assignee_user_id == collector.id
 
     with tenant(world.bank.org_id):
         admin = _user(world.bank.admin_id)
@@ -141,8 +143,8 @@ def test_a_recalled_case_leaves_the_agency_and_its_collector_at_once(app: Flask,
     with tenant(world.east.org_id):
         collector = _user(world.east.users["collector"])
         with pytest.raises(NotFound):
-            loaders.get_case_for(collector, first)
-        assert loaders.get_case_for(collector, second).id == second
+            get_case_for(collector, first)
+        assert get_case_for(collector, second).id == second
         # the agency keeps its log of the case: the run's dispatch, then the owner's recall
         log = assignments.log_lines(first)
         assert [(e.kind, e.to_user_id) for e in reversed(log)] == [
@@ -218,12 +220,12 @@ def test_an_agency_asks_for_an_extension_and_the_owner_decides(app: Flask, world
     later = END + dt.timedelta(days=30)
     with tenant(world.east.org_id):
         manager = _user(world.east.admin_id)
-        mine = loaders.get_placement_for(manager, placement.id)
+        mine = get_placement_for(manager, placement.id)
         with pytest.raises(ValidationFailed):
             placements.request_extension(manager, mine, END - dt.timedelta(days=1), "more time")
         approval = placements.request_extension(manager, mine, later, "debtors promised to pay in April")
     with tenant(world.west.org_id), pytest.raises(NotFound):  # another agency cannot even open it
-        loaders.get_placement_for(_user(world.west.admin_id), placement.id)
+        get_placement_for(_user(world.west.admin_id), placement.id)
     with tenant(world.bank.org_id):
         admin = _user(world.bank.admin_id)
         inbox = approvals.listing(world.bank.org_id, status=ApprovalStatus.PENDING)
@@ -240,7 +242,7 @@ def test_an_early_recall_of_some_cases_is_applied_when_approved(app: Flask, worl
         ids = db.session.scalars(select(Case.id).order_by(Case.id).limit(3)).all()
     with tenant(world.east.org_id):
         manager = _user(world.east.admin_id)
-        mine = loaders.get_placement_for(manager, placement.id)
+        mine = get_placement_for(manager, placement.id)
         with pytest.raises(ValidationFailed):
             placements.request_early_recall(manager, mine, "wrong ids", case_ids=[ids[0], 10**12])
         approval = placements.request_early_recall(manager, mine, "debtors abroad", case_ids=ids)
@@ -284,7 +286,7 @@ def test_transfers_keep_caps_scopes_and_the_log(app: Flask, world: World) -> Non
         )
         collector = _user(collector_id)
         with pytest.raises(NotFound):
-            loaders.get_case_for(collector, ids[0])  # gone from the first collector
+            get_case_for(collector, ids[0])  # gone from the first collector
         seen = set(db.session.scalars(select(Case.id).where(_scope(collector))))
         assert seen == set(ids[1:])
         with pytest.raises(ValidationFailed):  # a collector cannot move cases they cannot see
@@ -347,7 +349,7 @@ def test_strategies_are_versioned_with_a_readable_change_log(app: Flask, world: 
         with pytest.raises(ValidationFailed):
             strategies.save(manager, strategy=None, name="X", level=AllocationLevel.PLACEMENT, rules=rules)
         with pytest.raises(NotFound):
-            loaders.get_strategy_for(manager, strategy.id)
+            get_strategy_for(manager, strategy.id)
 
 
 def test_owner_staff_without_the_whole_view_see_only_their_own_cases(

@@ -24,6 +24,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from arrears.cases import reconcile
 from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
@@ -39,7 +40,7 @@ from arrears.models import (
     RepaymentStatus,
     User,
 )
-from arrears.payments import ledger, reconcile
+from arrears.payments import ledger_check
 from arrears.tenancy import tenant
 from tests.conftest import SHARED, Database, World, api_token, build_world, csrf_token, signed_in
 
@@ -135,7 +136,7 @@ def test_shared_statement_reproduces_its_expectations(app: Flask, world: World) 
         statuses = set(db.session.scalars(select(Repayment.status).distinct()))
         assert statuses == {RepaymentStatus.CONFIRMED}
         assert set(db.session.scalars(select(Repayment.source).distinct())) == {RepaymentSource.STATEMENT}
-        assert ledger.disagreements(world.lender.org_id) == []
+        assert ledger_check.disagreements(world.lender.org_id) == []
     # the figures survive JSON (Decimal never float)
     assert json.loads(json.dumps(result))["total_amount_unique"] == "370197.28"
 
@@ -244,7 +245,7 @@ def test_reconcile_against_the_api_then_again_applies_nothing_twice(app: Flask, 
     assert summary["mismatched"] == 3 and summary["platform_only"] == 1
     assert counts(world) == after_first
     with tenant(world.lender.org_id):
-        assert ledger.disagreements(world.lender.org_id) == []
+        assert ledger_check.disagreements(world.lender.org_id) == []
         twice = db.session.execute(
             select(Posting.repayment_id)
             .where(Posting.kind == PostingKind.PAYMENT)

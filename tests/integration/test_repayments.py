@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from arrears.cases.imports.batches import upsert_records
 from arrears.extensions import db
 from arrears.models import Case, CaseStatus, Organisation, Posting, Repayment, RepaymentStatus, User
-from arrears.payments import ledger, repayments
+from arrears.payments import ledger_check, repayments
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token
 
@@ -132,7 +132,7 @@ def test_batch_is_recorded_per_item_and_applied_in_order(app: Flask, world: Worl
         assert second.credit == Decimal("0.50")
         assert second.status == CaseStatus.CLOSED
         assert db.session.scalar(select(func.count()).select_from(Repayment)) == 2
-        assert ledger.disagreements(world.bank.org_id) == []
+        assert ledger_check.disagreements(world.bank.org_id) == []
         paid = db.session.scalar(
             select(
                 func.sum(
@@ -161,7 +161,7 @@ def test_batch_is_recorded_per_item_and_applied_in_order(app: Flask, world: Worl
             Decimal("20.00"),
             Decimal("1170.00"),
         )
-        assert ledger.disagreements(world.bank.org_id) == []
+        assert ledger_check.disagreements(world.bank.org_id) == []
         assert admin is not None
     # another owner: 404 on the repayment, its loans unknown
     other = api_token(world.lender.admin_email)
@@ -255,7 +255,7 @@ def test_each_bad_item_is_rejected_naming_field_and_reason_and_the_rest_is_recor
         assert db.session.get(Case, ids[1]).penalty == Decimal("37.50")
         assert {r.status for r in recorded(world).values()} == {RepaymentStatus.CONFIRMED}
         assert recorded(world)["OK-2"].amount == Decimal("12.50")
-        assert ledger.disagreements(world.bank.org_id) == []
+        assert ledger_check.disagreements(world.bank.org_id) == []
 
 
 def test_amounts_as_json_numbers_are_read_as_decimals(app: Flask, world: World) -> None:
@@ -549,7 +549,7 @@ def test_the_nightly_check_reports_a_loan_and_a_payment_the_ledger_does_not_expl
     assert post(app.test_client(), token, items).get_json()["accepted"] == 2
     apply_all(world)
     with tenant(world.bank.org_id):
-        assert ledger.disagreements(world.bank.org_id) == []
+        assert ledger_check.disagreements(world.bank.org_id) == []
     # behind the ledger's back (as the database owner: the application role could not do this)
     with database.owner_engine.begin() as conn:
         from sqlalchemy import text

@@ -42,7 +42,7 @@ from sqlalchemy import select, text
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import redis_connection
 from arrears.models import Case, JobRecord, JobStatus, Organisation, RepaymentSource
-from arrears.payments import ledger, repayments
+from arrears.payments import ledger_check, repayments
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token, worker_env
 from tests.integration.test_repayments import make_cases, post
@@ -149,7 +149,7 @@ def check_applied_once(world: World, database: Database, amounts: dict[str, Deci
     )
     with tenant(world.bank.org_id):
         db.session.expire_all()
-        assert ledger.disagreements(world.bank.org_id) == []
+        assert ledger_check.disagreements(world.bank.org_id) == []
 
 
 def test_each_event_delivered_many_times_in_parallel_is_applied_once_by_two_workers(
@@ -425,7 +425,7 @@ def test_reversals_through_the_api(app: Flask, world: World, database: Database,
     assert database.scalar("SELECT count(*) FROM ledger_postings") == postings
     with tenant(world.bank.org_id):
         db.session.expire_all()
-        assert ledger.disagreements(world.bank.org_id) == []
+        assert ledger_check.disagreements(world.bank.org_id) == []
     # a reversal names its reason
     assert client.post(f"/api/v1/repayments/{rid['A1']}/reversal", json={}, headers=auth).status_code == 422
     with tenant(world.bank.org_id):

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from arrears.cases import ledger
 from arrears.errors import ValidationFailed
-from arrears.payments import ledger
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")

@@ -17,10 +17,11 @@ from arrears.kernel.audit import query as audit_query
 from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs import orgs as org_service
 from arrears.orgs import pages as orgadmin
+from arrears.orgs.loaders import get_organisation_for_operator
 from arrears.orgs.models import Partnership
 from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
-from arrears.tenancy import cross_tenant, loaders
+from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import Organisation, OrgKind, OrgStatus
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.forms import AuditFilterForm, ConfirmForm, OrganisationForm
@@ -85,7 +86,7 @@ def organisation_new():
 @permission_required("platform.orgs.manage")
 def organisation_detail(org_id: int):
     actor = current_user._get_current_object()
-    org = loaders.get_organisation_for_operator(actor, org_id)
+    org = get_organisation_for_operator(actor, org_id)
     form = ConfirmForm()
     if form.validate_on_submit():
         try:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from arrears.allocation import assignments, placements, strategies
 from arrears.allocation import log as allocation_log
 from arrears.allocation import runs as allocation
+from arrears.allocation.loaders import get_placement_for, get_run_for, get_strategy_for
 from arrears.allocation.models import (
     AllocationLevel,
     AllocationResult,
@@ -40,13 +41,14 @@ from arrears.allocation.schemas import (
     StrategyVersionSchema,
     TransferSchema,
 )
-from arrears.api import api
 from arrears.cases.cases import CaseFilter
+from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.orgs import approvals
-from arrears.tenancy import loaders
+from arrears.orgs.loaders import get_approval_for
+from arrears.web.api import api
 
 TAGS = ["placements"]
 
@@ -78,7 +80,7 @@ def list_placements() -> Any:
     summary="One placement",
     response_schema=PlacementSchema(),
     tags=TAGS,
-    lookup=("placement_id", loaders.get_placement_for),
+    lookup=("placement_id", get_placement_for),
     permission="cases.view",
 )
 def get_placement(placement: Placement) -> Any:
@@ -91,7 +93,7 @@ def get_placement(placement: Placement) -> Any:
     response_schema=PlacementCaseSchema(),
     many=True,
     tags=TAGS,
-    lookup=("placement_id", loaders.get_placement_for),
+    lookup=("placement_id", get_placement_for),
     permission="cases.view",
 )
 def placement_cases(placement: Placement) -> Any:
@@ -108,7 +110,7 @@ def placement_cases(placement: Placement) -> Any:
     request_schema=RecallSchema(),
     response_schema=MoveResultSchema(),
     tags=TAGS,
-    lookup=("placement_id", loaders.get_placement_for),
+    lookup=("placement_id", get_placement_for),
     permission="placements.manage",
 )
 def recall(placement: Placement, body: dict[str, Any]) -> Any:
@@ -128,7 +130,7 @@ def recall(placement: Placement, body: dict[str, Any]) -> Any:
     response_schema=ApprovalRefSchema(),
     status=202,
     tags=TAGS,
-    lookup=("placement_id", loaders.get_placement_for),
+    lookup=("placement_id", get_placement_for),
     permission="approvals.request",
 )
 def extend(placement: Placement, body: dict[str, Any]) -> Any:
@@ -143,7 +145,7 @@ def extend(placement: Placement, body: dict[str, Any]) -> Any:
     response_schema=ApprovalRefSchema(),
     status=202,
     tags=TAGS,
-    lookup=("placement_id", loaders.get_placement_for),
+    lookup=("placement_id", get_placement_for),
     permission="approvals.request",
 )
 def early_recall(placement: Placement, body: dict[str, Any]) -> Any:
@@ -195,7 +197,7 @@ def create_strategy(body: dict[str, Any]) -> Any:
     summary="One strategy, its current rules and version",
     response_schema=StrategySchema(),
     tags=TAGS,
-    lookup=("strategy_id", loaders.get_strategy_for),
+    lookup=("strategy_id", get_strategy_for),
     permission="cases.dispatch",
 )
 def get_strategy(strategy: AllocationStrategy) -> Any:
@@ -209,7 +211,7 @@ def get_strategy(strategy: AllocationStrategy) -> Any:
     request_schema=StrategyInSchema(),
     response_schema=StrategySchema(),
     tags=TAGS,
-    lookup=("strategy_id", loaders.get_strategy_for),
+    lookup=("strategy_id", get_strategy_for),
     permission="cases.dispatch",
 )
 def update_strategy(strategy: AllocationStrategy, body: dict[str, Any]) -> Any:
@@ -224,7 +226,7 @@ def update_strategy(strategy: AllocationStrategy, body: dict[str, Any]) -> Any:
     response_schema=StrategyVersionSchema(),
     many=True,
     tags=TAGS,
-    lookup=("strategy_id", loaders.get_strategy_for),
+    lookup=("strategy_id", get_strategy_for),
     permission="cases.dispatch",
 )
 def strategy_versions(strategy: AllocationStrategy) -> Any:
@@ -259,7 +261,7 @@ def list_runs() -> Any:
 )
 def create_run(body: dict[str, Any]) -> Any:
     actor = g.api_user
-    strategy = loaders.get_strategy_for(actor, body["strategy_id"]) if body["strategy_id"] else None
+    strategy = get_strategy_for(actor, body["strategy_id"]) if body["strategy_id"] else None
     scope = body["scope"] or {}
     return allocation.preview(
         actor,
@@ -288,7 +290,7 @@ def create_run(body: dict[str, Any]) -> Any:
     summary="One run: status, per-target summary (count, amount, sample), unallocated reasons, its job",
     response_schema=RunSchema(),
     tags=TAGS,
-    lookup=("run_id", loaders.get_run_for),
+    lookup=("run_id", get_run_for),
     permission="cases.dispatch",
 )
 def get_run(run: AllocationRun) -> Any:
@@ -300,7 +302,7 @@ def get_run(run: AllocationRun) -> Any:
     summary="The result log (分案结果日志): per case, where it went and why; ?status=, ?after=<case id>",
     response_schema=ResultPageSchema(),
     tags=TAGS,
-    lookup=("run_id", loaders.get_run_for),
+    lookup=("run_id", get_run_for),
     permission="cases.dispatch",
 )
 def run_results(run: AllocationRun) -> Any:
@@ -329,7 +331,7 @@ def run_results(run: AllocationRun) -> Any:
     response_schema=ApprovalRefSchema(),
     status=202,
     tags=TAGS,
-    lookup=("run_id", loaders.get_run_for),
+    lookup=("run_id", get_run_for),
     permission="cases.dispatch",
 )
 def submit_run(run: AllocationRun, body: dict[str, Any]) -> Any:
@@ -343,13 +345,13 @@ def submit_run(run: AllocationRun, body: dict[str, Any]) -> Any:
     request_schema=DecisionSchema(),
     response_schema=RunSchema(),
     tags=TAGS,
-    lookup=("run_id", loaders.get_run_for),
+    lookup=("run_id", get_run_for),
     permission="approvals.decide",
 )
 def decide_run(run: AllocationRun, body: dict[str, Any]) -> Any:
     if run.approval_id is None:
         raise Conflict(_("This run is not waiting for approval."))
-    approval = loaders.get_approval_for(g.api_user, run.approval_id)
+    approval = get_approval_for(g.api_user, run.approval_id)
     approvals.decide(g.api_user, approval, approve=body["approve"], note=body["note"])
     db.session.refresh(run)
     return run
@@ -362,7 +364,7 @@ def decide_run(run: AllocationRun, body: dict[str, Any]) -> Any:
     response_schema=JobRefSchema(),
     status=202,
     tags=TAGS,
-    lookup=("run_id", loaders.get_run_for),
+    lookup=("run_id", get_run_for),
     permission="cases.dispatch",
 )
 def apply_run(run: AllocationRun) -> Any:
@@ -377,7 +379,7 @@ def apply_run(run: AllocationRun) -> Any:
     summary="Discard a previewed or approved run that will not be applied",
     response_schema=RunSchema(),
     tags=TAGS,
-    lookup=("run_id", loaders.get_run_for),
+    lookup=("run_id", get_run_for),
     permission="cases.dispatch",
 )
 def discard_run(run: AllocationRun) -> Any:
@@ -423,7 +425,7 @@ def unassign(body: dict[str, Any]) -> Any:
     response_schema=AssignmentSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="cases.view",
 )
 def case_assignments(case: Case) -> Any:

@@ -36,6 +36,7 @@ from arrears.allocation import engine
 from arrears.allocation import log as allocation_log
 from arrears.allocation import runs as allocation_service
 from arrears.allocation import strategies as strategy_service
+from arrears.allocation.loaders import get_run_for, get_strategy_for
 from arrears.allocation.models import (
     AllocationLevel,
     AllocationRun,
@@ -47,11 +48,12 @@ from arrears.allocation.rules import BUCKETS, METHODS, NEVER_HELD, PREVIOUS
 from arrears.auth.models import User
 from arrears.cases.cases import HOLDINGS, CaseFilter, business_date
 from arrears.cases.cases import loan_numbers as case_service_loan_numbers
+from arrears.cases.loaders import get_case_for
 from arrears.errors import DomainError, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import is_eager
+from arrears.orgs.loaders import get_job_for
 from arrears.orgs.pages import _field_error
-from arrears.tenancy import loaders
 from arrears.web.console import NavItem
 from arrears.web.forms import ConfirmForm
 
@@ -577,7 +579,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/strategies/<int:strategy_id>", methods=["GET", "POST"])
     @_allocator_required
     def strategy_edit(strategy_id: int):
-        strategy = loaders.get_strategy_for(_me(), strategy_id)
+        strategy = get_strategy_for(_me(), strategy_id)
         _check_level(strategy.level)
         form = StrategyForm()
         rules = [editable(r) for r in strategy.rules]
@@ -593,7 +595,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/strategies/<int:strategy_id>/versions")
     @_allocator_required
     def strategy_versions(strategy_id: int):
-        strategy = loaders.get_strategy_for(_me(), strategy_id)
+        strategy = get_strategy_for(_me(), strategy_id)
         _check_level(strategy.level)
         names = _names(strategy.level)
         versions = strategy_service.versions(strategy)
@@ -607,7 +609,7 @@ def register(bp: Blueprint) -> None:
     @_allocator_required
     def strategy_archive(strategy_id: int):
         me = _me()
-        strategy = loaders.get_strategy_for(me, strategy_id)
+        strategy = get_strategy_for(me, strategy_id)
         _check_level(strategy.level)
         if ConfirmForm().validate_on_submit():
             try:
@@ -699,7 +701,7 @@ def register(bp: Blueprint) -> None:
             if not has_errors:
                 strategy = None
                 if form.strategy_id.data:
-                    strategy = loaders.get_strategy_for(me, form.strategy_id.data)
+                    strategy = get_strategy_for(me, form.strategy_id.data)
                 case_ids = _ids(form.case_ids.data or "")
                 try:
                     run = allocation_service.preview(
@@ -746,7 +748,7 @@ def register(bp: Blueprint) -> None:
         )
 
     def _run(run_id: int) -> AllocationRun:
-        run = loaders.get_run_for(_me(), run_id)
+        run = get_run_for(_me(), run_id)
         _check_level(run.level)
         return run
 
@@ -758,7 +760,7 @@ def register(bp: Blueprint) -> None:
         job = None
         if run.job_id:
             try:
-                job = loaders.get_job_for(me, run.job_id)
+                job = get_job_for(me, run.job_id)
             except NotFound:
                 job = None
         names = {
@@ -869,7 +871,7 @@ def register(bp: Blueprint) -> None:
     @_allocator_required
     def case_allocations(case_id: int):
         me = _me()
-        case = loaders.get_case_for(me, case_id)
+        case = get_case_for(me, case_id)
         rows = allocation_log.case_results(me, case)
         return render(
             "allocation/case_allocations.html",

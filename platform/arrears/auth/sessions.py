@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -20,6 +21,7 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
 from arrears.tenancy import cross_tenant, tenant
+from arrears.tenancy.loaders import one
 from arrears.tenancy.models import Organisation, OrgKind
 
 TOKEN_PREFIX = "ark_"  # noqa: S105 (a prefix, not a secret)
@@ -231,3 +233,11 @@ def field_login(email: str, password: str, device_name: str, ip: str) -> tuple[A
             days=min(30, int(current_app.config["API_TOKEN_MAX_DAYS"])),
         )
     return token, raw, user
+
+
+def get_token_for(actor: User, token_id: Any) -> ApiToken:
+    """Own tokens; user managers also see their users' tokens."""
+    condition = ApiToken.org_id == actor.org_id
+    if not actor.can("org.users.manage"):
+        condition = condition & (ApiToken.user_id == actor.id)
+    return one(ApiToken, actor, token_id, condition)

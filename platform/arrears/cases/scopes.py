@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, cast, false, or_, select, true
+from sqlalchemy import and_, false, or_, select
 
 from arrears.auth.models import User
 from arrears.cases.models import Case, CaseHolder
@@ -81,26 +81,3 @@ def case_scope(actor: User) -> Any:
 
 def sees_everything(actor: User) -> bool:
     return actor.can("cases.view.all")
-
-
-def approval_scope(actor: User) -> Any:
-    """The condition on ``Approval`` for the requests a person sees in their organisation's approval
-    pages: every request, except that an application's (申请, ``subject_type`` ``application``) is
-    seen only with its case in the person's case scope, so a team lead or a collector never reads
-    another team's applications there. People who see every case see every request."""
-    from arrears.orgs.models import Approval
-    from arrears.work.models import Application
-
-    if sees_everything(actor):
-        return true()
-    # the subject's id is text; it is cast only for an application's request (CASE is lazy)
-    subject = case(
-        (Approval.subject_type == "application", cast(Approval.subject_id, BigInteger)), else_=None
-    )
-    in_scope = (
-        select(Application.id)
-        .join(Case, Case.id == Application.case_id)
-        .where(Application.id == subject, case_scope(actor))
-        .exists()
-    )
-    return or_(Approval.subject_type != "application", in_scope)

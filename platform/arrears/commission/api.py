@@ -10,9 +10,9 @@ from typing import Any
 from flask import g, request
 from flask_babel import gettext as _
 
-from arrears.api import api
 from arrears.cases.cases import BUCKETS
 from arrears.commission import commission
+from arrears.commission.loaders import get_commission_contract_for, get_commission_statement_for
 from arrears.commission.models import CommissionContract, CommissionStatement, RecordKind, StatementStatus
 from arrears.commission.schemas import (
     CommissionAdjustmentInSchema,
@@ -32,7 +32,7 @@ from arrears.commission.schemas import (
 )
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.tenancy import loaders
+from arrears.web.api import api
 from arrears.web.jsonapi import load_json
 
 TAGS = ["commission"]
@@ -135,7 +135,7 @@ def create_commission_contract(body: dict[str, Any]) -> Any:
     summary="One commission contract with its versions, newest first",
     response_schema=CommissionContractDetailSchema(),
     tags=TAGS,
-    lookup=("commission_contract_id", loaders.get_commission_contract_for),
+    lookup=("commission_contract_id", get_commission_contract_for),
     permission="commission.view",
 )
 def get_commission_contract(commission_contract: CommissionContract) -> Any:
@@ -151,7 +151,7 @@ def get_commission_contract(commission_contract: CommissionContract) -> Any:
     response_schema=CommissionVersionSchema(),
     status=201,
     tags=TAGS,
-    lookup=("commission_contract_id", loaders.get_commission_contract_for),
+    lookup=("commission_contract_id", get_commission_contract_for),
     permission="commission.manage",
 )
 def add_commission_version(commission_contract: CommissionContract, body: dict[str, Any]) -> Any:
@@ -164,7 +164,7 @@ def add_commission_version(commission_contract: CommissionContract, body: dict[s
     summary="End a contract: no new payment is priced under it (its records are settled as usual)",
     response_schema=CommissionContractDetailSchema(),
     tags=TAGS,
-    lookup=("commission_contract_id", loaders.get_commission_contract_for),
+    lookup=("commission_contract_id", get_commission_contract_for),
     permission="commission.manage",
 )
 def end_commission_contract(commission_contract: CommissionContract) -> Any:
@@ -224,7 +224,7 @@ def list_commission_statements() -> Any:
     "manual); its records are GET /commission/records?statement_id=",
     response_schema=CommissionStatementDetailSchema(),
     tags=TAGS,
-    lookup=("commission_statement_id", loaders.get_commission_statement_for),
+    lookup=("commission_statement_id", get_commission_statement_for),
     permission="commission.view",
 )
 def get_commission_statement(commission_statement: CommissionStatement) -> Any:
@@ -256,7 +256,7 @@ def settle_commission(body: dict[str, Any]) -> Any:
     response_schema=CommissionStatementDetailSchema(),
     status=201,
     tags=TAGS,
-    lookup=("commission_statement_id", loaders.get_commission_statement_for),
+    lookup=("commission_statement_id", get_commission_statement_for),
     permission="commission.manage",
 )
 def adjust_commission_statement(commission_statement: CommissionStatement, body: dict[str, Any]) -> Any:
@@ -274,7 +274,7 @@ def adjust_commission_statement(commission_statement: CommissionStatement, body:
     request_schema=CommissionApprovalInSchema(),
     response_schema=CommissionStatementDetailSchema(),
     tags=TAGS,
-    lookup=("commission_statement_id", loaders.get_commission_statement_for),
+    lookup=("commission_statement_id", get_commission_statement_for),
     permission="commission.approve",
     load_body=False,
 )
@@ -291,7 +291,7 @@ def approve_commission_statement(commission_statement: CommissionStatement) -> A
     request_schema=CommissionPaidInSchema(),
     response_schema=CommissionStatementDetailSchema(),
     tags=TAGS,
-    lookup=("commission_statement_id", loaders.get_commission_statement_for),
+    lookup=("commission_statement_id", get_commission_statement_for),
     permission="commission.approve",
 )
 def pay_commission_statement(commission_statement: CommissionStatement, body: dict[str, Any]) -> Any:

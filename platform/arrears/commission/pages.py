@@ -38,6 +38,7 @@ from arrears.auth.principal import permission_required
 from arrears.cases.cases import BUCKETS
 from arrears.commission import commission as service
 from arrears.commission import docs
+from arrears.commission.loaders import get_commission_contract_for, get_commission_statement_for
 from arrears.commission.models import (
     CommissionContract,
     CommissionStatement,
@@ -50,7 +51,6 @@ from arrears.commission.models import (
 )
 from arrears.errors import DomainError, NotFound
 from arrears.extensions import db
-from arrears.tenancy import loaders
 from arrears.tenancy.models import OrgKind
 from arrears.web.forms import ConfirmForm
 from arrears.work import queries as work_queries
@@ -362,13 +362,13 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/statements/<int:commission_statement_id>")
     @permission_required("commission.view")
     def commission_statement(commission_statement_id: int) -> Any:
-        return statement_page(loaders.get_commission_statement_for(_me(), commission_statement_id))
+        return statement_page(get_commission_statement_for(_me(), commission_statement_id))
 
     @bp.route("/commission/statements/<int:commission_statement_id>/adjustments", methods=["POST"])
     @permission_required("commission.manage")
     def commission_adjust(commission_statement_id: int) -> Any:
         me = _me()
-        statement = loaders.get_commission_statement_for(me, commission_statement_id)
+        statement = get_commission_statement_for(me, commission_statement_id)
         form = AdjustmentForm()
         if not form.validate_on_submit():
             flash(_("The form was not valid; try again."), "danger")
@@ -387,7 +387,7 @@ def register(bp: Blueprint) -> None:
     @permission_required("commission.approve")
     def commission_approve(commission_statement_id: int) -> Any:
         me = _me()
-        statement = loaders.get_commission_statement_for(me, commission_statement_id)
+        statement = get_commission_statement_for(me, commission_statement_id)
         if ConfirmForm().validate_on_submit():
             try:
                 service.approve(me, statement)
@@ -403,7 +403,7 @@ def register(bp: Blueprint) -> None:
     @permission_required("commission.approve")
     def commission_paid(commission_statement_id: int) -> Any:
         me = _me()
-        statement = loaders.get_commission_statement_for(me, commission_statement_id)
+        statement = get_commission_statement_for(me, commission_statement_id)
         form = PaidForm()
         if not form.validate_on_submit():
             flash(_("The form was not valid; try again."), "danger")
@@ -422,7 +422,7 @@ def register(bp: Blueprint) -> None:
     @permission_required("commission.view")
     def commission_statement_xlsx(commission_statement_id: int) -> Any:
         me = _me()
-        statement = loaders.get_commission_statement_for(me, commission_statement_id)
+        statement = get_commission_statement_for(me, commission_statement_id)
         return _send_xlsx(
             lambda out: docs.statement_xlsx(me, statement, out),
             f"commission-{statement.period}-{statement.id}.xlsx",
@@ -432,7 +432,7 @@ def register(bp: Blueprint) -> None:
     @permission_required("commission.view")
     def commission_statement_pdf(commission_statement_id: int) -> Any:
         me = _me()
-        statement = loaders.get_commission_statement_for(me, commission_statement_id)
+        statement = get_commission_statement_for(me, commission_statement_id)
         body = docs.statement_pdf(me, statement)
         return send_file(
             io.BytesIO(body),
@@ -578,13 +578,13 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/contracts/<int:commission_contract_id>")
     @permission_required("commission.view")
     def commission_contract(commission_contract_id: int) -> Any:
-        return contract_page(loaders.get_commission_contract_for(_me(), commission_contract_id))
+        return contract_page(get_commission_contract_for(_me(), commission_contract_id))
 
     @bp.route("/commission/contracts/<int:commission_contract_id>/versions", methods=["POST"])
     @permission_required("commission.manage")
     def commission_version_add(commission_contract_id: int) -> Any:
         me = _me()
-        contract = loaders.get_commission_contract_for(me, commission_contract_id)
+        contract = get_commission_contract_for(me, commission_contract_id)
         form = VersionForm()
         if not form.validate_on_submit():
             flash(_("The form was not valid; try again."), "danger")
@@ -611,7 +611,7 @@ def register(bp: Blueprint) -> None:
     @permission_required("commission.manage")
     def commission_contract_end(commission_contract_id: int) -> Any:
         me = _me()
-        contract = loaders.get_commission_contract_for(me, commission_contract_id)
+        contract = get_commission_contract_for(me, commission_contract_id)
         if ConfirmForm().validate_on_submit():
             if contract.status == ContractStatus.ENDED:
                 flash(_("This contract has ended already."), "info")

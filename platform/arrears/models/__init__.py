@@ -41,6 +41,8 @@ from arrears.cases.models import (
     ImportBatch,
     ImportMapping,
     ImportStatus,
+    Posting,
+    PostingKind,
 )
 from arrears.commission.models import (
     AdjustmentKind,
@@ -59,14 +61,7 @@ from arrears.commission.models import (
 from arrears.kernel.audit import AuditEvent
 from arrears.kernel.jobs.models import JobRecord, JobStatus
 from arrears.orgs.models import Approval, ApprovalStatus, Partnership, PartnershipStatus, Team
-from arrears.payments.models import (
-    IdempotencyKey,
-    Posting,
-    PostingKind,
-    Repayment,
-    RepaymentSource,
-    RepaymentStatus,
-)
+from arrears.payments.models import IdempotencyKey, Repayment, RepaymentSource, RepaymentStatus
 from arrears.tenancy.models import TENANT_MODELS, Organisation, OrgKind, OrgStatus, TenantScoped
 from arrears.work.models import (
     Application,

@@ -21,7 +21,8 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, select
+from sqlalchemy import BigInteger, Select, case, cast, or_, select, true
+from sqlalchemy.sql.elements import True_
 
 from arrears.auth.models import User
 from arrears.auth.permissions import GRANTABLE
@@ -59,6 +60,36 @@ def register(kind: ApprovalKind) -> None:
 
 def kinds() -> dict[str, ApprovalKind]:
     return dict(_KINDS)
+
+
+# Who sees which request in the approval pages, by the type of its subject: a domain whose requests
+# are about its own objects registers the rule (an application's request is seen only with its case
+# in the reader's case scope, ``work.applications``). Requests of other subjects: every one.
+SubjectScope = Callable[[User, Any], Any]
+_SUBJECT_SCOPES: dict[str, SubjectScope] = {}
+
+
+def register_subject_scope(subject_type: str, rule: SubjectScope) -> None:
+    """``rule(actor, subject_id)`` is a condition on ``Approval`` (``subject_id``: the request's
+    subject id as a BIGINT expression, NULL for another subject type), or ``true()``."""
+    _SUBJECT_SCOPES[subject_type] = rule
+
+
+def scope(actor: User) -> Any:
+    """The condition on ``Approval`` for the requests a person sees in their organisation's
+    approval pages (the rules of ``register_subject_scope``; ``true()`` when none narrows)."""
+    narrowing: dict[str, Any] = {}
+    for subject_type, rule in sorted(_SUBJECT_SCOPES.items()):
+        # the subject's id is text; it is cast only for this subject type's requests (CASE is lazy)
+        subject = case(
+            (Approval.subject_type == subject_type, cast(Approval.subject_id, BigInteger)), else_=None
+        )
+        condition = rule(actor, subject)
+        if not isinstance(condition, True_):
+            narrowing[subject_type] = condition
+    if not narrowing:
+        return true()
+    return or_(Approval.subject_type.notin_(list(narrowing)), *narrowing.values())
 
 
 def describe(approval: Approval) -> str:

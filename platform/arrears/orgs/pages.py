@@ -14,7 +14,6 @@ from flask_login import current_user
 from arrears.auth.models import User, UserStatus
 from arrears.auth.permissions import permissions_for_kind
 from arrears.auth.principal import permission_required
-from arrears.cases.scopes import approval_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.kernel import audit as audit_service
@@ -26,8 +25,8 @@ from arrears.orgs import orgs as org_service
 from arrears.orgs import roles as role_service
 from arrears.orgs import teams as team_service
 from arrears.orgs import users as user_service
+from arrears.orgs.loaders import get_approval_for, get_job_for, get_role_for, get_user_for
 from arrears.orgs.models import ApprovalStatus
-from arrears.tenancy import loaders
 from arrears.web.forms import (
     AuditFilterForm,
     ConfirmForm,
@@ -96,7 +95,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @permission_required("org.users.view")
     def user_edit(user_id: int):
         actor = _me()
-        user = loaders.get_user_for(actor, user_id)
+        user = get_user_for(actor, user_id)
         form = UserForm(obj=user) if request.method == "GET" else UserForm()
         _user_form(form, actor, user)
         if request.method == "GET":
@@ -127,7 +126,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @permission_required("org.users.manage")
     def user_status(user_id: int):
         actor = _me()
-        user = loaders.get_user_for(actor, user_id)
+        user = get_user_for(actor, user_id)
         if ConfirmForm().validate_on_submit():
             new = UserStatus.ACTIVE if user.status == UserStatus.DISABLED else UserStatus.DISABLED
             user_service.set_status(actor, user, new)
@@ -141,7 +140,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @permission_required("org.users.manage")
     def user_password(user_id: int):
         actor = _me()
-        user = loaders.get_user_for(actor, user_id)
+        user = get_user_for(actor, user_id)
         form = PasswordResetForm()
         if form.validate_on_submit():
             user_service.reset_password(actor, user, new_password=form.new_password.data or "")
@@ -180,7 +179,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @permission_required("org.roles.manage")
     def role_edit(role_id: int | None = None):
         actor = _me()
-        role = loaders.get_role_for(actor, role_id) if role_id is not None else None
+        role = get_role_for(actor, role_id) if role_id is not None else None
         form = RoleForm(obj=role) if request.method == "GET" and role else RoleForm()
         _role_form(form, actor, role)
         if request.method == "GET" and role is not None:
@@ -207,7 +206,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @permission_required("org.roles.manage")
     def role_delete(role_id: int):
         actor = _me()
-        role = loaders.get_role_for(actor, role_id)
+        role = get_role_for(actor, role_id)
         if ConfirmForm().validate_on_submit():
             try:
                 role_service.delete_role(actor, role)
@@ -249,7 +248,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @bp.route("/jobs/<job_id>")
     @permission_required("org.jobs.view")
     def job_detail(job_id: str):
-        record = loaders.get_job_for(_me(), job_id)
+        record = get_job_for(_me(), job_id)
         if request.accept_mimetypes.best == "application/json" or request.args.get("format") == "json":
             return jsonify(job_service.status(record))
         return render_template("shared/job.html", job=record, eager=is_eager())
@@ -289,7 +288,7 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
         status_arg = request.args.get("status", "pending")
         status = ApprovalStatus(status_arg) if status_arg in {s.value for s in ApprovalStatus} else None
         me = _me()
-        stmt = approval_service.listing(me.org_id, side=side, status=status).where(approval_scope(me))
+        stmt = approval_service.listing(me.org_id, side=side, status=status).where(approval_service.scope(me))
         page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
         return render_template(
             "shared/approvals.html",
@@ -303,7 +302,7 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
     @permission_required("approvals.request")
     def approval_detail(approval_id: int):
         actor = _me()
-        approval = loaders.get_approval_for(actor, approval_id)
+        approval = get_approval_for(actor, approval_id)
         form = DecisionForm()
         if form.validate_on_submit():
             try:
@@ -338,7 +337,7 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
     @permission_required("approvals.request")
     def approval_cancel(approval_id: int):
         actor = _me()
-        approval = loaders.get_approval_for(actor, approval_id)
+        approval = get_approval_for(actor, approval_id)
         if ConfirmForm().validate_on_submit():
             try:
                 approval_service.cancel(actor, approval)

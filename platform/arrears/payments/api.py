@@ -11,12 +11,13 @@ from flask import g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from arrears.api import api
-from arrears.cases.models import Case
+from arrears.cases.loaders import get_case_for
+from arrears.cases.models import Case, Posting
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.payments import repayments
-from arrears.payments.models import Posting, Repayment
+from arrears.payments.loaders import get_repayment_for
+from arrears.payments.models import Repayment
 from arrears.payments.schemas import (
     AllocationOrderSchema,
     AuditInSchema,
@@ -28,7 +29,7 @@ from arrears.payments.schemas import (
     RepaymentSchema,
     ReversalInSchema,
 )
-from arrears.tenancy import loaders
+from arrears.web.api import api
 
 TAGS = ["repayments"]
 
@@ -111,7 +112,7 @@ def list_repayments() -> Any:
     summary="One repayment, with what it took off each component",
     response_schema=RepaymentSchema(),
     tags=TAGS,
-    lookup=("repayment_id", loaders.get_repayment_for),
+    lookup=("repayment_id", get_repayment_for),
 )
 def get_repayment(repayment: Repayment) -> Any:
     return repayments.views([repayment])[0]
@@ -125,7 +126,7 @@ def get_repayment(repayment: Repayment) -> Any:
     request_schema=ReversalInSchema(),
     response_schema=RepaymentSchema(),
     tags=TAGS,
-    lookup=("repayment_id", loaders.get_repayment_for),
+    lookup=("repayment_id", get_repayment_for),
 )
 def reverse_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
     return repayments.views([repayments.reverse(g.api_user, repayment, body["reason"])])[0]
@@ -139,7 +140,7 @@ def reverse_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
     request_schema=AuditInSchema(),
     response_schema=RepaymentSchema(),
     tags=TAGS,
-    lookup=("repayment_id", loaders.get_repayment_for),
+    lookup=("repayment_id", get_repayment_for),
     permission="repayments.audit",
 )
 def audit_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
@@ -161,7 +162,7 @@ def audit_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
     response_schema=RepaymentSchema(),
     status=201,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="repayments.post",
 )
 def enter_repayment(case: Case, body: dict[str, Any]) -> Any:
@@ -183,7 +184,7 @@ def enter_repayment(case: Case, body: dict[str, Any]) -> Any:
     response_schema=RepaymentSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
 )
 def case_repayments(case: Case) -> Any:
     return repayments.views(repayments.of_case(g.api_user, case))
@@ -195,7 +196,7 @@ def case_repayments(case: Case) -> Any:
     response_schema=PostingSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="repayments.view",
 )
 def case_ledger(case: Case) -> Any:

@@ -126,54 +126,6 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     note: Mapped[str] = mapped_column(String(300), default="", nullable=False)
 
 
-class PostingKind(enum.StrEnum):
-    OPENING = "opening"  # the balances when money first moved on the case
-    PAYMENT = "payment"
-    REVERSAL = "reversal"  # undoes a payment's posting
-    WAIVER = "waiver"  # an approved reduction (减免)
-    ADJUSTMENT = "adjustment"  # the lender's file changed the balances (a later import)
-
-
-class Posting(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-defined]
-    """One journal line: signed changes to the components and the credit. Append-only (a trigger).
-    No foreign key to the case: a posting is written only under its case's row lock, by the service
-    that has just read the case (decision 0008)."""
-
-    __tablename__ = "ledger_postings"
-    __party_column__ = "agency_org_id"
-    __table_args__ = (
-        Index("ix_ledger_postings_case", "case_id", "id"),
-        Index(
-            "ix_ledger_postings_repayment",
-            "repayment_id",
-            postgresql_where=text("repayment_id IS NOT NULL"),
-        ),
-        # one opening per case (the apply job writes it under the case's row lock)
-        Index(
-            "uq_ledger_postings_opening",
-            "case_id",
-            unique=True,
-            postgresql_where=text("kind = 'opening'"),
-            sqlite_where=text("kind = 'opening'"),
-        ),
-    )
-    __org_id_index__ = False
-    __org_id_fk__ = False
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    case_id: Mapped[int] = mapped_column(BigId, nullable=False)
-    agency_org_id: Mapped[int | None] = mapped_column(BigId)  # the agency credited with a payment
-    kind: Mapped[PostingKind] = mapped_column(enum_type(PostingKind, "posting_kind"), nullable=False)
-    repayment_id: Mapped[int | None] = mapped_column(BigId)
-    application_id: Mapped[int | None] = mapped_column(BigId)
-    actor_user_id: Mapped[int | None] = mapped_column(BigId)
-    principal: Mapped[Decimal] = mapped_column(Money, default=ZERO, nullable=False)
-    interest: Mapped[Decimal] = mapped_column(Money, default=ZERO, nullable=False)
-    penalty: Mapped[Decimal] = mapped_column(Money, default=ZERO, nullable=False)
-    fee: Mapped[Decimal] = mapped_column(Money, default=ZERO, nullable=False)
-    credit: Mapped[Decimal] = mapped_column(Money, default=ZERO, nullable=False)
-
-
 class IdempotencyKey(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """An ``Idempotency-Key`` a client sent with a write: the request's digest and the answer given,
     written in the request's transaction, so a retry gets the same answer and does nothing again."""

@@ -17,7 +17,7 @@ from wtforms import DateField, SelectField, StringField, SubmitField, TextAreaFi
 from wtforms.validators import Length, Optional
 
 from arrears.auth.models import User
-from arrears.payments import ledger
+from arrears.cases import ledger
 from arrears.payments import queries as repayment_pages
 from arrears.payments.models import RepaymentSource, RepaymentStatus
 from arrears.payments.repayments import RepaymentFilter

@@ -32,14 +32,14 @@ from sqlalchemy.orm import aliased
 
 from arrears.auth.models import User
 from arrears.auth.principal import require
-from arrears.cases.models import Case
+from arrears.cases import ledger
+from arrears.cases.models import Case, Posting, PostingKind
 from arrears.cases.scopes import case_scope
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.orgs import jobs
-from arrears.payments import ledger
-from arrears.payments.models import Posting, PostingKind, Repayment, RepaymentSource, RepaymentStatus
+from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
 from arrears.payments.repayments import RepaymentFilter, postings_of, query
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import OrgKind
@@ -231,7 +231,7 @@ class Detail:
 
 
 def detail(actor: User, repayment: Repayment) -> Detail:
-    """One repayment (loaded through ``loaders.get_repayment_for``) as its page shows it."""
+    """One repayment (loaded through ``get_repayment_for``) as its page shows it."""
     row = rows_for(actor, [repayment])[0]
     postings = list(
         db.session.scalars(select(Posting).where(Posting.repayment_id == repayment.id).order_by(Posting.id))

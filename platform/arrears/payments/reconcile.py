@@ -1249,9 +1249,9 @@ def history() -> Any:
 
 
 def job_for(actor: User, job_id: Any) -> JobRecord:
-    from arrears.tenancy import loaders
+    from arrears.orgs.loaders import get_job_for
 
-    record = loaders.get_job_for(actor, job_id)
+    record = get_job_for(actor, job_id)
     if record.func != JOB:
         raise NotFound(_("Not found."))
     return record

@@ -63,26 +63,21 @@ from arrears.allocation.models import (
 )
 from arrears.auth.models import User
 from arrears.auth.principal import require
-from arrears.cases.models import Case, CaseHolder, CaseStatus
+from arrears.cases import ledger
+from arrears.cases.models import Case, CaseHolder, CaseStatus, PostingKind
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
-from arrears.kernel import audit
+from arrears.kernel import audit, hooks
 from arrears.kernel.db import among
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
-from arrears.payments import ledger
-from arrears.payments.models import (
-    ORIGINS,
-    IdempotencyKey,
-    PostingKind,
-    Repayment,
-    RepaymentSource,
-    RepaymentStatus,
-)
+from arrears.payments.events import RepaymentReversed, RepaymentsApplied
+from arrears.payments.models import ORIGINS, IdempotencyKey, Repayment, RepaymentSource, RepaymentStatus
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import Organisation, OrgKind
-from arrears.work.models import Application, Promise, PromiseStatus
+from arrears.work.events import RepaymentReported
+from arrears.work.models import Promise, PromiseStatus
 
 MAX_ITEMS = 1000  # events per request
 CHUNK = 2000  # rows an apply transaction claims
@@ -533,7 +528,6 @@ def apply_received(org: Organisation, *, limit: int = CHUNK, pause: float = 0) -
         if pause and claimed:
             time.sleep(pause)
         outcome = _apply(org, claimed, actor_id=None, cases=cases)
-    _after_apply(outcome)
     return {
         "claimed": len(rows),
         "applied": outcome.count,
@@ -718,9 +712,12 @@ def _apply(
 
         refresh_sort_keys(sorted({int(str(p["case_id"])) for p in promise_rows.values()}))
     _match_reports(claimed)
-    from arrears.writeoffs.writeoffs import record_recoveries
-
-    record_recoveries(org.id, claimed, cases)  # reads nothing unless a case is written off
+    # a write-off recovers what was paid on its case; the honour roll moves (``arrears.hooks``)
+    hooks.emit(
+        RepaymentsApplied(
+            owner_id=org.id, claimed=claimed, cases=cases, credited_org_ids=frozenset(outcome.orgs)
+        )
+    )
     # the statements above wrote past the ORM: objects of these rows in the session are stale now
     _expire({Case: set(case_ids), Promise: set(promise_rows), Repayment: {c.id for c in claimed}})
     if outcome.closed:
@@ -739,13 +736,6 @@ def _expire(rows: dict[type, set[int]]) -> None:
         ids = rows.get(type(obj))
         if ids and getattr(obj, "id", None) in ids:
             db.session.expire(obj)
-
-
-def _after_apply(outcome: Outcome) -> None:
-    if outcome.count:
-        from arrears.reports.desk import forget_roll
-
-        forget_roll(outcome.orgs)
 
 
 def _update_many(table: Any, rows: list[dict[str, Any]], types: dict[str, Any]) -> None:
@@ -1001,8 +991,11 @@ def reverse(actor: User, repayment: Repayment, reason: str) -> Repayment:
                 )
             )
         now = utcnow()
-        if row.status == RepaymentStatus.CONFIRMED:
+        applied = row.status == RepaymentStatus.CONFIRMED
+        if applied:
             _unapply(actor, row, now)
+        # a recovery of a write-off is taken back with its payment; the honour roll moves
+        hooks.emit(RepaymentReversed(repayment=row, applied=applied, now=now))
         row.status = RepaymentStatus.REVERSED
         row.decided_by_id = actor.id
         row.decided_at = now
@@ -1020,9 +1013,6 @@ def reverse(actor: User, repayment: Repayment, reason: str) -> Repayment:
             target=row,
             details={"amount": str(row.amount), "transaction_id": row.external_id, "reason": reason[:300]},
         )
-    from arrears.reports.desk import forget_roll
-
-    forget_roll([row.agency_org_id or row.org_id])
     return row
 
 
@@ -1039,7 +1029,7 @@ def _locked(repayment_id: int) -> Repayment:
 
 
 def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
-    from arrears.payments.models import Posting
+    from arrears.cases.models import Posting
 
     case = db.session.scalar(
         select(Case)
@@ -1074,9 +1064,6 @@ def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
     case.outstanding = sum((Decimal(getattr(case, c)) for c in ledger.COMPONENTS), ledger.ZERO)
     if case.status == CaseStatus.CLOSED and case.outstanding > 0:
         case.status = CaseStatus.ACTIVE
-    from arrears.writeoffs.writeoffs import reverse_recovery
-
-    reverse_recovery(row, now)  # a recovery of a write-off is taken back with its payment
     if row.promise_id:
         from arrears.cases.cases import business_date
         from arrears.work.notes import _verdict, refresh_sort_keys
@@ -1097,8 +1084,9 @@ def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
 # --- collectors' reports, and the owner's audit (还款审核) -------------------------------------------------
 
 
-def record_report(application: Application, decider: User) -> Repayment:
-    """An approved repayment application becomes a repayment waiting for the owner's audit, unless a
+def record_report(application: RepaymentReported) -> Repayment:
+    """Handles ``work.events.RepaymentReported`` (``arrears.hooks``): an approved repayment
+    application becomes a repayment waiting for the owner's audit, unless a
     core record of it was applied already (then it is matched to that one at once)."""
     zone = _zone()
     paid_on = application.paid_on or utcnow().astimezone(zone).date()
@@ -1107,15 +1095,15 @@ def record_report(application: Application, decider: User) -> Repayment:
         case_id=application.case_id,
         source=RepaymentSource.COLLECTOR,
         origin=ORIGINS[RepaymentSource.COLLECTOR],
-        external_id=f"application-{application.id}",
+        external_id=f"application-{application.application_id}",
         amount=application.amount,
         paid_at=dt.datetime.combine(paid_on, dt.time(12), tzinfo=zone).astimezone(dt.UTC),
         channel=application.channel,
         status=RepaymentStatus.PENDING_AUDIT,
         agency_org_id=application.agency_org_id,
         collector_user_id=application.requested_by_id,
-        application_id=application.id,
-        created_by_id=decider.id,
+        application_id=application.application_id,
+        created_by_id=application.decider_id,
     )
     db.session.add(report)
     db.session.flush()
@@ -1180,7 +1168,7 @@ def confirm_report(actor: User, repayment: Repayment, note: str = "") -> Repayme
         row.status = RepaymentStatus.RECEIVED
         row.note = (note or "")[:300]
         db.session.flush()
-        outcome = _apply(
+        _apply(
             actor.org,
             [Claimed(row.id, row.case_id, Decimal(row.amount), row.paid_at, origin=row.origin)],
             actor_id=actor.id,
@@ -1192,7 +1180,6 @@ def confirm_report(actor: User, repayment: Repayment, note: str = "") -> Repayme
             .execution_options(synchronize_session=False)
         )
         audit.record("repayment.confirmed", actor=actor, target=row, details={"amount": str(row.amount)})
-    _after_apply(outcome)
     return _reload(row.id)
 
 
@@ -1306,7 +1293,7 @@ def record_manual(
         )
         assert event.amount is not None
         assert event.paid_at is not None
-        outcome = _apply(
+        _apply(
             actor.org,
             [Claimed(rid, case.id, event.amount, event.paid_at, origin="manual")],
             actor_id=actor.id,
@@ -1318,7 +1305,6 @@ def record_manual(
             target_id=rid,
             details={"amount": str(event.amount)},
         )
-    _after_apply(outcome)
     return _reload(rid)
 
 
@@ -1392,7 +1378,7 @@ def of_case(actor: User, case: Case) -> list[Repayment]:
 
 def postings_of(repayment_ids: Iterable[int]) -> dict[int, dict[str, Decimal]]:
     """What each payment took off each component (its payment postings)."""
-    from arrears.payments.models import Posting
+    from arrears.cases.models import Posting
 
     ids = list(repayment_ids)
     if not ids:

@@ -57,7 +57,7 @@ def drain() -> dict[str, int]:
 
 def ledger_check_job(job: JobContext) -> dict[str, Any]:
     """Nightly, per owner: every loan whose postings and balances disagree (none when all is well)."""
-    from arrears.payments.ledger import disagreements
+    from arrears.payments.ledger_check import disagreements
     from arrears.tenancy.models import OrgKind
 
     org = _owner()

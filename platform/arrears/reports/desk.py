@@ -33,9 +33,12 @@ from arrears.cases.models import Case, CaseHolder, Debtor
 from arrears.cases.scopes import assigned_to, case_scope, held_by
 from arrears.columns import utcnow
 from arrears.extensions import db
+from arrears.kernel.transaction import on_commit
+from arrears.payments.events import RepaymentReversed, RepaymentsApplied
 from arrears.payments.models import Repayment, RepaymentStatus
 from arrears.tenancy.models import OrgKind
 from arrears.work import notes
+from arrears.work.events import PromisesSettled
 from arrears.work.models import Call, CollectionNote, Promise, PromiseStatus
 
 ROLL_SIZE = 10
@@ -274,6 +277,21 @@ def forget_roll(org_ids: Any) -> None:
         for org_id in {int(o) for o in org_ids if o}:
             pipe.incr(f"{prefix}:honour-roll-gen:{org_id}")  # the cached rolls expire on their own
         pipe.execute()
+
+
+def on_repayments_applied(event: RepaymentsApplied) -> None:
+    """Money was recovered: the credited organisations' rolls are forgotten once it commits."""
+    on_commit(lambda: forget_roll(event.credited_org_ids))
+
+
+def on_repayment_reversed(event: RepaymentReversed) -> None:
+    repayment = event.repayment
+    org_ids = [repayment.agency_org_id or repayment.org_id]
+    on_commit(lambda: forget_roll(org_ids))
+
+
+def on_promises_settled(event: PromisesSettled) -> None:
+    on_commit(lambda: forget_roll(event.org_ids))
 
 
 # --- my figures -------------------------------------------------------------------------------------

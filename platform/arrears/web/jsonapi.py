@@ -96,7 +96,7 @@ class JsonApi:
         lookup: tuple[str, Callable[[Any, Any], Any]] | None = None,
         load_body: bool = True,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """``lookup=("placement_id", loaders.get_placement_for)``: the object in the path is loaded
+        """``lookup=("placement_id", get_placement_for)``: the object in the path is loaded
         through its tenancy loader first and handed to the view as ``placement``, so a foreign or
         missing object answers 404 before any permission or body check could tell it apart.
         ``load_body=False``: ``request_schema`` documents the body, and the view reads it itself (a

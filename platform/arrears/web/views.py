@@ -10,11 +10,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from arrears.auth import sessions as auth_service
 from arrears.auth.models import ApiTokenAudience
+from arrears.auth.sessions import get_token_for
 from arrears.errors import AuthenticationFailed, DomainError, Throttled
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs import users as user_service
-from arrears.tenancy import loaders
 from arrears.web.console import home_endpoint_for
 from arrears.web.forms import ConfirmForm, LoginForm, PasswordChangeForm, TokenForm
 
@@ -135,7 +135,7 @@ def tokens():
 @login_required
 def revoke_token(token_id: int):
     user = current_user._get_current_object()
-    token = loaders.get_token_for(user, token_id)
+    token = get_token_for(user, token_id)
     if ConfirmForm().validate_on_submit():
         auth_service.revoke_token(user, token)
         flash(_("The token was revoked."), "success")

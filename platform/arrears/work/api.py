@@ -8,11 +8,11 @@ from typing import Any
 from flask import g, request
 from flask_babel import gettext as _
 
-from arrears.api import api
+from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case
 from arrears.errors import ValidationFailed
 from arrears.reports import desk as workbench
-from arrears.tenancy import loaders
+from arrears.web.api import api
 from arrears.work import notes
 from arrears.work.schemas import (
     ConfirmInSchema,
@@ -36,7 +36,7 @@ TAGS = ["work"]
     response_schema=NoteSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="cases.view",
 )
 def case_notes(case: Case) -> Any:
@@ -52,7 +52,7 @@ def case_notes(case: Case) -> Any:
     response_schema=NoteSchema(),
     status=201,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="workbench.use",
 )
 def add_note(case: Case, body: dict[str, Any]) -> Any:
@@ -65,7 +65,7 @@ def add_note(case: Case, body: dict[str, Any]) -> Any:
     response_schema=PromiseSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="cases.view",
 )
 def case_promises(case: Case) -> Any:
@@ -78,7 +78,7 @@ def case_promises(case: Case) -> Any:
     response_schema=ContactSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="cases.view",
 )
 def case_contact_history(case: Case) -> Any:

@@ -9,12 +9,13 @@ from typing import Any
 from flask import g, request
 from flask_babel import gettext as _
 
-from arrears.api import api
+from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case
 from arrears.errors import NotFound, ValidationFailed
-from arrears.tenancy import loaders
 from arrears.tenancy.models import OrgKind
+from arrears.web.api import api
 from arrears.work import applications
+from arrears.work.loaders import get_application_for
 from arrears.work.models import Application, ApplicationKind
 from arrears.work.schemas_applications import (
     ApplicationDecisionSchema,
@@ -36,7 +37,7 @@ TAGS = ["applications"]
     response_schema=ApplicationSchema(),
     status=201,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="workbench.use",
 )
 def create_application(case: Case, body: dict[str, Any]) -> Any:
@@ -67,7 +68,7 @@ def create_application(case: Case, body: dict[str, Any]) -> Any:
     response_schema=ApplicationSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
 )
 def case_applications(case: Case) -> Any:
     return applications.of_case(g.api_user, case)
@@ -96,7 +97,7 @@ def list_applications() -> Any:
     summary="One application, with the stage it waits at and who passed each stage",
     response_schema=ApplicationSchema(),
     tags=TAGS,
-    lookup=("application_id", loaders.get_application_for),
+    lookup=("application_id", get_application_for),
 )
 def get_application(application: Application) -> Any:
     return application
@@ -109,7 +110,7 @@ def get_application(application: Application) -> Any:
     request_schema=ApplicationDecisionSchema(),
     response_schema=ApplicationSchema(),
     tags=TAGS,
-    lookup=("application_id", loaders.get_application_for),
+    lookup=("application_id", get_application_for),
 )
 def decide_application(application: Application, body: dict[str, Any]) -> Any:
     return applications.decide(g.api_user, application, approve=body["approve"], note=body["note"])
@@ -121,7 +122,7 @@ def decide_application(application: Application, body: dict[str, Any]) -> Any:
     summary="The requester withdraws a pending application",
     response_schema=ApplicationSchema(),
     tags=TAGS,
-    lookup=("application_id", loaders.get_application_for),
+    lookup=("application_id", get_application_for),
 )
 def cancel_application(application: Application) -> Any:
     return applications.cancel(g.api_user, application)

@@ -9,12 +9,13 @@ from typing import Any
 from flask import g, request
 from flask_babel import gettext as _
 
-from arrears.api import api
+from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case
 from arrears.errors import ValidationFailed
-from arrears.tenancy import loaders
+from arrears.web.api import api
 from arrears.web.files import attachment_download
 from arrears.work import attachments, calls, letters
+from arrears.work.loaders import get_attachment_for, get_call_for, get_letter_template_for
 from arrears.work.models import Attachment, Call, LetterTemplate
 from arrears.work.schemas_files import (
     AttachmentSchema,
@@ -43,7 +44,7 @@ TAGS = ["work files"]
     response_schema=AttachmentSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="cases.view",
 )
 def list_attachments(case: Case) -> Any:
@@ -58,7 +59,7 @@ def list_attachments(case: Case) -> Any:
     response_schema=AttachmentSchema(),
     status=201,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="workbench.use",
 )
 def upload_attachment(case: Case) -> Any:
@@ -77,7 +78,7 @@ def upload_attachment(case: Case) -> Any:
     "/attachments/<int:attachment_id>/download",
     summary="Download a file (audited)",
     tags=TAGS,
-    lookup=("attachment_id", loaders.get_attachment_for),
+    lookup=("attachment_id", get_attachment_for),
     permission="cases.view",
 )
 def download_attachment(attachment: Attachment) -> Any:
@@ -94,7 +95,7 @@ def download_attachment(attachment: Attachment) -> Any:
     response_schema=CallSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="cases.view",
 )
 def list_calls(case: Case) -> Any:
@@ -111,7 +112,7 @@ def list_calls(case: Case) -> Any:
     response_schema=CallSchema(),
     status=201,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="workbench.use",
 )
 def start_call(case: Case, body: dict[str, Any]) -> Any:
@@ -126,7 +127,7 @@ def start_call(case: Case, body: dict[str, Any]) -> Any:
     response_schema=CallSchema(),
     status=201,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="workbench.use",
 )
 def log_call(case: Case, body: dict[str, Any]) -> Any:
@@ -149,7 +150,7 @@ def log_call(case: Case, body: dict[str, Any]) -> Any:
     request_schema=CallFinishSchema(),
     response_schema=CallSchema(),
     tags=TAGS,
-    lookup=("call_id", loaders.get_call_for),
+    lookup=("call_id", get_call_for),
     permission="workbench.use",
 )
 def finish_call(call: Call, body: dict[str, Any]) -> Any:
@@ -190,7 +191,7 @@ def create_letter_template(body: dict[str, Any]) -> Any:
     summary="One letter template",
     response_schema=LetterTemplateSchema(),
     tags=TAGS,
-    lookup=("letter_template_id", loaders.get_letter_template_for),
+    lookup=("letter_template_id", get_letter_template_for),
     permission="letters.templates.manage",
 )
 def get_letter_template(letter_template: LetterTemplate) -> Any:
@@ -204,7 +205,7 @@ def get_letter_template(letter_template: LetterTemplate) -> Any:
     request_schema=LetterTemplateInSchema(),
     response_schema=LetterTemplateSchema(),
     tags=TAGS,
-    lookup=("letter_template_id", loaders.get_letter_template_for),
+    lookup=("letter_template_id", get_letter_template_for),
     permission="letters.templates.manage",
 )
 def update_letter_template(letter_template: LetterTemplate, body: dict[str, Any]) -> Any:
@@ -227,7 +228,7 @@ def update_letter_template(letter_template: LetterTemplate, body: dict[str, Any]
     response_schema=LetterTemplateSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="workbench.use",
 )
 def case_letter_templates(case: Case) -> Any:
@@ -240,7 +241,7 @@ def case_letter_templates(case: Case) -> Any:
     response_schema=LetterSchema(),
     many=True,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="cases.view",
 )
 def list_letters(case: Case) -> Any:
@@ -257,7 +258,7 @@ def list_letters(case: Case) -> Any:
     response_schema=LetterSchema(),
     status=201,
     tags=TAGS,
-    lookup=("case_id", loaders.get_case_for),
+    lookup=("case_id", get_case_for),
     permission="workbench.use",
 )
 def generate_letter(case: Case, body: dict[str, Any]) -> Any:

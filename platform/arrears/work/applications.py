@@ -32,17 +32,17 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, true
 
 from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import business_date, owners_granting
 from arrears.cases.models import Case, CaseEvent
-from arrears.cases.scopes import case_scope
+from arrears.cases.scopes import case_scope, sees_everything
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
-from arrears.kernel import audit
+from arrears.kernel import audit, hooks
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals
@@ -50,6 +50,7 @@ from arrears.orgs.models import Approval, ApprovalStatus
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import Organisation, OrgKind
 from arrears.work import attachments as attachment_service
+from arrears.work.events import RepaymentReported
 from arrears.work.models import (
     Application,
     ApplicationKind,
@@ -471,9 +472,20 @@ def _on_approved(approval: Approval, decider: User) -> None:
     if application.kind == ApplicationKind.REDUCTION:
         _apply_reduction(application, decider)
     else:
-        from arrears.payments.repayments import record_report
-
-        record_report(application, decider)
+        # the reported money waits for the owner's audit as a repayment (``payments``)
+        hooks.emit(
+            RepaymentReported(
+                application_id=application.id,
+                org_id=application.org_id,
+                case_id=application.case_id,
+                amount=application.amount,
+                paid_on=application.paid_on,
+                channel=application.channel,
+                agency_org_id=application.agency_org_id,
+                requested_by_id=application.requested_by_id,
+                decider_id=decider.id,
+            )
+        )
     _close(application, approval, ApplicationStatus.APPROVED, decider)
 
 
@@ -514,7 +526,7 @@ def _apply_reduction(application: Application, decider: User) -> None:
                 field=f"waive_{component}",
             )
     before = {c: str(getattr(case, c)) for c in (*COMPONENTS, "outstanding")}
-    from arrears.payments import ledger
+    from arrears.cases import ledger
 
     ledger.post_waiver(case, waivers, application_id=application.id, actor_id=decider.id)
     for component, value in waivers.items():
@@ -763,3 +775,20 @@ def level_label(level: str | None, *, in_house: bool = False) -> str:
     if level == "org" and in_house:
         return str(LEVEL_LABELS["owner"])
     return str(LEVEL_LABELS.get(level or "", level or ""))
+
+
+def _approval_scope(actor: User, subject: Any) -> Any:
+    """An application's request (申请) is seen in the approval pages only with its case in the
+    reader's case scope, so a team lead or a collector never reads another team's applications there;
+    people who see every case see every request."""
+    if sees_everything(actor):
+        return true()
+    return (
+        select(Application.id)
+        .join(Case, Case.id == Application.case_id)
+        .where(Application.id == subject, case_scope(actor))
+        .exists()
+    )
+
+
+approvals.register_subject_scope("application", _approval_scope)

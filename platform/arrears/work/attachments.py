@@ -29,8 +29,8 @@ from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
-from arrears.tenancy import loaders
 from arrears.tenancy.models import OrgKind
+from arrears.work.loaders import get_attachment_for
 from arrears.work.models import Application, Attachment
 from arrears.work.notes import worked_case
 
@@ -239,7 +239,7 @@ def list_for(actor: User, case: Case) -> list[Attachment]:
 
 def open_for(actor: User, attachment_id: Any) -> tuple[Attachment, bytes]:
     """A file's row and bytes for download; the download is audited."""
-    attachment = loaders.get_attachment_for(actor, attachment_id)
+    attachment = get_attachment_for(actor, attachment_id)
     require_work_view(actor)
     data = get_storage().get(attachment.storage_key)
     with transaction():

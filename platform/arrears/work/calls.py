@@ -22,9 +22,9 @@ from arrears.extensions import db
 from arrears.integrations.callcentre import CallCentreError, get_callcentre
 from arrears.kernel.transaction import transaction
 from arrears.security import masking
-from arrears.tenancy import loaders
 from arrears.work import notes
 from arrears.work.attachments import agency_of
+from arrears.work.loaders import get_call_for
 from arrears.work.models import Call, CallResult, ContactParty, NoteAction
 
 MANUAL = "manual"
@@ -111,7 +111,7 @@ def finish_call(
 ) -> Call:
     """Record how a call placed through the call centre went (by the collector, or the provider's
     callback acting for them)."""
-    call = loaders.get_call_for(actor, call_id)
+    call = get_call_for(actor, call_id)
     require(actor, "workbench.use")
     if call.user_id != actor.id:
         raise PermissionDenied(_("Only the person who placed the call can record how it went."))

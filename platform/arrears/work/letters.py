@@ -39,7 +39,8 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.jobs.models import JobRecord
 from arrears.kernel.transaction import transaction
-from arrears.tenancy import cross_tenant, current_org_id, loaders
+from arrears.orgs.loaders import get_job_for
+from arrears.tenancy import cross_tenant, current_org_id
 from arrears.tenancy.models import Organisation, OrgKind
 from arrears.work import attachments as attachment_service
 from arrears.work.models import CollectionNote, ContactParty, Letter, LetterTemplate, NoteAction
@@ -513,7 +514,7 @@ SKIP_REASONS: dict[str, Any] = {
 
 def bulk_job_for(actor: User, job_id: Any) -> JobRecord:
     """A bulk letters job the actor started (404 for any other)."""
-    record = loaders.get_job_for(actor, job_id)
+    record = get_job_for(actor, job_id)
     if record.func != BULK_FUNC or record.created_by_id != actor.id:
         raise NotFound(_("Not found."))
     return record

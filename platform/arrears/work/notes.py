@@ -1,7 +1,7 @@
 """Collection notes (催记), promises to pay (承诺还款) and reminders (提醒): the collector's daily work
 on a case.
 
-Every write checks the case in the actor's scope (``loaders.get_case_for``: a collector works only
+Every write checks the case in the actor's scope (``get_case_for``: a collector works only
 the cases assigned to them) and keeps the case's workbench sort keys (``next_action_on``,
 ``promise_due_on``, ``last_contact_at``) in the same transaction. Notes are append-only (a database
 trigger refuses UPDATE and DELETE): a correction is a new note naming the one it corrects.
@@ -24,16 +24,17 @@ from sqlalchemy import func, select, update
 from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.cases import business_date
+from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case, CaseStatus
 from arrears.cases.scopes import assigned_to, case_scope
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
-from arrears.kernel import audit
+from arrears.kernel import audit, hooks
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
-from arrears.tenancy import loaders
 from arrears.tenancy.models import Organisation, OrgKind
+from arrears.work.events import PromisesSettled
 from arrears.work.models import (
     CollectionNote,
     ContactParty,
@@ -156,7 +157,7 @@ def _holder_org(case: Case) -> int:
 def worked_case(actor: User, case_id: Any) -> Case:
     """The case, if the actor works it: in their scope, and held by their organisation (an owner's
     people never work a case placed with an agency). Foreign and missing: 404."""
-    case = loaders.get_case_for(actor, case_id)
+    case = get_case_for(actor, case_id)
     if _holder_org(case) != actor.org_id:
         raise NotFound()  # an owner looking at a case placed out does not work it
     require(actor, "workbench.use")
@@ -444,10 +445,8 @@ def evaluate_promises(org: Organisation) -> dict[str, int]:
 
 
 def _forget_rolls(org_ids: list[int]) -> None:
-    """Money recovered against promises moves the honour roll (services.workbench caches it)."""
-    from arrears.reports.desk import forget_roll
-
-    forget_roll(org_ids)
+    """Money recovered against promises moves the honour roll (``reports.desk`` caches it)."""
+    hooks.emit(PromisesSettled(tuple(org_ids)))
 
 
 # --- reminders ----------------------------------------------------------------------------------------

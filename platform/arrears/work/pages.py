@@ -26,7 +26,6 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
-from arrears.tenancy import loaders
 from arrears.tenancy.models import OrgKind
 from arrears.web import files
 from arrears.web.console import NavItem
@@ -35,6 +34,7 @@ from arrears.work import applications as application_service
 from arrears.work import attachments as attachment_service
 from arrears.work import notes as note_service
 from arrears.work import queries as work_queries
+from arrears.work.loaders import get_application_for
 from arrears.work.models import ApplicationKind, ApplicationStatus, ContactParty, NoteAction, PromiseStatus
 
 # the fields a domain error may name, as the reader knows them
@@ -219,7 +219,7 @@ def register(bp: Blueprint) -> None:
 
     def _application_page(application_id: int, form: DecisionForm, status: int = 200) -> Any:
         me = _me()
-        application = loaders.get_application_for(me, application_id)
+        application = get_application_for(me, application_id)
         detail = work_queries.application_detail(me, application)
         return (
             render(
@@ -241,7 +241,7 @@ def register(bp: Blueprint) -> None:
     @_readers_only
     def application_decide(application_id: int):
         me = _me()
-        application = loaders.get_application_for(me, application_id)
+        application = get_application_for(me, application_id)
         form = DecisionForm()
         if not form.validate_on_submit():
             flash(_("The data is not valid."), "danger")

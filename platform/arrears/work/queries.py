@@ -563,7 +563,7 @@ WAIVER_LABELS: dict[str, Any] = {
 
 
 def application_detail(actor: User, application: Application) -> ApplicationDetail:
-    """One application as its page shows it (loaded through ``loaders.get_application_for``)."""
+    """One application as its page shows it (loaded through ``get_application_for``)."""
     if not may_read_applications(actor):
         raise PermissionDenied(_("You do not have the permission for this action."))
     approval = applications.approvals_by_id([application.approval_id]).get(application.approval_id or 0)

@@ -10,9 +10,9 @@ from typing import Any
 from flask import g, request
 from flask_babel import gettext as _
 
-from arrears.api import api
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
+from arrears.web.api import api
 from arrears.writeoffs import writeoffs
 from arrears.writeoffs.models import WriteOff
 from arrears.writeoffs.schemas import (

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
@@ -62,6 +62,7 @@ from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals, jobs
 from arrears.orgs.models import Approval, ApprovalStatus
+from arrears.payments.events import RepaymentReversed, RepaymentsApplied
 from arrears.payments.models import Repayment, RepaymentStatus
 from arrears.security import masking
 from arrears.tenancy.models import Organisation, OrgKind
@@ -112,19 +113,19 @@ def _money(value: Any) -> Decimal:
 
 
 def get_rule_for(actor: User, rule_id: Any) -> WriteOffRule:
-    from arrears.tenancy.loaders import _one
+    from arrears.tenancy.loaders import one
 
     if actor.org.kind != OrgKind.ASSET_OWNER or not actor.can("writeoffs.view"):
         raise NotFound(_("Not found."))
-    return _one(WriteOffRule, actor, rule_id, WriteOffRule.org_id == actor.org_id)
+    return one(WriteOffRule, actor, rule_id, WriteOffRule.org_id == actor.org_id)
 
 
 def get_write_off_for(actor: User, write_off_id: Any) -> WriteOff:
-    from arrears.tenancy.loaders import _one
+    from arrears.tenancy.loaders import one
 
     if actor.org.kind != OrgKind.ASSET_OWNER or not actor.can("writeoffs.view"):
         raise NotFound(_("Not found."))
-    return _one(WriteOff, actor, write_off_id, WriteOff.org_id == actor.org_id)
+    return one(WriteOff, actor, write_off_id, WriteOff.org_id == actor.org_id)
 
 
 # --- rules (核销案件配置) and the threshold ------------------------------------------------------------
@@ -970,7 +971,7 @@ def queue_registration(approval: Approval, actor: User | None = None) -> str:
 # --- recoveries (called by services.repayments) --------------------------------------------------------
 
 
-def record_recoveries(owner_id: int, claimed: Sequence[Any], cases: dict[int, Any]) -> None:
+def record_recoveries(owner_id: int, claimed: Sequence[Any], cases: Mapping[int, Any]) -> None:
     """Payments applied to written-off cases count against their write-offs, up to what is left.
     ``claimed``: the applied chunk (``repayments.Claimed``); ``cases``: their locked rows (with
     ``status``). Nothing is read when no case of the chunk is written off."""
@@ -1502,3 +1503,18 @@ def detail(actor: User, write_off: WriteOff) -> Detail:
         recoveries_of(actor, write_off),
         reversal,
     )
+
+
+# --- hooks (``arrears.hooks``) ---------------------------------------------------------------------
+
+
+def on_repayments_applied(event: RepaymentsApplied) -> None:
+    """Payments applied to written-off cases count against their write-offs (reads nothing unless a
+    case of the chunk is written off)."""
+    record_recoveries(event.owner_id, event.claimed, event.cases)
+
+
+def on_repayment_reversed(event: RepaymentReversed) -> None:
+    """A recovery of a write-off is taken back with its payment."""
+    if event.applied:
+        reverse_recovery(event.repayment, event.now)

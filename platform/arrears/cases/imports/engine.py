@@ -736,7 +736,7 @@ class _Writer:
             db.session.execute(update(Case), updates)
             _insert_pages(CaseEvent.__table__, events)
             # the lender's file moved the balances of loans that have a ledger: adjustment postings
-            from arrears.payments.ledger import post_adjustments
+            from arrears.cases.ledger import post_adjustments
 
             post_adjustments(
                 self.org_id,

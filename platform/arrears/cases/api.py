@@ -1,19 +1,17 @@
-"""``/api/v1``: the integration API for asset owners and agencies (bearer tokens, audience ``api``).
-
-Later issues add cases, placements, repayments... to this same object, so they appear in the same
-OpenAPI document (``/api/v1/openapi.json``)."""
+"""Cases on ``/api/v1``: the list with filters and keyset pages, one case with its debtor (in
+clear only with the right, audited), and the batch upsert by loan number."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from flask import Flask, g, request
+from flask import g, request
 from flask_babel import gettext as _
 
-from arrears.auth.models import ApiTokenAudience
 from arrears.cases import cases as case_service
 from arrears.cases.imports import batches as import_service
+from arrears.cases.loaders import get_case_for
 from arrears.cases.schemas import (
     CaseBatchResultSchema,
     CaseBatchSchema,
@@ -24,68 +22,7 @@ from arrears.cases.schemas import (
 from arrears.cases.scopes import case_scope
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.orgs import users as user_service
-from arrears.orgs.schemas import MeSchema, UserCreateSchema, UserSchema
-from arrears.tenancy import loaders
-from arrears.web.jsonapi import JsonApi
-
-api = JsonApi(
-    name="api_v1",
-    url_prefix="/api/v1",
-    title="Arrears platform API",
-    audience=ApiTokenAudience.API,
-    description="Integration API. Authenticate with 'Authorization: Bearer <token>'. "
-    "Objects of other tenants answer 404, exactly like missing ones.",
-)
-
-
-@api.route("/me", summary="The token's user, organisation and permissions", response_schema=MeSchema())
-def me() -> Any:
-    return g.api_user
-
-
-@api.route(
-    "/users",
-    summary="Users of the caller's organisation",
-    response_schema=UserSchema(),
-    many=True,
-    permission="org.users.view",
-)
-def list_users() -> Any:
-    return user_service.list_users(request.args.get("q"))
-
-
-@api.route(
-    "/users",
-    methods=("POST",),
-    summary="Create a user in the caller's organisation",
-    request_schema=UserCreateSchema(),
-    response_schema=UserSchema(),
-    status=201,
-    permission="org.users.manage",
-)
-def create_user(body: dict[str, Any]) -> Any:
-    actor = g.api_user
-    return user_service.create_user(
-        actor,
-        org=actor.org,
-        email=body["email"],
-        name=body["name"],
-        password=body["password"],
-        role_ids=body["role_ids"],
-        team_id=body["team_id"],
-        locale=body["locale"],
-    )
-
-
-@api.route(
-    "/users/<int:user_id>",
-    summary="One user of the caller's organisation",
-    response_schema=UserSchema(),
-    permission="org.users.view",
-)
-def get_user(user_id: int) -> Any:
-    return loaders.get_user_for(g.api_user, user_id)
+from arrears.web.api import api
 
 
 def _unmask(user: Any, case: Any) -> bool:
@@ -167,23 +104,9 @@ def upsert_cases(body: dict[str, Any]) -> Any:
 )
 def get_case(case_id: int) -> Any:
     user = g.api_user
-    case = loaders.get_case_for(user, case_id)
+    case = get_case_for(user, case_id)
     unmasked = _unmask(user, case)
     if unmasked:
         case_service.record_unmasking(user, [case], channel="api")
         db.session.commit()
     return case_view(case, case_service.business_date(user.org), unmasked=unmasked)
-
-
-# the placement and allocation endpoints join the same API object (and OpenAPI document)
-from arrears.allocation import api as _placements  # noqa: E402, F401
-from arrears.commission import api as _commission  # noqa: E402, F401
-from arrears.payments import api as _repayments  # noqa: E402, F401
-from arrears.work import api as _work  # noqa: E402, F401
-from arrears.work import api_applications as _applications  # noqa: E402, F401
-from arrears.work import api_files as _work_files  # noqa: E402, F401
-from arrears.writeoffs import api as _writeoffs  # noqa: E402, F401
-
-
-def init_app(app: Flask) -> None:
-    api.register(app)
