@@ -41,7 +41,7 @@ from arrears.reports import desk as workbench
 from arrears.security import masking
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
-from arrears.work import applications, attachments, calls, letters, notes
+from arrears.work import applications, attachments, calls, contacts, letters, notes
 from arrears.work.models import ApplicationKind, CallResult
 
 
@@ -231,7 +231,7 @@ def _tab_data(me: User, case: Case, tab: str) -> dict[str, Any]:
             "people_ids": [n.author_user_id for n in case_notes],
         }
         if tab == "history":
-            data["history"] = workbench.contact_history(case, case_notes)
+            data["history"] = contacts.contact_history(case, case_notes)
             data["people_ids"] += [h.user_id for h in data["history"]]
         return data
     if tab == "promises":
@@ -292,8 +292,8 @@ def _render_case(me: User, case: Case, tab: str, **forms: Any) -> str:
         contacts=case_service.contacts_view(case.debtor, unmasked=False),
         mine=case.assignee_user_id == me.id,
         title=_("Case %(loan)s", loan=case.loan_no),
-        placement_end=workbench.placement_end(case),
-        has_face=workbench.has_face_image(case),
+        placement_end=contacts.placement_end(case),
+        has_face=contacts.has_face_image(case),
         face_allowed=case_service.unmask_filter(me)(case),
         tab=tab,
         tabs=TAB_LABELS,

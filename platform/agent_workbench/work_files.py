@@ -15,7 +15,7 @@ from flask_login import current_user
 from agent_workbench.views import CALL_RESULTS, _case, bp
 from arrears.auth.models import User
 from arrears.errors import DomainError, ValidationFailed
-from arrears.orgs import jobs
+from arrears.kernel.jobs import args as jobs
 from arrears.web.files import attachment_download
 from arrears.work import attachments, calls, letters
 from arrears.work.loaders import get_call_for

@@ -39,7 +39,10 @@ def _configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from arrears import models  # noqa: F401  (register every model with the metadata)
+    from arrears import (
+        jobs,  # noqa: F401  (every job and schedule entry registered)
+        models,  # noqa: F401  (register every model with the metadata)
+    )
     from arrears.allocation import placements  # noqa: F401  (register their kinds of approval)
     from arrears.allocation import runs as allocation  # noqa: F401  (register their kinds of approval)
     from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
@@ -92,6 +95,7 @@ def register_blueprints(app: Flask) -> None:
     from arrears.commission import api as _commission_api  # noqa: F401
     from arrears.orgs import api as _orgs_api  # noqa: F401
     from arrears.payments import api as _payments_api  # noqa: F401
+    from arrears.reports import api as _reports_api  # noqa: F401
     from arrears.web import web_bp
     from arrears.web.api import api
     from arrears.work import api as _work_api  # noqa: F401

@@ -93,6 +93,7 @@ def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
     from rq import Worker
 
     from arrears.extensions import db
+    from arrears.kernel.jobs import runner
     from arrears.kernel.jobs.queue import redis_connection
 
     conn = redis_connection()
@@ -103,6 +104,7 @@ def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
         sys.exit(1)
     names = list(queues) or current_app.config["RQ_QUEUES"]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    runner.serve(app)
     # The work horse is a fork: it must not share the parent's pooled database connections.
     os.register_at_fork(after_in_child=lambda: _dispose_engine(app, db))
     logging.getLogger("rq").setLevel(logging.INFO)

@@ -28,6 +28,7 @@ from arrears.cases.schemas import case_view, debtor_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
+from arrears.kernel import exports
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs.loaders import get_job_for
 from arrears.payments import queries as repayment_pages
@@ -224,7 +225,7 @@ def export_download(job_id: str):
 
     job = get_job_for(_me(), job_id)
     result = job.result or {}
-    if not job.func.endswith("run_export_job") or "storage_key" not in result:
+    if not exports.is_export(job) or "storage_key" not in result:
         abort(404)
     fmt = result.get("format", "xlsx")
     mimetype = (

@@ -23,7 +23,7 @@ from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.integrations.storage import StorageNotFound, get_storage
-from arrears.orgs import jobs as job_service
+from arrears.kernel.jobs import args as job_service
 from arrears.payments import reconcile as service
 from arrears.web.console import NavItem
 from asset_console.views import bp

@@ -40,7 +40,7 @@ def _settle_job(org_id: int) -> str:
     with tenant(org_id):
         job_id = db.session.scalar(
             select(JobRecord.id)
-            .where(JobRecord.func == "arrears.commission.tasks.settle_job")
+            .where(JobRecord.func == "commission.settle")
             .order_by(JobRecord.created_at.desc())
             .limit(1)
         )

@@ -170,12 +170,11 @@ def test_password_change_kills_field_tokens(app: Flask, world: World) -> None:
     body = {"email": world.east.emails["field_visitor"], "password": PASSWORD, "device_name": "phone"}
     token = c.post("/field/v1/login", json=body).get_json()["token"]
     from arrears.auth import sessions as auth
-    from arrears.orgs import users
     from arrears.tenancy import tenant
 
     user = auth.get_user_by_email(world.east.emails["field_visitor"])
     with tenant(user.org_id):
-        users.change_password(user, current_password=PASSWORD, new_password="Brand-New-Pass-1")
+        auth.change_password(user, current_password=PASSWORD, new_password="Brand-New-Pass-1")
     assert c.get("/field/v1/me", headers=bearer(token)).status_code == 401
 
 

@@ -24,7 +24,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from arrears.cases import reconcile
 from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage, tenant_key
@@ -40,7 +39,7 @@ from arrears.models import (
     RepaymentStatus,
     User,
 )
-from arrears.payments import ledger_check
+from arrears.payments import ledger_check, reconcile
 from arrears.tenancy import tenant
 from tests.conftest import SHARED, Database, World, api_token, build_world, csrf_token, signed_in
 
@@ -547,7 +546,7 @@ def test_statements_dropped_by_the_core_system_are_reconciled_once(eager_app: Fl
     assert entry.per_tenant and entry.cron
     run_periodic("reconcile-statements")  # the fan-out records one job per tenant
     with tenant(world.lender.org_id):
-        assert db.session.scalar(select(func.count()).where(JobRecord.func == entry.func)) == 1
+        assert db.session.scalar(select(func.count()).where(JobRecord.func == entry.job)) == 1
     # not configured: nothing is read
     assert _daily(world.lender.org_id) == {"configured": False, "queued": 0}
     with tenant(world.lender.org_id):

@@ -19,6 +19,7 @@ from arrears.cases.imports.batches import upsert_records
 from arrears.extensions import db
 from arrears.models import Case, CaseStatus, Organisation, Posting, Repayment, RepaymentStatus, User
 from arrears.payments import ledger_check, repayments
+from arrears.payments.tasks import ledger_check_job
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token
 
@@ -558,7 +559,7 @@ def test_the_nightly_check_reports_a_loan_and_a_payment_the_ledger_does_not_expl
         conn.execute(text("UPDATE repayments SET amount = 71.00 WHERE external_id = 'LC1'"))
     with tenant(world.bank.org_id):
         admin = db.session.get(User, world.bank.admin_id)
-        job = enqueue("arrears.payments.tasks.ledger_check_job", name="ledger-check", created_by=admin)
+        job = enqueue(ledger_check_job, name="ledger-check", created_by=admin)
         db.session.commit()
         job_id = job.id
     run(job_id, world.bank.org_id)

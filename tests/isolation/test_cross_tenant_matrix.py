@@ -19,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
+from arrears.orgs.jobs import tenant_census
 from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, signed_in
 
 # URL parameters that are not object ids, with the reason.
@@ -134,7 +135,7 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
             role = roles.save_role(
                 admin, role=None, name=f"{side} custom role", description="", permissions=["org.audit.view"]
             )
-            job = enqueue("arrears.kernel.jobs.housekeeping.tenant_census", name="census", created_by=admin)
+            job = enqueue(tenant_census, name="census", created_by=admin)
             db.session.commit()
             token, _ = auth.create_token(admin, admin, audience=auth.ApiTokenAudience.API, name="t")
             out[side] = {
@@ -197,7 +198,7 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
                 org_id=world.bank.org_id,
                 name="export",
                 queue="default",
-                func="arrears.cases.tasks_exports.run_export_job",
+                func="exports.to-storage",
                 status=JobStatus.FINISHED,
                 result={"storage_key": key, "format": "csv", "count": 1},
             )

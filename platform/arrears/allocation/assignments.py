@@ -29,6 +29,7 @@ from arrears.allocation.models import (
 )
 from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases.holders import hold
 from arrears.cases.models import Case, CaseHolder, CaseStatus
 from arrears.cases.scopes import (
     assigned,
@@ -43,7 +44,6 @@ from arrears.columns import UTCDateTime, utcnow
 from arrears.errors import Conflict, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
-from arrears.kernel.db import hold
 from arrears.kernel.transaction import transaction
 from arrears.orgs.models import Team
 

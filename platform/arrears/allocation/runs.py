@@ -67,13 +67,16 @@ from arrears.allocation.rules import RulesInvalid, dump_rules, parse_rules
 from arrears.auth.models import RolePermission, User, UserRole, UserStatus
 from arrears.auth.principal import require
 from arrears.cases.cases import CaseFilter, bucket, business_date, filtered
+from arrears.cases.holders import hold
 from arrears.cases.models import Case, CaseHolder, CaseStatus
 from arrears.cases.scopes import assigned, unassigned
 from arrears.columns import Money, UTCDateTime, utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
-from arrears.kernel.db import hold, insert_rows
+from arrears.kernel.db import insert_rows
+from arrears.kernel.jobs.registry import job
+from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals
 from arrears.orgs.models import Approval, Partnership, PartnershipStatus
@@ -527,7 +530,7 @@ def start_apply(actor: User, run: AllocationRun) -> str:
             raise Conflict(_("This run needs approval before it is applied."))
         locked.status, locked.applied_by_id = RunStatus.APPLYING, actor.id
         record = enqueue(
-            "arrears.allocation.tasks.apply_run_job",
+            apply_run_job,
             name=f"allocation run {locked.id}",
             kwargs={"run_id": locked.id},
             created_by=actor,
@@ -853,3 +856,11 @@ def _bucket_sql(dpd: Any) -> Any:
         (dpd <= 90, literal("M3")),
         else_=literal("M4+"),
     )
+
+
+@job("allocation.apply-run")
+def apply_run_job(job: JobContext, run_id: int) -> dict[str, Any]:
+    """Apply the approved allocation run ``run_id``."""
+    job.progress(10, "applying")
+    run = apply_run(run_id)
+    return {"run_id": run.id, "applied": run.applied_count, "skipped": run.skipped_count}

@@ -1,22 +1,14 @@
-"""The job that applies an approved allocation run (see ``services.allocation``)."""
+"""Periodic jobs of the allocation."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from arrears.allocation.placements import end_due
+from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
 
 
-def apply_run_job(job: JobContext, run_id: int) -> dict[str, Any]:
-    from arrears.allocation.runs import apply_run
-
-    job.progress(10, "applying")
-    run = apply_run(run_id)
-    return {"run_id": run.id, "applied": run.applied_count, "skipped": run.skipped_count}
-
-
+# placements past their end date end (退案 at the end date); hourly, so a day ends within the hour
+@job("allocation.end-placements", periodic="end-placements", cron="5 * * * *", per_tenant=True)
 def end_placements_job(job: JobContext) -> dict[str, int]:
     """The hourly per-tenant job: placements past their end date end and their cases come back."""
-    from arrears.allocation.placements import end_due
-
     return end_due()

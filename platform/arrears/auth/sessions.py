@@ -9,16 +9,17 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from arrears.auth import throttle
 from arrears.auth.models import ApiToken, ApiTokenAudience, User, UserSession
-from arrears.auth.passwords import hash_password, needs_rehash, verify_password
+from arrears.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from arrears.auth.principal import require
 from arrears.columns import utcnow
 from arrears.errors import AuthenticationFailed, NotFound, PermissionDenied, Throttled, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.jobs.registry import job
 from arrears.kernel.transaction import transaction
 from arrears.tenancy import cross_tenant, tenant
 from arrears.tenancy.loaders import one
@@ -241,3 +242,39 @@ def get_token_for(actor: User, token_id: Any) -> ApiToken:
     if not actor.can("org.users.manage"):
         condition = condition & (ApiToken.user_id == actor.id)
     return one(ApiToken, actor, token_id, condition)
+
+
+@job("auth.purge-sessions", periodic="purge-expired-sessions", cron="17 3 * * *")
+def purge_expired_sessions(idle_days: int = 30) -> int:
+    """Delete login sessions and tokens that ended long ago (the audit log keeps the history)."""
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=idle_days)
+    with cross_tenant("housekeeping: purge dead sessions of every tenant"):
+        n = db.session.query(UserSession).filter(UserSession.last_seen_at < cutoff).delete()
+        n += db.session.query(ApiToken).filter(ApiToken.expires_at < cutoff).delete()
+        db.session.commit()
+    return int(n)
+
+
+def end_sessions(user: User) -> None:
+    """Every session of ``user`` (browser and field app) ends now; the caller's transaction commits."""
+    user.session_version += 1
+    db.session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def change_password(user: User, *, current_password: str, new_password: str) -> User:
+    """The user changes their own password: every session (this one too) and field login ends."""
+    if not verify_password(user.password_hash, current_password):
+        raise ValidationFailed(_("The current password is wrong."), field="current_password")
+    check_policy(new_password, user.email)
+    if verify_password(user.password_hash, new_password):
+        raise ValidationFailed(_("The new password must differ from the current one."), field="new_password")
+    with transaction():
+        user.password_hash = hash_password(new_password)
+        user.password_changed_at = utcnow()
+        end_sessions(user)
+        audit.record("user.password_changed", actor=user, target=user)
+    return user

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import IO, Any
 
 from flask_babel import lazy_gettext as _l
@@ -16,7 +17,9 @@ from arrears.cases.cases import CaseFilter, bucket, business_date, page
 from arrears.cases.models import Case
 from arrears.cases.schemas import debtor_view
 from arrears.extensions import db
-from arrears.kernel import audit
+from arrears.kernel import audit, exports
+from arrears.kernel.jobs.runner import JobContext
+from arrears.kernel.transaction import transaction
 from arrears.tenancy.models import Organisation
 
 COLUMNS: list[tuple[str, Any]] = [
@@ -165,18 +168,32 @@ def count_cases(org: Organisation, f: CaseFilter) -> int:
     return int(db.session.scalar(select(func.count()).select_from(filtered(org, f).subquery())) or 0)
 
 
-def start_export_job(actor: User, f: CaseFilter, fmt: str) -> str:
-    from arrears.kernel.jobs.queue import enqueue
-    from arrears.kernel.transaction import transaction
+@exports.exporter("cases")
+def _export_to_storage(
+    job: JobContext, filters: dict[str, Any], fmt: str, out: IO[bytes], unmask: bool = False
+) -> int:
+    org = db.session.get(Organisation, job.tenant_id)
+    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    assert org is not None
+    values = dict(filters)
+    for key in ("amount_min", "amount_max"):
+        if values.get(key) is not None:
+            values[key] = Decimal(values[key])
+    return export_cases(
+        actor, org, CaseFilter(**values), fmt, out, unmask=unmask, progress=lambda n: job.progress(50, f"{n}")
+    )
 
+
+def start_export_job(actor: User, f: CaseFilter, fmt: str) -> str:
     require(actor, "cases.export")
     filters = {k: (str(v) if hasattr(v, "quantize") else v) for k, v in vars(f).items()}
     with transaction():
-        record = enqueue(
-            "arrears.cases.tasks_exports.run_export_job",
+        record = exports.start(
+            _export_to_storage,
             name=f"export cases ({fmt})",
-            kwargs={"filters": filters, "fmt": fmt, "unmask": False},
+            filters=filters,
+            fmt=fmt,
+            unmask=False,
             created_by=actor,
-            retries=1,
         )
     return record.id

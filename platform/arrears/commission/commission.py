@@ -67,11 +67,13 @@ from arrears.commission.models import (
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.jobs.registry import job
+from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
 from arrears.orgs.models import Partnership
 from arrears.payments.models import Repayment, RepaymentStatus
-from arrears.tenancy import cross_tenant
+from arrears.tenancy import cross_tenant, current_org_id
 from arrears.tenancy.models import Organisation, OrgKind
 
 ZERO = Decimal("0.00")
@@ -1008,7 +1010,7 @@ def queue_settlement(actor: User, period: str) -> str:
 
     with transaction():
         record_ = enqueue(
-            "arrears.commission.tasks.settle_job",
+            settle_job,
             name="settle-commission",
             kwargs={"period": period},
             created_by=actor,
@@ -1184,3 +1186,15 @@ def adjustments_of(statement: CommissionStatement) -> list[CommissionAdjustment]
             .order_by(CommissionAdjustment.id)
         )
     )
+
+
+@job("commission.settle")
+def settle_job(job: JobContext, period: str) -> dict[str, Any]:
+    """Build (or rebuild) the tenant's draft statements of ``period``. Delivered twice or retried
+    after a crash, it gives the same statements: records are bound once, drafts are rebuilt whole,
+    closed statements are never touched."""
+    payer = db.session.get(Organisation, current_org_id() or 0)
+    if payer is None:
+        return {"statements": 0}
+    job.progress(10, "accruing")
+    return settle(payer, period, actor_id=job.created_by_id)

@@ -40,9 +40,9 @@ from arrears.commission.models import (
 )
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.orgs import queries as org_queries
 from arrears.payments.models import Repayment
 from arrears.payments.queries import loan_numbers
-from arrears.work import queries as work_queries
 
 ZERO = Decimal("0.00")
 CHUNK = 1000
@@ -90,8 +90,8 @@ def label(labels: dict[str, Any], value: Any) -> str:
 def payees(actor: User, statements: Iterable[CommissionStatement]) -> dict[int, str]:
     """Each statement's payee: the agency's name, or the collector's name (an incentive)."""
     rows = list(statements)
-    agencies = work_queries.org_names(s.agency_org_id for s in rows if s.collector_user_id is None)
-    people = work_queries.person_names(actor, (s.collector_user_id for s in rows))
+    agencies = org_queries.org_names(s.agency_org_id for s in rows if s.collector_user_id is None)
+    people = org_queries.person_names(actor, (s.collector_user_id for s in rows))
     return {
         s.id: (
             people.get(s.collector_user_id, f"#{s.collector_user_id}")
@@ -104,13 +104,13 @@ def payees(actor: User, statements: Iterable[CommissionStatement]) -> dict[int, 
 
 def payers(statements_or_contracts: Iterable[Any]) -> dict[int, str]:
     """The paying organisations' names, by organisation id."""
-    return work_queries.org_names(x.org_id for x in statements_or_contracts)
+    return org_queries.org_names(x.org_id for x in statements_or_contracts)
 
 
 def contract_payees(contracts: Iterable[CommissionContract]) -> dict[int, str]:
     """Each contract's payee: the agency's name, or "its collectors" (an incentive)."""
     rows = list(contracts)
-    names = work_queries.org_names(c.agency_org_id for c in rows)
+    names = org_queries.org_names(c.agency_org_id for c in rows)
     return {
         c.id: names.get(c.agency_org_id, "") if c.agency_org_id else _("its own collectors") for c in rows
     }
@@ -150,10 +150,10 @@ def record_rows(actor: User, records: list[CommissionRecord]) -> list[RecordRow]
         if statement_ids
         else {}
     )
-    people = work_queries.person_names(
+    people = org_queries.person_names(
         actor, (r.collector_user_id for r in records if r.agency_org_id is None)
     )
-    agencies = work_queries.org_names(r.agency_org_id for r in records)
+    agencies = org_queries.org_names(r.agency_org_id for r in records)
     return [
         RecordRow(
             record=r,
@@ -185,7 +185,7 @@ class StatementView:
 
 def statement_view(actor: User, statement: CommissionStatement) -> StatementView:
     require(actor, "commission.view")
-    people = work_queries.person_names(actor, (statement.approved_by_id, statement.paid_by_id))
+    people = org_queries.person_names(actor, (statement.approved_by_id, statement.paid_by_id))
     lines = [
         {
             **line,

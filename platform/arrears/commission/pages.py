@@ -51,9 +51,9 @@ from arrears.commission.models import (
 )
 from arrears.errors import DomainError, NotFound
 from arrears.extensions import db
+from arrears.orgs import queries as org_queries
 from arrears.tenancy.models import OrgKind
 from arrears.web.forms import ConfirmForm
-from arrears.work import queries as work_queries
 
 PER_PAGE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -445,7 +445,7 @@ def register(bp: Blueprint) -> None:
 
     def record_filter(me: User) -> tuple[RecordFilterForm, service.RecordFilter]:
         form = RecordFilterForm(request.args)
-        agencies = work_queries.agency_choices(me)
+        agencies = org_queries.agency_choices(me)
         form.agency_id.choices = [("", _("All"))] + [(str(i), n) for i, n in agencies]
         form.kind.choices = [("", _("All"))] + [(k, str(v)) for k, v in docs.RECORD_KIND_LABELS.items()]
         form.bucket.choices = [("", _("All"))] + [(b, b) for b in BUCKETS]
@@ -510,7 +510,7 @@ def register(bp: Blueprint) -> None:
     def payee_choices(me: User) -> list[tuple[str, str]]:
         out = [(INCENTIVE, _("Our own collectors (incentive)"))]
         if me.org.kind == OrgKind.ASSET_OWNER:
-            out += [(str(i), n) for i, n in work_queries.agency_choices(me)]
+            out += [(str(i), n) for i, n in org_queries.agency_choices(me)]
         return out
 
     @bp.route("/commission/contracts/new", methods=["GET", "POST"])

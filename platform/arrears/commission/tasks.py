@@ -1,46 +1,34 @@
-"""Jobs of commission (``services.commission``): the settlement of a period for the tenant it runs
-in, the monthly settlement of the month just ended, and the periodic accrual of records."""
+"""Periodic jobs of commission: the monthly settlement of the month just ended, and the accrual of
+records between settlements."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from sqlalchemy import select
+
+from arrears.commission.commission import accrue, previous_period, settle
+from arrears.commission.models import CommissionContract, ContractStatus
+from arrears.extensions import db
+from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
+from arrears.tenancy import cross_tenant, current_org_id, tenant
+from arrears.tenancy.models import Organisation
 
 log = logging.getLogger(__name__)
 
 
-def _payer() -> Any:
-    from arrears.extensions import db
-    from arrears.tenancy import current_org_id
-    from arrears.tenancy.models import Organisation
-
-    return db.session.get(Organisation, current_org_id() or 0)
-
-
-def settle_job(job: JobContext, period: str) -> dict[str, Any]:
-    """Build (or rebuild) the tenant's draft statements of ``period``. Delivered twice or retried
-    after a crash, it gives the same statements: records are bound once, drafts are rebuilt whole,
-    closed statements are never touched."""
-    from arrears.commission.commission import settle
-
-    payer = _payer()
-    if payer is None:
-        return {"statements": 0}
-    job.progress(10, "accruing")
-    return settle(payer, period, actor_id=job.created_by_id)
-
-
+# the month just ended, settled into draft statements for the owner's approval (佣金结算)
+@job(
+    "commission.settle-previous-month",
+    periodic="settle-commission",
+    cron="30 3 1 * *",
+    per_tenant=True,
+)
 def settle_previous_month_job(job: JobContext) -> dict[str, Any]:
     """Monthly, per tenant with contracts: the month just ended."""
-    from sqlalchemy import select
-
-    from arrears.commission.commission import previous_period, settle
-    from arrears.commission.models import CommissionContract
-    from arrears.extensions import db
-
-    payer = _payer()
+    payer = db.session.get(Organisation, current_org_id() or 0)
     if payer is None or not db.session.scalar(
         select(CommissionContract.id).where(CommissionContract.org_id == payer.id).limit(1)
     ):
@@ -48,17 +36,11 @@ def settle_previous_month_job(job: JobContext) -> dict[str, Any]:
     return settle(payer, previous_period())
 
 
+# commission records of newly applied and reversed repayments (佣金记录), between settlements
+@job("commission.accrue", periodic="accrue-commission", every=900)
 def accrue_all() -> dict[str, int]:
     """Periodic: every paying organisation's new commission records and clawbacks, each in its own
     tenant (the records pages are then current between settlements)."""
-    from sqlalchemy import select
-
-    from arrears.commission.commission import accrue
-    from arrears.commission.models import CommissionContract, ContractStatus
-    from arrears.extensions import db
-    from arrears.tenancy import cross_tenant, tenant
-    from arrears.tenancy.models import Organisation
-
     with cross_tenant("the periodic accrual finds the organisations paying commission"):
         payer_ids = sorted(
             set(

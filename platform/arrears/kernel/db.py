@@ -154,32 +154,6 @@ def converter(column_type: Any, sealed: bool) -> Callable[[Any], Any]:
     return lambda v: v
 
 
-HOLDER_COLUMNS = ["case_id", "org_id", "agency_org_id", "assignee_user_id", "team_id", "assigned_at"]
-
-
-def hold(source: Any, *, only_free: bool) -> Any:
-    """The statement that gives cases their collectors: an INSERT into ``case_holders`` from
-    ``source`` (a SELECT of ``HOLDER_COLUMNS``), replacing a case's holder row where it has one. With
-    ``only_free``, only a row without a collector (a team's pool) is replaced: a case somebody holds
-    keeps its holder and is left out (of the RETURNING too). One statement, on PostgreSQL and SQLite."""
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    from arrears.cases.models import CaseHolder
-
-    insert_ = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_(CaseHolder).from_select(HOLDER_COLUMNS, source)
-    return stmt.on_conflict_do_update(
-        index_elements=["case_id"],
-        set_={
-            "agency_org_id": stmt.excluded.agency_org_id,
-            "assignee_user_id": stmt.excluded.assignee_user_id,
-            "team_id": stmt.excluded.team_id,
-            "assigned_at": stmt.excluded.assigned_at,
-        },
-        where=CaseHolder.assignee_user_id.is_(None) if only_free else None,
-    )
-
-
 def among(column: Any, ids: Sequence[Any], type_: Any = None) -> Any:
     """``column IN ids``: on PostgreSQL ``= ANY(array)``, one parameter however many values (a
     thousand placeholders cost more to send and parse than the look-ups). ``type_``: the element

@@ -15,9 +15,9 @@ request. The maker never decides any stage.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -69,10 +69,28 @@ SubjectScope = Callable[[User, Any], Any]
 _SUBJECT_SCOPES: dict[str, SubjectScope] = {}
 
 
+class LevelLabel(Protocol):
+    def __call__(self, level: str, *, in_house: bool = False) -> str: ...
+
+
+_LEVEL_LABELS: dict[str, LevelLabel] = {}
+
+
 def register_subject_scope(subject_type: str, rule: SubjectScope) -> None:
     """``rule(actor, subject_id)`` is a condition on ``Approval`` (``subject_id``: the request's
     subject id as a BIGINT expression, NULL for another subject type), or ``true()``."""
     _SUBJECT_SCOPES[subject_type] = rule
+
+
+def register_level_labels(kinds: Iterable[str], label: LevelLabel) -> None:
+    """``label(level, in_house=...)`` names the levels of requests of ``kinds`` decided level by level
+    (the stage path of the approval page); other kinds show a level as it is stored."""
+    for kind in kinds:
+        _LEVEL_LABELS[kind] = label
+
+
+def level_labels(kind: str) -> LevelLabel | None:
+    return _LEVEL_LABELS.get(kind)
 
 
 def scope(actor: User) -> Any:

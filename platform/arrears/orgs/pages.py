@@ -17,11 +17,14 @@ from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.kernel import audit as audit_service
+from arrears.kernel import exports
+from arrears.kernel.jobs import args as job_args
 from arrears.kernel.jobs.models import JobRecord
 from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs import approvals as approval_service
 from arrears.orgs import jobs as job_service
 from arrears.orgs import orgs as org_service
+from arrears.orgs import queries as org_queries
 from arrears.orgs import roles as role_service
 from arrears.orgs import teams as team_service
 from arrears.orgs import users as user_service
@@ -36,7 +39,6 @@ from arrears.web.forms import (
     SettingsForm,
     UserForm,
 )
-from arrears.work import queries as work_queries
 
 
 def _me() -> User:
@@ -250,8 +252,10 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     def job_detail(job_id: str):
         record = get_job_for(_me(), job_id)
         if request.accept_mimetypes.best == "application/json" or request.args.get("format") == "json":
-            return jsonify(job_service.status(record))
-        return render_template("shared/job.html", job=record, eager=is_eager())
+            return jsonify(job_args.status(record))
+        return render_template(
+            "shared/job.html", job=record, eager=is_eager(), downloadable=exports.is_export(record)
+        )
 
     if approvals:
         _register_approvals(bp, ep)
@@ -325,7 +329,7 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
             # a staged request (an application) is decided at its current level by whoever may
             # decide that level; a single one by a checker of the deciding organisation
             can_decide=approval_service.may_decide(actor, approval),
-            path=work_queries.approval_path(approval),
+            path=org_queries.approval_path(approval),
             application_url=url_for(application_endpoint, application_id=approval.subject_id)
             if approval.subject_type == "application"
             and str(approval.subject_id).isdigit()

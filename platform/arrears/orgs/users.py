@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from arrears.auth.models import Role, User, UserSession, UserStatus
-from arrears.auth.passwords import check_policy, hash_password, verify_password
+from arrears.auth.models import Role, User, UserStatus
+from arrears.auth.passwords import check_policy, hash_password
 from arrears.auth.principal import require
+from arrears.auth.sessions import end_sessions
 from arrears.columns import utcnow
 from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
@@ -146,15 +147,6 @@ def _keeps_user_admin(roles: list[Role]) -> bool:
     return any("org.users.manage" in r.permissions for r in roles)
 
 
-def _end_sessions(user: User) -> None:
-    user.session_version += 1
-    db.session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-
-
 def set_status(actor: User, user: User, status: UserStatus) -> User:
     require(actor, "org.users.manage")
     if user.id == actor.id:
@@ -163,25 +155,10 @@ def set_status(actor: User, user: User, status: UserStatus) -> User:
         check_assignable(actor, list(user.roles))
         user.status = status
         if status == UserStatus.DISABLED:
-            _end_sessions(user)
+            end_sessions(user)
         audit.record(
             "user.disabled" if status == UserStatus.DISABLED else "user.enabled", actor=actor, target=user
         )
-    return user
-
-
-def change_password(user: User, *, current_password: str, new_password: str) -> User:
-    """The user changes their own password: every session (this one too) and field login ends."""
-    if not verify_password(user.password_hash, current_password):
-        raise ValidationFailed(_("The current password is wrong."), field="current_password")
-    check_policy(new_password, user.email)
-    if verify_password(user.password_hash, new_password):
-        raise ValidationFailed(_("The new password must differ from the current one."), field="new_password")
-    with transaction():
-        user.password_hash = hash_password(new_password)
-        user.password_changed_at = utcnow()
-        _end_sessions(user)
-        audit.record("user.password_changed", actor=user, target=user)
     return user
 
 
@@ -192,7 +169,7 @@ def reset_password(actor: User, user: User, *, new_password: str) -> User:
         check_assignable(actor, list(user.roles))
         user.password_hash = hash_password(new_password)
         user.password_changed_at = utcnow()
-        _end_sessions(user)
+        end_sessions(user)
         audit.record("user.password_reset", actor=actor, target=user)
     return user
 

@@ -37,8 +37,11 @@ from arrears.cases.models import Case, Posting, PostingKind
 from arrears.cases.scopes import case_scope
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
-from arrears.kernel import audit
-from arrears.orgs import jobs
+from arrears.kernel import audit, exports
+from arrears.kernel.jobs import args as jobs
+from arrears.kernel.jobs.runner import JobContext
+from arrears.kernel.transaction import transaction
+from arrears.orgs import queries as org_queries
 from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
 from arrears.payments.repayments import RepaymentFilter, postings_of, query
 from arrears.tenancy import cross_tenant
@@ -141,8 +144,8 @@ def rows_for(actor: User, found: list[Repayment]) -> list[RepaymentRow]:
     """Repayments as the lists show them: four queries whatever their number."""
     loans, linked = loan_numbers(actor, (r.case_id for r in found))
     splits = postings_of(r.id for r in found)
-    people = work_queries.person_names(actor, (r.collector_user_id for r in found))
-    agencies = work_queries.org_names(r.agency_org_id for r in found)
+    people = org_queries.person_names(actor, (r.collector_user_id for r in found))
+    agencies = org_queries.org_names(r.agency_org_id for r in found)
     return [
         RepaymentRow(
             repayment=r,
@@ -209,7 +212,7 @@ def count(actor: User, f: RepaymentFilter, *, own: bool = False) -> int:
 
 def agency_choices(actor: User) -> list[tuple[int, str]]:
     """The agencies an owner filters its records by (its partnerships, ended ones too)."""
-    return work_queries.agency_choices(actor)
+    return org_queries.agency_choices(actor)
 
 
 # --- one repayment --------------------------------------------------------------------------------
@@ -255,7 +258,7 @@ def detail(actor: User, repayment: Repayment) -> Detail:
     owner = actor.org.kind == OrgKind.ASSET_OWNER and actor.org_id == repayment.org_id
     waiting = repayment.status == RepaymentStatus.PENDING_AUDIT
     may_audit = owner and waiting and actor.can("repayments.audit")
-    people = work_queries.person_names(actor, (repayment.decided_by_id, repayment.created_by_id))
+    people = org_queries.person_names(actor, (repayment.decided_by_id, repayment.created_by_id))
     return Detail(
         row=row,
         postings=postings,
@@ -353,7 +356,7 @@ def audit_page(actor: User, *, after: Any = None, limit: int = PAGE) -> Page:
             select(Attachment).where(Attachment.application_id.in_(app_ids)).order_by(Attachment.id)
         ):
             files[a.application_id or 0].append(a)
-    requesters = work_queries.person_names(actor, (a.requested_by_id for a in apps.values()))
+    requesters = org_queries.person_names(actor, (a.requested_by_id for a in apps.values()))
     offered = candidates_for(found)
     reports = []
     for row in rows:
@@ -461,7 +464,7 @@ def ledger_lines(actor: User, case: Case) -> list[LedgerLine]:
             )
         ).all()
     )
-    people = work_queries.person_names(actor, (p.actor_user_id for p in postings))
+    people = org_queries.person_names(actor, (p.actor_user_id for p in postings))
     running = {c: Decimal("0.00") for c in (*COMPONENTS, "credit")}
     out = []
     for p in postings:
@@ -555,20 +558,21 @@ def export_xlsx(actor: User, f: RepaymentFilter, out: IO[bytes], *, progress: An
     return n
 
 
+@exports.exporter("repayments", filename="repayments.{fmt}")
+def _export_to_storage(job: JobContext, filters: dict[str, Any], fmt: str, out: IO[bytes]) -> int:
+    actor = db.session.get(User, job.created_by_id or 0)
+    if actor is None:
+        raise PermissionDenied("the export's user is gone")
+    return export_xlsx(actor, filter_from(filters), out, progress=lambda n: job.progress(50, f"{n}"))
+
+
 def start_export_job(actor: User, f: RepaymentFilter) -> str:
     """A large export runs in the background; its file is downloaded from the job's page."""
-    from arrears.kernel.jobs.queue import enqueue
-    from arrears.kernel.transaction import transaction
-
     require(actor, "repayments.view")
     require(actor, "cases.export")
     with transaction():
-        record = enqueue(
-            "arrears.payments.tasks_exports.run_export_job",
-            name="export repayments (xlsx)",
-            kwargs={"filters": jobs.filter_args(f)},
-            created_by=actor,
-            retries=1,
+        record = exports.start(
+            _export_to_storage, name="export repayments (xlsx)", filters=jobs.filter_args(f), created_by=actor
         )
     return record.id
 

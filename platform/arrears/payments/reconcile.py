@@ -64,22 +64,24 @@ from arrears.cases.models import Case
 from arrears.columns import utcnow
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
+from arrears.integrations.storage import StorageNotFound, get_storage
 from arrears.kernel import audit
 from arrears.kernel.db import among
 from arrears.kernel.jobs.models import JobRecord, JobStatus
+from arrears.kernel.jobs.registry import job
+from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import LIMIT
 from arrears.kernel.transaction import transaction
 from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
 from arrears.payments.repayments import case_ids_by_loan
-from arrears.tenancy import tenant
+from arrears.tenancy import current_org_id, tenant
 from arrears.tenancy.models import Organisation, OrgKind
 
 CHUNK = 1000  # events recorded per transaction
 APPLY_ROUNDS = 10_000  # apply_received chunks at most, inline
 CLOCK_SKEW = dt.timedelta(minutes=5)  # as repayments.CLOCK_SKEW: a little ahead of our clock is fine
 EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)  # before this, a "date" is a misread number
-JOB = "arrears.payments.tasks_reconcile.reconcile_job"
-SCAN_JOB = "arrears.payments.tasks_reconcile.statements_job"
+JOB = "payments.reconcile"  # the job of one statement, by name: the history lists its records
 DEFAULT_PREFIX = "statements/"
 RESERVED_FOLDERS = {"reconciliations", "imports", "exports"}  # ours: never read as a core system's drop
 ProgressFn = Callable[[int, str], None]
@@ -1227,7 +1229,7 @@ def start_upload(actor: User, data: bytes, filename: str) -> JobRecord:
     get_storage().put(key, data)
     with transaction():
         record = enqueue(
-            JOB,
+            reconcile_job,
             name=f"reconcile {name}",
             kwargs={"storage_key": key, "filename": name, "sha256": digest, "origin": "upload"},
             created_by=actor,
@@ -1358,7 +1360,7 @@ def queue_new_statements(org: Organisation) -> list[str]:
         name = key.rsplit("/", 1)[-1]
         with transaction():
             enqueue(
-                JOB,
+                reconcile_job,
                 name=f"reconcile {name}",
                 kwargs={"storage_key": key, "filename": name, "origin": "source"},
                 retries=1,
@@ -1374,3 +1376,39 @@ def mark_done(org_id: int, source_key: str, job_id: str) -> None:
         json.dumps({"source_key": source_key, "job_id": job_id, "at": utcnow().isoformat()}).encode(),
         "application/json",
     )
+
+
+@job(JOB)
+def reconcile_job(
+    job: JobContext,
+    storage_key: str,
+    filename: str,
+    origin: str = "upload",
+    sha256: str | None = None,
+) -> dict[str, Any]:
+    """Reconcile the statement stored under ``storage_key``; the full result and its workbook go to
+    storage, the job record keeps the figures and their keys. Delivered again after it finished
+    its work (a worker died before the record was closed), it returns the stored result: what it
+    applied is reported as applied, not as matched, and nothing is applied twice either way."""
+    org = db.session.get(Organisation, current_org_id() or 0)
+    if org is None or org.kind != OrgKind.ASSET_OWNER:
+        return {"refused": "only an asset owner reconciles statements"}
+    storage = get_storage()
+    json_key, xlsx_key = result_keys(org.id, job.job_id)
+    keys = {"result_key": json_key, "xlsx_key": xlsx_key, "source_key": storage_key, "origin": origin}
+    if storage.exists(json_key) and storage.exists(xlsx_key):
+        return {**summary_of(json.loads(storage.get(json_key))), **keys}
+    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    try:
+        with storage.local_copy(storage_key) as path:
+            result = reconcile(org, path, filename, actor=actor, progress=job.progress, via=f"job:{origin}")
+    except StorageNotFound:
+        return {"file": filename, "refused": "the statement file is gone", **keys, "result_key": None}
+    except StatementRefused as exc:
+        if origin == "source":
+            mark_done(org.id, storage_key, job.job_id)  # a file we cannot read: once is enough
+        return {"file": filename, "refused": exc.reason, **keys, "result_key": None, "xlsx_key": None}
+    store_result(org.id, job.job_id, result)
+    if origin == "source":
+        mark_done(org.id, storage_key, job.job_id)
+    return {**summary_of(result), **keys}

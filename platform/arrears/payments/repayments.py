@@ -70,11 +70,13 @@ from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from arrears.extensions import db
 from arrears.kernel import audit, hooks
 from arrears.kernel.db import among
+from arrears.kernel.jobs.registry import job
+from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
 from arrears.payments.events import RepaymentReversed, RepaymentsApplied
 from arrears.payments.models import ORIGINS, IdempotencyKey, Repayment, RepaymentSource, RepaymentStatus
-from arrears.tenancy import cross_tenant
+from arrears.tenancy import cross_tenant, current_org_id
 from arrears.tenancy.models import Organisation, OrgKind
 from arrears.work.events import RepaymentReported
 from arrears.work.models import Promise, PromiseStatus
@@ -380,7 +382,7 @@ def queue_apply(org: Organisation, *, actor_id: int | None = None) -> str:
     from arrears.kernel.jobs.queue import enqueue
 
     record_ = enqueue(
-        "arrears.payments.tasks.apply_job",
+        apply_job,
         name="apply-repayments",
         created_by=db.session.get(User, actor_id) if actor_id else None,
         retries=5,
@@ -1472,3 +1474,18 @@ def set_allocation_order(actor: User, raw: Iterable[Any]) -> list[str]:
         org.settings = {**(org.settings or {}), "repayment_order": order}
         audit.record("org.repayment_order", actor=actor, details={"order": order})
     return order
+
+
+@job("payments.apply")
+def apply_job(job: JobContext, max_rounds: int = 1000) -> dict[str, Any]:
+    """Apply the owner's received repayments, a chunk per transaction, until none is left (rows other
+    workers hold are theirs). Delivered twice or retried after a crash, it applies nothing twice:
+    a row leaves ``received`` only in the transaction that moves its money.
+
+    Tests only: with ``ARREARS_ENV=testing``, ``REPAYMENTS_TEST_APPLY_PAUSE`` seconds are waited
+    between claiming the rows and moving their money (0, and never read, elsewhere)."""
+    org = db.session.get(Organisation, current_org_id() or 0)
+    if org is None:
+        return {"applied": 0}
+    pause = current_app.config.get("REPAYMENTS_TEST_APPLY_PAUSE", 0) if current_app.testing else 0
+    return apply_all(org, pause=pause, max_rounds=max_rounds)

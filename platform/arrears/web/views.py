@@ -14,7 +14,6 @@ from arrears.auth.sessions import get_token_for
 from arrears.errors import AuthenticationFailed, DomainError, Throttled
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import is_eager
-from arrears.orgs import users as user_service
 from arrears.web.console import home_endpoint_for
 from arrears.web.forms import ConfirmForm, LoginForm, PasswordChangeForm, TokenForm
 
@@ -88,7 +87,7 @@ def profile():
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
-            user_service.change_password(
+            auth_service.change_password(
                 current_user._get_current_object(),
                 current_password=form.current_password.data or "",
                 new_password=form.new_password.data or "",

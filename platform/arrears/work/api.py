@@ -11,13 +11,11 @@ from flask_babel import gettext as _
 from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case
 from arrears.errors import ValidationFailed
-from arrears.reports import desk as workbench
 from arrears.web.api import api
-from arrears.work import notes
+from arrears.work import contacts, notes
 from arrears.work.schemas import (
     ConfirmInSchema,
     ContactSchema,
-    DeskSchema,
     NoteInSchema,
     NoteSchema,
     PromiseSchema,
@@ -82,18 +80,7 @@ def case_promises(case: Case) -> Any:
     permission="cases.view",
 )
 def case_contact_history(case: Case) -> Any:
-    return workbench.contact_history(case)
-
-
-@api.route(
-    "/workbench/desk",
-    summary="The caller's desk: today's figures, the rank this month and the honour roll",
-    response_schema=DeskSchema(),
-    tags=TAGS,
-    permission="workbench.use",
-)
-def desk() -> Any:
-    return workbench.home_figures(g.api_user)
+    return contacts.contact_history(case)
 
 
 @api.route(

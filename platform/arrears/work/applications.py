@@ -792,3 +792,4 @@ def _approval_scope(actor: User, subject: Any) -> Any:
 
 
 approvals.register_subject_scope("application", _approval_scope)
+approvals.register_level_labels(APPROVAL_KINDS.values(), level_label)

@@ -38,6 +38,8 @@ from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.jobs.models import JobRecord
+from arrears.kernel.jobs.registry import job, name_of
+from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
 from arrears.orgs.loaders import get_job_for
 from arrears.tenancy import cross_tenant, current_org_id
@@ -48,7 +50,6 @@ from arrears.work.notes import worked_case
 
 GRANT = "letters.send"
 RESULT_CODE = "letter_sent"
-BULK_FUNC = "arrears.work.tasks_letters.run_bulk_letters"
 MAX_BULK = 5000
 
 # Every name a template may use, in one place (the editor lists them, saving checks against them).
@@ -487,7 +488,7 @@ def start_bulk(actor: User, case_ids: Any, template_id: Any) -> JobRecord:
 
     with transaction():
         record = enqueue(
-            BULK_FUNC,
+            run_bulk_letters,
             name="letters",
             kwargs={"case_ids": ids, "template_id": wanted},
             created_by=actor,
@@ -515,7 +516,7 @@ SKIP_REASONS: dict[str, Any] = {
 def bulk_job_for(actor: User, job_id: Any) -> JobRecord:
     """A bulk letters job the actor started (404 for any other)."""
     record = get_job_for(actor, job_id)
-    if record.func != BULK_FUNC or record.created_by_id != actor.id:
+    if record.func != name_of(run_bulk_letters) or record.created_by_id != actor.id:
         raise NotFound(_("Not found."))
     return record
 
@@ -556,3 +557,16 @@ def run_bulk(
 
 def skip_reason(code: str) -> str:
     return str(SKIP_REASONS.get(code, code))
+
+
+@job("work.bulk-letters")
+def run_bulk_letters(job: JobContext, case_ids: list[int], template_id: int) -> dict[str, Any]:
+    """One letter per selected case, the cases left out reported with the reason."""
+    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    if actor is None or not actor.is_active:
+        return {
+            "generated": 0,
+            "letters": [],
+            "skipped": [{"case_id": c, "reason": "not_found"} for c in case_ids],
+        }
+    return run_bulk(actor, job.job_id, [int(c) for c in case_ids], int(template_id), progress=job.progress)

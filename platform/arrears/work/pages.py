@@ -26,6 +26,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
+from arrears.orgs import queries as org_queries
 from arrears.tenancy.models import OrgKind
 from arrears.web import files
 from arrears.web.console import NavItem
@@ -125,7 +126,7 @@ def _holder_choices(me: User) -> list[tuple[str, str]]:
     return [
         ("", "—"),
         (work_queries.IN_HOUSE, _("our own collectors")),
-        *((str(i), name) for i, name in work_queries.agency_choices(me)),
+        *((str(i), name) for i, name in org_queries.agency_choices(me)),
     ]
 
 

@@ -35,13 +35,13 @@ from arrears.cases.models import Case, Debtor
 from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
-from arrears.orgs.models import Approval, ApprovalStatus, Partnership
-from arrears.reports import desk as workbench
+from arrears.orgs.models import Approval, ApprovalStatus
+from arrears.orgs.queries import StagePath, org_names, person_names, stage_path
 from arrears.security import masking
 from arrears.tenancy import cross_tenant
-from arrears.tenancy.models import Organisation, OrgKind
 from arrears.work import applications, attachments, notes
 from arrears.work import letters as letter_service
+from arrears.work.contacts import contact_history
 from arrears.work.models import (
     Application,
     ApplicationKind,
@@ -71,7 +71,6 @@ ATTACHMENT_KIND_LABELS: dict[str, Any] = {
     "document": _l("Document"),
     "letter": _l("Letter"),
 }
-DECISION_LABELS: dict[str, Any] = {"approved": _l("passed"), "rejected": _l("rejected")}
 # who holds a piece of work, as the owner filters it: an agency's id, or its own people
 IN_HOUSE = "inhouse"
 
@@ -104,33 +103,6 @@ def _holder(column: Any, holder: str | None) -> Any | None:
 
 def may_see_work(actor: User) -> bool:
     return attachments.may_see_work(actor)
-
-
-def person_names(actor: User, ids: Iterable[int | None]) -> dict[int, str]:
-    """Names of the people who did the work the reader sees, in one query: the reader's own
-    organisation's; for an owner, also the agencies' people who worked its cases (users are each
-    organisation's own rows: read by these ids only, through the named escape hatch)."""
-    wanted = {int(i) for i in ids if i}
-    if not wanted:
-        return {}
-    found = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(wanted))).all())
-    missing = wanted - set(found)
-    if missing and actor.org.kind == OrgKind.ASSET_OWNER:
-        with cross_tenant("the case owner reads the names of the agencies' people who worked its cases"):
-            found.update(db.session.execute(select(User.id, User.name).where(User.id.in_(missing))).all())
-    return found
-
-
-def org_names(ids: Iterable[int | None]) -> dict[int, str]:
-    """Organisations' names (the platform's directory, not tenant data)."""
-    wanted = {int(i) for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(
-        db.session.execute(
-            select(Organisation.id, Organisation.name).where(Organisation.id.in_(wanted))
-        ).all()
-    )
 
 
 def other_agencies(actor: User, ids: Iterable[int | None]) -> dict[int, str]:
@@ -170,20 +142,6 @@ def people_choices(actor: User) -> list[tuple[int, str]]:
         teams = led_team_ids(actor)
         stmt = stmt.where(or_(User.id == actor.id, User.team_id.in_(teams)) if teams else User.id == actor.id)
     return list(db.session.execute(stmt).all())
-
-
-def agency_choices(actor: User) -> list[tuple[int, str]]:
-    """An owner's agencies (its partnerships, ended ones too: their work stays on its cases)."""
-    if actor.org.kind != OrgKind.ASSET_OWNER:
-        return []
-    rows = db.session.execute(
-        select(Organisation.id, Organisation.name)
-        .join(Partnership, Partnership.agency_org_id == Organisation.id)
-        .where(Partnership.org_id == actor.org_id)
-        .distinct()
-        .order_by(Organisation.name)
-    )
-    return list(rows.all())
 
 
 @dataclass
@@ -481,63 +439,6 @@ def inbox_count(actor: User) -> int | None:
 
 
 @dataclass
-class StagePath:
-    stages: list[dict[str, Any]]  # level, label, state: passed / current / rejected / waiting
-    trail: list[dict[str, Any]]  # stage, label, decision, name, org, at, note
-
-
-def stage_path(approval: Approval | None, *, in_house: bool = False) -> StagePath | None:
-    """A request decided level by level: its stages (which are passed, which decides now) and who
-    passed or rejected each, when, with the note. None for a request decided at once."""
-    if approval is None or not approval.stages:
-        return None
-    is_application = approval.kind in set(applications.APPROVAL_KINDS.values())
-
-    def label(level: str) -> str:
-        return applications.level_label(level, in_house=in_house) if is_application else level
-
-    decided = {t.get("stage"): t.get("decision") for t in approval.trail or []}
-    stages = []
-    for level in approval.stages:
-        if decided.get(level) == "approved":
-            state = "passed"
-        elif decided.get(level) == "rejected":
-            state = "rejected"
-        elif approval.status == ApprovalStatus.PENDING and level == approval.stage:
-            state = "current"
-        else:
-            state = "waiting"
-        stages.append({"level": level, "label": label(level), "state": state})
-    orgs = org_names(t.get("org_id") for t in approval.trail or [])
-    trail = []
-    for t in approval.trail or []:
-        try:
-            at: dt.datetime | None = dt.datetime.fromisoformat(str(t.get("at")))
-        except ValueError:
-            at = None
-        trail.append(
-            {
-                "stage": t.get("stage"),
-                "label": label(str(t.get("stage"))),
-                "decision": str(DECISION_LABELS.get(str(t.get("decision")), t.get("decision"))),
-                "rejected": t.get("decision") == "rejected",
-                "name": t.get("name", ""),
-                "org": orgs.get(int(t["org_id"]), "") if str(t.get("org_id", "")).isdigit() else "",
-                "at": at,
-                "note": t.get("note", ""),
-            }
-        )
-    return StagePath(stages, trail)
-
-
-def approval_path(approval: Approval) -> StagePath | None:
-    """The stage path of any request as the shared approval page shows it."""
-    payload = approval.payload or {}
-    in_house = str(payload.get("owner_org_id", "")) == str(approval.requester_org_id)
-    return stage_path(approval, in_house=in_house)
-
-
-@dataclass
 class ApplicationDetail:
     application: Application
     kind: str
@@ -623,7 +524,7 @@ def case_work(actor: User, case: Case) -> CaseWork | None:
     if not may_see_work(actor):
         return None
     case_notes = notes.notes_for(case)
-    contacts = workbench.contact_history(case, case_notes)
+    history = contact_history(case, case_notes)
     promises = notes.promises_for(case)
     apps = list(
         db.session.scalars(
@@ -635,7 +536,7 @@ def case_work(actor: User, case: Case) -> CaseWork | None:
     people = person_names(
         actor,
         [n.author_user_id for n in case_notes]
-        + [c.user_id for c in contacts]
+        + [c.user_id for c in history]
         + [p.collector_user_id for p in promises]
         + [a.requested_by_id for a in apps]
         + [f.uploaded_by_id for f in files]
@@ -679,7 +580,7 @@ def case_work(actor: User, case: Case) -> CaseWork | None:
             "contacted": c.contacted,
             "duration_s": c.duration_s,
         }
-        for c in contacts
+        for c in history
     ]
     work.promises = [
         PromiseRow(

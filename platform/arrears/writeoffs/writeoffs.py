@@ -54,13 +54,16 @@ from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.models import Case, CaseHolder, CaseStatus, Debtor
 from arrears.columns import utcnow
-from arrears.errors import Conflict, NotFound, ValidationFailed
+from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
-from arrears.kernel import audit
+from arrears.kernel import audit, exports
 from arrears.kernel.db import among
+from arrears.kernel.jobs import args as jobs
+from arrears.kernel.jobs.registry import job
+from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
-from arrears.orgs import approvals, jobs
+from arrears.orgs import approvals
 from arrears.orgs.models import Approval, ApprovalStatus
 from arrears.payments.events import RepaymentReversed, RepaymentsApplied
 from arrears.payments.models import Repayment, RepaymentStatus
@@ -724,7 +727,7 @@ def _batch_approved(approval: Approval, decider: User) -> None:
     from arrears.kernel.jobs.queue import enqueue
 
     record = enqueue(
-        "arrears.writeoffs.tasks.register_job",
+        register_job,
         name="register write-offs",
         kwargs={"approval_id": approval.id},
         created_by=decider,
@@ -958,7 +961,7 @@ def queue_registration(approval: Approval, actor: User | None = None) -> str:
 
     with transaction():
         record = enqueue(
-            "arrears.writeoffs.tasks.register_job",
+            register_job,
             name="register write-offs",
             kwargs={"approval_id": approval.id},
             created_by=actor,
@@ -1438,20 +1441,22 @@ def export_xlsx(
     return n
 
 
+@exports.exporter("writeoffs", filename="write-offs.{fmt}")
+def _export_to_storage(job: JobContext, filters: dict[str, Any], fmt: str, out: IO[bytes]) -> int:
+    actor = db.session.get(User, job.created_by_id or 0)
+    if actor is None:
+        raise PermissionDenied("the export's user is gone")
+    return export_xlsx(actor, filter_from(filters), out, progress=lambda n: job.progress(50, f"{n}"))
+
+
 def start_export_job(actor: User, f: LedgerFilter | None) -> str:
     """A large export runs in the background; its file is downloaded from the job's page."""
-    from arrears.kernel.jobs.queue import enqueue
-
     require(actor, "writeoffs.view")
     require(actor, "cases.export")
     f = f or LedgerFilter()
     with transaction():
-        record = enqueue(
-            "arrears.writeoffs.tasks.run_export_job",
-            name="export write-offs (xlsx)",
-            kwargs={"filters": jobs.filter_args(f)},
-            created_by=actor,
-            retries=1,
+        record = exports.start(
+            _export_to_storage, name="export write-offs (xlsx)", filters=jobs.filter_args(f), created_by=actor
         )
     return record.id
 
@@ -1518,3 +1523,15 @@ def on_repayment_reversed(event: RepaymentReversed) -> None:
     """A recovery of a write-off is taken back with its payment."""
     if event.applied:
         reverse_recovery(event.repayment, event.now)
+
+
+@job("writeoffs.register")
+def register_job(job: JobContext, approval_id: int) -> dict[str, Any]:
+    """Register the approved batch ``approval_id``, a chunk per transaction, reporting progress.
+    Idempotent: delivered twice, or retried from the start after its worker died, it writes each
+    line once (a proposal leaves ``pending`` only in the transaction that writes its line)."""
+
+    def progress(done: int, total: int) -> None:
+        job.progress(min(99, done * 100 // max(total, 1)), f"{done}/{total}")
+
+    return register_approved(int(approval_id), progress=progress)

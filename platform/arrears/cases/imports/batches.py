@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -18,7 +19,11 @@ from arrears.cases.imports.reader import Limits
 from arrears.cases.models import ImportBatch, ImportMapping, ImportStatus
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
+from arrears.integrations.storage import get_storage
 from arrears.kernel import audit
+from arrears.kernel.jobs.housekeeping import retained_files
+from arrears.kernel.jobs.registry import job
+from arrears.kernel.jobs.runner import JobContext
 from arrears.tenancy import cross_tenant, tenant
 from arrears.tenancy.models import Organisation, OrgKind
 
@@ -249,7 +254,7 @@ def start_batch_job(actor: User, batch: ImportBatch, *, dry_run: bool, columns: 
 
     with transaction():
         record = enqueue(
-            "arrears.cases.tasks.run_import_job",
+            run_import_job,
             name=f"import {batch.filename}",
             kwargs={"batch_id": batch.id, "dry_run": dry_run, "columns": columns},
             created_by=actor,
@@ -340,3 +345,43 @@ def upsert_records(actor: User, items: list[dict[str, Any]], *, dry_run: bool = 
         "rejected": report.rejected,
         "items": results,
     }
+
+
+@job("cases.import")
+def run_import_job(job: JobContext, batch_id: int, dry_run: bool, columns: dict[str, str]) -> dict[str, Any]:
+    """Run the stored batch ``batch_id`` inside its tenant, reporting progress."""
+    batch = db.session.get(ImportBatch, batch_id)
+    if batch is None or not batch.storage_key:
+        return {"error": "the import batch or its file is gone"}
+    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    expected = max(1, batch.size // 200)  # rough rows estimate for the progress bar
+
+    def progress(rows: int, _unit: str) -> None:
+        job.progress(min(95, int(rows * 100 / expected)), f"{rows} rows")
+
+    with get_storage().local_copy(batch.storage_key) as path:  # read from disk, not held in memory
+        report, refused = run_batch(
+            batch, path, dry_run=dry_run, actor=actor, columns=columns or None, progress=progress
+        )
+    if report is None:
+        return {"batch_id": batch_id, "refused": refused}
+    return {
+        "batch_id": batch_id,
+        "imported": report.imported,
+        "updated": report.updated,
+        "rejected": report.rejected,
+    }
+
+
+@retained_files("imports")
+def purge_uploads(cutoff: dt.datetime) -> int:
+    """The uploaded files of the batches created before ``cutoff`` (the batches stay)."""
+    storage = get_storage()
+    purged = 0
+    for batch in db.session.scalars(
+        select(ImportBatch).where(ImportBatch.storage_key.is_not(None), ImportBatch.created_at < cutoff)
+    ):
+        storage.delete(batch.storage_key or "")
+        batch.storage_key = None
+        purged += 1
+    return purged

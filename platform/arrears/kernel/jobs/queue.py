@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from flask import current_app, has_app_context
 from redis import Redis
@@ -19,12 +20,19 @@ from rq import Queue, Retry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from arrears.auth.models import User
 from arrears.extensions import db
 from arrears.kernel.jobs.models import JobRecord
+from arrears.kernel.jobs.registry import name_of
 from arrears.tenancy import TenancyError, current
 
 log = logging.getLogger(__name__)
+
+
+class Starter(Protocol):
+    """Who starts a job (a signed-in user): the record keeps their id."""
+
+    id: int
+
 
 _PENDING = "arrears_jobs_pending"  # session.info key: jobs waiting for the commit
 _READY = "arrears_jobs_ready"  # eager mode: committed jobs to run inline
@@ -75,18 +83,19 @@ def get_queue(name: str | None = None) -> Queue:
 
 
 def enqueue(
-    func: str,
+    func: Callable[..., Any],
     *,
     name: str,
     kwargs: dict[str, Any] | None = None,
-    created_by: User | None = None,
+    created_by: Starter | None = None,
     queue: str | None = None,
     retries: int = 3,
     retry_intervals: list[int] | None = None,
 ) -> JobRecord:
     """Record a job for the current tenant and send it after the transaction commits.
 
-    ``func`` is the dotted path of ``f(job: JobContext, **kwargs)``; kwargs must be JSON.
+    ``func`` is a registered job ``f(job: JobContext, **kwargs)`` (``registry.job``); kwargs must be
+    JSON. The record keeps the job's name.
     """
     ctx = current()
     if ctx is None or ctx.org_id is None:
@@ -96,7 +105,7 @@ def enqueue(
         id=str(uuid.uuid4()),
         org_id=ctx.org_id,
         name=name,
-        func=func,
+        func=name_of(func),
         queue=queue,
         kwargs=kwargs or {},
         created_by_id=created_by.id if created_by is not None else None,

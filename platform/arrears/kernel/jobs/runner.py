@@ -13,26 +13,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
+from rq import get_current_job
 from sqlalchemy import update
 from sqlalchemy.orm import Session
-from werkzeug.utils import import_string
 
 from arrears.extensions import db
 from arrears.kernel.jobs.models import JobRecord, JobStatus
+from arrears.kernel.jobs.registry import resolve
 from arrears.tenancy import tenant
 
 log = logging.getLogger(__name__)
 _app: Flask | None = None
 
 
-def _get_app() -> Flask:
+def serve(app: Flask) -> None:
+    """The application the jobs of this process run in (``flask worker`` calls it before working)."""
     global _app
+    _app = app
+
+
+def current_app_for_jobs() -> Flask:
+    """The application of the request or command at hand, else the one ``serve`` was given (the
+    kernel never builds the application itself: that would import every console into it)."""
     if has_app_context():
         return current_app._get_current_object()  # type: ignore[attr-defined]
     if _app is None:
-        from arrears.app import create_app
-
-        _app = create_app()
+        raise RuntimeError("jobs run inside the application: start workers with `flask --app wsgi worker`")
     return _app
 
 
@@ -60,7 +66,7 @@ def _now() -> dt.datetime:
 
 
 def run(job_id: str, tenant_id: int) -> Any:
-    app = _get_app()
+    app = current_app_for_jobs()
     with app.app_context(), tenant(tenant_id):
         record = db.session.get(JobRecord, job_id)
         if record is None:
@@ -72,11 +78,11 @@ def run(job_id: str, tenant_id: int) -> Any:
         record.attempts += 1
         record.started_at = _now()
         record.error = None
-        func_path, kwargs = record.func, dict(record.kwargs)
+        name, kwargs = record.func, dict(record.kwargs)
         ctx = JobContext(job_id=record.id, tenant_id=tenant_id, created_by_id=record.created_by_id)
         db.session.commit()
         try:
-            func = import_string(func_path)
+            func = resolve(name)
             result = func(ctx, **kwargs)
             db.session.commit()
         except Exception:
@@ -104,8 +110,6 @@ def run(job_id: str, tenant_id: int) -> Any:
 
 def _retries_left() -> int:
     try:
-        from rq import get_current_job
-
         job = get_current_job()
     except Exception:
         return 0
