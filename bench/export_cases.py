@@ -225,8 +225,8 @@ def main() -> None:
 def measure(args: argparse.Namespace, child: c.Child) -> None:
     with c.environment("arrears_bench") as env:
         with c.app_context(env.config):
-            from arrears.cases.cases import business_date
             from arrears.cases.exports import COLUMNS
+            from arrears.kernel.clock import business_date
 
             org_id = c.make_owner("bench-owner")
             start = time.perf_counter()

@@ -223,7 +223,7 @@ def main() -> None:
         with c.app_context(env.config):
             from sqlalchemy import func, select
 
-            from arrears.commission import commission
+            from arrears.commission import accrual, commission
             from arrears.extensions import db
             from arrears.models import CommissionRecord, CommissionStatement
             from arrears.tenancy import tenant
@@ -236,7 +236,7 @@ def main() -> None:
 
                 if args.accrued:
                     start = time.perf_counter()
-                    commission.accrue(org)
+                    accrual.accrue(org)
                     c.say(f"accrued beforehand (untimed): {time.perf_counter() - start:.2f} s")
                 start = time.perf_counter()
                 first = commission.settle(org, PERIOD)

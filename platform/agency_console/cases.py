@@ -7,12 +7,10 @@ scoped loaders (missing and foreign: 404). The moves themselves are ``services.a
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import func, select
 
 from agency_console.forms import (
@@ -37,11 +35,13 @@ from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.kernel.jobs.queue import is_eager
+from arrears.kernel.money import as_decimal
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs import teams as team_service
 from arrears.orgs.loaders import get_user_for
 from arrears.orgs.pages import _field_error
 from arrears.payments import queries as repayment_pages
+from arrears.web.current import current_actor
 from arrears.work import queries as work_queries
 
 PAGE = 50
@@ -60,17 +60,6 @@ FILTER_ARGS = (
     "user_id",
     "team_id",
 )
-
-
-def _me() -> User:
-    return current_user._get_current_object()
-
-
-def _money(raw: str | None) -> Decimal | None:
-    try:
-        return Decimal(raw) if raw else None
-    except InvalidOperation:
-        return None
 
 
 def _owner_names() -> dict[int, str]:
@@ -109,7 +98,7 @@ def _strategy_url() -> str | None:
 
 
 def _case_list(*, pool: bool) -> Any:
-    me = _me()
+    me = current_actor()
     people_choices = _collector_choices(me)
     form = AgencyCaseFilterForm(request.args)
     form.user_id.choices = [("", "—"), *people_choices]
@@ -119,8 +108,8 @@ def _case_list(*, pool: bool) -> Any:
     f = case_service.CaseFilter(
         dpd_min=form.dpd_min.data if not form.dpd_min.errors else None,
         dpd_max=form.dpd_max.data if not form.dpd_max.errors else None,
-        amount_min=_money(form.amount_min.data),
-        amount_max=_money(form.amount_max.data),
+        amount_min=as_decimal(form.amount_min.data),
+        amount_max=as_decimal(form.amount_max.data),
         product=form.product.data or None,
         province=form.province.data or None,
         status=form.status.data or None,
@@ -193,7 +182,7 @@ def pool():
 @permission_required("cases.dispatch")
 def cases_move():
     """The bulk actions of the lists and the case page: dispatch, transfer or back to the pool."""
-    me = _me()
+    me = current_actor()
     form = MoveForm()
     back_to = request.args.get("back")
     ids = form.chosen_cases()
@@ -242,7 +231,7 @@ def cases_move():
 @bp.route("/cases/<int:case_id>")
 @permission_required("cases.view")
 def case_detail(case_id: int):
-    me = _me()
+    me = current_actor()
     case = get_case_for(me, case_id)
     today = case_service.business_date(me.org)
     log = assignments.assignment_log(case)
@@ -285,7 +274,7 @@ def case_detail(case_id: int):
 @bp.route("/collectors")
 @permission_required("cases.dispatch")
 def collectors():
-    me = _me()
+    me = current_actor()
     return render_template(
         "agency_console/collectors.html",
         loads=assignments.loads(me),
@@ -296,7 +285,7 @@ def collectors():
 @bp.route("/collectors/<int:user_id>/cap", methods=["POST"])
 @permission_required("cases.dispatch")
 def collector_cap(user_id: int):
-    me = _me()
+    me = current_actor()
     person = get_user_for(me, user_id)
     form = CapForm()
     if form.validate_on_submit():
@@ -322,7 +311,7 @@ def collector_cap(user_id: int):
 @bp.route("/placements")
 @permission_required("agency.partnerships.view")
 def placements():
-    me = _me()
+    me = current_actor()
     tab = request.args.get("tab", "active")
     if tab not in placement_service.TABS:
         tab = "active"
@@ -338,7 +327,7 @@ def placements():
 def _placement_page(
     placement: Placement, *, extension: ExtensionForm | None = None, recall: EarlyRecallForm | None = None
 ) -> Any:
-    me = _me()
+    me = current_actor()
     after = optional_int(request.args.get("cursor")) or 0  # keyset: the last placement row shown
     stmt = placement_service.cases_of(placement)
     active = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
@@ -374,13 +363,13 @@ def _placement_page(
 @bp.route("/placements/<int:placement_id>")
 @permission_required("agency.partnerships.view")
 def placement_detail(placement_id: int):
-    return _placement_page(get_placement_for(_me(), placement_id))
+    return _placement_page(get_placement_for(current_actor(), placement_id))
 
 
 @bp.route("/placements/<int:placement_id>/extend", methods=["POST"])
 @permission_required("agency.partnerships.view", "approvals.request")
 def placement_extend(placement_id: int):
-    me = _me()
+    me = current_actor()
     placement = get_placement_for(me, placement_id)
     form = ExtensionForm()
     if form.validate_on_submit():
@@ -401,7 +390,7 @@ def placement_extend(placement_id: int):
 @bp.route("/placements/<int:placement_id>/recall", methods=["POST"])
 @permission_required("agency.partnerships.view", "approvals.request")
 def placement_recall(placement_id: int):
-    me = _me()
+    me = current_actor()
     placement = get_placement_for(me, placement_id)
     form = EarlyRecallForm()
     if form.validate_on_submit():

@@ -3,9 +3,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from arrears.auth.models import User
 from arrears.auth.permissions import GRANTABLE
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
@@ -21,6 +19,7 @@ from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
+from arrears.web.current import current_actor
 from arrears.web.forms import RightRequestForm, TeamForm
 from arrears.work import pages as work
 
@@ -50,13 +49,9 @@ orgadmin.register(bp)
 work.register(bp)  # applications, notes, promises, attachments, result codes
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 @bp.route("/")
 def home():
-    me = _me()
+    me = current_actor()
     if not (me.can("org.users.view") or me.can("cases.dispatch") or me.can("agency.teams.manage")):
         if me.can("workbench.use"):
             return redirect(url_for("agent_workbench.home"))
@@ -79,7 +74,7 @@ def owners():
 @bp.route("/owners/<int:partnership_id>/request", methods=["GET", "POST"])
 @permission_required("approvals.request", "agency.partnerships.view")
 def request_right(partnership_id: int):
-    me = _me()
+    me = current_actor()
     partnership = get_partnership_for(me, partnership_id)
     form = RightRequestForm()
     form.right.choices = [(k, str(v)) for k, v in GRANTABLE.items() if k not in partnership.grants]
@@ -104,7 +99,7 @@ def teams():
 @bp.route("/teams/<int:team_id>", methods=["GET", "POST"])
 @permission_required("agency.teams.manage")
 def team_edit(team_id: int | None = None):
-    me = _me()
+    me = current_actor()
     team: Team | None = get_team_for(me, team_id) if team_id is not None else None
     form = TeamForm(obj=team) if request.method == "GET" and team else TeamForm()
     people = user_service.list_users()

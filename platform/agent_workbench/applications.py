@@ -13,7 +13,6 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from agent_workbench.forms import ReductionForm, RepaymentForm
 from agent_workbench.views import _case, _render_case, bp
@@ -21,6 +20,7 @@ from arrears.auth.models import User
 from arrears.cases import cases as case_service
 from arrears.errors import DomainError, NotFound
 from arrears.orgs.pages import _field_error
+from arrears.web.current import current_actor
 from arrears.web.forms import ConfirmForm
 from arrears.work import applications
 from arrears.work.loaders import get_application_for
@@ -34,10 +34,6 @@ STATUSES = {
     ApplicationStatus.REJECTED.value: _l("Rejected"),
     ApplicationStatus.CANCELLED.value: _l("Withdrawn"),
 }
-
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 def _files(form: Any) -> list[tuple[str, bytes]]:
@@ -79,7 +75,7 @@ def apply_reduction(case_id: int):
 def _apply(case_id: int, form_class: Any, name: str, request_: Callable[[User, int, Any], Any]) -> Any:
     """File an application from its form; on a refusal, the case page again with the form (the
     message next to its field), 422."""
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)  # 404 before the form is read
     form = form_class()
     if form.validate_on_submit():
@@ -109,7 +105,7 @@ def _announce(made: Any) -> None:
 
 @bp.route("/applications")
 def my_applications():
-    me = _me()
+    me = current_actor()
     status = request.args.get("status", "")
     wanted = ApplicationStatus(status) if status in {s.value for s in ApplicationStatus} else None
     found = applications.mine(me, status=wanted)
@@ -126,7 +122,7 @@ def my_applications():
 
 @bp.route("/applications/<int:application_id>/cancel", methods=["POST"])
 def cancel_application(application_id: int):
-    me = _me()
+    me = current_actor()
     application = get_application_for(me, application_id)
     if application.requested_by_id != me.id:
         raise NotFound()  # only one's own are withdrawn here

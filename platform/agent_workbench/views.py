@@ -15,7 +15,6 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
 from agent_workbench.forms import (
     AttachmentForm,
@@ -36,11 +35,12 @@ from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError, NotFound
 from arrears.orgs.pages import _field_error
 from arrears.payments import queries as repayment_pages
-from arrears.payments import repayments
+from arrears.payments import records
 from arrears.reports import desk as workbench
 from arrears.security import masking
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
+from arrears.web.current import current_actor
 from arrears.work import applications, attachments, calls, contacts, letters, notes
 from arrears.work.models import ApplicationKind, CallResult
 
@@ -100,17 +100,13 @@ CALL_RESULTS = {
 WHEN = {"due": _l("Due"), "upcoming": _l("Upcoming"), "done": _l("Done")}
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 # --- home: figures, honour roll, today's reminders and promises, my cases ---------------------------
 
 
 @bp.route("/")
 def home():
     """工作台基本概况: my figures and rank, the honour roll, what is due today."""
-    me = _me()
+    me = current_actor()
     due = notes.reminders(me, when="due", limit=50)
     return render_template(
         "agent_workbench/home.html",
@@ -128,7 +124,7 @@ def home():
 @bp.route("/cases")
 def cases():
     """My cases (a team lead's ``view=team``: the teams they lead), filtered, sorted, keyset pages."""
-    me = _me()
+    me = current_actor()
     sort = request.args.get("sort", "-dpd")
     if sort not in SORTS:
         sort = "-dpd"
@@ -246,7 +242,7 @@ def _tab_data(me: User, case: Case, tab: str) -> dict[str, Any]:
         data = {"applications": found, "people_ids": [v["application"].requested_by_id for v in found]}
         if tab == "repayments":
             data["applications"] = [v for v in found if v["application"].kind == ApplicationKind.REPAYMENT]
-            data["payments"] = repayment_pages.rows_for(me, repayments.of_case(me, case))
+            data["payments"] = repayment_pages.rows_for(me, records.of_case(me, case))
             data["components"] = repayment_pages.COMPONENTS
             data["component_labels"] = repayment_pages.COMPONENT_LABELS
         else:
@@ -318,7 +314,7 @@ def _render_case(me: User, case: Case, tab: str, **forms: Any) -> str:
 
 @bp.route("/cases/<int:case_id>")
 def case_detail(case_id: int):
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)
     form = _note_form(me)
     corrects = request.args.get("corrects", type=int)
@@ -331,7 +327,7 @@ def case_detail(case_id: int):
 def case_face(case_id: int):
     """The debtor's face image, for a reader who may see the case's personal data in clear
     (audited by the service); 404 for everybody else, as for a case without one."""
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)
     if not case_service.unmask_filter(me)(case):
         raise NotFound()
@@ -343,7 +339,7 @@ def case_face(case_id: int):
 
 @bp.route("/cases/<int:case_id>/notes", methods=["POST"])
 def note_add(case_id: int):
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)  # 404 before anything is read from the form
     form = _note_form(me, request.form)
     if form.validate_on_submit():
@@ -372,7 +368,7 @@ def note_add(case_id: int):
 
 @bp.route("/promises/<int:promise_id>/confirm", methods=["POST"])
 def promise_confirm(promise_id: int):
-    me = _me()
+    me = current_actor()
     promise = notes.my_promise(me, promise_id)  # 404 before the form is read
     form = ConfirmPromiseForm()
     if not form.validate_on_submit():
@@ -404,7 +400,7 @@ def _back(default: str) -> str:
 
 @bp.route("/reminders")
 def reminders():
-    me = _me()
+    me = current_actor()
     when = request.args.get("when", "due")
     if when not in WHEN:
         when = "due"
@@ -423,7 +419,7 @@ def reminders():
 
 @bp.route("/reminders/<int:reminder_id>/done", methods=["POST"])
 def reminder_done(reminder_id: int):
-    me = _me()
+    me = current_actor()
     notes.my_reminder(me, reminder_id)  # 404 before the form is read
     form = SnoozeForm()
     if not form.validate_on_submit():
@@ -435,7 +431,7 @@ def reminder_done(reminder_id: int):
 
 @bp.route("/reminders/<int:reminder_id>/snooze", methods=["POST"])
 def reminder_snooze(reminder_id: int):
-    me = _me()
+    me = current_actor()
     notes.my_reminder(me, reminder_id)  # 404 before the form is read
     form = SnoozeForm()
     if not form.validate_on_submit():

@@ -4,25 +4,20 @@ for a selection of cases from the list. Thin: parse the form, call one service, 
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from typing import Any
 
-from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user
 
 from agent_workbench.views import CALL_RESULTS, _case, bp
-from arrears.auth.models import User
 from arrears.errors import DomainError, ValidationFailed
+from arrears.kernel import clock
 from arrears.kernel.jobs import args as jobs
+from arrears.web.current import current_actor
 from arrears.web.files import attachment_download
 from arrears.work import attachments, calls, letters
 from arrears.work.loaders import get_call_for
-
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 def _back(case_id: int, tab: str) -> Any:
@@ -44,7 +39,7 @@ def _work_file_labels() -> dict[str, Any]:
 
 @bp.route("/cases/<int:case_id>/attachments", methods=["POST"])
 def upload_attachment(case_id: int):
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)
     uploads = [u for u in request.files.getlist("file") if u.filename]
     done = 0
@@ -70,7 +65,7 @@ def upload_attachment(case_id: int):
 
 @bp.route("/attachments/<int:attachment_id>")
 def download_attachment(attachment_id: int):
-    return attachment_download(*attachments.open_for(_me(), attachment_id))
+    return attachment_download(*attachments.open_for(current_actor(), attachment_id))
 
 
 # --- calls ---------------------------------------------------------------------------------------
@@ -78,7 +73,7 @@ def download_attachment(attachment_id: int):
 
 @bp.route("/cases/<int:case_id>/calls", methods=["POST"])
 def start_call(case_id: int):
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)
     try:
         call = calls.start_call(me, case.id, request.form.get("contact_id") or None)
@@ -91,7 +86,7 @@ def start_call(case_id: int):
 
 @bp.route("/calls/<int:call_id>/finish", methods=["POST"])
 def finish_call(call_id: int):
-    me = _me()
+    me = current_actor()
     call = get_call_for(me, call_id)
     try:
         calls.finish_call(
@@ -116,13 +111,13 @@ def _local_datetime(raw: str) -> dt.datetime | None:
         return None
     if naive.tzinfo is not None:
         return naive
-    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    zone = clock.zone()
     return naive.replace(tzinfo=zone)
 
 
 @bp.route("/cases/<int:case_id>/calls/log", methods=["POST"])
 def log_call(case_id: int):
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)
     try:
         calls.log_call(
@@ -147,7 +142,7 @@ def log_call(case_id: int):
 
 @bp.route("/cases/<int:case_id>/letters", methods=["POST"])
 def generate_letter(case_id: int):
-    me = _me()
+    me = current_actor()
     case = _case(me, case_id)
     try:
         letters.generate(me, case.id, request.form.get("template_id"))
@@ -161,7 +156,7 @@ def generate_letter(case_id: int):
 @bp.route("/letters/bulk", methods=["POST"])
 def bulk_letters():
     """From the case list: the selected cases (``case_id`` fields) and a template."""
-    me = _me()
+    me = current_actor()
     try:
         record = letters.start_bulk(me, request.form.getlist("case_id"), request.form.get("template_id"))
     except DomainError as exc:
@@ -172,7 +167,7 @@ def bulk_letters():
 
 @bp.route("/letters/jobs/<job_id>")
 def letters_job(job_id: str):
-    record = letters.bulk_job_for(_me(), job_id)
+    record = letters.bulk_job_for(current_actor(), job_id)
     if request.args.get("format") == "json":
         return jsonify(jobs.status(record))  # the progress bar polls it
     result = record.result or {}

@@ -19,15 +19,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from arrears.kernel.hooks import Event
-from arrears.payments import repayments
+from arrears.payments import collector_reports
 from arrears.payments.events import RepaymentReversed, RepaymentsApplied
 from arrears.reports import desk
 from arrears.work.events import PromisesSettled, RepaymentReported
-from arrears.writeoffs import writeoffs
+from arrears.writeoffs import recoveries
 
 HOOKS: dict[type[Event], Sequence[Callable[[Any], Any]]] = {
-    RepaymentReported: [repayments.record_report],
-    RepaymentsApplied: [writeoffs.on_repayments_applied, desk.on_repayments_applied],
-    RepaymentReversed: [writeoffs.on_repayment_reversed, desk.on_repayment_reversed],
+    RepaymentReported: [collector_reports.record_report],
+    RepaymentsApplied: [recoveries.on_repayments_applied, desk.on_repayments_applied],
+    RepaymentReversed: [recoveries.on_repayment_reversed, desk.on_repayment_reversed],
     PromisesSettled: [desk.on_promises_settled],
 }

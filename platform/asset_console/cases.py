@@ -11,14 +11,12 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from wtforms import SelectField
 from wtforms.validators import Optional
 
 from arrears.allocation import log as allocation_log
 from arrears.allocation import placements as placement_service
 from arrears.allocation.pages import RESULT_STATUS_LABELS, reason_text
-from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
 from arrears.cases.exports import INLINE_MAX, count_cases, export_cases, start_export_job
@@ -33,6 +31,7 @@ from arrears.orgs import partnerships as partnership_service
 from arrears.orgs.loaders import get_job_for
 from arrears.payments import queries as repayment_pages
 from arrears.payments.pages import ManualRepaymentForm
+from arrears.web.current import current_actor
 from arrears.web.forms import CaseEditForm, CaseFilterForm, ConfirmForm, FaceUploadForm
 from arrears.work import queries as work_queries
 from asset_console.views import bp
@@ -53,10 +52,6 @@ class AssetCaseFilterForm(CaseFilterForm):
         default="",
     )
     agency_id = SelectField(_l("Agency"), coerce=int, default=0, validate_choice=False)
-
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 def _filter_form() -> AssetCaseFilterForm:
@@ -97,7 +92,7 @@ def _filter(form: CaseFilterForm) -> case_service.CaseFilter:
 @bp.route("/cases")
 @permission_required("cases.view")
 def cases():
-    me = _me()
+    me = current_actor()
     form = _filter_form()
     try:
         rows, cursor = case_service.page(
@@ -122,7 +117,7 @@ def cases():
 @bp.route("/cases/export")
 @permission_required("cases.export")
 def cases_export():
-    me = _me()
+    me = current_actor()
     fmt = request.args.get("format", "xlsx")
     if fmt not in ("xlsx", "csv"):
         abort(400)
@@ -144,7 +139,7 @@ def cases_export():
 def _case_page(case_id: int, *, unmasked: bool, manual: Any = None, tab: str | None = None) -> Any:
     """The case page; ``manual``: the form of a payment entered by hand, with its errors; ``tab``:
     the tab of the case's work shown first."""
-    me = _me()
+    me = current_actor()
     case = get_case_for(me, case_id)
     today = case_service.business_date(me.org)
     form = CaseEditForm(status=case.status.value, priority=case.priority, tags=", ".join(case.tags))
@@ -185,7 +180,7 @@ def case_detail(case_id: int):
 @bp.route("/cases/<int:case_id>/reveal", methods=["POST"])
 @permission_required("cases.view", "pii.unmask")
 def case_reveal(case_id: int):
-    me = _me()
+    me = current_actor()
     case = get_case_for(me, case_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
@@ -197,7 +192,7 @@ def case_reveal(case_id: int):
 @bp.route("/cases/<int:case_id>/edit", methods=["POST"])
 @permission_required("cases.import")
 def case_edit(case_id: int):
-    me = _me()
+    me = current_actor()
     case = get_case_for(me, case_id)
     form = CaseEditForm()
     if form.validate_on_submit():
@@ -223,7 +218,7 @@ def case_edit(case_id: int):
 def export_download(job_id: str):
     from arrears.integrations.storage import get_storage
 
-    job = get_job_for(_me(), job_id)
+    job = get_job_for(current_actor(), job_id)
     result = job.result or {}
     if not exports.is_export(job) or "storage_key" not in result:
         abort(404)
@@ -249,7 +244,7 @@ def debtors():
 @bp.route("/debtors/<int:debtor_id>/face", methods=["GET", "POST"])
 @permission_required("cases.view")
 def debtor_face(debtor_id: int):
-    me = _me()
+    me = current_actor()
     debtor = get_debtor_for(me, debtor_id)
     if request.method == "POST":
         form = FaceUploadForm()
@@ -272,7 +267,7 @@ def debtor_face(debtor_id: int):
 @bp.route("/debtors/<int:debtor_id>", methods=["GET", "POST"])
 @permission_required("cases.view")
 def debtor_detail(debtor_id: int):
-    me = _me()
+    me = current_actor()
     debtor = get_debtor_for(me, debtor_id)
     unmasked = False
     if request.method == "POST":

@@ -10,10 +10,8 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 
-from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases.imports import batches as import_service
 from arrears.cases.imports.fields import FIELDS, auto_mapping
@@ -25,18 +23,15 @@ from arrears.extensions import db
 from arrears.integrations.storage import get_storage
 from arrears.kernel.jobs.models import JobRecord
 from arrears.security import masking
+from arrears.web.current import current_actor
 from arrears.web.forms import ConfirmForm, ImportUploadForm
 from asset_console.views import bp
-
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 @bp.route("/imports", methods=["GET", "POST"])
 @permission_required("cases.import")
 def imports():
-    me = _me()
+    me = current_actor()
     form = ImportUploadForm()
     saved = import_service.saved_mappings()
     form.mapping.choices = [("auto", _("Recognise the columns")), *[(m.name, m.name) for m in saved]]
@@ -73,7 +68,7 @@ def _table(batch: ImportBatch) -> Any:
 @bp.route("/imports/<int:batch_id>/mapping", methods=["GET", "POST"])
 @permission_required("cases.import")
 def import_mapping(batch_id: int):
-    me = _me()
+    me = current_actor()
     batch = get_import_batch_for(me, batch_id)
     try:
         table = _table(batch)
@@ -125,7 +120,7 @@ def import_mapping(batch_id: int):
 @bp.route("/imports/<int:batch_id>")
 @permission_required("cases.import")
 def import_detail(batch_id: int):
-    me = _me()
+    me = current_actor()
     batch = get_import_batch_for(me, batch_id)
     job = db.session.get(JobRecord, batch.job_id) if batch.job_id else None
     report = batch.report or {}
@@ -151,7 +146,7 @@ def import_detail(batch_id: int):
 def import_errors(batch_id: int):
     import xlsxwriter
 
-    me = _me()
+    me = current_actor()
     batch = get_import_batch_for(me, batch_id)
     report = batch.report or {}
     if me.can("pii.unmask"):

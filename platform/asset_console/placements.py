@@ -15,7 +15,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -25,7 +24,6 @@ from arrears.allocation import placements as placement_service
 from arrears.allocation.loaders import get_placement_for, get_run_for
 from arrears.allocation.models import Placement, PlacementCase, PlacementCaseStatus, PlacementStatus
 from arrears.allocation.pages import reason_text
-from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases import cases as case_service
 from arrears.cases.exports import count_cases
@@ -38,6 +36,7 @@ from arrears.orgs import approvals as approval_service
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs.models import ApprovalStatus
 from arrears.orgs.pages import _field_error
+from arrears.web.current import current_actor
 from arrears.web.forms import CaseFilterForm
 from asset_console.cases import _filter
 from asset_console.views import bp
@@ -55,10 +54,6 @@ class RecallForm(FlaskForm):
 class ExtendForm(FlaskForm):
     ends_on = DateField(_l("New end date"), validators=[DataRequired(message=_l("Give the new end date."))])
     reason = TextAreaField(_l("Why"), validators=[Optional(), Length(max=1000)])
-
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 def _render(template: str, **context: Any) -> str:
@@ -89,7 +84,7 @@ def _case_filter(form: CaseFilterForm, **fixed: Any) -> case_service.CaseFilter:
 
 
 def _listing(tab: str) -> str:
-    me = _me()
+    me = current_actor()
     agency_id = request.args.get("agency_id", type=int)
     page = db.paginate(
         placement_service.listing(me, tab=tab, agency_id=agency_id),
@@ -125,7 +120,7 @@ def placements_ended():
 @bp.route("/placements/pending")
 @permission_required("cases.view")
 def placements_pending():
-    me = _me()
+    me = current_actor()
     form = CaseFilterForm(request.args)
     form.validate()
     f = _case_filter(form, holding="unplaced", status="open", q=None)
@@ -155,7 +150,7 @@ def placements_pending():
 @bp.route("/placements/inhouse")
 @permission_required("cases.view")
 def placements_inhouse():
-    me = _me()
+    me = current_actor()
     form = CaseFilterForm(request.args)
     form.validate()
     assignee_id = request.args.get("assignee_id", type=int)
@@ -188,7 +183,7 @@ def placements_inhouse():
 @bp.route("/placements/history")
 @permission_required("cases.view")
 def placements_history():
-    me = _me()
+    me = current_actor()
     loan_no = request.args.get("loan_no", "").strip() or None
     agency_id = request.args.get("agency_id", type=int)
     before = request.args.get("before", type=int)
@@ -214,7 +209,7 @@ def placements_history():
 @bp.route("/placements/cases/<int:case_id>")
 @permission_required("cases.view")
 def placement_case_history(case_id: int):
-    me = _me()
+    me = current_actor()
     case = get_case_for(me, case_id)
     return _render(
         "asset_console/placement_case.html",
@@ -230,7 +225,7 @@ def placement_case_history(case_id: int):
 @bp.route("/placements/approvals")
 @permission_required("approvals.request")
 def placements_approvals():
-    me = _me()
+    me = current_actor()
     side = "outbox" if request.args.get("side") == "outbox" else "inbox"
     status_arg = request.args.get("status", "pending")
     status = ApprovalStatus(status_arg) if status_arg in {s.value for s in ApprovalStatus} else None
@@ -256,7 +251,7 @@ def placements_approvals():
 def _placement_page(
     placement: Placement, *, recall: RecallForm | None = None, extend: ExtendForm | None = None
 ) -> str:
-    me = _me()
+    me = current_actor()
     after = request.args.get("after", type=int)
     stmt = placement_service.cases_of(placement)
     if after:
@@ -289,14 +284,14 @@ def _placement_page(
 @bp.route("/placements/<int:placement_id>")
 @permission_required("cases.view")
 def placement_detail(placement_id: int):
-    return _placement_page(get_placement_for(_me(), placement_id))
+    return _placement_page(get_placement_for(current_actor(), placement_id))
 
 
 @bp.route("/placements/<int:placement_id>/recall", methods=["POST"])
 @permission_required("placements.manage")
 def placement_recall(placement_id: int):
     """退案: the selected cases (``case_ids``) or, with ``scope=all``, every case still placed."""
-    me = _me()
+    me = current_actor()
     placement = get_placement_for(me, placement_id)
     form = RecallForm()
     if not form.validate_on_submit():
@@ -328,7 +323,7 @@ def placement_recall(placement_id: int):
 @permission_required("placements.manage")
 def placement_extend(placement_id: int):
     """延期: ask for a later end date (a second owner admin approves it)."""
-    me = _me()
+    me = current_actor()
     placement = get_placement_for(me, placement_id)
     form = ExtendForm()
     if not form.validate_on_submit():

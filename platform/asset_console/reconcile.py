@@ -12,7 +12,6 @@ from flask import abort, flash, jsonify, redirect, render_template, request, sen
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, StringField, SubmitField
@@ -25,7 +24,9 @@ from arrears.extensions import db
 from arrears.integrations.storage import StorageNotFound, get_storage
 from arrears.kernel.jobs import args as job_service
 from arrears.payments import reconcile as service
+from arrears.payments import reconcile_runs
 from arrears.web.console import NavItem
+from arrears.web.current import current_actor
 from asset_console.views import bp
 
 NAV = NavItem("asset_console.reconciliations", _l("Reconciliation"), "repayments.audit")
@@ -84,14 +85,10 @@ class StatementSourceForm(FlaskForm):
     save = SubmitField(_l("Save"))
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 def _source_form(me: User) -> StatementSourceForm:
     form = StatementSourceForm()
     if request.method == "GET" or not form.is_submitted():
-        prefix = service.source_prefix(me.org)
+        prefix = reconcile_runs.source_prefix(me.org)
         form.enabled.data = prefix is not None
         form.prefix.data = prefix or service.DEFAULT_PREFIX
     return form
@@ -100,18 +97,18 @@ def _source_form(me: User) -> StatementSourceForm:
 @bp.route("/reconciliations", methods=["GET", "POST"])
 @permission_required("repayments.audit")
 def reconciliations():
-    me = _me()
+    me = current_actor()
     form = StatementUploadForm()
     if form.validate_on_submit():
         upload = form.file.data
         try:
-            record = service.start_upload(me, upload.read(), upload.filename or "statement")
+            record = reconcile_runs.start_upload(me, upload.read(), upload.filename or "statement")
         except DomainError as exc:
             flash(str(exc.message), "danger")
         else:
             return redirect(url_for("asset_console.reconciliation", job_id=record.id))
     page = db.paginate(
-        service.history(),
+        reconcile_runs.history(),
         page=max(1, request.args.get("page", 1, type=int) or 1),
         per_page=20,
         error_out=False,
@@ -121,7 +118,7 @@ def reconciliations():
         form=form,
         page=page,
         source=_source_form(me),
-        folder=service.source_folder(me.org),
+        folder=reconcile_runs.source_folder(me.org),
         can_configure=me.can("org.settings.manage"),
         labels=service.CATEGORY_LABELS,
     )
@@ -130,12 +127,12 @@ def reconciliations():
 @bp.route("/reconciliations/source", methods=["POST"])
 @permission_required("repayments.audit", "org.settings.manage")
 def reconciliation_source():
-    me = _me()
+    me = current_actor()
     form = StatementSourceForm()
     if not form.validate_on_submit():
         abort(400)
     try:
-        prefix = service.set_statement_source(
+        prefix = reconcile_runs.set_statement_source(
             me, (form.prefix.data or service.DEFAULT_PREFIX) if form.enabled.data else None
         )
     except DomainError as exc:
@@ -158,10 +155,10 @@ def _rows_page(result: dict[str, Any], category: str) -> tuple[list[dict[str, An
 @bp.route("/reconciliations/<job_id>")
 @permission_required("repayments.audit")
 def reconciliation(job_id: str):
-    job = service.job_for(_me(), job_id)
+    job = reconcile_runs.job_for(current_actor(), job_id)
     if request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json":
         return jsonify(job_service.status(job))
-    result = service.load_result(job) if job.status.done else None
+    result = reconcile_runs.load_result(job) if job.status.done else None
     category = request.args.get("category", "")
     if result is not None and category not in service.CATEGORIES:
         category = next((c for c in service.CATEGORIES if result["summary"][c]["count"]), "matched")
@@ -189,7 +186,7 @@ def reconciliation(job_id: str):
 @bp.route("/reconciliations/<job_id>/result.xlsx")
 @permission_required("repayments.audit")
 def reconciliation_xlsx(job_id: str):
-    job = service.job_for(_me(), job_id)
+    job = reconcile_runs.job_for(current_actor(), job_id)
     key = (job.result or {}).get("xlsx_key")
     if not key:
         abort(404)

@@ -21,20 +21,19 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.cases.exports import INLINE_MAX
 from arrears.cases.loaders import get_case_for
 from arrears.errors import DomainError, NotFound
 from arrears.orgs.pages import _field_error
-from arrears.payments import pages
+from arrears.payments import collector_reports, pages
 from arrears.payments import queries as repayment_pages
 from arrears.payments import repayments as repayment_service
 from arrears.payments.loaders import get_repayment_for
 from arrears.payments.models import Repayment
 from arrears.web.console import NavItem
+from arrears.web.current import current_actor
 from arrears.work import applications as application_service
 from arrears.work.models import ApplicationStatus
 from asset_console.cases import _case_page
@@ -62,17 +61,13 @@ REDUCTION_STATUSES = {
 }
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 # --- the records ----------------------------------------------------------------------------------
 
 
 @bp.route("/repayments")
 @permission_required("repayments.view")
 def repayments():
-    me = _me()
+    me = current_actor()
     return pages.records(
         "asset_console.repayments",
         me=me,
@@ -87,7 +82,7 @@ def repayments():
 @bp.route("/repayments/export")
 @permission_required("repayments.view", "cases.export")
 def repayments_export():
-    me = _me()
+    me = current_actor()
     f = pages.filters(pages.filter_form(me, agencies=True))
     if repayment_pages.count(me, f) > current_app.config.get("EXPORT_INLINE_MAX", INLINE_MAX):
         job_id = repayment_pages.start_export_job(me, f)
@@ -114,7 +109,7 @@ def _detail_page(
     reversal: pages.ReversalForm | None = None,
     status: int = 200,
 ) -> Any:
-    me = _me()
+    me = current_actor()
     return (
         render_template(
             "asset_console/repayment.html",
@@ -134,13 +129,13 @@ def _detail_page(
 @bp.route("/repayments/<int:repayment_id>")
 @permission_required("repayments.view")
 def repayment_detail(repayment_id: int):
-    return _detail_page(get_repayment_for(_me(), repayment_id))
+    return _detail_page(get_repayment_for(current_actor(), repayment_id))
 
 
 @bp.route("/repayments/<int:repayment_id>/reversal", methods=["POST"])
 @permission_required("repayments.view")
 def repayment_reverse(repayment_id: int):
-    me = _me()
+    me = current_actor()
     repayment = get_repayment_for(me, repayment_id)  # 404 before the form is read
     form = pages.ReversalForm()
     if not form.validate_on_submit():
@@ -161,7 +156,7 @@ def repayment_reverse(repayment_id: int):
 @bp.route("/repayments/audit")
 @permission_required("repayments.audit")
 def repayment_audit():
-    me = _me()
+    me = current_actor()
     after = request.args.get("after")
     page = repayment_pages.audit_page(me, after=after, limit=pages.page_size())
     return render_template(
@@ -177,7 +172,7 @@ def repayment_audit():
 @bp.route("/repayments/<int:repayment_id>/audit", methods=["POST"])
 @permission_required("repayments.audit")
 def repayment_decide(repayment_id: int):
-    me = _me()
+    me = current_actor()
     repayment = get_repayment_for(me, repayment_id)  # 404 before the form is read
     form = pages.AuditForm()
     if not form.validate_on_submit():
@@ -186,13 +181,13 @@ def repayment_decide(repayment_id: int):
     note = form.note.data or ""
     try:
         if form.confirm.data:
-            repayment_service.confirm_report(me, repayment, note)
+            collector_reports.confirm_report(me, repayment, note)
             message = _("The report was confirmed and applied to the loan.")
         elif form.match.data:
-            repayment_service.match_report(me, repayment, form.core_id.data or "", note)
+            collector_reports.match_report(me, repayment, form.core_id.data or "", note)
             message = _("The report was matched to the core system's record.")
         elif form.reject.data:
-            repayment_service.reject_report(me, repayment, note)
+            collector_reports.reject_report(me, repayment, note)
             message = _("The report was rejected.")
         else:
             flash(pages.not_valid(), "danger")
@@ -215,7 +210,7 @@ def repayment_decide(repayment_id: int):
 @bp.route("/reductions")
 @permission_required("work.view")
 def reductions():
-    me = _me()
+    me = current_actor()
     status = request.args.get("status", "")
     if status not in REDUCTION_STATUSES:
         status = ""
@@ -240,12 +235,12 @@ def reductions():
 @bp.route("/cases/<int:case_id>/repayments", methods=["POST"])
 @permission_required("repayments.post")
 def case_repayment_enter(case_id: int):
-    me = _me()
+    me = current_actor()
     case = get_case_for(me, case_id)  # 404 before the form is read
     form = pages.ManualRepaymentForm()
     if form.validate_on_submit():
         try:
-            row = repayment_service.record_manual(
+            row = collector_reports.record_manual(
                 me,
                 case,
                 amount=(form.amount.data or "").strip(),
@@ -275,7 +270,7 @@ def case_repayment_enter(case_id: int):
 @bp.route("/settings/repayment-order", methods=["GET", "POST"])
 @permission_required("org.settings.manage")
 def repayment_order():
-    me = _me()
+    me = current_actor()
     order = repayment_service.allocation_order(me)
     form = pages.order_form(order, formdata=request.method == "POST")
     if request.method == "POST":

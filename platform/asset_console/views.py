@@ -3,9 +3,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 
-from arrears.auth.models import User
 from arrears.auth.permissions import DEFAULT_GRANTS, GRANTABLE
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
@@ -18,6 +16,7 @@ from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
+from arrears.web.current import current_actor
 from arrears.web.forms import PartnershipForm
 from arrears.work import pages as work
 
@@ -47,14 +46,10 @@ orgadmin.register(bp)
 work.register(bp)  # applications, notes, promises, attachments, result codes
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 @bp.route("/")
 def home():
     return render_template(
-        "asset_console/home.html", figures=dashboard.organisation_home(_me()), eager=is_eager()
+        "asset_console/home.html", figures=dashboard.organisation_home(current_actor()), eager=is_eager()
     )
 
 
@@ -82,7 +77,7 @@ def partnership_new():
     if form.validate_on_submit():
         try:
             partnership_service.create_partnership(
-                _me(),
+                current_actor(),
                 agency_slug=form.agency_slug.data or "",
                 starts_on=form.starts_on.data,
                 ends_on=form.ends_on.data,
@@ -100,7 +95,7 @@ def partnership_new():
 @bp.route("/partnerships/<int:partnership_id>", methods=["GET", "POST"])
 @permission_required("partnerships.manage")
 def partnership_edit(partnership_id: int):
-    partnership = get_partnership_for(_me(), partnership_id)
+    partnership = get_partnership_for(current_actor(), partnership_id)
     form = PartnershipForm(obj=partnership) if request.method == "GET" else PartnershipForm()
     _grant_choices(form)
     form.agency_slug.data = partnership.agency.slug
@@ -111,7 +106,7 @@ def partnership_edit(partnership_id: int):
     if form.validate_on_submit():
         try:
             partnership_service.update_partnership(
-                _me(),
+                current_actor(),
                 partnership,
                 status=PartnershipStatus(form.status.data),
                 ends_on=form.ends_on.data,

@@ -9,22 +9,21 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
+from arrears.kernel.money import format_amount
 from arrears.orgs.pages import _field_error
 from arrears.web.console import NavItem
+from arrears.web.current import current_actor
 from arrears.web.forms import ConfirmForm
 from arrears.work import applications as application_service
 from arrears.work import letters as letter_service
@@ -54,10 +53,6 @@ class LimitsForm(FlaskForm):
     repayment_org = StringField(_l("Repayments: the agency manager decides up to"))
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 def _placeholders() -> list[tuple[str, str, str]]:
     """Each placeholder as written in a template, its meaning and its sample value."""
     return [
@@ -75,7 +70,7 @@ def letter_templates():
     archived = request.args.get("archived") == "1"
     return render_template(
         "asset_console/letter_templates.html",
-        templates=letter_service.list_templates(_me(), archived=archived),
+        templates=letter_service.list_templates(current_actor(), archived=archived),
         archived=archived,
     )
 
@@ -83,7 +78,7 @@ def letter_templates():
 def _template_page(form: LetterTemplateForm, template: LetterTemplate | None) -> Any:
     """Save the form (create or update), or fill it in with the sample values when the preview
     button was pressed; errors go next to their field and nothing is saved."""
-    me = _me()
+    me = current_actor()
     preview: dict[str, str] | None = None
     if form.validate_on_submit():
         name, subject, body = form.name.data or "", form.subject.data or "", form.body.data or ""
@@ -121,7 +116,7 @@ def letter_template_new():
 @bp.route("/letter-templates/<int:template_id>", methods=["GET", "POST"])
 @permission_required("letters.templates.manage")
 def letter_template_edit(template_id: int):
-    template = get_letter_template_for(_me(), template_id)
+    template = get_letter_template_for(current_actor(), template_id)
     form = LetterTemplateForm(obj=template) if request.method == "GET" else LetterTemplateForm()
     return _template_page(form, template)
 
@@ -129,7 +124,7 @@ def letter_template_edit(template_id: int):
 @bp.route("/letter-templates/<int:template_id>/archive", methods=["POST"])
 @permission_required("letters.templates.manage")
 def letter_template_archive(template_id: int):
-    me = _me()
+    me = current_actor()
     template = get_letter_template_for(me, template_id)
     if ConfirmForm().validate_on_submit():
         try:
@@ -144,7 +139,7 @@ def letter_template_archive(template_id: int):
 @bp.route("/letter-templates/<int:template_id>/restore", methods=["POST"])
 @permission_required("letters.templates.manage")
 def letter_template_restore(template_id: int):
-    me = _me()
+    me = current_actor()
     template = get_letter_template_for(me, template_id)
     if ConfirmForm().validate_on_submit():
         try:
@@ -164,7 +159,7 @@ def letter_template_restore(template_id: int):
 @bp.route("/settings/application-limits", methods=["GET", "POST"])
 @permission_required("org.settings.manage")
 def application_limits():
-    me = _me()
+    me = current_actor()
     form = LimitsForm()
     if form.validate_on_submit():
         try:
@@ -189,10 +184,6 @@ def application_limits():
         "asset_console/application_limits.html",
         form=form,
         limits=limits,
-        money=_money,
+        money=format_amount,
         level_labels=application_service.LEVEL_LABELS,
     )
-
-
-def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"

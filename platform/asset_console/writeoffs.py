@@ -20,7 +20,6 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -29,6 +28,9 @@ from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError, NotFound
 from arrears.orgs.pages import _field_error
+from arrears.web.current import current_actor, page_number
+from arrears.writeoffs import ledger as writeoff_ledger
+from arrears.writeoffs import proposals
 from arrears.writeoffs import writeoffs as service
 from arrears.writeoffs.models import WriteOffRule
 from asset_console.views import bp
@@ -82,14 +84,6 @@ class LedgerFilterForm(FlaskForm):
     loan_no = StringField(_l("Loan number"), validators=[Optional()])
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 def _candidate_filter(me: User) -> tuple[CandidateFilterForm, service.CandidateFilter]:
     form = CandidateFilterForm(request.args)
     form.rule_id.choices = [("", _("Any active rule"))] + [
@@ -112,12 +106,12 @@ def _day(raw: str | None) -> dt.date | None:
         return None
 
 
-def _ledger_filter(me: User) -> tuple[LedgerFilterForm, service.LedgerFilter]:
+def _ledger_filter(me: User) -> tuple[LedgerFilterForm, writeoff_ledger.LedgerFilter]:
     form = LedgerFilterForm(request.args)
-    form.agency_id.choices = [("", _("All"))] + [(str(i), n) for i, n in service.agency_choices(me)]
+    form.agency_id.choices = [("", _("All"))] + [(str(i), n) for i, n in writeoff_ledger.agency_choices(me)]
     agency = form.agency_id.data or ""
     status = form.status.data if form.status.data in service.LEDGER_STATUSES else ""
-    f = service.LedgerFilter(
+    f = writeoff_ledger.LedgerFilter(
         date_from=_day(form.date_from.data),
         date_to=_day(form.date_to.data),
         status=status or None,
@@ -144,9 +138,9 @@ def _near(endpoint: str, page: service.Page) -> dict[str, str | None]:
 
 
 def _candidates_page(reason: ReasonForm | None = None, status: int = 200) -> Any:
-    me = _me()
+    me = current_actor()
     form, f = _candidate_filter(me)
-    page = service.candidates_page(me, f, page=_page(), per_page=PER_PAGE)
+    page = service.candidates_page(me, f, page=page_number(), per_page=PER_PAGE)
     return (
         render_template(
             "asset_console/writeoff_candidates.html",
@@ -170,7 +164,7 @@ def writeoffs() -> Any:
 @bp.route("/writeoffs/propose", methods=["POST"])
 @permission_required("writeoffs.propose")
 def writeoffs_propose() -> Any:
-    me = _me()
+    me = current_actor()
     form = ReasonForm()
     if not form.validate_on_submit():
         flash(_("Say why these loans are written off."), "danger")
@@ -178,9 +172,9 @@ def writeoffs_propose() -> Any:
     try:
         if request.form.get("all") == "1":
             _filters, f = _candidate_filter(me)
-            done = service.propose_candidates(me, f, form.reason.data or "")
+            done = proposals.propose_candidates(me, f, form.reason.data or "")
         else:
-            done = service.propose(me, request.form.getlist("case_ids"), form.reason.data or "")
+            done = proposals.propose(me, request.form.getlist("case_ids"), form.reason.data or "")
     except NotFound:
         raise
     except DomainError as exc:
@@ -203,11 +197,11 @@ def writeoffs_propose() -> Any:
 @bp.route("/writeoffs/proposals")
 @permission_required("writeoffs.view")
 def writeoffs_proposals() -> Any:
-    me = _me()
+    me = current_actor()
     status = request.args.get("status", "pending")
     if status not in ("pending", "decided", "all"):
         status = "pending"
-    page = service.batches(me, status=None if status == "all" else status, page=_page())
+    page = proposals.batches(me, status=None if status == "all" else status, page=page_number())
     return render_template(
         "asset_console/writeoff_proposals.html",
         page=page,
@@ -223,9 +217,9 @@ def writeoffs_proposals() -> Any:
 @bp.route("/writeoffs/ledger")
 @permission_required("writeoffs.view")
 def writeoffs_ledger() -> Any:
-    me = _me()
+    me = current_actor()
     form, f = _ledger_filter(me)
-    page = service.ledger_page(me, f, page=_page(), per_page=PER_PAGE)
+    page = writeoff_ledger.ledger_page(me, f, page=page_number(), per_page=PER_PAGE)
     return render_template(
         "asset_console/writeoff_ledger.html",
         form=form,
@@ -240,14 +234,16 @@ def writeoffs_ledger() -> Any:
 @bp.route("/writeoffs/ledger/export")
 @permission_required("writeoffs.view", "cases.export")
 def writeoffs_export() -> Any:
-    me = _me()
+    me = current_actor()
     _form, f = _ledger_filter(me)
-    if service.ledger_count(me, f) > current_app.config.get("EXPORT_INLINE_MAX", service.INLINE_MAX):
-        job_id = service.start_export_job(me, f)
+    if writeoff_ledger.ledger_count(me, f) > current_app.config.get(
+        "EXPORT_INLINE_MAX", writeoff_ledger.INLINE_MAX
+    ):
+        job_id = writeoff_ledger.start_export_job(me, f)
         flash(_("The export runs in the background; download it here when it is ready."), "info")
         return redirect(url_for("asset_console.job_detail", job_id=job_id))
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it)
-    service.export_xlsx(me, f, spool)
+    writeoff_ledger.export_xlsx(me, f, spool)
     spool.seek(0)
     return send_file(
         spool,
@@ -258,9 +254,9 @@ def writeoffs_export() -> Any:
 
 
 def _detail_page(write_off_id: int, form: ReasonForm | None = None, status: int = 200) -> Any:
-    me = _me()
+    me = current_actor()
     write_off = service.get_write_off_for(me, write_off_id)
-    detail = service.detail(me, write_off)
+    detail = writeoff_ledger.detail(me, write_off)
     return (
         render_template(
             "asset_console/writeoff_detail.html",
@@ -284,7 +280,7 @@ def writeoff_detail(write_off_id: int) -> Any:
 @bp.route("/writeoffs/<int:write_off_id>/reversal", methods=["POST"])
 @permission_required("writeoffs.view")
 def writeoff_reversal(write_off_id: int) -> Any:
-    me = _me()
+    me = current_actor()
     write_off = service.get_write_off_for(me, write_off_id)  # 404 before the form is read
     form = ReasonForm()
     if not form.validate_on_submit():
@@ -307,7 +303,7 @@ def writeoff_reversal(write_off_id: int) -> Any:
 @bp.route("/writeoffs/rules", methods=["GET", "POST"])
 @permission_required("writeoffs.view")
 def writeoffs_rules() -> Any:
-    me = _me()
+    me = current_actor()
     form = ThresholdForm(formdata=None, threshold=f"{service.threshold(me.org):.2f}")
     status = 200
     if request.method == "POST":
@@ -348,7 +344,7 @@ def _rule_values(form: RuleForm) -> dict[str, Any]:
 
 
 def _rule_form(rule: WriteOffRule | None) -> Any:
-    me = _me()
+    me = current_actor()
     if rule is None or request.method == "POST":
         form = RuleForm()
     else:
@@ -390,14 +386,14 @@ def writeoff_rule_new() -> Any:
 @bp.route("/writeoffs/rules/<int:rule_id>", methods=["GET", "POST"])
 @permission_required("writeoffs.view")
 def writeoff_rule_edit(rule_id: int) -> Any:
-    rule = service.get_rule_for(_me(), rule_id)  # 404 before anything else
+    rule = service.get_rule_for(current_actor(), rule_id)  # 404 before anything else
     return _rule_form(rule)
 
 
 @bp.route("/writeoffs/rules/<int:rule_id>/deactivate", methods=["POST"])
 @permission_required("writeoffs.view")
 def writeoff_rule_deactivate(rule_id: int) -> Any:
-    me = _me()
+    me = current_actor()
     rule = service.get_rule_for(me, rule_id)
     try:
         service.deactivate_rule(me, rule)

@@ -23,9 +23,9 @@ from arrears.allocation.models import (
     RunStatus,
 )
 from arrears.auth.models import User
-from arrears.cases.cases import business_date
 from arrears.cases.models import Case
 from arrears.extensions import db
+from arrears.kernel.clock import business_date
 
 PAGE = 100
 

@@ -19,14 +19,13 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
@@ -46,15 +45,18 @@ from arrears.allocation.models import (
 )
 from arrears.allocation.rules import BUCKETS, METHODS, NEVER_HELD, PREVIOUS
 from arrears.auth.models import User
-from arrears.cases.cases import HOLDINGS, CaseFilter, business_date
+from arrears.cases.cases import HOLDINGS, CaseFilter
 from arrears.cases.cases import loan_numbers as case_service_loan_numbers
 from arrears.cases.loaders import get_case_for
 from arrears.errors import DomainError, NotFound, ValidationFailed
 from arrears.extensions import db
+from arrears.kernel.clock import business_date
 from arrears.kernel.jobs.queue import is_eager
+from arrears.kernel.money import as_decimal
 from arrears.orgs.loaders import get_job_for
 from arrears.orgs.pages import _field_error
 from arrears.web.console import NavItem
+from arrears.web.current import current_actor
 from arrears.web.forms import ConfirmForm
 
 # --- labels (the stored values are stable codes; the pages translate them) -------------------------------
@@ -158,10 +160,6 @@ def reason_text(reason: str) -> str:
     return str(label) if label is not None else reason
 
 
-def _me() -> User:
-    return current_user._get_current_object()
-
-
 # --- who may do what -----------------------------------------------------------------------------------
 
 
@@ -182,7 +180,7 @@ def _allocator_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not allowed_levels(_me()):
+        if not allowed_levels(current_actor()):
             abort(403)
         return view(*args, **kwargs)
 
@@ -190,12 +188,12 @@ def _allocator_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _check_level(level: AllocationLevel) -> None:
-    if level not in allowed_levels(_me()):
+    if level not in allowed_levels(current_actor()):
         abort(403)
 
 
 def _level_arg(raw: str | None) -> AllocationLevel:
-    levels = allowed_levels(_me())
+    levels = allowed_levels(current_actor())
     for level in levels:
         if level.value == raw:
             return level
@@ -378,15 +376,12 @@ class SubmitRunForm(FlaskForm):
     reason = TextAreaField(_l("Note for the reviewer"), validators=[Optional(), Length(max=1000)])
 
 
-def _money(field: Any) -> Decimal | None:
-    raw = (field.data or "").strip().replace(",", "")
+def _amount_field(field: Any) -> Decimal | None:
+    raw = (field.data or "").strip()
     if not raw:
         return None
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or value < 0:
+    value = as_decimal(raw)
+    if value is None or value < 0:
         field.errors = [*list(field.errors), _("Enter an amount.")]
         return None
     return value
@@ -442,7 +437,7 @@ def register(bp: Blueprint) -> None:
             reason_text=reason_text,
             shown_status=allocation_log.shown_status,
             case_endpoint=_case_endpoint(name),
-            levels=allowed_levels(_me()),
+            levels=allowed_levels(current_actor()),
             **context,
         )
 
@@ -451,7 +446,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/strategies")
     @_allocator_required
     def strategies():
-        me = _me()
+        me = current_actor()
         archived = request.args.get("archived") == "1"
         levels = allowed_levels(me)
         found = [s for s in _all(strategy_service.listing(me, archived=archived)) if s.level in levels]
@@ -460,13 +455,13 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/strategy-log")
     @_allocator_required
     def strategy_log():
-        me = _me()
+        me = current_actor()
         levels = allowed_levels(me)
         entries = [v for v in strategy_service.change_log(me) if v.strategy.level in levels]
         return render("allocation/strategy_log.html", entries=entries)
 
     def _names(level: AllocationLevel) -> dict[str, str]:
-        return {t.key: t.name for t in allocation_log.targets_for(_me(), level)}
+        return {t.key: t.name for t in allocation_log.targets_for(current_actor(), level)}
 
     def _editor(
         form: StrategyForm,
@@ -475,7 +470,7 @@ def register(bp: Blueprint) -> None:
         problems: dict[str, str],
         strategy: AllocationStrategy | None,
     ) -> str:
-        choices = allocation_log.targets_for(_me(), level)
+        choices = allocation_log.targets_for(current_actor(), level)
         names = {t.key: t.name for t in choices}
         used = {k for r in rules for k in [*r["targets"], *r["previous"], *r["shares"]] if k != NEVER_HELD}
         extra = sorted(k for k in used if k not in names)  # named by the rules, not a target now
@@ -541,7 +536,7 @@ def register(bp: Blueprint) -> None:
         version_before = strategy.version if strategy is not None else None
         try:
             saved = strategy_service.save(
-                _me(),
+                current_actor(),
                 strategy=strategy,
                 name=form.name.data or "",
                 level=level,
@@ -579,7 +574,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/strategies/<int:strategy_id>", methods=["GET", "POST"])
     @_allocator_required
     def strategy_edit(strategy_id: int):
-        strategy = get_strategy_for(_me(), strategy_id)
+        strategy = get_strategy_for(current_actor(), strategy_id)
         _check_level(strategy.level)
         form = StrategyForm()
         rules = [editable(r) for r in strategy.rules]
@@ -595,7 +590,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/strategies/<int:strategy_id>/versions")
     @_allocator_required
     def strategy_versions(strategy_id: int):
-        strategy = get_strategy_for(_me(), strategy_id)
+        strategy = get_strategy_for(current_actor(), strategy_id)
         _check_level(strategy.level)
         names = _names(strategy.level)
         versions = strategy_service.versions(strategy)
@@ -608,7 +603,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/strategies/<int:strategy_id>/archive", methods=["POST"])
     @_allocator_required
     def strategy_archive(strategy_id: int):
-        me = _me()
+        me = current_actor()
         strategy = get_strategy_for(me, strategy_id)
         _check_level(strategy.level)
         if ConfirmForm().validate_on_submit():
@@ -628,7 +623,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/runs")
     @_allocator_required
     def runs():
-        me = _me()
+        me = current_actor()
         status_arg = request.args.get("status", "")
         status = RunStatus(status_arg) if status_arg in {s.value for s in RunStatus} else None
         page = db.paginate(
@@ -640,7 +635,7 @@ def register(bp: Blueprint) -> None:
         return render("allocation/runs.html", page=page, status=status_arg)
 
     def _run_form(form: RunForm, level: AllocationLevel) -> None:
-        me = _me()
+        me = current_actor()
         chosen = [
             (s.id, f"{s.name} (v{s.version})") for s in _all(strategy_service.listing(me)) if s.level == level
         ]
@@ -653,7 +648,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/runs/new", methods=["GET", "POST"])
     @_allocator_required
     def run_new():
-        me = _me()
+        me = current_actor()
         level = _level_arg(request.values.get("level"))
         today = business_date(me.org)
         if request.method == "GET":
@@ -677,8 +672,8 @@ def register(bp: Blueprint) -> None:
             scope = CaseFilter(
                 dpd_min=form.dpd_min.data,
                 dpd_max=form.dpd_max.data,
-                amount_min=_money(form.amount_min),
-                amount_max=_money(form.amount_max),
+                amount_min=_amount_field(form.amount_min),
+                amount_max=_amount_field(form.amount_max),
                 product=form.product.data or None,
                 province=form.province.data or None,
                 city=form.city.data or None,
@@ -748,14 +743,14 @@ def register(bp: Blueprint) -> None:
         )
 
     def _run(run_id: int) -> AllocationRun:
-        run = get_run_for(_me(), run_id)
+        run = get_run_for(current_actor(), run_id)
         _check_level(run.level)
         return run
 
     @bp.route("/allocation/runs/<int:run_id>")
     @_allocator_required
     def run_detail(run_id: int):
-        me = _me()
+        me = current_actor()
         run = _run(run_id)
         job = None
         if run.job_id:
@@ -798,7 +793,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/runs/<int:run_id>/submit", methods=["POST"])
     @_allocator_required
     def run_submit(run_id: int):
-        me = _me()
+        me = current_actor()
         run = _run(run_id)
         form = SubmitRunForm()
         if form.validate_on_submit():
@@ -815,7 +810,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/runs/<int:run_id>/apply", methods=["POST"])
     @_allocator_required
     def run_apply(run_id: int):
-        me = _me()
+        me = current_actor()
         run = _run(run_id)
         if ConfirmForm().validate_on_submit():
             try:
@@ -829,7 +824,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/runs/<int:run_id>/discard", methods=["POST"])
     @_allocator_required
     def run_discard(run_id: int):
-        me = _me()
+        me = current_actor()
         run = _run(run_id)
         if ConfirmForm().validate_on_submit():
             try:
@@ -870,7 +865,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/allocation/cases/<int:case_id>")
     @_allocator_required
     def case_allocations(case_id: int):
-        me = _me()
+        me = current_actor()
         case = get_case_for(me, case_id)
         rows = allocation_log.case_results(me, case)
         return render(

@@ -27,12 +27,12 @@ from arrears.allocation.models import (
 )
 from arrears.auth.models import User
 from arrears.auth.principal import require
-from arrears.cases.cases import business_date
 from arrears.cases.models import Case, CaseHolder
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.clock import business_date
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals
 from arrears.orgs.models import Approval

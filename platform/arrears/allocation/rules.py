@@ -14,8 +14,10 @@ changed between two versions (the strategy change log).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from arrears.kernel.money import as_decimal
 
 METHODS = ("round_robin", "balanced_amount", "fixed_shares", "region", "performance")
 PREVIOUS = ("any", "keep", "exclude")
@@ -88,15 +90,14 @@ def _int(value: Any, where: str, problems: list[tuple[str, str]]) -> int | None:
     return number
 
 
-def _money(value: Any, where: str, problems: list[tuple[str, str]]) -> Decimal | None:
+def _amount(value: Any, where: str, problems: list[tuple[str, str]]) -> Decimal | None:
     if value is None or value == "":
         return None
-    try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except InvalidOperation:
+    number = as_decimal(value)
+    if number is None:
         problems.append((where, "an amount"))
         return None
-    if not number.is_finite() or number < 0:
+    if number < 0:
         problems.append((where, "a non-negative amount"))
         return None
     return number
@@ -133,8 +134,8 @@ def parse_rules(raw: Any, target_keys: set[str] | None = None) -> list[Rule]:
             dpd_min=_int(f.get("dpd_min"), f"{at}.filter.dpd_min", problems),
             dpd_max=_int(f.get("dpd_max"), f"{at}.filter.dpd_max", problems),
             buckets=_strings(f.get("buckets"), f"{at}.filter.buckets", problems),
-            amount_min=_money(f.get("amount_min"), f"{at}.filter.amount_min", problems),
-            amount_max=_money(f.get("amount_max"), f"{at}.filter.amount_max", problems),
+            amount_min=_amount(f.get("amount_min"), f"{at}.filter.amount_min", problems),
+            amount_max=_amount(f.get("amount_max"), f"{at}.filter.amount_max", problems),
             products=_strings(f.get("products"), f"{at}.filter.products", problems),
             provinces=_strings(f.get("provinces"), f"{at}.filter.provinces", problems),
             cities=_strings(f.get("cities"), f"{at}.filter.cities", problems),
@@ -166,7 +167,7 @@ def parse_rules(raw: Any, target_keys: set[str] | None = None) -> list[Rule]:
                 problems.append((f"{at}.shares", "a share for each target"))
             else:
                 for key, value in raw_shares.items():
-                    share = _money(value, f"{at}.shares.{key}", problems)
+                    share = _amount(value, f"{at}.shares.{key}", problems)
                     if share is not None and share > 0:
                         shares[str(key)] = share
                 if shares and sum(shares.values()) != Decimal(100):

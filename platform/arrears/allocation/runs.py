@@ -66,7 +66,7 @@ from arrears.allocation.models import (
 from arrears.allocation.rules import RulesInvalid, dump_rules, parse_rules
 from arrears.auth.models import RolePermission, User, UserRole, UserStatus
 from arrears.auth.principal import require
-from arrears.cases.cases import CaseFilter, bucket, business_date, filtered
+from arrears.cases.cases import CaseFilter, bucket, filtered
 from arrears.cases.holders import hold
 from arrears.cases.models import Case, CaseHolder, CaseStatus
 from arrears.cases.scopes import assigned, unassigned
@@ -74,6 +74,7 @@ from arrears.columns import Money, UTCDateTime, utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.clock import business_date
 from arrears.kernel.db import insert_rows
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext

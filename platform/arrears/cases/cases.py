@@ -15,12 +15,10 @@ import base64
 import contextlib
 import datetime as dt
 import json
-import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Select, Text, cast, or_, select, tuple_
 from sqlalchemy.orm import joinedload
@@ -31,6 +29,7 @@ from arrears.cases.scopes import assigned, assigned_to, in_teams, unassigned
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.clock import business_date
 from arrears.orgs.models import Partnership, PartnershipStatus
 from arrears.security.pii import keyring
 from arrears.tenancy.models import Organisation, OrgKind
@@ -72,15 +71,6 @@ _BUCKET_DPD: dict[str, tuple[int | None, int | None]] = {
     "M3": (61, 90),
     "M4+": (91, None),
 }
-
-
-def business_date(org: Organisation) -> dt.date:
-    """The owner's business date: its own setting if it fixes one, else today where it works."""
-    fixed = (org.settings or {}).get("business_date")
-    if fixed:
-        return dt.date.fromisoformat(fixed)
-    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    return dt.datetime.now(zone).date()
 
 
 def bucket(dpd: int) -> str:

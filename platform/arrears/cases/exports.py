@@ -13,11 +13,12 @@ from flask_babel import lazy_gettext as _l
 
 from arrears.auth.models import User
 from arrears.auth.principal import require
-from arrears.cases.cases import CaseFilter, bucket, business_date, page
+from arrears.cases.cases import CaseFilter, bucket, page
 from arrears.cases.models import Case
 from arrears.cases.schemas import debtor_view
 from arrears.extensions import db
 from arrears.kernel import audit, exports
+from arrears.kernel.clock import business_date
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
 from arrears.tenancy.models import Organisation

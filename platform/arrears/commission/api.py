@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 
 from arrears.cases.cases import BUCKETS
 from arrears.commission import commission
+from arrears.commission import statements as commission_statements
 from arrears.commission.loaders import get_commission_contract_for, get_commission_statement_for
 from arrears.commission.models import CommissionContract, CommissionStatement, RecordKind, StatementStatus
 from arrears.commission.schemas import (
@@ -262,7 +263,7 @@ def settle_commission(body: dict[str, Any]) -> Any:
 def adjust_commission_statement(commission_statement: CommissionStatement, body: dict[str, Any]) -> Any:
     if not isinstance(body["amount"], (str, int)) or isinstance(body["amount"], bool):
         raise ValidationFailed(_("Give the amount as a decimal number in a string."), field="amount")
-    commission.add_adjustment(g.api_user, commission_statement, body["amount"], body["reason"])
+    commission_statements.add_adjustment(g.api_user, commission_statement, body["amount"], body["reason"])
     return _statement_view(commission_statement)
 
 
@@ -275,12 +276,12 @@ def adjust_commission_statement(commission_statement: CommissionStatement, body:
     response_schema=CommissionStatementDetailSchema(),
     tags=TAGS,
     lookup=("commission_statement_id", get_commission_statement_for),
-    permission="commission.approve",
+    permission="commission_statements.approve",
     load_body=False,
 )
 def approve_commission_statement(commission_statement: CommissionStatement) -> Any:
     body = load_json(CommissionApprovalInSchema()) if request.get_data(cache=True).strip() else {"note": ""}
-    commission.approve(g.api_user, commission_statement, body["note"])
+    commission_statements.approve(g.api_user, commission_statement, body["note"])
     return _statement_view(commission_statement)
 
 
@@ -292,8 +293,8 @@ def approve_commission_statement(commission_statement: CommissionStatement) -> A
     response_schema=CommissionStatementDetailSchema(),
     tags=TAGS,
     lookup=("commission_statement_id", get_commission_statement_for),
-    permission="commission.approve",
+    permission="commission_statements.approve",
 )
 def pay_commission_statement(commission_statement: CommissionStatement, body: dict[str, Any]) -> Any:
-    commission.mark_paid(g.api_user, commission_statement, body["reference"])
+    commission_statements.mark_paid(g.api_user, commission_statement, body["reference"])
     return _statement_view(commission_statement)

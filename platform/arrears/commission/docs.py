@@ -39,7 +39,8 @@ from arrears.commission.models import (
     TierBasis,
 )
 from arrears.extensions import db
-from arrears.kernel import audit
+from arrears.kernel import audit, documents
+from arrears.kernel.money import format_amount
 from arrears.orgs import queries as org_queries
 from arrears.payments.models import Repayment
 from arrears.payments.queries import loan_numbers
@@ -212,7 +213,7 @@ def _local(moment: dt.datetime | None) -> dt.datetime | None:
     """A moment as the owner's wall-clock time (a workbook's datetimes have no zone)."""
     if moment is None:
         return None
-    return moment.astimezone(service._zone()).replace(tzinfo=None)
+    return moment.astimezone(service.clock.zone()).replace(tzinfo=None)
 
 
 def _records_of(actor: User, f: service.RecordFilter) -> Iterator[list[RecordRow]]:
@@ -421,10 +422,6 @@ def _audited(
 # --- the statement as a PDF ------------------------------------------------------------------------------
 
 
-def _money(value: Decimal | None) -> str:
-    return f"{(value if value is not None else ZERO):,.2f}"
-
-
 def _percent(value: Decimal | None) -> str:
     if value is None:
         return "—"
@@ -445,17 +442,15 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-    from arrears.work.letters import _font, _markup
-
     view = statement_view(actor, statement)
     s = statement
-    font = _font()
+    font = documents.font()
     heading = ParagraphStyle("heading", fontName=font, fontSize=16, leading=24, alignment=1, wordWrap="CJK")
     section = ParagraphStyle("section", fontName=font, fontSize=12, leading=18, wordWrap="CJK")
     normal = ParagraphStyle("body", fontName=font, fontSize=10, leading=15, wordWrap="CJK")
 
     def p(text: Any, style: ParagraphStyle = normal) -> Paragraph:
-        return Paragraph(_markup(str(text)), style)
+        return Paragraph(documents.markup(str(text)), style)
 
     def table(rows: list[list[Any]], widths: list[float], *, header: bool = True, numbers: int = 1) -> Table:
         t = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
@@ -500,13 +495,19 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
             [
                 line["bucket"],
                 str(line.get("count", 0) + line.get("clawback_count", 0)),
-                _money(line["amount"]),
-                _money(line["commission"]),
-                _money(line["clawbacks"]),
+                format_amount(line["amount"]),
+                format_amount(line["commission"]),
+                format_amount(line["clawbacks"]),
             ]
             for line in view.lines
         ),
-        [_("Total"), str(s.record_count), _money(s.base_amount), _money(s.commission), _money(s.clawbacks)],
+        [
+            _("Total"),
+            str(s.record_count),
+            format_amount(s.base_amount),
+            format_amount(s.commission),
+            format_amount(s.clawbacks),
+        ],
     ]
     story += [table(rows, [width * 0.16, width * 0.14, width * 0.24, width * 0.23, width * 0.23])]
     story += [Spacer(1, 5 * mm), p(_("Adjustments"), section), Spacer(1, 2 * mm)]
@@ -514,7 +515,7 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
         adj_rows: list[list[Any]] = [
             [_("Kind"), _("Amount"), _("Reason")],
             *(
-                [label(ADJUSTMENT_LABELS, a.kind), _money(a.amount), p(a.reason or "—")]
+                [label(ADJUSTMENT_LABELS, a.kind), format_amount(a.amount), p(a.reason or "—")]
                 for a in view.adjustments
             ),
         ]
@@ -525,12 +526,12 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
         story.append(p(_("No adjustments.")))
     story += [Spacer(1, 5 * mm), p(_("Totals"), section), Spacer(1, 2 * mm)]
     totals = [
-        [_("Base amount"), _money(s.base_amount)],
+        [_("Base amount"), format_amount(s.base_amount)],
         [_("Recovery rate"), _percent(s.recovery_rate)],
-        [_("Commission"), _money(s.commission)],
-        [_("Clawbacks"), _money(s.clawbacks)],
-        [_("Adjustments"), _money(s.adjustments)],
-        [_("Net"), _money(s.net)],
+        [_("Commission"), format_amount(s.commission)],
+        [_("Clawbacks"), format_amount(s.clawbacks)],
+        [_("Adjustments"), format_amount(s.adjustments)],
+        [_("Net"), format_amount(s.net)],
     ]
     t = table(totals, [width * 0.3, width * 0.3], header=False)
     t.setStyle(TableStyle([("FONTSIZE", (0, -1), (-1, -1), 11)]))

@@ -27,7 +27,6 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from wtforms import BooleanField, SelectField, StringField, SubmitField, TextAreaField
@@ -38,6 +37,7 @@ from arrears.auth.principal import permission_required
 from arrears.cases.cases import BUCKETS
 from arrears.commission import commission as service
 from arrears.commission import docs
+from arrears.commission import statements as commission_statements
 from arrears.commission.loaders import get_commission_contract_for, get_commission_statement_for
 from arrears.commission.models import (
     CommissionContract,
@@ -53,6 +53,7 @@ from arrears.errors import DomainError, NotFound
 from arrears.extensions import db
 from arrears.orgs import queries as org_queries
 from arrears.tenancy.models import OrgKind
+from arrears.web.current import current_actor, page_number
 from arrears.web.forms import ConfirmForm
 
 PER_PAGE = 50
@@ -136,14 +137,6 @@ class ContractForm(VersionForm):
 
 
 # --- helpers --------------------------------------------------------------------------------------------
-
-
-def _me() -> User:
-    return current_user._get_current_object()
-
-
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def _add_error(form: Any, field: str, message: str) -> bool:
@@ -252,7 +245,7 @@ def register(bp: Blueprint) -> None:
         return f"{name}.{endpoint}"
 
     def render(template: str, **context: Any) -> str:
-        me = _me()
+        me = current_actor()
         return render_template(
             template,
             ep=ep,
@@ -279,14 +272,14 @@ def register(bp: Blueprint) -> None:
     # --- statements -------------------------------------------------------------------------------
 
     def statements_page(settle: SettleForm | None = None, status: int = 200) -> Any:
-        me = _me()
+        me = current_actor()
         form = StatementFilterForm(request.args)
         form.status.choices = [("", _("All"))] + [(k, str(v)) for k, v in docs.STATUS_LABELS.items()]
         period = _period_arg(form)
         wanted = form.status.data if form.status.data in docs.STATUS_LABELS else None
         page = db.paginate(
             service.statement_query(me, period=period, status=StatementStatus(wanted) if wanted else None),
-            page=_page(),
+            page=page_number(),
             per_page=PER_PAGE,
             error_out=False,
         )
@@ -317,7 +310,7 @@ def register(bp: Blueprint) -> None:
             flash(_("The form was not valid; try again."), "danger")
             return statements_page(form, 400)
         try:
-            job_id = service.queue_settlement(_me(), form.period.data or "")
+            job_id = service.queue_settlement(current_actor(), form.period.data or "")
         except DomainError as exc:
             _show_error(form, exc)
             return statements_page(form, exc.status)
@@ -338,10 +331,10 @@ def register(bp: Blueprint) -> None:
         paid: PaidForm | None = None,
         status: int = 200,
     ) -> Any:
-        me = _me()
+        me = current_actor()
         page = db.paginate(
             service.record_query(me, service.RecordFilter(statement_id=statement.id)),
-            page=_page(),
+            page=page_number(),
             per_page=PER_PAGE,
             error_out=False,
         )
@@ -362,19 +355,21 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/statements/<int:commission_statement_id>")
     @permission_required("commission.view")
     def commission_statement(commission_statement_id: int) -> Any:
-        return statement_page(get_commission_statement_for(_me(), commission_statement_id))
+        return statement_page(get_commission_statement_for(current_actor(), commission_statement_id))
 
     @bp.route("/commission/statements/<int:commission_statement_id>/adjustments", methods=["POST"])
     @permission_required("commission.manage")
     def commission_adjust(commission_statement_id: int) -> Any:
-        me = _me()
+        me = current_actor()
         statement = get_commission_statement_for(me, commission_statement_id)
         form = AdjustmentForm()
         if not form.validate_on_submit():
             flash(_("The form was not valid; try again."), "danger")
             return statement_page(statement, adjust=form, status=400)
         try:
-            service.add_adjustment(me, statement, form.amount.data or "", form.reason.data or "")
+            commission_statements.add_adjustment(
+                me, statement, form.amount.data or "", form.reason.data or ""
+            )
         except NotFound:
             raise
         except DomainError as exc:
@@ -386,11 +381,11 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/statements/<int:commission_statement_id>/approve", methods=["POST"])
     @permission_required("commission.approve")
     def commission_approve(commission_statement_id: int) -> Any:
-        me = _me()
+        me = current_actor()
         statement = get_commission_statement_for(me, commission_statement_id)
         if ConfirmForm().validate_on_submit():
             try:
-                service.approve(me, statement)
+                commission_statements.approve(me, statement)
             except NotFound:
                 raise
             except DomainError as exc:
@@ -402,14 +397,14 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/statements/<int:commission_statement_id>/paid", methods=["POST"])
     @permission_required("commission.approve")
     def commission_paid(commission_statement_id: int) -> Any:
-        me = _me()
+        me = current_actor()
         statement = get_commission_statement_for(me, commission_statement_id)
         form = PaidForm()
         if not form.validate_on_submit():
             flash(_("The form was not valid; try again."), "danger")
             return statement_page(statement, paid=form, status=400)
         try:
-            service.mark_paid(me, statement, form.reference.data or "")
+            commission_statements.mark_paid(me, statement, form.reference.data or "")
         except NotFound:
             raise
         except DomainError as exc:
@@ -421,7 +416,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/statements/<int:commission_statement_id>/statement.xlsx")
     @permission_required("commission.view")
     def commission_statement_xlsx(commission_statement_id: int) -> Any:
-        me = _me()
+        me = current_actor()
         statement = get_commission_statement_for(me, commission_statement_id)
         return _send_xlsx(
             lambda out: docs.statement_xlsx(me, statement, out),
@@ -431,7 +426,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/statements/<int:commission_statement_id>/statement.pdf")
     @permission_required("commission.view")
     def commission_statement_pdf(commission_statement_id: int) -> Any:
-        me = _me()
+        me = current_actor()
         statement = get_commission_statement_for(me, commission_statement_id)
         body = docs.statement_pdf(me, statement)
         return send_file(
@@ -462,9 +457,11 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/records")
     @permission_required("commission.view")
     def commission_records() -> Any:
-        me = _me()
+        me = current_actor()
         form, f = record_filter(me)
-        page = db.paginate(service.record_query(me, f), page=_page(), per_page=PER_PAGE, error_out=False)
+        page = db.paginate(
+            service.record_query(me, f), page=page_number(), per_page=PER_PAGE, error_out=False
+        )
         return render(
             "commission/records.html",
             form=form,
@@ -477,7 +474,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/records.xlsx")
     @permission_required("commission.view")
     def commission_records_xlsx() -> Any:
-        me = _me()
+        me = current_actor()
         _form, f = record_filter(me)
         return _send_xlsx(lambda out: docs.records_xlsx(me, f, out), "commission-records.xlsx")
 
@@ -486,7 +483,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/contracts")
     @permission_required("commission.view")
     def commission_contracts() -> Any:
-        me = _me()
+        me = current_actor()
         rows = service.contracts(me)
         latest = {c.id: next(iter(service.versions_of(c)), None) for c in rows}
         # what the organisation could pay under but has no contract for yet: a partner agency (an
@@ -516,7 +513,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/contracts/new", methods=["GET", "POST"])
     @permission_required("commission.manage")
     def commission_contract_new() -> Any:
-        me = _me()
+        me = current_actor()
         if request.method == "GET":
             form = ContractForm(
                 formdata=None, effective_from=dt.datetime.now(dt.UTC).date().replace(day=1).isoformat()
@@ -555,7 +552,7 @@ def register(bp: Blueprint) -> None:
     def contract_page(
         contract: CommissionContract, form: VersionForm | None = None, status: int = 200
     ) -> Any:
-        me = _me()
+        me = current_actor()
         versions = service.versions_of(contract)
         if form is None:
             form = VersionForm(formdata=None)
@@ -578,12 +575,12 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/contracts/<int:commission_contract_id>")
     @permission_required("commission.view")
     def commission_contract(commission_contract_id: int) -> Any:
-        return contract_page(get_commission_contract_for(_me(), commission_contract_id))
+        return contract_page(get_commission_contract_for(current_actor(), commission_contract_id))
 
     @bp.route("/commission/contracts/<int:commission_contract_id>/versions", methods=["POST"])
     @permission_required("commission.manage")
     def commission_version_add(commission_contract_id: int) -> Any:
-        me = _me()
+        me = current_actor()
         contract = get_commission_contract_for(me, commission_contract_id)
         form = VersionForm()
         if not form.validate_on_submit():
@@ -610,7 +607,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/commission/contracts/<int:commission_contract_id>/end", methods=["POST"])
     @permission_required("commission.manage")
     def commission_contract_end(commission_contract_id: int) -> Any:
-        me = _me()
+        me = current_actor()
         contract = get_commission_contract_for(me, commission_contract_id)
         if ConfirmForm().validate_on_submit():
             if contract.status == ContractStatus.ENDED:

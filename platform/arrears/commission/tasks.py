@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from arrears.commission.commission import accrue, previous_period, settle
+from arrears.commission.accrual import accrue
+from arrears.commission.commission import previous_period, settle
 from arrears.commission.models import CommissionContract, ContractStatus
 from arrears.extensions import db
 from arrears.kernel.jobs.registry import job

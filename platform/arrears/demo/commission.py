@@ -10,16 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import random
 import zlib
-import zoneinfo
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import select
 
 from arrears.auth.models import User
 from arrears.cases.models import Case, CaseStatus
 from arrears.commission.models import CommissionContract, CommissionStatement
 from arrears.extensions import db
+from arrears.kernel import clock
 from arrears.payments.models import Repayment, RepaymentSource
 from arrears.tenancy import tenant
 from arrears.tenancy.models import Organisation
@@ -41,12 +40,9 @@ def placed_since(today: dt.date) -> dt.date:
     return min(today, max(first, PARTNERSHIP_START))
 
 
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
 def seed_commission(by_slug: dict[str, Organisation]) -> None:
     from arrears.commission import commission
+    from arrears.commission import statements as commission_statements
     from arrears.kernel.transaction import transaction
     from arrears.payments import repayments
 
@@ -62,7 +58,7 @@ def seed_commission(by_slug: dict[str, Organisation]) -> None:
             return
         period = commission.previous_period()
         start, end = commission.period_bounds(period)
-        zone = _zone()
+        zone = clock.zone()
         first_day = start.astimezone(zone).date()
         last_day = (end.astimezone(zone) - dt.timedelta(days=1)).date()
         agencies = sorted((by_slug[s] for s in PAYMENTS if s in by_slug), key=lambda o: o.slug)
@@ -128,5 +124,5 @@ def seed_commission(by_slug: dict[str, Organisation]) -> None:
         east = by_slug.get("demo-agency-east")
         paid = statements.get(east.id) if east is not None else None
         if paid is not None:
-            commission.approve(reviewer, paid, "核对无误 (checked)")
-            commission.mark_paid(reviewer, paid, f"WIRE-{period}-001")
+            commission_statements.approve(reviewer, paid, "核对无误 (checked)")
+            commission_statements.mark_paid(reviewer, paid, f"WIRE-{period}-001")

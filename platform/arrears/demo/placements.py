@@ -15,10 +15,11 @@ from arrears.allocation import runs as allocation
 from arrears.allocation import strategies
 from arrears.allocation.models import AllocationLevel, AllocationStrategy, Placement
 from arrears.auth.models import User
-from arrears.cases.cases import CaseFilter, business_date
+from arrears.cases.cases import CaseFilter
 from arrears.demo.commission import OWNER as COMMISSION_OWNER
 from arrears.demo.commission import placed_since
 from arrears.extensions import db
+from arrears.kernel.clock import business_date
 from arrears.orgs import approvals
 from arrears.tenancy import tenant
 from arrears.tenancy.models import Organisation

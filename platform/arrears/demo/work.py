@@ -35,20 +35,19 @@ from __future__ import annotations
 import datetime as dt
 import random
 import zlib
-import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import func, select, update
 
 from arrears.allocation.assignments import OPEN
 from arrears.auth.models import User
-from arrears.cases.cases import business_date
 from arrears.cases.models import Case, CaseStatus
 from arrears.cases.scopes import assigned
 from arrears.columns import utcnow
 from arrears.extensions import db
+from arrears.kernel import clock
+from arrears.kernel.clock import business_date
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals
 from arrears.orgs.models import Approval
@@ -124,13 +123,9 @@ def _rng(*parts: object) -> random.Random:
     return random.Random(zlib.crc32("/".join(map(str, parts)).encode()))  # noqa: S311 (demo data)
 
 
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
 def _at(day: dt.date, rng: random.Random) -> dt.datetime:
     """A moment of office hours on ``day`` where the organisation works, in UTC."""
-    local = dt.datetime.combine(day, dt.time(rng.randrange(9, 18), rng.randrange(0, 60)), tzinfo=_zone())
+    local = dt.datetime.combine(day, dt.time(rng.randrange(9, 18), rng.randrange(0, 60)), tzinfo=clock.zone())
     return local.astimezone(dt.UTC)
 
 

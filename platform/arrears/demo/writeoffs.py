@@ -23,7 +23,7 @@ def seed_writeoffs(by_slug: dict[str, Organisation]) -> None:
     from arrears.kernel.transaction import transaction
     from arrears.orgs import approvals
     from arrears.payments import repayments
-    from arrears.writeoffs import writeoffs
+    from arrears.writeoffs import proposals, writeoffs
 
     owner = by_slug.get(OWNER)
     if owner is None:
@@ -51,7 +51,7 @@ def seed_writeoffs(by_slug: dict[str, Organisation]) -> None:
             return
         first, second = found[0].case, found[1].case
         loan, outstanding = first.loan_no, first.outstanding
-        done = writeoffs.propose(admin, [first.id], "长期逾期, 无还款能力 (no means to pay)", rule_id=rule.id)
+        done = proposals.propose(admin, [first.id], "长期逾期, 无还款能力 (no means to pay)", rule_id=rule.id)
         approvals.decide(reviewer, done.approval, approve=True, note="同意核销")
         writeoffs.register_approved(done.approval.id)
         # the debtor pays a little after the write-off: a recovery
@@ -72,4 +72,4 @@ def seed_writeoffs(by_slug: dict[str, Organisation]) -> None:
                 enqueue_apply=False,
             )
         repayments.apply_all(owner)
-        writeoffs.propose(admin, [second.id], "失联超过一年 (unreachable for over a year)", rule_id=rule.id)
+        proposals.propose(admin, [second.id], "失联超过一年 (unreachable for over a year)", rule_id=rule.id)

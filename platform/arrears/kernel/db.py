@@ -165,3 +165,8 @@ def among(column: Any, ids: Sequence[Any], type_: Any = None) -> Any:
         element = type_ if type_ is not None else BigInteger()
         return column == any_(bindparam(None, list(ids), type_=ARRAY(element)))
     return column.in_(list(ids))
+
+
+def is_postgres() -> bool:
+    """Whether the session's database is PostgreSQL (else the embedded SQLite)."""
+    return db.session.get_bind().dialect.name == "postgresql"

@@ -30,3 +30,31 @@ def parse_amount(value: Any, field: str, *, allow_zero: bool = False) -> Decimal
     if amount >= LIMIT:
         raise ValidationFailed(_("The amount is too large."), field=field)
     return amount.quantize(Decimal("0.01"))
+
+
+def as_decimal(raw: Any) -> Decimal | None:
+    """Text from a form, a file or a JSON number as a Decimal, for callers that say themselves what is
+    wrong with it: thousands separators dropped, a float read by its shortest form; ``None`` for
+    blank, not a number, or not finite."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    if isinstance(raw, float):
+        raw = repr(raw)
+    text = str(raw).strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        number = raw if isinstance(raw, Decimal) else Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def cents(value: Any) -> Decimal:
+    """A stored amount to two places (``None`` is zero)."""
+    return Decimal(value if value is not None else 0).quantize(Decimal("0.01"))
+
+
+def format_amount(value: Decimal | None) -> str:
+    """An amount as documents print it: ``1,234.50`` (``None`` is zero)."""
+    return f"{(value if value is not None else Decimal('0')):,.2f}"

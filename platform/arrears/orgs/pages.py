@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from arrears.auth.models import User, UserStatus
 from arrears.auth.permissions import permissions_for_kind
@@ -30,6 +29,7 @@ from arrears.orgs import teams as team_service
 from arrears.orgs import users as user_service
 from arrears.orgs.loaders import get_approval_for, get_job_for, get_role_for, get_user_for
 from arrears.orgs.models import ApprovalStatus
+from arrears.web.current import current_actor, page_number
 from arrears.web.forms import (
     AuditFilterForm,
     ConfirmForm,
@@ -39,14 +39,6 @@ from arrears.web.forms import (
     SettingsForm,
     UserForm,
 )
-
-
-def _me() -> User:
-    return current_user._get_current_object()
-
-
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 def register(bp: Blueprint, *, approvals: bool = True) -> None:
@@ -72,7 +64,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @bp.route("/users/new", methods=["GET", "POST"])
     @permission_required("org.users.manage")
     def user_new():
-        actor = _me()
+        actor = current_actor()
         form = UserForm()
         _user_form(form, actor, None)
         if form.validate_on_submit():
@@ -96,7 +88,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
     @permission_required("org.users.view")
     def user_edit(user_id: int):
-        actor = _me()
+        actor = current_actor()
         user = get_user_for(actor, user_id)
         form = UserForm(obj=user) if request.method == "GET" else UserForm()
         _user_form(form, actor, user)
@@ -127,7 +119,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @bp.route("/users/<int:user_id>/status", methods=["POST"])
     @permission_required("org.users.manage")
     def user_status(user_id: int):
-        actor = _me()
+        actor = current_actor()
         user = get_user_for(actor, user_id)
         if ConfirmForm().validate_on_submit():
             new = UserStatus.ACTIVE if user.status == UserStatus.DISABLED else UserStatus.DISABLED
@@ -141,7 +133,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @bp.route("/users/<int:user_id>/password", methods=["POST"])
     @permission_required("org.users.manage")
     def user_password(user_id: int):
-        actor = _me()
+        actor = current_actor()
         user = get_user_for(actor, user_id)
         form = PasswordResetForm()
         if form.validate_on_submit():
@@ -173,14 +165,14 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
         from arrears.auth.models import Role
 
         all_roles = db.session.scalars(select(Role).order_by(Role.template_key.is_(None), Role.name)).all()
-        labels = {p.name: str(p.label) for p in permissions_for_kind(_me().org.kind)}
+        labels = {p.name: str(p.label) for p in permissions_for_kind(current_actor().org.kind)}
         return render_template("shared/roles.html", roles=all_roles, labels=labels)
 
     @bp.route("/roles/new", methods=["GET", "POST"])
     @bp.route("/roles/<int:role_id>", methods=["GET", "POST"])
     @permission_required("org.roles.manage")
     def role_edit(role_id: int | None = None):
-        actor = _me()
+        actor = current_actor()
         role = get_role_for(actor, role_id) if role_id is not None else None
         form = RoleForm(obj=role) if request.method == "GET" and role else RoleForm()
         _role_form(form, actor, role)
@@ -207,7 +199,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @bp.route("/roles/<int:role_id>/delete", methods=["POST"])
     @permission_required("org.roles.manage")
     def role_delete(role_id: int):
-        actor = _me()
+        actor = current_actor()
         role = get_role_for(actor, role_id)
         if ConfirmForm().validate_on_submit():
             try:
@@ -230,7 +222,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
             since=form.since.data if not form.since.errors else None,
             until=form.until.data if not form.until.errors else None,
         )
-        page = db.paginate(stmt, page=_page(), per_page=50, error_out=False)
+        page = db.paginate(stmt, page=page_number(), per_page=50, error_out=False)
         return render_template("shared/audit.html", form=form, page=page)
 
     # --- jobs -----------------------------------------------------------------------------------
@@ -241,16 +233,16 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
 
         confirm = ConfirmForm()
         if confirm.validate_on_submit():
-            record = job_service.start_census(_me())
+            record = job_service.start_census(current_actor())
             return redirect(url_for(ep("job_detail"), job_id=record.id))
         stmt = select(JobRecord).order_by(JobRecord.created_at.desc())
-        page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
+        page = db.paginate(stmt, page=page_number(), per_page=30, error_out=False)
         return render_template("shared/jobs.html", page=page, eager=is_eager(), confirm=confirm)
 
     @bp.route("/jobs/<job_id>")
     @permission_required("org.jobs.view")
     def job_detail(job_id: str):
-        record = get_job_for(_me(), job_id)
+        record = get_job_for(current_actor(), job_id)
         if request.accept_mimetypes.best == "application/json" or request.args.get("format") == "json":
             return jsonify(job_args.status(record))
         return render_template(
@@ -264,7 +256,7 @@ def register(bp: Blueprint, *, approvals: bool = True) -> None:
     @bp.route("/settings", methods=["GET", "POST"])
     @permission_required("org.settings.manage")
     def settings():
-        me = _me()
+        me = current_actor()
         form = SettingsForm()
         if request.method == "GET":
             form.name.data = me.org.name
@@ -291,9 +283,9 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
         side = "outbox" if request.args.get("side") == "outbox" else "inbox"
         status_arg = request.args.get("status", "pending")
         status = ApprovalStatus(status_arg) if status_arg in {s.value for s in ApprovalStatus} else None
-        me = _me()
+        me = current_actor()
         stmt = approval_service.listing(me.org_id, side=side, status=status).where(approval_service.scope(me))
-        page = db.paginate(stmt, page=_page(), per_page=30, error_out=False)
+        page = db.paginate(stmt, page=page_number(), per_page=30, error_out=False)
         return render_template(
             "shared/approvals.html",
             page=page,
@@ -305,7 +297,7 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
     @bp.route("/approvals/<int:approval_id>", methods=["GET", "POST"])
     @permission_required("approvals.request")
     def approval_detail(approval_id: int):
-        actor = _me()
+        actor = current_actor()
         approval = get_approval_for(actor, approval_id)
         form = DecisionForm()
         if form.validate_on_submit():
@@ -340,7 +332,7 @@ def _register_approvals(bp: Blueprint, ep: Callable[[str], str]) -> None:
     @bp.route("/approvals/<int:approval_id>/cancel", methods=["POST"])
     @permission_required("approvals.request")
     def approval_cancel(approval_id: int):
-        actor = _me()
+        actor = current_actor()
         approval = get_approval_for(actor, approval_id)
         if ConfirmForm().validate_on_submit():
             try:

@@ -15,7 +15,8 @@ from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case, Posting
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.payments import repayments
+from arrears.payments import batches as repayment_batches
+from arrears.payments import collector_reports, records, repayments
 from arrears.payments.loaders import get_repayment_for
 from arrears.payments.models import Repayment
 from arrears.payments.schemas import (
@@ -52,7 +53,7 @@ def post_repayments() -> Any:
         raise ValidationFailed(
             _("Send the body as application/json."), details={"content_type": request.mimetype}
         )
-    status, answer, replayed = repayments.post_batch(
+    status, answer, replayed = repayment_batches.post_batch(
         g.api_user, request.get_data(cache=False), request.headers.get("Idempotency-Key")
     )
     response = jsonify(answer)
@@ -62,7 +63,7 @@ def post_repayments() -> Any:
     return response
 
 
-def _filters() -> repayments.RepaymentFilter:
+def _filters() -> records.RepaymentFilter:
     args = request.args
 
     def day(name: str) -> dt.date | None:
@@ -75,7 +76,7 @@ def _filters() -> repayments.RepaymentFilter:
             raise ValidationFailed(_("Give a date as YYYY-MM-DD."), field=name) from None
 
     agency = args.get("agency_id")
-    return repayments.RepaymentFilter(
+    return records.RepaymentFilter(
         status=args.get("status") or None,
         source=args.get("source") or None,
         loan_no=args.get("loan_no") or None,
@@ -97,14 +98,14 @@ def _filters() -> repayments.RepaymentFilter:
 def list_repayments() -> Any:
     raw = request.args.get("limit", "100")
     limit = min(max(int(raw), 1), 500) if raw.isdigit() else 100
-    stmt = repayments.query(g.api_user, _filters()).order_by(None).order_by(Repayment.id.desc())
+    stmt = records.query(g.api_user, _filters()).order_by(None).order_by(Repayment.id.desc())
     before = request.args.get("before")
     if before and before.isdigit():
         stmt = stmt.where(Repayment.id < int(before))
     rows = list(db.session.scalars(stmt.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": repayments.views(rows), "next_cursor": rows[-1].id if more and rows else None}
+    return {"items": records.views(rows), "next_cursor": rows[-1].id if more and rows else None}
 
 
 @api.route(
@@ -115,7 +116,7 @@ def list_repayments() -> Any:
     lookup=("repayment_id", get_repayment_for),
 )
 def get_repayment(repayment: Repayment) -> Any:
-    return repayments.views([repayment])[0]
+    return records.views([repayment])[0]
 
 
 @api.route(
@@ -129,7 +130,7 @@ def get_repayment(repayment: Repayment) -> Any:
     lookup=("repayment_id", get_repayment_for),
 )
 def reverse_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
-    return repayments.views([repayments.reverse(g.api_user, repayment, body["reason"])])[0]
+    return records.views([repayments.reverse(g.api_user, repayment, body["reason"])])[0]
 
 
 @api.route(
@@ -146,12 +147,12 @@ def reverse_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
 def audit_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
     decision = body["decision"]
     if decision == "confirm":
-        row = repayments.confirm_report(g.api_user, repayment, body["note"])
+        row = collector_reports.confirm_report(g.api_user, repayment, body["note"])
     elif decision == "match":
-        row = repayments.match_report(g.api_user, repayment, body["core_id"], body["note"])
+        row = collector_reports.match_report(g.api_user, repayment, body["core_id"], body["note"])
     else:
-        row = repayments.reject_report(g.api_user, repayment, body["note"])
-    return repayments.views([row])[0]
+        row = collector_reports.reject_report(g.api_user, repayment, body["note"])
+    return records.views([row])[0]
 
 
 @api.route(
@@ -166,7 +167,7 @@ def audit_repayment(repayment: Repayment, body: dict[str, Any]) -> Any:
     permission="repayments.post",
 )
 def enter_repayment(case: Case, body: dict[str, Any]) -> Any:
-    row = repayments.record_manual(
+    row = collector_reports.record_manual(
         g.api_user,
         case,
         amount=body["amount"],
@@ -175,7 +176,7 @@ def enter_repayment(case: Case, body: dict[str, Any]) -> Any:
         reference=body["reference"],
         note=body["note"],
     )
-    return repayments.views([row])[0]
+    return records.views([row])[0]
 
 
 @api.route(
@@ -187,7 +188,7 @@ def enter_repayment(case: Case, body: dict[str, Any]) -> Any:
     lookup=("case_id", get_case_for),
 )
 def case_repayments(case: Case) -> Any:
-    return repayments.views(repayments.of_case(g.api_user, case))
+    return records.views(records.of_case(g.api_user, case))
 
 
 @api.route(
@@ -197,7 +198,7 @@ def case_repayments(case: Case) -> Any:
     many=True,
     tags=TAGS,
     lookup=("case_id", get_case_for),
-    permission="repayments.view",
+    permission="records.view",
 )
 def case_ledger(case: Case) -> Any:
     return list(db.session.scalars(select(Posting).where(Posting.case_id == case.id).order_by(Posting.id)))
@@ -209,7 +210,7 @@ def case_ledger(case: Case) -> Any:
     "(default penalty, fee, interest, principal)",
     response_schema=AllocationOrderSchema(),
     tags=TAGS,
-    permission="repayments.view",
+    permission="records.view",
 )
 def get_allocation_order() -> Any:
     return {"repayment_order": list(repayments.allocation_order(g.api_user))}

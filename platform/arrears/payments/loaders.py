@@ -17,7 +17,7 @@ def get_repayment_for(actor: User, repayment_id: Any) -> Any:
     ``repayments.view``); a collector's credited to them. Otherwise, like a missing one, 404."""
     from arrears.errors import PermissionDenied
     from arrears.payments.models import Repayment
-    from arrears.payments.repayments import scope
+    from arrears.payments.records import scope
 
     try:
         condition = scope(actor)

@@ -20,7 +20,7 @@ from arrears.auth.models import User
 from arrears.cases import ledger
 from arrears.payments import queries as repayment_pages
 from arrears.payments.models import RepaymentSource, RepaymentStatus
-from arrears.payments.repayments import RepaymentFilter
+from arrears.payments.records import RepaymentFilter
 
 # the fields a domain error of the repayment services may name, as the reader knows them
 FIELD_LABELS: dict[str, Any] = {

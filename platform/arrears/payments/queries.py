@@ -16,14 +16,12 @@ the case is not linked (the agency no longer opens it).
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
@@ -35,15 +33,15 @@ from arrears.auth.principal import require
 from arrears.cases import ledger
 from arrears.cases.models import Case, Posting, PostingKind
 from arrears.cases.scopes import case_scope
-from arrears.errors import PermissionDenied
+from arrears.errors import NotFound, PermissionDenied
 from arrears.extensions import db
-from arrears.kernel import audit, exports
+from arrears.kernel import audit, clock, exports
 from arrears.kernel.jobs import args as jobs
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
 from arrears.orgs import queries as org_queries
 from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
-from arrears.payments.repayments import RepaymentFilter, postings_of, query
+from arrears.payments.records import RepaymentFilter, postings_of, query
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import OrgKind
 from arrears.work import queries as work_queries
@@ -91,10 +89,6 @@ EXPORT_COLUMNS: list[tuple[str, Any]] = [
     ("applied_at", _l("Applied at")),
     ("note", _l("Note")),
 ]
-
-
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
 # --- rows as the pages show them ------------------------------------------------------------------
@@ -440,7 +434,8 @@ class CaseMoney:
 def case_money(actor: User, case: Case, *, with_ledger: bool = False) -> CaseMoney | None:
     """A case's repayments the reader sees (the owner: all; an agency: those credited to it) and,
     for the owner, its ledger. None for a reader without ``repayments.view``."""
-    from arrears.payments.repayments import allocation_order, of_case
+    from arrears.payments.records import of_case
+    from arrears.payments.repayments import allocation_order
 
     if not actor.can("repayments.view"):
         return None
@@ -489,7 +484,7 @@ def ledger_lines(actor: User, case: Case) -> list[LedgerLine]:
 
 
 def _export_rows(actor: User, f: RepaymentFilter) -> Iterator[list[Any]]:
-    zone = _zone()
+    zone = clock.zone()
     after: str | None = None
     while True:
         page = records_page(actor, f, after=after, limit=EXPORT_PAGE)
@@ -562,7 +557,7 @@ def export_xlsx(actor: User, f: RepaymentFilter, out: IO[bytes], *, progress: An
 def _export_to_storage(job: JobContext, filters: dict[str, Any], fmt: str, out: IO[bytes]) -> int:
     actor = db.session.get(User, job.created_by_id or 0)
     if actor is None:
-        raise PermissionDenied("the export's user is gone")
+        raise NotFound(_("Not found."))  # the user who asked for the export is gone
     return export_xlsx(actor, filter_from(filters), out, progress=lambda n: job.progress(50, f"{n}"))
 
 

@@ -37,14 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import json
-import math
 import re
-import unicodedata
-import uuid
-import zoneinfo
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -58,23 +52,29 @@ from sqlalchemy import String, select
 from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.imports import normalize as n
-from arrears.cases.imports.fields import FIELD_BY_KEY, header_key, is_summary_row
-from arrears.cases.imports.reader import FileRefused, HeaderRule, Limits, open_table
+from arrears.cases.imports.fields import is_summary_row
+from arrears.cases.imports.reader import FileRefused, Limits, open_table
 from arrears.cases.models import Case
 from arrears.columns import utcnow
-from arrears.errors import NotFound, ValidationFailed
+from arrears.errors import NotFound
 from arrears.extensions import db
-from arrears.integrations.storage import StorageNotFound, get_storage
-from arrears.kernel import audit
+from arrears.kernel import audit, clock
 from arrears.kernel.db import among
-from arrears.kernel.jobs.models import JobRecord, JobStatus
-from arrears.kernel.jobs.registry import job
-from arrears.kernel.jobs.runner import JobContext
-from arrears.kernel.money import LIMIT
 from arrears.kernel.transaction import transaction
+from arrears.payments.checks import case_ids_by_loan
 from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
-from arrears.payments.repayments import case_ids_by_loan
-from arrears.tenancy import current_org_id, tenant
+from arrears.payments.statement_columns import (
+    CENT,
+    COLUMNS,
+    STATEMENT_HEADER,
+    channel,
+    column_for,
+    identifier,
+    jsonable,
+    parse_amount,
+    parse_paid_at,
+)
+from arrears.tenancy import tenant
 from arrears.tenancy.models import Organisation, OrgKind
 
 CHUNK = 1000  # events recorded per transaction
@@ -93,317 +93,6 @@ class StatementRefused(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-# --- the statement's columns ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: Any  # lazy: translated where shown
-    synonyms: tuple[str, ...]
-    required: bool = True
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column(
-        "transaction_id",
-        _l("Transaction id"),
-        (
-            "交易流水号",
-            "流水号",
-            "交易流水",
-            "流水编号",
-            "交易流水编号",
-            "交易编号",
-            "交易号",
-            "还款流水号",
-            "支付流水号",
-            "业务流水号",
-            "核心流水号",
-            "transaction id",
-            "transaction no",
-            "transaction number",
-            "transaction ref",
-            "transaction reference",
-            "txn id",
-            "txn no",
-            "trans id",
-            "payment id",
-            "payment reference",
-            "reference no",
-            "serial no",
-        ),
-    ),
-    Column("loan_no", _l("Loan number"), (*FIELD_BY_KEY["loan_no"].synonyms, "loan", "借据")),
-    Column(
-        "paid_at",
-        _l("Paid at"),
-        (
-            "还款时间",
-            "还款日期",
-            "实还时间",
-            "实还日期",
-            "实际还款时间",
-            "实际还款日期",
-            "交易时间",
-            "交易日期",
-            "入账时间",
-            "入账日期",
-            "到账时间",
-            "支付时间",
-            "扣款时间",
-            "paid at",
-            "paid on",
-            "paid time",
-            "payment time",
-            "payment date",
-            "repayment time",
-            "repayment date",
-            "transaction time",
-            "transaction date",
-            "value date",
-            "posting date",
-        ),
-    ),
-    Column(
-        "amount",
-        _l("Amount"),
-        (
-            "还款金额",
-            "实还金额",
-            "实际还款金额",
-            "交易金额",
-            "入账金额",
-            "到账金额",
-            "支付金额",
-            "扣款金额",
-            "实收金额",
-            "金额",
-            "amount",
-            "paid amount",
-            "amount paid",
-            "payment amount",
-            "repayment amount",
-            "transaction amount",
-        ),
-    ),
-    Column(
-        "channel",
-        _l("Channel"),
-        (
-            "还款渠道",
-            "渠道",
-            "支付渠道",
-            "交易渠道",
-            "还款方式",
-            "支付方式",
-            "channel",
-            "payment channel",
-            "payment method",
-            "method",
-        ),
-        required=False,
-    ),
-)
-COLUMN_BY_KEY = {c.key: c for c in COLUMNS}
-_HEADERS: dict[str, str] = {}
-for _column in COLUMNS:
-    for _name in (_column.key, *_column.synonyms):
-        _HEADERS.setdefault(header_key(_name), _column.key)
-
-
-def column_for(header: Any) -> str | None:
-    return _HEADERS.get(header_key(header))
-
-
-def header_score(row: Sequence[Any]) -> int:
-    """How many of the statement's columns a row names (each counted once)."""
-    return len({key for key in (column_for(cell) for cell in row) if key is not None})
-
-
-STATEMENT_HEADER = HeaderRule(
-    score=header_score,
-    minimum=3,
-    missing=(
-        "no header row found in the first rows: a statement needs a row of column names such as "
-        "交易流水号 / Transaction ID, 借据号 / Loan No, 还款时间 / Paid At, 还款金额 / Amount"
-    ),
-)
-
-
-# --- one cell at a time ---------------------------------------------------------------------------------
-
-
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
-def _identifier(value: Any, missing: Any, too_long: Any) -> str:
-    """A transaction id or loan number: text; a whole number cell is read as its digits, but one of
-    more than 15 digits has lost its last ones in Excel and is refused."""
-    if isinstance(value, bool | dt.date | dt.time):
-        raise n.CellError(_("Not an identifier: %(value)s", value=str(value)[:40]))
-    if isinstance(value, float):
-        if not math.isfinite(value) or not value.is_integer():
-            raise n.CellError(_("Not an identifier: %(value)s", value=repr(value)[:40]))
-        if abs(value) >= 1e15:
-            raise n.CellError(
-                _("Stored as a number, the identifier lost its last digits: format the column as text.")
-            )
-        value = int(value)
-    text = unicodedata.normalize("NFKC", n.text(value))
-    if not text:
-        raise n.CellError(str(missing))
-    if len(text) > 64:
-        raise n.CellError(str(too_long))
-    return text
-
-
-_MONEY_NOISE = re.compile(r"[,，¥￥元\s]|RMB|CNY|人民币", re.IGNORECASE)
-CENT = Decimal("0.01")
-
-
-def _places(number: Decimal) -> int:
-    exponent = number.normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
-def parse_amount(value: Any) -> Decimal:
-    """Money to the cent as Decimal, never through a float's arithmetic: a number cell (a float)
-    through its shortest text (``repr``), or Excel's 15 significant digits when that drops binary
-    noise; text with separators, ¥, 元, full-width digits. More than two decimals is refused."""
-    if n.is_blank(value):
-        raise n.CellError(_("The amount is missing."))
-    if isinstance(value, bool | dt.date | dt.time):
-        raise n.CellError(_("Not an amount: %(value)s", value=str(value)[:40]))
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise n.CellError(_("Not an amount: %(value)s", value=repr(value)))
-        number = Decimal(repr(value))
-        if _places(number) > 2:
-            near = Decimal(format(value, ".15g"))  # what Excel shows: its precision is 15 digits
-            if _places(near) <= 2:
-                number = near
-    else:
-        raw = _MONEY_NOISE.sub("", unicodedata.normalize("NFKC", n.text(value)))
-        negative = raw.startswith("(") and raw.endswith(")")
-        try:
-            number = Decimal(raw.strip("()"))
-        except InvalidOperation:
-            raise n.CellError(_("Not an amount: %(value)s", value=n.text(value)[:40]))
-        if negative:
-            number = -number
-    if not number.is_finite():
-        raise n.CellError(_("Not an amount: %(value)s", value=str(value)[:40]))
-    if number <= 0:
-        raise n.CellError(_("The amount must be more than zero."))
-    if _places(number) > 2:
-        raise n.CellError(_("An amount has at most two decimals."))
-    if number >= LIMIT:
-        raise n.CellError(_("The amount is too large."))
-    return number.quantize(CENT)
-
-
-_EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # noqa: DTZ001 (a serial day number has no zone)
-_YMD = re.compile(
-    r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?"
-    r"(?:(?:\s*T\s*|\s+|(?<=日))(\d{1,2})\s*[:：时]\s*(\d{1,2})"
-    r"(?:\s*[:：分]\s*(\d{1,2})(?:\.(\d{1,6}))?\s*秒?)?\s*分?)?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?"
-)
-_DMY = re.compile(
-    r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?()"
-)
-_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:\s*T?\s*(\d{2})(\d{2})(\d{2})?)?()()")
-
-
-def _from_parts(groups: Sequence[str | None], order: str) -> dt.datetime:
-    a, b, c = (int(g or 0) for g in groups[:3])
-    year, month, day = (a, b, c) if order == "ymd" else (c, b, a)
-    hour, minute, second = (int(g or 0) for g in groups[3:6])
-    micro = int((groups[6] or "0").ljust(6, "0")[:6])
-    offset = groups[7] if len(groups) > 7 else None
-    zone: dt.tzinfo | None = None
-    if offset:
-        if offset == "Z":
-            zone = dt.UTC
-        else:
-            sign = -1 if offset[0] == "-" else 1
-            digits = offset[1:].replace(":", "")
-            zone = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
-
-
-def parse_paid_at(value: Any, zone: dt.tzinfo) -> dt.datetime:
-    """The payment time (aware, UTC): an Excel date or serial day number, or text such as
-    ``2026-10-29 10:10:00``, ``2026/10/29 10:10``, ``2026年10月29日 10时10分``, ``20261029101000``,
-    ISO 8601 with a zone. A date alone is midnight; no zone: the owner's."""
-    if n.is_blank(value):
-        raise n.CellError(_("The payment time is missing."))
-    shown = str(value)[:40]
-    moment: dt.datetime | None = None
-    try:
-        if isinstance(value, bool | dt.time | dt.timedelta):
-            raise ValueError(shown)
-        if isinstance(value, dt.datetime):
-            moment = value
-        elif isinstance(value, dt.date):
-            moment = dt.datetime.combine(value, dt.time(0))
-        elif isinstance(value, int | float | Decimal):
-            # a time, not money, but read as a Decimal all the same (a float cell through its repr)
-            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-            if not number.is_finite():
-                raise ValueError(shown)
-            whole = number == number.to_integral_value()
-            compact = _COMPACT.fullmatch(str(int(number))) if whole else None
-            if compact and (19000101 <= number <= 21001231 or 10**13 <= number < 10**14):
-                moment = _from_parts(compact.groups(), "ymd")  # 20261029 or 20261029101000 as a number
-            elif 1 <= number <= 2958465:  # an Excel serial day number, the fraction the time of day
-                moment = _EXCEL_EPOCH + dt.timedelta(seconds=round(number * 86400))
-            else:
-                raise ValueError(shown)
-        else:
-            raw = unicodedata.normalize("NFKC", n.text(value)).strip()
-            for pattern, order in ((_YMD, "ymd"), (_COMPACT, "ymd"), (_DMY, "dmy")):
-                match = pattern.fullmatch(raw)
-                if match:
-                    moment = _from_parts(match.groups(), order)
-                    break
-            else:
-                moment = dt.datetime.fromisoformat(raw)
-    except (ValueError, OverflowError, AttributeError):
-        raise n.CellError(_("Not a date and time: %(value)s", value=shown))
-    try:
-        if moment.microsecond:  # Excel's float days: 10:09:59.999 is 10:10:00
-            moment = (moment + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=zone)
-        return moment.astimezone(dt.UTC)
-    except OverflowError:  # 0001-01-01 00:00 east of UTC, 9999-12-31 23:59:59.9: no such moment
-        raise n.CellError(_("Not a date and time: %(value)s", value=shown))
-
-
-def _channel(value: Any) -> str:
-    text = n.text(value)
-    if len(text) > 64:
-        raise n.CellError(_("The channel is text of at most 64 characters."))
-    return text
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
 
 
 # --- reading a statement --------------------------------------------------------------------------------
@@ -491,7 +180,7 @@ def open_statement(data: bytes | Path, filename: str) -> tuple[Any, dict[str, in
 def read_statement(data: bytes | Path, filename: str, *, now: dt.datetime | None = None) -> Statement:
     """Every data row of the statement, checked (blank and summary rows counted and left out)."""
     table, mapping = open_statement(data, filename)
-    zone = _zone()
+    zone = clock.zone()
     now = now or utcnow()
     statement = Statement(
         filename=Path(filename).name or "statement",
@@ -518,9 +207,9 @@ def read_statement(data: bytes | Path, filename: str, *, now: dt.datetime | None
 
 
 def _check(number: int, values: dict[str, Any], zone: dt.tzinfo, now: dt.datetime) -> Line:
-    line = Line(row=number, cells={k: _jsonable(v) for k, v in values.items()})
+    line = Line(row=number, cells={k: jsonable(v) for k, v in values.items()})
     try:
-        line.transaction_id = _identifier(
+        line.transaction_id = identifier(
             values.get("transaction_id"),
             _l("The transaction id is missing."),
             _l("The transaction id is longer than 64 characters."),
@@ -528,7 +217,7 @@ def _check(number: int, values: dict[str, Any], zone: dt.tzinfo, now: dt.datetim
     except n.CellError as exc:
         line.error("transaction_id", exc.reason)
     try:
-        line.loan_no = _identifier(
+        line.loan_no = identifier(
             values.get("loan_no"),
             _l("The loan number is missing."),
             _l("The loan number is longer than 64 characters."),
@@ -548,7 +237,7 @@ def _check(number: int, values: dict[str, Any], zone: dt.tzinfo, now: dt.datetim
     except n.CellError as exc:
         line.error("amount", exc.reason)
     try:
-        line.channel = _channel(values.get("channel"))
+        line.channel = channel(values.get("channel"))
     except n.CellError as exc:
         line.error("channel", exc.reason)
     return line
@@ -803,7 +492,7 @@ def reconcile(
         if progress is not None:
             progress(5, _("reading the statement"))
         statement = read_statement(data, filename, now=now)
-        zone = _zone()
+        zone = clock.zone()
         unique, again, invalid = _split(statement)
         if progress is not None:
             progress(15, _("%(n)d rows read", n=len(statement.lines)))
@@ -1163,252 +852,3 @@ def workbook_bytes(result: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     write_workbook(result, buffer)
     return buffer.getvalue()
-
-
-# --- background work: the console's uploads, the core system's drop -------------------------------------
-
-
-def result_keys(org_id: int, job_id: str) -> tuple[str, str]:
-    """Where a reconciliation job keeps its full result (.json) and its workbook (.xlsx)."""
-    from arrears.integrations.storage import tenant_key
-
-    return (
-        tenant_key(org_id, "reconciliations", f"{job_id}.json"),
-        tenant_key(org_id, "reconciliations", f"{job_id}.xlsx"),
-    )
-
-
-def store_result(org_id: int, job_id: str, result: dict[str, Any]) -> dict[str, str]:
-    from arrears.integrations.storage import get_storage
-
-    json_key, xlsx_key = result_keys(org_id, job_id)
-    storage = get_storage()
-    storage.put(
-        json_key,
-        json.dumps(result, ensure_ascii=False, default=str).encode(),
-        "application/json",
-    )
-    storage.put(
-        xlsx_key,
-        workbook_bytes(result),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    return {"result_key": json_key, "xlsx_key": xlsx_key}
-
-
-def load_result(job: JobRecord) -> dict[str, Any] | None:
-    """The full result of a finished reconciliation job, from storage (None when there is none)."""
-    from arrears.integrations.storage import StorageNotFound, get_storage
-
-    key = (job.result or {}).get("result_key")
-    if not key:
-        return None
-    try:
-        data: dict[str, Any] = json.loads(get_storage().get(key))
-    except StorageNotFound:
-        return None
-    return data
-
-
-def start_upload(actor: User, data: bytes, filename: str) -> JobRecord:
-    """The console: keep the uploaded statement and reconcile it as a job (a progress bar; inline
-    without Redis). The file is checked first (readable, a header, the required columns)."""
-    from arrears.integrations.storage import get_storage, tenant_key
-    from arrears.kernel.jobs.queue import enqueue
-
-    require(actor, "repayments.audit")
-    if actor.org.kind != OrgKind.ASSET_OWNER:
-        raise NotFound(_("Not found."))
-    try:
-        open_statement(data, filename)
-    except StatementRefused as exc:
-        raise ValidationFailed(_("The statement cannot be read: %(reason)s", reason=exc.reason), field="file")
-    name = Path(filename or "statement").name[:200] or "statement"
-    digest = hashlib.sha256(data).hexdigest()
-    key = tenant_key(actor.org_id, "reconciliations", f"upload-{uuid.uuid4().hex}.bin")
-    get_storage().put(key, data)
-    with transaction():
-        record = enqueue(
-            reconcile_job,
-            name=f"reconcile {name}",
-            kwargs={"storage_key": key, "filename": name, "sha256": digest, "origin": "upload"},
-            created_by=actor,
-            retries=1,
-        )
-        audit.record(
-            "repayments.reconcile_started",
-            actor=actor,
-            target_type="job",
-            target_id=record.id,
-            details={"file": name, "sha256": digest},
-        )
-    return record
-
-
-def history() -> Any:
-    """The reconciliation jobs of the current tenant, newest first (a statement to paginate)."""
-    return select(JobRecord).where(JobRecord.func == JOB).order_by(JobRecord.created_at.desc())
-
-
-def job_for(actor: User, job_id: Any) -> JobRecord:
-    from arrears.orgs.loaders import get_job_for
-
-    record = get_job_for(actor, job_id)
-    if record.func != JOB:
-        raise NotFound(_("Not found."))
-    return record
-
-
-# --- the core system's drop ------------------------------------------------------------------------------
-
-
-def clean_prefix(raw: Any) -> str:
-    """A folder under the tenant's storage, as ``a/b/`` (ValidationFailed when it could leave it)."""
-    text = str(raw or "").strip().strip("/")
-    parts = [p for p in text.split("/")] if text else []
-    if not parts or any(
-        not p or p.startswith(".") or ".." in p or "\\" in p or "\x00" in p or len(p) > 100 for p in parts
-    ):
-        raise ValidationFailed(_("Give a folder name such as statements/."), field="prefix")
-    if parts[0] in RESERVED_FOLDERS:
-        raise ValidationFailed(_("That folder is the platform's own: choose another."), field="prefix")
-    return "/".join(parts) + "/"
-
-
-def source_prefix(org: Organisation) -> str | None:
-    """The folder the core system drops statements into (under ``tenants/<id>/``), if configured."""
-    conf = (org.settings or {}).get("statement_source")
-    if not isinstance(conf, dict):
-        return None
-    try:
-        return clean_prefix(conf.get("prefix") or DEFAULT_PREFIX)
-    except ValidationFailed:
-        return None
-
-
-def set_statement_source(actor: User, prefix: str | None) -> str | None:
-    """The owner's admin turns the daily reconciliation of the core system's drop on (a folder) or
-    off (``None``)."""
-    if actor.org.kind != OrgKind.ASSET_OWNER:
-        raise NotFound(_("Not found."))
-    require(actor, "org.settings.manage")
-    cleaned = clean_prefix(prefix) if prefix is not None else None
-    with transaction():
-        org = db.session.get(Organisation, actor.org_id)
-        assert org is not None
-        settings = dict(org.settings or {})
-        if cleaned is None:
-            settings.pop("statement_source", None)
-        else:
-            settings["statement_source"] = {"prefix": cleaned}
-        org.settings = settings
-        audit.record("org.statement_source", actor=actor, details={"prefix": cleaned})
-    return cleaned
-
-
-def source_folder(org: Organisation) -> str | None:
-    from arrears.integrations.storage import tenant_key
-
-    prefix = source_prefix(org)
-    if prefix is None:
-        return None
-    return tenant_key(org.id, *prefix.strip("/").split("/")) + "/"
-
-
-def done_key(org_id: int, source_key: str) -> str:
-    """The marker a reconciled file of the drop leaves (so it is reconciled once)."""
-    from arrears.integrations.storage import tenant_key
-
-    digest = hashlib.sha256(source_key.encode()).hexdigest()[:40]
-    return tenant_key(org_id, "reconciliations", "done", f"{digest}.json")
-
-
-STATEMENT_SUFFIXES = (".xlsx", ".csv", ".txt")
-
-
-def new_statements(org: Organisation) -> list[str]:
-    """Files of the drop not reconciled yet, nor being reconciled now."""
-    from arrears.integrations.storage import get_storage
-
-    folder = source_folder(org)
-    if folder is None:
-        return []
-    storage = get_storage()
-    running = {
-        (record.kwargs or {}).get("storage_key")
-        for record in db.session.scalars(
-            select(JobRecord).where(
-                JobRecord.func == JOB, JobRecord.status.in_((JobStatus.QUEUED, JobStatus.STARTED))
-            )
-        )
-    }
-    return [
-        key
-        for key in storage.keys(folder)
-        if key.lower().endswith(STATEMENT_SUFFIXES)
-        and key not in running
-        and not storage.exists(done_key(org.id, key))
-    ]
-
-
-def queue_new_statements(org: Organisation) -> list[str]:
-    """Queue a reconciliation job for every new file of the drop (each recorded with its job)."""
-    from arrears.kernel.jobs.queue import enqueue
-
-    keys = new_statements(org)
-    for key in keys:
-        name = key.rsplit("/", 1)[-1]
-        with transaction():
-            enqueue(
-                reconcile_job,
-                name=f"reconcile {name}",
-                kwargs={"storage_key": key, "filename": name, "origin": "source"},
-                retries=1,
-            )
-    return keys
-
-
-def mark_done(org_id: int, source_key: str, job_id: str) -> None:
-    from arrears.integrations.storage import get_storage
-
-    get_storage().put(
-        done_key(org_id, source_key),
-        json.dumps({"source_key": source_key, "job_id": job_id, "at": utcnow().isoformat()}).encode(),
-        "application/json",
-    )
-
-
-@job(JOB)
-def reconcile_job(
-    job: JobContext,
-    storage_key: str,
-    filename: str,
-    origin: str = "upload",
-    sha256: str | None = None,
-) -> dict[str, Any]:
-    """Reconcile the statement stored under ``storage_key``; the full result and its workbook go to
-    storage, the job record keeps the figures and their keys. Delivered again after it finished
-    its work (a worker died before the record was closed), it returns the stored result: what it
-    applied is reported as applied, not as matched, and nothing is applied twice either way."""
-    org = db.session.get(Organisation, current_org_id() or 0)
-    if org is None or org.kind != OrgKind.ASSET_OWNER:
-        return {"refused": "only an asset owner reconciles statements"}
-    storage = get_storage()
-    json_key, xlsx_key = result_keys(org.id, job.job_id)
-    keys = {"result_key": json_key, "xlsx_key": xlsx_key, "source_key": storage_key, "origin": origin}
-    if storage.exists(json_key) and storage.exists(xlsx_key):
-        return {**summary_of(json.loads(storage.get(json_key))), **keys}
-    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
-    try:
-        with storage.local_copy(storage_key) as path:
-            result = reconcile(org, path, filename, actor=actor, progress=job.progress, via=f"job:{origin}")
-    except StorageNotFound:
-        return {"file": filename, "refused": "the statement file is gone", **keys, "result_key": None}
-    except StatementRefused as exc:
-        if origin == "source":
-            mark_done(org.id, storage_key, job.job_id)  # a file we cannot read: once is enough
-        return {"file": filename, "refused": exc.reason, **keys, "result_key": None, "xlsx_key": None}
-    store_result(org.id, job.job_id, result)
-    if origin == "source":
-        mark_done(org.id, storage_key, job.job_id)
-    return {**summary_of(result), **keys}

@@ -22,11 +22,7 @@ partly kept, or broken (the case comes back into follow-up).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import time
-import uuid
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,16 +36,13 @@ from sqlalchemy import (
     DateTime,
     Numeric,
     String,
-    false,
     func,
     literal_column,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased
 
 from arrears.allocation.models import (
     AllocationLevel,
@@ -68,23 +61,20 @@ from arrears.cases.models import Case, CaseHolder, CaseStatus, PostingKind
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
-from arrears.kernel import audit, hooks
-from arrears.kernel.db import among
+from arrears.kernel import audit, clock, hooks
+from arrears.kernel.db import among, is_postgres
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
-from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
+from arrears.payments.checks import Event, check_event, find_loans
 from arrears.payments.events import RepaymentReversed, RepaymentsApplied
-from arrears.payments.models import ORIGINS, IdempotencyKey, Repayment, RepaymentSource, RepaymentStatus
+from arrears.payments.models import ORIGINS, Repayment, RepaymentSource, RepaymentStatus
 from arrears.tenancy import cross_tenant, current_org_id
 from arrears.tenancy.models import Organisation, OrgKind
-from arrears.work.events import RepaymentReported
 from arrears.work.models import Promise, PromiseStatus
 
 MAX_ITEMS = 1000  # events per request
 CHUNK = 2000  # rows an apply transaction claims
-CLOCK_SKEW = dt.timedelta(minutes=5)  # a paid-at this far ahead of our clock is still accepted
-EARLIEST = dt.datetime(1990, 1, 1, tzinfo=dt.UTC)  # before this, a payment time is a mistake
 MATCH_WINDOW = dt.timedelta(days=3)  # a collector's report matches a core record paid this close
 SOURCE_LABELS = {
     RepaymentSource.API: "core system",
@@ -92,131 +82,6 @@ SOURCE_LABELS = {
     RepaymentSource.COLLECTOR: "collector report",
     RepaymentSource.MANUAL: "manual entry",
 }
-
-
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
-def _postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-# --- one event, checked --------------------------------------------------------------------------------
-
-
-@dataclass
-class Event:
-    """One payment event as given (``raw``), and what the checks made of it."""
-
-    index: int
-    raw: Any
-    transaction_id: str = ""
-    loan_no: str = ""
-    amount: Decimal | None = None
-    paid_at: dt.datetime | None = None
-    channel: str = ""
-    case_id: int | None = None
-    errors: list[dict[str, str]] = field(default_factory=list)
-
-    def error(self, field_name: str, reason: str) -> None:
-        self.errors.append({"field": field_name, "reason": reason})
-
-
-def parse_paid_at(value: Any, zone: dt.tzinfo | None = None) -> dt.datetime:
-    """An ISO 8601 date-time (a date alone is midnight; no zone: the owner's zone), or ValueError
-    (also for a time that has no UTC equivalent, such as 0001-01-01 east of Greenwich)."""
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, dt.date):
-        moment = dt.datetime.combine(value, dt.time(0))
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().replace("Z", "+00:00")
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0))
-    else:
-        raise ValueError("empty")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone or _zone())
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:
-        raise ValueError("out of range") from None
-
-
-def check_event(index: int, raw: Any, now: dt.datetime) -> Event:
-    """The checks of one event that need no database: every problem named by field and reason."""
-    event = Event(index=index, raw=raw)
-    if not isinstance(raw, dict):
-        event.error("item", _("Each item is an object with transaction_id, loan_no, amount and paid_at."))
-        return event
-    txn = raw.get("transaction_id")
-    if not isinstance(txn, (str, int)) or isinstance(txn, bool) or not str(txn).strip():
-        event.error("transaction_id", _("The transaction id is missing."))
-    elif len(str(txn).strip()) > 64:
-        event.error("transaction_id", _("The transaction id is longer than 64 characters."))
-    else:
-        event.transaction_id = str(txn).strip()
-    loan = raw.get("loan_no")
-    if not isinstance(loan, (str, int)) or isinstance(loan, bool) or not str(loan).strip():
-        event.error("loan_no", _("The loan number is missing."))
-    else:
-        event.loan_no = str(loan).strip()
-    amount = raw.get("amount")
-    if amount is None or amount == "":
-        event.error("amount", _("The amount is missing."))
-    else:
-        if isinstance(amount, float):  # only from a caller that parsed JSON itself
-            amount = repr(amount)
-        try:
-            event.amount = parse_amount(amount, "amount")
-        except ValidationFailed as exc:
-            event.error("amount", str(exc.message))
-    paid = raw.get("paid_at")
-    try:
-        event.paid_at = parse_paid_at(paid)
-    except (ValueError, TypeError):
-        event.error(
-            "paid_at", _("Give the payment time as an ISO 8601 date-time, e.g. 2026-11-02T10:30:00+08:00.")
-        )
-    else:
-        if event.paid_at > now + CLOCK_SKEW:
-            event.error("paid_at", _("The payment time is in the future."))
-        elif event.paid_at < EARLIEST:  # as a statement's line (services.reconcile): one rule
-            event.error("paid_at", _("The payment time is before 1990: a number misread as a date?"))
-    channel = raw.get("channel") or ""
-    if not isinstance(channel, str) or len(channel) > 64:
-        event.error("channel", _("The channel is text of at most 64 characters."))
-    else:
-        event.channel = channel.strip()
-    return event
-
-
-def case_ids_by_loan(org_id: int, loan_nos: Iterable[str], page: int = 10_000) -> dict[str, int]:
-    """The owner's cases by loan number (those it has), looked up a page of numbers at a time."""
-    numbers = sorted(set(loan_nos))
-    found: dict[str, int] = {}
-    for start in range(0, len(numbers), page):
-        found.update(
-            db.session.execute(
-                select(Case.loan_no, Case.id).where(
-                    Case.org_id == org_id, among(Case.loan_no, numbers[start : start + page], String())
-                )
-            ).all()
-        )
-    return found
-
-
-def _find_loans(org_id: int, events: list[Event]) -> None:
-    """Name each event's case by loan number (the owner's); an unknown loan is the event's error."""
-    found = case_ids_by_loan(org_id, (e.loan_no for e in events if e.loan_no))
-    for event in events:
-        if event.loan_no and not event.errors:
-            event.case_id = found.get(event.loan_no)
-            if event.case_id is None:
-                event.error("loan_no", _("No loan %(loan)s among the owner's cases.", loan=event.loan_no))
 
 
 # --- recording -------------------------------------------------------------------------------------------
@@ -255,7 +120,7 @@ def record(
     A rejected item writes nothing; the others are recorded. The apply job is queued after commit."""
     now = utcnow()
     events = [check_event(i, raw, now) for i, raw in enumerate(raw_items)]
-    _find_loans(org.id, events)
+    find_loans(org.id, events)
     origin = ORIGINS[source]
     seen: dict[str, Event] = {}
     fresh: list[Event] = []
@@ -354,7 +219,7 @@ def _insert_events(
     ]
     table = Repayment.__table__
     out: dict[str, int] = {}
-    if _postgres():
+    if is_postgres():
         from arrears.kernel.db import insert_pages
 
         for rid, txn in insert_pages(
@@ -389,105 +254,6 @@ def queue_apply(org: Organisation, *, actor_id: int | None = None) -> str:
         retry_intervals=[0],
     )
     return record_.id
-
-
-# --- the API's batch, with its Idempotency-Key ---------------------------------------------------------
-
-
-def post_batch(actor: User, body: bytes, idempotency_key: str | None) -> tuple[int, dict[str, Any], bool]:
-    """``POST /api/v1/repayments``: (status, answer, replayed). The key's answer is stored in the
-    transaction that records the events; the same key with the same body gets the same answer and
-    records nothing; with another body it is refused."""
-    require(actor, "repayments.post")
-    if actor.org.kind != OrgKind.ASSET_OWNER:
-        raise PermissionDenied(_("Only an asset owner records repayments."))
-    key = (idempotency_key or "").strip()
-    if len(key) > 200:
-        raise ValidationFailed(
-            _("The Idempotency-Key is longer than 200 characters."), field="Idempotency-Key"
-        )
-    items = _batch_items(body)
-    digest = hashlib.sha256(body).hexdigest()
-    with transaction():
-        if key:
-            stored = _claim_key(actor.org_id, "repayments.post", key, digest)
-            if stored is not None:
-                return stored[0], stored[1], True
-        result = record(actor.org, items, source=RepaymentSource.API, actor_id=actor.id)
-        answer = result.as_dict()
-        if key:
-            db.session.execute(
-                update(IdempotencyKey)
-                .where(
-                    IdempotencyKey.org_id == actor.org_id,
-                    IdempotencyKey.scope == "repayments.post",
-                    IdempotencyKey.key == key,
-                )
-                .values(status_code=202, response=json.dumps(answer, default=str))
-            )
-        audit.record(
-            "repayments.received",
-            actor=actor,
-            details={
-                "accepted": result.accepted,
-                "duplicates": result.duplicates,
-                "rejected": result.rejected,
-                "idempotency_key": key or None,
-            },
-        )
-    return 202, answer, False
-
-
-def _batch_items(body: bytes) -> list[Any]:
-    """The body as a batch: ``{"items": [...]}`` with 1 to 1,000 items (or 400/422 naming why).
-    Numbers are read as decimals, never floats."""
-    try:
-        data = json.loads(body or b"null", parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:  # too deep: RecursionError
-        err = ValidationFailed(_("The body is not valid JSON: %(msg)s", msg=str(exc)[:200]))
-        err.status, err.code = 400, "malformed_json"
-        raise err from None
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise ValidationFailed(_("Send a JSON object with a list of items."), field="items")
-    if not items:
-        raise ValidationFailed(_("Send a non-empty list of items."), field="items")
-    if len(items) > MAX_ITEMS:
-        raise ValidationFailed(_("At most %(n)d items per request.", n=MAX_ITEMS), field="items")
-    return items
-
-
-def _claim_key(org_id: int, scope: str, key: str, digest: str) -> tuple[int, dict[str, Any]] | None:
-    """Take the key for this request (None), or the answer stored for it. A concurrent request with
-    the same key waits on the unique index until the first commits, then reads its answer."""
-    insert_ = pg_insert if _postgres() else sqlite_insert
-    stmt = (
-        insert_(IdempotencyKey)
-        .values(
-            org_id=org_id,
-            scope=scope,
-            key=key,
-            request_digest=digest,
-            status_code=0,
-            response="",
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["org_id", "scope", "key"])
-        .returning(IdempotencyKey.id)
-    )
-    if db.session.execute(stmt).first() is not None:
-        return None
-    stored = db.session.execute(
-        select(IdempotencyKey.request_digest, IdempotencyKey.status_code, IdempotencyKey.response).where(
-            IdempotencyKey.org_id == org_id, IdempotencyKey.scope == scope, IdempotencyKey.key == key
-        )
-    ).one()
-    if stored[0] != digest:
-        raise Conflict(
-            _("This Idempotency-Key was used for a different request: use a new key for new data."),
-            field="Idempotency-Key",
-        )
-    return int(stored[1]), json.loads(stored[2] or "{}")
 
 
 # --- applying ------------------------------------------------------------------------------------------
@@ -746,7 +512,7 @@ def _update_many(table: Any, rows: list[dict[str, Any]], types: dict[str, Any]) 
     if not rows:
         return
     names = list(types)
-    if _postgres():
+    if is_postgres():
         dialect = db.session.get_bind().dialect
         arrays = ", ".join(
             f"CAST(:{n} AS {(BigInteger() if n == 'id' else types[n]).compile(dialect=dialect)}[])"
@@ -836,7 +602,7 @@ def _attribute(org: Organisation, claimed: list[Claimed]) -> None:
             ).where(among(CaseHolder.case_id, case_ids))
         )
     }
-    zone = _zone()
+    zone = clock.zone()
     older: list[tuple[Claimed, int]] = []  # payments the current holder does not explain
     for item in claimed:
         day = item.paid_at.astimezone(zone).date()
@@ -1067,7 +833,7 @@ def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
     if case.status == CaseStatus.CLOSED and case.outstanding > 0:
         case.status = CaseStatus.ACTIVE
     if row.promise_id:
-        from arrears.cases.cases import business_date
+        from arrears.kernel.clock import business_date
         from arrears.work.notes import _verdict, refresh_sort_keys
 
         promise = db.session.scalar(select(Promise).where(Promise.id == row.promise_id).with_for_update())
@@ -1081,360 +847,6 @@ def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
                 promise.status = _verdict(promise.amount, promise.paid_amount)
             refresh_sort_keys([case.id])
     db.session.flush()
-
-
-# --- collectors' reports, and the owner's audit (还款审核) -------------------------------------------------
-
-
-def record_report(application: RepaymentReported) -> Repayment:
-    """Handles ``work.events.RepaymentReported`` (``arrears.hooks``): an approved repayment
-    application becomes a repayment waiting for the owner's audit, unless a
-    core record of it was applied already (then it is matched to that one at once)."""
-    zone = _zone()
-    paid_on = application.paid_on or utcnow().astimezone(zone).date()
-    report = Repayment(
-        org_id=application.org_id,
-        case_id=application.case_id,
-        source=RepaymentSource.COLLECTOR,
-        origin=ORIGINS[RepaymentSource.COLLECTOR],
-        external_id=f"application-{application.application_id}",
-        amount=application.amount,
-        paid_at=dt.datetime.combine(paid_on, dt.time(12), tzinfo=zone).astimezone(dt.UTC),
-        channel=application.channel,
-        status=RepaymentStatus.PENDING_AUDIT,
-        agency_org_id=application.agency_org_id,
-        collector_user_id=application.requested_by_id,
-        application_id=application.application_id,
-        created_by_id=application.decider_id,
-    )
-    db.session.add(report)
-    db.session.flush()
-    # a core record applied already (the core system was faster than the approvals)
-    candidates = db.session.scalars(
-        select(Repayment.id)
-        .where(
-            Repayment.case_id == application.case_id,
-            Repayment.origin == "core",
-            Repayment.status == RepaymentStatus.CONFIRMED,
-            Repayment.amount == application.amount,
-            Repayment.paid_at.between(
-                report.paid_at - MATCH_WINDOW - dt.timedelta(hours=12),
-                report.paid_at + MATCH_WINDOW + dt.timedelta(hours=12),
-            ),
-            ~_claimed_by_a_report(),
-        )
-        .order_by(Repayment.id)
-        # locked: a reversal of a candidate, or another report taking it, waits for this one (and
-        # this one for them, and then reads what they did: ``taken`` below is a new statement)
-        .with_for_update()
-    ).all()
-    taken = (
-        set(db.session.scalars(select(Repayment.matched_id).where(Repayment.matched_id.in_(candidates))))
-        if candidates
-        else set()
-    )
-    for core_id in candidates:
-        if core_id not in taken:
-            report.status, report.matched_id, report.note = (
-                RepaymentStatus.MATCHED,
-                core_id,
-                "matched automatically",
-            )
-            break
-    return report
-
-
-def _claimed_by_a_report() -> Any:
-    """EXISTS: a report matched to the core record of the outer query. The report is an alias: the
-    same table unaliased correlates to the outer row itself (``matched_id = id`` of one row, never
-    true), and a core record already carrying a report's money was offered again."""
-    report = aliased(Repayment)
-    return select(report.id).where(report.matched_id == Repayment.id).exists()
-
-
-def _audit_row(actor: User, repayment: Repayment) -> Repayment:
-    require(actor, "repayments.audit")
-    if actor.org_id != repayment.org_id:
-        raise NotFound(_("Not found."))
-    row = _locked(repayment.id)
-    if row.status != RepaymentStatus.PENDING_AUDIT:
-        raise Conflict(_("This repayment was audited already."))
-    return row
-
-
-def confirm_report(actor: User, repayment: Repayment, note: str = "") -> Repayment:
-    """The owner confirms a collector's report with no core record (cash at a branch, say): it is
-    applied now, as its own payment."""
-    with transaction():
-        row = _audit_row(actor, repayment)
-        row.status = RepaymentStatus.RECEIVED
-        row.note = (note or "")[:300]
-        db.session.flush()
-        _apply(
-            actor.org,
-            [Claimed(row.id, row.case_id, Decimal(row.amount), row.paid_at, origin=row.origin)],
-            actor_id=actor.id,
-        )
-        db.session.execute(
-            update(Repayment)
-            .where(Repayment.id == row.id)
-            .values(decided_by_id=actor.id, decided_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        audit.record("repayment.confirmed", actor=actor, target=row, details={"amount": str(row.amount)})
-    return _reload(row.id)
-
-
-def match_report(actor: User, repayment: Repayment, core_id: Any, note: str = "") -> Repayment:
-    """The owner matches a collector's report to the core record that carries its money."""
-    with transaction():
-        row = _audit_row(actor, repayment)
-        if not str(core_id).isdigit():
-            raise ValidationFailed(_("Choose the core system's record."), field="core_id")
-        # locked: a reversal of the core record committed meanwhile makes it no candidate (the
-        # report would be matched to money that is gone), and two reports matched to it at once
-        # are decided one after the other (the second sees the first below)
-        core = db.session.scalar(
-            select(Repayment)
-            .where(
-                Repayment.id == int(str(core_id)),
-                Repayment.org_id == actor.org_id,
-                Repayment.case_id == row.case_id,
-                Repayment.origin == "core",
-                Repayment.status == RepaymentStatus.CONFIRMED,
-            )
-            .with_for_update()
-        )
-        if core is None:
-            raise ValidationFailed(_("No applied core record of this case with that id."), field="core_id")
-        if db.session.scalar(select(Repayment.id).where(Repayment.matched_id == core.id)) is not None:
-            raise Conflict(_("That record confirms another report already."), field="core_id")
-        row.status, row.matched_id = RepaymentStatus.MATCHED, core.id
-        row.decided_by_id, row.decided_at, row.note = actor.id, utcnow(), (note or "")[:300]
-        audit.record("repayment.matched", actor=actor, target=row, details={"core_id": core.id})
-    return row
-
-
-def reject_report(actor: User, repayment: Repayment, note: str) -> Repayment:
-    note = (note or "").strip()
-    if not note:
-        raise ValidationFailed(_("Say why."), field="note")
-    with transaction():
-        row = _audit_row(actor, repayment)
-        row.status = RepaymentStatus.REJECTED
-        row.decided_by_id, row.decided_at, row.note = actor.id, utcnow(), note[:300]
-        audit.record("repayment.rejected", actor=actor, target=row, details={"note": note[:300]})
-    return row
-
-
-def match_candidates(repayment: Repayment) -> list[Repayment]:
-    """Applied core records of the report's case that no report claims yet, nearest in time first."""
-    rows = db.session.scalars(
-        select(Repayment)
-        .where(
-            Repayment.case_id == repayment.case_id,
-            Repayment.origin == "core",
-            Repayment.status == RepaymentStatus.CONFIRMED,
-            ~_claimed_by_a_report(),
-        )
-        .order_by(Repayment.paid_at.desc())
-        .limit(50)
-    ).all()
-    return sorted(rows, key=lambda r: abs(r.paid_at - repayment.paid_at))
-
-
-def record_manual(
-    actor: User,
-    case: Case,
-    *,
-    amount: Any,
-    paid_at: Any,
-    channel: str = "",
-    reference: str = "",
-    note: str = "",
-) -> Repayment:
-    """The owner's staff enter a payment (a receipt from a branch, say): recorded and applied now."""
-    require(actor, "repayments.post")
-    if case.org_id != actor.org_id:
-        raise NotFound(_("Not found."))
-    now = utcnow()
-    event = check_event(
-        0,
-        {
-            "transaction_id": (reference or "").strip() or f"manual-{uuid.uuid4().hex[:16]}",
-            "loan_no": case.loan_no,
-            "amount": amount,
-            "paid_at": paid_at,
-            "channel": channel,
-        },
-        now,
-    )
-    if event.errors:
-        first = event.errors[0]
-        raise ValidationFailed(
-            first["reason"], field={"transaction_id": "reference"}.get(first["field"], first["field"])
-        )
-    with transaction():
-        event.case_id = case.id
-        inserted = _insert_events(
-            actor.org_id,
-            [event],
-            source=RepaymentSource.MANUAL,
-            origin=ORIGINS[RepaymentSource.MANUAL],
-            actor_id=actor.id,
-            now=now,
-        )
-        if event.transaction_id not in inserted:
-            raise Conflict(_("A manual entry with this reference exists already."), field="reference")
-        rid = inserted[event.transaction_id]
-        db.session.execute(
-            update(Repayment)
-            .where(Repayment.id == rid)
-            .values(note=(note or "")[:300])
-            .execution_options(synchronize_session=False)
-        )
-        assert event.amount is not None
-        assert event.paid_at is not None
-        _apply(
-            actor.org,
-            [Claimed(rid, case.id, event.amount, event.paid_at, origin="manual")],
-            actor_id=actor.id,
-        )
-        audit.record(
-            "repayment.entered",
-            actor=actor,
-            target_type="repayment",
-            target_id=rid,
-            details={"amount": str(event.amount)},
-        )
-    return _reload(rid)
-
-
-def _reload(repayment_id: int) -> Repayment:
-    row = db.session.get(Repayment, repayment_id, populate_existing=True)
-    assert row is not None
-    return row
-
-
-# --- reading --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RepaymentFilter:
-    status: str | None = None
-    source: str | None = None
-    loan_no: str | None = None
-    transaction_id: str | None = None
-    agency_id: int | None = None
-    paid_from: dt.date | None = None
-    paid_to: dt.date | None = None
-
-
-def scope(actor: User, *, own: bool = False) -> Any:
-    """Which repayments a reader sees: the owner all of its own; an agency those credited to it (with
-    ``repayments.view``; a collector, or ``own``: those credited to them)."""
-    if actor.org.kind == OrgKind.ASSET_OWNER and not own:
-        require(actor, "repayments.view")
-        return Repayment.org_id == actor.org_id
-    if actor.org.kind == OrgKind.AGENCY and not own and actor.can("repayments.view"):
-        return Repayment.agency_org_id == actor.org_id
-    if actor.can("workbench.use"):
-        return Repayment.collector_user_id == actor.id
-    raise PermissionDenied(_("You do not have the permission for this action."))
-
-
-def query(actor: User, filters: RepaymentFilter | None = None, *, own: bool = False) -> Any:
-    f = filters or RepaymentFilter()
-    stmt = select(Repayment).where(scope(actor, own=own))
-    if f.status:
-        stmt = stmt.where(Repayment.status == f.status)
-    if f.source:
-        stmt = stmt.where(Repayment.source == f.source)
-    if f.transaction_id:
-        stmt = stmt.where(Repayment.external_id == f.transaction_id.strip())
-    if f.loan_no:
-        # an agency finds the repayments credited to it by loan number after the case has left it:
-        # the cases are looked up past the walls, the repayments stay within the reader's scope
-        with cross_tenant("repayment records: the loan number of repayments credited to the reader"):
-            ids = list(db.session.scalars(select(Case.id).where(Case.loan_no == f.loan_no.strip())))
-        stmt = stmt.where(among(Repayment.case_id, ids) if ids else false())
-    if f.agency_id:
-        stmt = stmt.where(Repayment.agency_org_id == f.agency_id)
-    zone = _zone()
-    if f.paid_from:
-        stmt = stmt.where(Repayment.paid_at >= dt.datetime.combine(f.paid_from, dt.time(0), tzinfo=zone))
-    if f.paid_to:
-        stmt = stmt.where(
-            Repayment.paid_at < dt.datetime.combine(f.paid_to + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-        )
-    return stmt.order_by(Repayment.paid_at.desc(), Repayment.id.desc())
-
-
-def of_case(actor: User, case: Case) -> list[Repayment]:
-    """A case's repayments the reader may see (the owner: all; an agency: those credited to it)."""
-    stmt = select(Repayment).where(Repayment.case_id == case.id)
-    if actor.org_id != case.org_id:
-        stmt = stmt.where(Repayment.agency_org_id == actor.org_id)
-    return list(db.session.scalars(stmt.order_by(Repayment.paid_at.desc(), Repayment.id.desc()).limit(500)))
-
-
-def postings_of(repayment_ids: Iterable[int]) -> dict[int, dict[str, Decimal]]:
-    """What each payment took off each component (its payment postings)."""
-    from arrears.cases.models import Posting
-
-    ids = list(repayment_ids)
-    if not ids:
-        return {}
-    out: dict[int, dict[str, Decimal]] = {}
-    for row in db.session.execute(
-        select(Posting.repayment_id, *(getattr(Posting, c) for c in (*ledger.COMPONENTS, "credit"))).where(
-            Posting.repayment_id.in_(ids), Posting.kind == PostingKind.PAYMENT
-        )
-    ):
-        out[row[0]] = {
-            **{c: -Decimal(v) for c, v in zip(ledger.COMPONENTS, row[1:5], strict=True)},
-            "credit": Decimal(row[5]),
-        }
-    return out
-
-
-def loan_numbers(case_ids: Iterable[int]) -> dict[int, str]:
-    """The loan numbers of the cases of repayments the reader sees (an agency keeps seeing the loan
-    number of a payment credited to it after the case has left it)."""
-    ids = list(set(case_ids))
-    if not ids:
-        return {}
-    with cross_tenant("repayment records: the loan numbers of the repayments the reader sees"):
-        return dict(db.session.execute(select(Case.id, Case.loan_no).where(among(Case.id, ids))).all())
-
-
-def view(
-    row: Repayment, loans: dict[int, str] | None = None, splits: dict[int, dict[str, Decimal]] | None = None
-) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "transaction_id": row.external_id,
-        "case_id": row.case_id,
-        "loan_no": (loans or {}).get(row.case_id),
-        "amount": row.amount,
-        "paid_at": row.paid_at,
-        "channel": row.channel,
-        "source": row.source.value,
-        "status": row.status.value,
-        "agency_org_id": row.agency_org_id,
-        "collector_user_id": row.collector_user_id,
-        "applied_at": row.applied_at,
-        "matched_id": row.matched_id,
-        "application_id": row.application_id,
-        "note": row.note,
-        "allocation": {k: str(v) for k, v in (splits or {}).get(row.id, {}).items()} or None,
-    }
-
-
-def views(rows: Sequence[Repayment]) -> list[dict[str, Any]]:
-    loans = loan_numbers(r.case_id for r in rows)
-    splits = postings_of(r.id for r in rows)
-    return [view(r, loans, splits) for r in rows]
 
 
 # --- the queue's housekeeping -------------------------------------------------------------------------

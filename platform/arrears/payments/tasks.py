@@ -1,7 +1,7 @@
 """Periodic jobs of the payments: the drain of received repayments no job applied, the nightly check
 of the ledger against the balances, the daily look at the statement drop, and the purge of old
 Idempotency-Key answers. (The jobs that code starts sit beside their use case: ``repayments.apply_job``,
-``reconcile.reconcile_job``.)"""
+``reconcile_runs.reconcile_job``.)"""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
-from arrears.payments import reconcile
+from arrears.payments import reconcile_runs
 from arrears.payments.ledger_check import disagreements
 from arrears.payments.models import IdempotencyKey
 from arrears.payments.repayments import queue_apply, stale_tenants
@@ -76,14 +76,14 @@ def statements_job(job: JobContext) -> dict[str, Any]:
     """Daily, per owner: when a statement source is configured, every new file the core system
     dropped there gets a reconciliation job (each file once)."""
     org = _owner()
-    if org is None or org.kind != OrgKind.ASSET_OWNER or reconcile.source_prefix(org) is None:
+    if org is None or org.kind != OrgKind.ASSET_OWNER or reconcile_runs.source_prefix(org) is None:
         return {"configured": False, "queued": 0}
-    keys = reconcile.queue_new_statements(org)
+    keys = reconcile_runs.queue_new_statements(org)
     if keys:
         log.info("statement source of tenant %s: %d new file(s) to reconcile", org.id, len(keys))
     return {
         "configured": True,
-        "folder": reconcile.source_folder(org),
+        "folder": reconcile_runs.source_folder(org),
         "queued": len(keys),
         "files": keys[:100],
     }

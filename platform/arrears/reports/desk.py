@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,11 +26,12 @@ from sqlalchemy import Numeric, and_, cast, func, select
 
 from arrears.allocation.assignments import OPEN
 from arrears.auth.models import RolePermission, User, UserRole, UserStatus
-from arrears.cases.cases import business_date
 from arrears.cases.models import Case, CaseHolder
 from arrears.cases.scopes import assigned_to, case_scope, held_by
 from arrears.columns import utcnow
 from arrears.extensions import db
+from arrears.kernel import clock
+from arrears.kernel.clock import business_date
 from arrears.kernel.transaction import on_commit
 from arrears.payments.events import RepaymentReversed, RepaymentsApplied
 from arrears.payments.models import Repayment, RepaymentStatus
@@ -55,7 +55,7 @@ class Periods:
 def periods(actor: User) -> Periods:
     """This month and this week (from Monday) of the organisation's business date, as UTC instants."""
     today = business_date(actor.org)
-    zone = zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    zone = clock.zone()
 
     def midnight(day: dt.date) -> dt.datetime:
         return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.UTC)

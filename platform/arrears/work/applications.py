@@ -36,14 +36,15 @@ from sqlalchemy import Select, select, true
 
 from arrears.auth.models import User
 from arrears.auth.principal import require
-from arrears.cases.cases import business_date, owners_granting
+from arrears.cases.cases import owners_granting
 from arrears.cases.models import Case, CaseEvent
 from arrears.cases.scopes import case_scope, sees_everything
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit, hooks
-from arrears.kernel.money import parse_amount
+from arrears.kernel.clock import business_date
+from arrears.kernel.money import as_decimal, parse_amount
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals
 from arrears.orgs.models import Approval, ApprovalStatus
@@ -121,7 +122,7 @@ def set_limits(actor: User, limits: dict[str, dict[str, Any]]) -> dict[str, dict
         for level, raw in (levels or {}).items():
             if level not in ("team", "org"):
                 raise ValidationFailed(_("Unknown level: %(level)s", level=level), field=f"{kind}_{level}")
-            new[kind][level] = _money(raw, f"{kind}_{level}", allow_zero=True)
+            new[kind][level] = _amount(raw, f"{kind}_{level}", allow_zero=True)
     for kind, levels in new.items():
         if levels["team"] > levels["org"]:
             raise ValidationFailed(
@@ -166,15 +167,10 @@ def stages_for(case: Case, level: str) -> list[str]:
 # --- input ---------------------------------------------------------------------------------------------
 
 
-def _money(raw: Any, field: str, *, allow_zero: bool = False) -> Decimal:
+def _amount(raw: Any, field: str, *, allow_zero: bool = False) -> Decimal:
     """``money.parse_amount``, taking a JSON number from the API as its shortest decimal form."""
-    if isinstance(raw, float):
-        raw = repr(raw)
-    try:
-        number = Decimal(str(raw).strip()) if raw is not None else None
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
+    number = as_decimal(raw)
+    if number is None:
         raise ValidationFailed(_("Enter an amount."), field=field)
     return parse_amount(number, field, allow_zero=allow_zero)
 
@@ -233,7 +229,7 @@ def request_repayment(
 
     case = worked_case(actor, case_id)
     _may_ask(actor, case, ApplicationKind.REPAYMENT)
-    value = _money(amount, "amount")
+    value = _amount(amount, "amount")
     if paid_on is None:
         raise ValidationFailed(_("Say when it was paid."), field="paid_on")
     owner = _owner(case)
@@ -271,7 +267,7 @@ def request_reduction(
     _may_ask(actor, case, ApplicationKind.REDUCTION)
     raw = {"penalty": waive_penalty, "interest": waive_interest, "fee": waive_fee}
     waivers = {
-        c: _money(raw[c] if raw[c] not in (None, "") else "0", f"waive_{c}", allow_zero=True)
+        c: _amount(raw[c] if raw[c] not in (None, "") else "0", f"waive_{c}", allow_zero=True)
         for c in COMPONENTS
     }
     for component in COMPONENTS:

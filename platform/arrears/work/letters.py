@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import re
-from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
@@ -31,15 +30,17 @@ from sqlalchemy import select
 
 from arrears.auth.models import User
 from arrears.auth.principal import require
-from arrears.cases.cases import business_date, owners_granting
+from arrears.cases.cases import owners_granting
 from arrears.cases.models import Case
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
-from arrears.kernel import audit
+from arrears.kernel import audit, documents
+from arrears.kernel.clock import business_date
 from arrears.kernel.jobs.models import JobRecord
 from arrears.kernel.jobs.registry import job, name_of
 from arrears.kernel.jobs.runner import JobContext
+from arrears.kernel.money import format_amount
 from arrears.kernel.transaction import transaction
 from arrears.orgs.loaders import get_job_for
 from arrears.tenancy import cross_tenant, current_org_id
@@ -296,10 +297,6 @@ def _template_id(raw: Any) -> int:
 # --- rendering -------------------------------------------------------------------------------------
 
 
-def _money(value: Decimal | None) -> str:
-    return f"{(value or Decimal('0')):,.2f}"
-
-
 def context_for(case: Case, owner: Organisation) -> dict[str, Any]:
     """The placeholders' values for a case. The address is decrypted here, for the letter only."""
     today = business_date(owner)
@@ -308,38 +305,17 @@ def context_for(case: Case, owner: Organisation) -> dict[str, Any]:
         "debtor_name": debtor.name,
         "loan_no": case.loan_no,
         "product": case.product,
-        "principal": _money(case.principal),
-        "interest": _money(case.interest),
-        "penalty": _money(case.penalty),
-        "fee": _money(case.fee),
-        "outstanding": _money(case.outstanding),
+        "principal": format_amount(case.principal),
+        "interest": format_amount(case.interest),
+        "penalty": format_amount(case.penalty),
+        "fee": format_amount(case.fee),
+        "outstanding": format_amount(case.outstanding),
         "due_date": case.due_date.isoformat(),
         "days_past_due": case.days_past_due(today),
         "owner_name": owner.name,
         "today": today.isoformat(),
         "address": debtor.home_address or debtor.work_address or "",
     }
-
-
-_CJK_FONT = "STSong-Light"
-_registered = False
-
-
-def _font() -> str:
-    global _registered
-    if not _registered:
-        from reportlab.pdfbase import pdfmetrics
-        from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-
-        pdfmetrics.registerFont(UnicodeCIDFont(_CJK_FONT))
-        _registered = True
-    return _CJK_FONT
-
-
-def _markup(text: str) -> str:
-    """Plain text as a reportlab paragraph: escaped, line breaks kept."""
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"\n", "<br/>", escaped)
 
 
 def render_pdf(subject: str, body: str, *, title: str = "") -> bytes:
@@ -349,7 +325,7 @@ def render_pdf(subject: str, body: str, *, title: str = "") -> bytes:
     from reportlab.lib.units import mm
     from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
-    font = _font()
+    font = documents.font()
     heading = ParagraphStyle("heading", fontName=font, fontSize=15, leading=22, alignment=1, wordWrap="CJK")
     normal = ParagraphStyle("body", fontName=font, fontSize=11, leading=18, wordWrap="CJK")
     out = io.BytesIO()
@@ -365,9 +341,9 @@ def render_pdf(subject: str, body: str, *, title: str = "") -> bytes:
     )
     story: list[Any] = []
     if subject:
-        story += [Paragraph(_markup(subject), heading), Spacer(1, 6 * mm)]
+        story += [Paragraph(documents.markup(subject), heading), Spacer(1, 6 * mm)]
     for block in re.split(r"\n\s*\n", body.strip()):
-        story += [Paragraph(_markup(block), normal), Spacer(1, 3 * mm)]
+        story += [Paragraph(documents.markup(block), normal), Spacer(1, 3 * mm)]
     doc.build(story)
     return out.getvalue()
 

@@ -23,7 +23,6 @@ from sqlalchemy import func, select, update
 
 from arrears.auth.models import User
 from arrears.auth.principal import require
-from arrears.cases.cases import business_date
 from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case, CaseStatus
 from arrears.cases.scopes import assigned_to, case_scope
@@ -31,6 +30,7 @@ from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit, hooks
+from arrears.kernel.clock import business_date
 from arrears.kernel.money import parse_amount
 from arrears.kernel.transaction import transaction
 from arrears.tenancy.models import Organisation, OrgKind

@@ -18,7 +18,6 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
@@ -30,6 +29,7 @@ from arrears.orgs import queries as org_queries
 from arrears.tenancy.models import OrgKind
 from arrears.web import files
 from arrears.web.console import NavItem
+from arrears.web.current import current_actor
 from arrears.web.forms import DecisionForm
 from arrears.work import applications as application_service
 from arrears.work import attachments as attachment_service
@@ -48,10 +48,6 @@ FIELD_LABELS: dict[str, Any] = {
     "code": _l("Code"),
     "label": _l("Label"),
 }
-
-
-def _me() -> User:
-    return current_user._get_current_object()
 
 
 def _error_text(exc: DomainError) -> str:
@@ -162,7 +158,7 @@ def register(bp: Blueprint) -> None:
 
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not work_queries.may_read_applications(_me()):
+            if not work_queries.may_read_applications(current_actor()):
                 abort(403)
             return view(*args, **kwargs)
 
@@ -173,7 +169,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/applications")
     @_readers_only
     def applications():
-        me = _me()
+        me = current_actor()
         decider, reader = work_queries.may_decide_any(me), me.can("work.view")
         box = request.args.get("box")
         if box not in ("inbox", "all"):
@@ -219,7 +215,7 @@ def register(bp: Blueprint) -> None:
         )
 
     def _application_page(application_id: int, form: DecisionForm, status: int = 200) -> Any:
-        me = _me()
+        me = current_actor()
         application = get_application_for(me, application_id)
         detail = work_queries.application_detail(me, application)
         return (
@@ -241,7 +237,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/applications/<int:application_id>/decision", methods=["POST"])
     @_readers_only
     def application_decide(application_id: int):
-        me = _me()
+        me = current_actor()
         application = get_application_for(me, application_id)
         form = DecisionForm()
         if not form.validate_on_submit():
@@ -265,14 +261,14 @@ def register(bp: Blueprint) -> None:
 
     @bp.route("/attachments/<int:attachment_id>/download")
     def attachment_download(attachment_id: int):
-        return files.attachment_download(*attachment_service.open_for(_me(), attachment_id))
+        return files.attachment_download(*attachment_service.open_for(current_actor(), attachment_id))
 
     # --- collection notes and promises --------------------------------------------------------------------
 
     @bp.route("/notes")
     @permission_required("work.view")
     def notes():
-        me = _me()
+        me = current_actor()
         form = NoteFilterForm(request.args)
         form.holder.choices = _holder_choices(me)
         form.author_id.choices = _people_choices(me)
@@ -307,7 +303,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/promises")
     @permission_required("work.view")
     def promises():
-        me = _me()
+        me = current_actor()
         form = PromiseFilterForm(request.args)
         form.holder.choices = _holder_choices(me)
         form.collector_id.choices = _people_choices(me)
@@ -340,7 +336,7 @@ def register(bp: Blueprint) -> None:
     @bp.route("/settings/result-codes", methods=["GET", "POST"])
     @permission_required("org.settings.manage")
     def result_codes():
-        me = _me()
+        me = current_actor()
         form = ResultCodeForm()
         status = 200
         if request.method == "POST":

@@ -18,13 +18,11 @@ it waits at the agency's level.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, false, func, or_, select, tuple_
@@ -35,6 +33,7 @@ from arrears.cases.models import Case, Debtor
 from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
+from arrears.kernel.clock import day_start
 from arrears.orgs.models import Approval, ApprovalStatus
 from arrears.orgs.queries import StagePath, org_names, person_names, stage_path
 from arrears.security import masking
@@ -76,15 +75,6 @@ IN_HOUSE = "inhouse"
 
 
 # --- small helpers ----------------------------------------------------------------------------------------
-
-
-def _zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-
-
-def day_start(day: dt.date) -> dt.datetime:
-    """The UTC instant at which ``day`` begins where the platform works (dates are shown there)."""
-    return dt.datetime.combine(day, dt.time(0), tzinfo=_zone()).astimezone(dt.UTC)
 
 
 def _loan_prefix(column: Any, text: str) -> Any:

@@ -13,7 +13,8 @@ from flask_babel import gettext as _
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
 from arrears.web.api import api
-from arrears.writeoffs import writeoffs
+from arrears.writeoffs import ledger as writeoff_ledger
+from arrears.writeoffs import proposals, writeoffs
 from arrears.writeoffs.models import WriteOff
 from arrears.writeoffs.schemas import (
     CandidatePageSchema,
@@ -52,7 +53,7 @@ def _day(name: str) -> dt.date | None:
     response_schema=RuleSchema(),
     many=True,
     tags=TAGS,
-    permission="writeoffs.view",
+    permission="writeoff_ledger.view",
 )
 def list_writeoff_rules() -> Any:
     return writeoffs.rules(g.api_user)
@@ -80,7 +81,7 @@ def create_writeoff_rule(body: dict[str, Any]) -> Any:
     "sort=dpd|amount, page, limit<=500",
     response_schema=CandidatePageSchema(),
     tags=TAGS,
-    permission="writeoffs.view",
+    permission="writeoff_ledger.view",
 )
 def writeoff_candidates() -> Any:
     args = request.args
@@ -125,14 +126,14 @@ def writeoff_candidates() -> Any:
     response_schema=ProposedSchema(),
     status=202,
     tags=TAGS,
-    permission="writeoffs.propose",
+    permission="proposals.propose",
 )
 def propose_writeoffs(body: dict[str, Any]) -> Any:
     if body["all_candidates"]:
         f = writeoffs.CandidateFilter(rule_id=body["rule_id"], product=body["product"])
-        done = writeoffs.propose_candidates(g.api_user, f, body["reason"])
+        done = proposals.propose_candidates(g.api_user, f, body["reason"])
     else:
-        done = writeoffs.propose(
+        done = proposals.propose(
             g.api_user, body["case_ids"], body["reason"], body["rule_id"], body["keep_placement"]
         )
     return {"approval_id": done.approval.id, "count": done.count, "total": done.total, "stages": done.stages}
@@ -145,12 +146,12 @@ def propose_writeoffs(body: dict[str, Any]) -> Any:
     response_schema=ProposalSchema(),
     many=True,
     tags=TAGS,
-    permission="writeoffs.view",
+    permission="writeoff_ledger.view",
 )
 def list_writeoff_proposals() -> Any:
     approval = request.args.get("approval_id", "")
     after = request.args.get("after", "")
-    return writeoffs.proposals(
+    return proposals.proposals(
         g.api_user,
         status=request.args.get("status") or None,
         approval_id=int(approval) if approval.isdigit() else None,
@@ -165,22 +166,22 @@ def list_writeoff_proposals() -> Any:
     "status=registered|reversed, agency_id, loan_no, page, limit<=500",
     response_schema=LedgerPageSchema(),
     tags=TAGS,
-    permission="writeoffs.view",
+    permission="writeoff_ledger.view",
 )
 def list_writeoffs() -> Any:
     agency = request.args.get("agency_id", "")
-    f = writeoffs.LedgerFilter(
+    f = writeoff_ledger.LedgerFilter(
         date_from=_day("date_from"),
         date_to=_day("date_to"),
         status=request.args.get("status") or None,
         agency_id=int(agency) if agency.isdigit() else None,
         loan_no=request.args.get("loan_no") or None,
     )
-    page = writeoffs.ledger_page(
+    page = writeoff_ledger.ledger_page(
         g.api_user, f, page=_int_arg("page", 1, 1_000_000), per_page=_int_arg("limit", 100, 500)
     )
     return {
-        "items": [writeoffs.view(r.write_off, r.loan_no) for r in page.rows],
+        "items": [writeoff_ledger.view(r.write_off, r.loan_no) for r in page.rows],
         "totals": page.sums,
         "page": page.page,
         "pages": page.pages,
@@ -193,10 +194,10 @@ def list_writeoffs() -> Any:
     response_schema=WriteOffSchema(),
     tags=TAGS,
     lookup=("write_off_id", writeoffs.get_write_off_for),
-    permission="writeoffs.view",
+    permission="writeoff_ledger.view",
 )
 def get_writeoff(write_off: WriteOff) -> Any:
-    return writeoffs.view(write_off)
+    return writeoff_ledger.view(write_off)
 
 
 @api.route(
@@ -209,7 +210,7 @@ def get_writeoff(write_off: WriteOff) -> Any:
     status=202,
     tags=TAGS,
     lookup=("write_off_id", writeoffs.get_write_off_for),
-    permission="writeoffs.propose",
+    permission="proposals.propose",
 )
 def request_writeoff_reversal(write_off: WriteOff, body: dict[str, Any]) -> Any:
     approval = writeoffs.request_reversal(g.api_user, write_off, body["reason"])
