@@ -23,7 +23,8 @@ from sqlalchemy import func, select, text
 
 from arrears.allocation import runs as allocation
 from arrears.cases.imports.batches import upsert_records
-from arrears.commission import commission
+from arrears.commission import accrual, commission
+from arrears.commission import statements as commission_statements
 from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -192,8 +193,8 @@ def test_records_are_priced_by_bucket_at_placement_and_the_version_of_the_paymen
         ],
     )
     with tenant(world.bank.org_id):
-        assert commission.accrue(_bank()) == {"commission": 4, "clawback": 0}
-        assert commission.accrue(_bank()) == {"commission": 0, "clawback": 0}  # idempotent
+        assert accrual.accrue(_bank()) == {"commission": 4, "clawback": 0}
+        assert accrual.accrue(_bank()) == {"commission": 0, "clawback": 0}  # idempotent
         rows = db.session.execute(
             select(
                 CommissionRecord.bucket,
@@ -244,7 +245,7 @@ def test_reversal_claws_back_and_a_closed_period_never_changes(app: Flask, world
         again = commission.settle(_bank(), "2026-10")  # re-running a draft: the same statement
         db.session.refresh(statement)
         assert again["net"] == first["net"] and statement.record_count == 2 and statement.generation == 2
-        commission.approve(checker, statement)
+        commission_statements.approve(checker, statement)
         # after the close: a reversal of an October payment, and a late October payment
         repayments.reverse(admin, db.session.get(Repayment, ids[0]), "bounced")
     late = pay(world, [(cases[1], Decimal("10.00"), at(dt.date(2026, 10, 20)))])
@@ -291,10 +292,10 @@ def test_reversal_claws_back_and_a_closed_period_never_changes(app: Flask, world
         db.session.rollback()
         # paid, with a reference; a closed statement takes no adjustment
         with pytest.raises(ValidationFailed):
-            commission.mark_paid(checker, closed, "")
-        commission.mark_paid(checker, closed, "WIRE-2026-11-001")
+            commission_statements.mark_paid(checker, closed, "")
+        commission_statements.mark_paid(checker, closed, "WIRE-2026-11-001")
         with pytest.raises(Conflict):
-            commission.add_adjustment(admin, closed, "10.00", "goodwill")
+            commission_statements.add_adjustment(admin, closed, "10.00", "goodwill")
 
 
 def test_tiers_minimum_cap_and_manual_adjustments(app: Flask, world: World) -> None:
@@ -326,12 +327,12 @@ def test_tiers_minimum_cap_and_manual_adjustments(app: Flask, world: World) -> N
         )
         kinds = {a.kind: a.amount for a in commission.adjustments_of(statement)}
         assert kinds == {AdjustmentKind.MINIMUM: Decimal("52.00")}
-        commission.add_adjustment(admin, statement, "-8.00", "late report fee")
+        commission_statements.add_adjustment(admin, statement, "-8.00", "late report fee")
         db.session.refresh(statement)
         assert statement.net == Decimal("100.00")  # still topped up to the minimum
         with pytest.raises(PermissionDenied):
-            commission.approve(admin, statement)  # who adjusted does not approve
-        commission.approve(checker, statement)
+            commission_statements.approve(admin, statement)  # who adjusted does not approve
+        commission_statements.approve(checker, statement)
     pay(world, [(cases[1], Decimal("20000.00"), at(dt.date(2026, 11, 5)))])
     with tenant(world.bank.org_id):
         nov = commission.settle(_bank(), "2026-11")
@@ -432,7 +433,7 @@ def test_the_agency_sees_its_own_records_and_statements_only(app: Flask, world: 
             assert {r.agency_org_id for r in db.session.scalars(select(CommissionRecord))} == {agency.org_id}
             assert db.session.execute(text("SELECT count(*) FROM commission_records")).scalar() == 1
             with pytest.raises(PermissionDenied):
-                commission.approve(me, statements[0])
+                commission_statements.approve(me, statements[0])
     with tenant(world.west.org_id):
         assert db.session.execute(text("SELECT count(*) FROM commission_statements")).scalar() == 0
         assert db.session.execute(text("SELECT count(*) FROM commission_contracts")).scalar() == 0

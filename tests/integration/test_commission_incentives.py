@@ -23,7 +23,8 @@ from sqlalchemy import select, text
 
 from arrears.allocation import runs as allocation
 from arrears.cases.imports.batches import upsert_records
-from arrears.commission import commission
+from arrears.commission import accrual, commission
+from arrears.commission import statements as commission_statements
 from arrears.commission.loaders import get_commission_statement_for
 from arrears.errors import NotFound
 from arrears.extensions import db
@@ -157,7 +158,7 @@ def test_an_owner_pays_its_in_house_collectors_by_the_bucket_on_the_payment_day(
         assert (paid[2], contract_id) not in records and len(records) == 3
         # approved by someone else than the payee is fine; the in-house collector's statement is the
         # owner's like any other
-        commission.approve(checker, mine)
+        commission_statements.approve(checker, mine)
         # a reversal claws the incentive back, in the payee's statement of the month
         repayments.reverse(admin, db.session.get(Repayment, paid[1]), "bounced")
         commission.settle(_org(world.bank.org_id), period)
@@ -231,8 +232,8 @@ def test_an_agency_pays_its_collectors_for_its_placed_cases_and_settles_them_its
         east = _user(world.east.admin_id)
         assert get_commission_statement_for(east, statement.id).id == statement.id
         assert commission.settle(east_org, period)["net"] == "40.00"  # a rebuild: the same
-        commission.approve(east, statement)
-        commission.mark_paid(east, statement, "PAYROLL-1")
+        commission_statements.approve(east, statement)
+        commission_statements.mark_paid(east, statement, "PAYROLL-1")
         statement_id = statement.id
     # the owner, north and west see none of it
     for org_id, admin_id in (
@@ -276,7 +277,7 @@ def test_an_agency_contract_settles_per_agency_whoever_collected(app: Flask, wor
     period = commission.period_of(now)
     with tenant(world.bank.org_id):
         bank = _org(world.bank.org_id)
-        assert commission.accrue(bank)["commission"] == 2  # the periodic accrual, before any settlement
+        assert accrual.accrue(bank)["commission"] == 2  # the periodic accrual, before any settlement
         assert {r.collector_user_id for r in db.session.scalars(select(CommissionRecord))} == {collector}
         repayments.reverse(_user(world.bank.admin_id), db.session.get(Repayment, paid[1]), "bounced")
         # ended since: no draft is opened for it up front, its records still settle to the agency

@@ -39,7 +39,7 @@ from arrears.models import (
     RepaymentStatus,
     User,
 )
-from arrears.payments import ledger_check, reconcile
+from arrears.payments import ledger_check, reconcile, reconcile_runs
 from arrears.tenancy import tenant
 from tests.conftest import SHARED, Database, World, api_token, build_world, csrf_token, signed_in
 
@@ -553,8 +553,8 @@ def test_statements_dropped_by_the_core_system_are_reconciled_once(eager_app: Fl
         admin = db.session.get(User, world.lender.admin_id)
         assert admin is not None
         with pytest.raises(Exception, match="folder"):
-            reconcile.set_statement_source(admin, "../elsewhere")
-        assert reconcile.set_statement_source(admin, "/statements") == "statements/"
+            reconcile_runs.set_statement_source(admin, "../elsewhere")
+        assert reconcile_runs.set_statement_source(admin, "/statements") == "statements/"
     storage = get_storage()
     loans = loan_numbers(world, 1)
     storage.put(tenant_key(world.lender.org_id, "statements", "2026-10-28.xlsx"), STATEMENT.read_bytes())
@@ -578,7 +578,7 @@ def test_statements_dropped_by_the_core_system_are_reconciled_once(eager_app: Fl
         assert results["2026-10-29.csv"]["summary"]["applied"]["count"] == 1
         assert storage.exists(results["2026-10-28.xlsx"]["xlsx_key"])
         assert "rows" not in results["2026-10-28.xlsx"]
-        full = reconcile.load_result(next(j for j in jobs if j.kwargs["filename"] == "2026-10-28.xlsx"))
+        full = reconcile_runs.load_result(next(j for j in jobs if j.kwargs["filename"] == "2026-10-28.xlsx"))
         assert full is not None and len(full["rows"]["applied"]) == 400
     with tenant(world.bank.org_id):
         assert db.session.scalar(select(func.count()).where(JobRecord.func == reconcile.JOB)) == 0

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from arrears.cases.imports.batches import upsert_records
 from arrears.extensions import db
 from arrears.models import Case, CaseStatus, Organisation, Posting, Repayment, RepaymentStatus, User
-from arrears.payments import ledger_check, repayments
+from arrears.payments import collector_reports, ledger_check, records, repayments
 from arrears.payments.tasks import ledger_check_job
 from arrears.tenancy import tenant
 from tests.conftest import Database, World, api_token
@@ -440,17 +440,17 @@ def test_a_core_record_matched_to_one_report_is_no_candidate_for_another(app: Fl
         admin = db.session.get(User, world.bank.admin_id)
         reports = [db.session.get(Repayment, i) for i in report_ids]
         first, second = reports
-        assert {r.id for r in repayments.match_candidates(second)} == set(core.values())
-        repayments.match_report(admin, first, core["C1"], "the same money")
+        assert {r.id for r in collector_reports.match_candidates(second)} == set(core.values())
+        collector_reports.match_report(admin, first, core["C1"], "the same money")
         db.session.expire_all()
         second = db.session.get(Repayment, second.id)
         # C1 carries the first report's money: offered no more, and refused if chosen
-        assert [r.id for r in repayments.match_candidates(second)] == [core["C2"]]
+        assert [r.id for r in collector_reports.match_candidates(second)] == [core["C2"]]
         with pytest.raises(Conflict):
-            repayments.match_report(admin, second, core["C1"])
-        repayments.match_report(admin, second, core["C2"])
+            collector_reports.match_report(admin, second, core["C1"])
+        collector_reports.match_report(admin, second, core["C2"])
         db.session.expire_all()
-        assert repayments.match_candidates(db.session.get(Repayment, second.id)) == []
+        assert collector_reports.match_candidates(db.session.get(Repayment, second.id)) == []
 
 
 def test_a_report_is_not_matched_to_a_core_record_reversed_meanwhile(
@@ -471,7 +471,7 @@ def test_a_report_is_not_matched_to_a_core_record_reversed_meanwhile(
         with app.app_context(), tenant(world.bank.org_id):
             admin = db.session.get(User, world.bank.admin_id)
             try:
-                repayments.match_report(admin, db.session.get(Repayment, report_id), core["C1"])
+                collector_reports.match_report(admin, db.session.get(Repayment, report_id), core["C1"])
                 outcome["result"] = "matched"
             except ValidationFailed as exc:
                 outcome["result"] = exc.field
@@ -526,7 +526,7 @@ def test_a_cases_payments_are_applied_in_the_order_they_were_paid(app: Flask, wo
     rid = {i["transaction_id"]: i["repayment_id"] for i in answer["items"]}
     apply_all(world)
     with tenant(world.bank.org_id):
-        split = repayments.postings_of(rid.values())
+        split = records.postings_of(rid.values())
     assert split[rid["T-B"]]["penalty"] == Decimal("50.00")  # paid first: all the penalty
     assert (split[rid["T-A"]]["penalty"], split[rid["T-A"]]["fee"]) == (Decimal("0.00"), Decimal("20.00"))
     assert split[rid["T-C"]]["interest"] == Decimal("5.00")

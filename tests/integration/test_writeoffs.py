@@ -37,7 +37,8 @@ from arrears.models import (
 from arrears.orgs import approvals, roles, users
 from arrears.payments import repayments
 from arrears.tenancy import tenant
-from arrears.writeoffs import writeoffs
+from arrears.writeoffs import ledger as writeoff_ledger
+from arrears.writeoffs import proposals, writeoffs
 from arrears.writeoffs.models import (
     ProposalStatus,
     WriteOff,
@@ -185,7 +186,7 @@ def test_candidates_match_the_rules_and_leave_out_closed_written_off_and_propose
             Case.__table__.update().where(Case.__table__.c.id == ids["CLOSED"]).values(status="closed")
         )
         db.session.commit()
-        writeoffs.propose(admin, [ids["PROPOSED"]], "uncollectable")
+        proposals.propose(admin, [ids["PROPOSED"]], "uncollectable")
         page = writeoffs.candidates_page(admin, writeoffs.CandidateFilter(sort="amount"))
         found = {c.case.loan_no: c.rule.id if c.rule else None for c in page.rows}
         assert found == {"BIG": big_rule.id, "OLD": rule.id}
@@ -215,23 +216,23 @@ def test_propose_refuses_closed_written_off_and_pending_cases_naming_the_loan(
     with tenant(world.bank.org_id):
         staff = user(world, "owner_staff")
         with pytest.raises(ValidationFailed) as caught:
-            writeoffs.propose(staff, [ids["A"]], "  ")
+            proposals.propose(staff, [ids["A"]], "  ")
         assert caught.value.field == "reason"
-        writeoffs.propose(staff, [ids["A"]], "dead")
+        proposals.propose(staff, [ids["A"]], "dead")
         with pytest.raises(Conflict) as conflict:
-            writeoffs.propose(staff, [ids["B"], ids["A"]], "dead")
+            proposals.propose(staff, [ids["B"], ids["A"]], "dead")
         assert "A" in str(conflict.value.message)
         db.session.execute(
             Case.__table__.update().where(Case.__table__.c.id == ids["B"]).values(status="written_off")
         )
         db.session.commit()
         with pytest.raises(Conflict) as conflict:
-            writeoffs.propose(staff, [ids["B"]], "dead")
+            proposals.propose(staff, [ids["B"]], "dead")
         assert "B" in str(conflict.value.message)
         # nothing of the refused batches was written
         assert db.session.scalar(select(func.count()).select_from(WriteOffProposal)) == 1
     with tenant(world.lender.org_id), pytest.raises(NotFound):
-        writeoffs.propose(db.session.get(User, world.lender.admin_id), [ids["A"]], "x")
+        proposals.propose(db.session.get(User, world.lender.admin_id), [ids["A"]], "x")
 
 
 # --- approval -----------------------------------------------------------------------------------------
@@ -241,9 +242,9 @@ def test_only_approved_batches_post_and_the_maker_never_decides(app: Flask, worl
     ids = setup_bank(world, [{"loan_no": f"L{i}", "due_date": "2026-01-01"} for i in range(3)])
     with tenant(world.bank.org_id):
         staff = user(world, "owner_staff")
-        rejected = writeoffs.propose(staff, [ids["L0"]], "dead")
-        cancelled = writeoffs.propose(staff, [ids["L1"]], "dead")
-        approved = writeoffs.propose(staff, [ids["L2"]], "dead")
+        rejected = proposals.propose(staff, [ids["L0"]], "dead")
+        cancelled = proposals.propose(staff, [ids["L1"]], "dead")
+        approved = proposals.propose(staff, [ids["L2"]], "dead")
         assert rejected.stages == ["review"]  # 1,170.00 is below the default threshold
         with pytest.raises(PermissionDenied):
             approvals.decide(staff, rejected.approval, approve=True)
@@ -270,7 +271,7 @@ def test_only_approved_batches_post_and_the_maker_never_decides(app: Flask, worl
         assert db.session.get(Case, ids["L2"]).status == CaseStatus.WRITTEN_OFF
         assert db.session.get(Case, ids["L0"]).status != CaseStatus.WRITTEN_OFF
         # the rejected case can be proposed again
-        writeoffs.propose(staff, [ids["L0"]], "again")
+        proposals.propose(staff, [ids["L0"]], "again")
 
 
 def test_above_the_threshold_a_second_different_approver_is_needed(app: Flask, world: World) -> None:
@@ -285,9 +286,9 @@ def test_above_the_threshold_a_second_different_approver_is_needed(app: Flask, w
         admin = user(world, "admin")
         writeoffs.set_threshold(admin, "5000")
         staff = user(world, "owner_staff")
-        small = writeoffs.propose(staff, [ids["S"]], "dead")
+        small = proposals.propose(staff, [ids["S"]], "dead")
         assert small.stages == ["review"]
-        big = writeoffs.propose(staff, [ids["H"]], "dead")
+        big = proposals.propose(staff, [ids["H"]], "dead")
         assert big.stages == ["review", "second"]
         assert big.total == Decimal("9170.00")
         after_first = approve(world, big.approval.id, "checker1")
@@ -376,8 +377,8 @@ def test_registration_is_idempotent_writes_the_balances_and_releases_unless_kept
     place_with_east(world, [ids["GO"], ids["KEEP"], ids["PAID"]])
     with tenant(world.bank.org_id):
         staff = user(world, "owner_staff")
-        released = writeoffs.propose(staff, [ids["GO"], ids["PAID"]], "dead", keep_placement=False)
-        kept = writeoffs.propose(staff, [ids["KEEP"]], "agency recovers", keep_placement=True)
+        released = proposals.propose(staff, [ids["GO"], ids["PAID"]], "dead", keep_placement=False)
+        kept = proposals.propose(staff, [ids["KEEP"]], "agency recovers", keep_placement=True)
         # the debtor pays part of GO meanwhile (registered: the balances at approval) and PAID in full
         pay(world, "GO", "20", "T-PART")
         pay(world, "PAID", "1170", "T-FULL")
@@ -427,7 +428,7 @@ def test_registration_is_idempotent_writes_the_balances_and_releases_unless_kept
         )
         # the written-off case is no candidate and cannot be proposed again
         with pytest.raises(Conflict):
-            writeoffs.propose(staff, [ids["GO"]], "again")
+            proposals.propose(staff, [ids["GO"]], "again")
 
 
 def test_recoveries_are_capped_and_a_reversed_payment_takes_its_recovery_back(
@@ -436,7 +437,7 @@ def test_recoveries_are_capped_and_a_reversed_payment_takes_its_recovery_back(
     ids = setup_bank(world, [{"loan_no": "R", "due_date": "2026-01-01"}])
     with tenant(world.bank.org_id):
         staff = user(world, "owner_staff")
-        batch = writeoffs.propose(staff, [ids["R"]], "dead")
+        batch = proposals.propose(staff, [ids["R"]], "dead")
         approve(world, batch.approval.id, "checker1")
         writeoffs.register_approved(batch.approval.id)
         line = db.session.scalar(select(WriteOff))
@@ -475,7 +476,7 @@ def test_reversal_needs_approval_restores_the_status_and_marks_the_line(app: Fla
     ids = setup_bank(world, [{"loan_no": "V", "due_date": "2026-01-01"}])
     with tenant(world.bank.org_id):
         staff = user(world, "owner_staff")
-        batch = writeoffs.propose(staff, [ids["V"]], "dead")
+        batch = proposals.propose(staff, [ids["V"]], "dead")
         approve(world, batch.approval.id, "checker1")
         writeoffs.register_approved(batch.approval.id)
         line = db.session.scalar(select(WriteOff))
@@ -497,7 +498,7 @@ def test_reversal_needs_approval_restores_the_status_and_marks_the_line(app: Fla
         assert line.reversed_at is not None
         assert db.session.get(Case, ids["V"], populate_existing=True).status.value == previous
         # the ledger keeps the line; the case may be written off again
-        again = writeoffs.propose(staff, [ids["V"]], "now for real")
+        again = proposals.propose(staff, [ids["V"]], "now for real")
         approve(world, again.approval.id, "checker1")
         writeoffs.register_approved(again.approval.id)
         statuses = sorted(s.value for s in db.session.scalars(select(WriteOff.status)))
@@ -516,14 +517,14 @@ def test_ledger_export_opens_with_the_rows_and_totals_and_is_audited(app: Flask,
     )
     with tenant(world.bank.org_id):
         staff = user(world, "owner_staff")
-        batch = writeoffs.propose(staff, [ids["E1"], ids["E2"]], "uncollectable")
+        batch = proposals.propose(staff, [ids["E1"], ids["E2"]], "uncollectable")
         approve(world, batch.approval.id, "checker1")
         writeoffs.register_approved(batch.approval.id)
         admin = user(world, "admin")
-        totals = writeoffs.ledger_totals(admin)
+        totals = writeoff_ledger.ledger_totals(admin)
         assert totals["count"] == 2 and totals["total"] == Decimal("2350.25")
         out = io.BytesIO()
-        assert writeoffs.export_xlsx(admin, writeoffs.LedgerFilter(), out) == 2
+        assert writeoff_ledger.export_xlsx(admin, writeoff_ledger.LedgerFilter(), out) == 2
         sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue())).active
         rows = list(sheet.iter_rows(values_only=True))
         assert rows[0][0] == "Loan number"
@@ -540,9 +541,9 @@ def test_ledger_export_opens_with_the_rows_and_totals_and_is_audited(app: Flask,
             )
             == 1
         )
-        only = writeoffs.ledger_page(admin, writeoffs.LedgerFilter(loan_no="E2"))
+        only = writeoff_ledger.ledger_page(admin, writeoff_ledger.LedgerFilter(loan_no="E2"))
         assert [r.loan_no for r in only.rows] == ["E2"]
-        assert writeoffs.ledger_page(admin, writeoffs.LedgerFilter(status="reversed")).total == 0
+        assert writeoff_ledger.ledger_page(admin, writeoff_ledger.LedgerFilter(status="reversed")).total == 0
 
 
 # --- the API ---------------------------------------------------------------------------------------------

@@ -239,7 +239,8 @@ def _writeoff_objects(world: World) -> dict[str, list[Any]]:
     from arrears.orgs import approvals
     from arrears.payments import repayments
     from arrears.tenancy import tenant
-    from arrears.writeoffs import writeoffs
+    from arrears.writeoffs import ledger as writeoff_ledger
+    from arrears.writeoffs import proposals, writeoffs
 
     with tenant(world.bank.org_id):
         admin = db.session.get(User, world.bank.admin_id)
@@ -257,7 +258,7 @@ def _writeoff_objects(world: World) -> dict[str, list[Any]]:
         )
         case_id = db.session.scalar(select(Case.id).where(Case.loan_no == "VICTIM-WO"))
         rule = writeoffs.create_rule(admin, {"name": "victim rule", "dpd_min": 180})
-        batch = writeoffs.propose(admin, [case_id], "victim write-off")
+        batch = proposals.propose(admin, [case_id], "victim write-off")
         checker = db.session.scalar(select(User).where(User.email == "checker@bank.test.example"))
         approvals.decide(checker, batch.approval, approve=True)
         writeoffs.register_approved(batch.approval.id)
@@ -271,7 +272,7 @@ def _writeoff_objects(world: World) -> dict[str, list[Any]]:
         repayments.record(org, [event], source=RepaymentSource.API, enqueue_apply=False)
         db.session.commit()
         repayments.apply_all(org)
-        line = writeoffs.ledger_page(admin).rows[0].write_off
+        line = writeoff_ledger.ledger_page(admin).rows[0].write_off
         assert line.recovered == 5
         return {"rule_id": [rule.id], "write_off_id": [line.id]}
 
@@ -335,7 +336,7 @@ def _reconciliation(world: World, case_id: int) -> str:
     from arrears.extensions import db
     from arrears.kernel.jobs.runner import run
     from arrears.models import Case, JobRecord, JobStatus, User
-    from arrears.payments import reconcile
+    from arrears.payments import reconcile_runs
     from arrears.tenancy import tenant
 
     with tenant(world.bank.org_id):
@@ -346,7 +347,7 @@ def _reconciliation(world: World, case_id: int) -> str:
             "交易流水号,借据号,还款时间,还款金额,还款渠道\n"
             f"VICTIM-TXN-1,{loan},{moment:%Y-%m-%d %H:%M:%S},5.00,支付宝\n"
         ).encode()
-        job = reconcile.start_upload(admin, statement, "victim-statement.csv")
+        job = reconcile_runs.start_upload(admin, statement, "victim-statement.csv")
         db.session.commit()
         job_id = job.id
     run(job_id, world.bank.org_id)

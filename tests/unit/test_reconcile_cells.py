@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from arrears.cases.imports.normalize import CellError
-from arrears.payments import reconcile
+from arrears.payments import reconcile, statement_columns
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
@@ -35,19 +35,19 @@ cents = st.integers(min_value=1, max_value=10**13).map(lambda c: Decimal(c) / 10
 
 @given(cents)
 def test_an_amount_reads_back_exactly_as_text_as_a_float_and_with_separators(amount: Decimal) -> None:
-    assert reconcile.parse_amount(str(amount)) == amount
-    assert reconcile.parse_amount(float(amount)) == amount  # a number cell: through its shortest text
-    assert reconcile.parse_amount(f"¥{amount:,}") == amount
-    assert reconcile.parse_amount(f"{amount:,}元") == amount
+    assert statement_columns.parse_amount(str(amount)) == amount
+    assert statement_columns.parse_amount(float(amount)) == amount  # a number cell: through its shortest text
+    assert statement_columns.parse_amount(f"¥{amount:,}") == amount
+    assert statement_columns.parse_amount(f"{amount:,}元") == amount
 
 
 @given(st.integers(min_value=1, max_value=10**9), st.integers(min_value=1, max_value=9))
 def test_a_third_decimal_is_refused_as_text_and_as_a_number(whole: int, third: int) -> None:
     value = Decimal(whole) / 100 + Decimal(third) / 1000
     with pytest.raises(CellError, match="at most two decimals"):
-        reconcile.parse_amount(str(value))
+        statement_columns.parse_amount(str(value))
     with pytest.raises(CellError, match="at most two decimals"):
-        reconcile.parse_amount(float(value))
+        statement_columns.parse_amount(float(value))
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_a_third_decimal_is_refused_as_text_and_as_a_number(whole: int, third: i
     ],
 )
 def test_amount_shapes(cell: object, expected: str) -> None:
-    assert reconcile.parse_amount(cell) == Decimal(expected)
+    assert statement_columns.parse_amount(cell) == Decimal(expected)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_amount_shapes(cell: object, expected: str) -> None:
 )
 def test_amounts_refused(cell: object, reason: str) -> None:
     with pytest.raises(CellError, match=reason):
-        reconcile.parse_amount(cell)
+        statement_columns.parse_amount(cell)
 
 
 moments = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 12, 31)).map(
@@ -106,9 +106,9 @@ def test_a_payment_time_reads_back_in_every_shape(moment: dt.datetime) -> None:
         moment.replace(tzinfo=SHANGHAI).astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
     ]
     for shape in shapes:
-        assert reconcile.parse_paid_at(shape, SHANGHAI) == expected, shape
+        assert statement_columns.parse_paid_at(shape, SHANGHAI) == expected, shape
     serial = (moment - dt.datetime(1899, 12, 30)).total_seconds() / 86400
-    assert reconcile.parse_paid_at(serial, SHANGHAI) == expected
+    assert statement_columns.parse_paid_at(serial, SHANGHAI) == expected
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,8 @@ def test_a_payment_time_reads_back_in_every_shape(moment: dt.datetime) -> None:
     ],
 )
 def test_payment_time_shapes(cell: object, expected: dt.datetime) -> None:
-    assert reconcile.parse_paid_at(cell, SHANGHAI) == expected.replace(tzinfo=SHANGHAI).astimezone(dt.UTC)
+    paid_at = statement_columns.parse_paid_at(cell, SHANGHAI)
+    assert paid_at == expected.replace(tzinfo=SHANGHAI).astimezone(dt.UTC)
 
 
 @pytest.mark.parametrize(
@@ -146,7 +147,7 @@ def test_payment_time_shapes(cell: object, expected: dt.datetime) -> None:
 )
 def test_payment_times_refused(cell: object) -> None:
     with pytest.raises(CellError):
-        reconcile.parse_paid_at(cell, SHANGHAI)
+        statement_columns.parse_paid_at(cell, SHANGHAI)
 
 
 def test_header_aliases_in_chinese_and_english() -> None:
@@ -164,9 +165,9 @@ def test_header_aliases_in_chinese_and_english() -> None:
         ("Payment Method", "channel"),
         ("备注", None),
     ]:
-        assert reconcile.column_for(header) == key, header
-    assert reconcile.header_score(["交易流水号", "借据号", "还款时间", "还款金额"]) == 4
-    assert reconcile.header_score(["借据号", "客户姓名", "身份证号"]) == 1  # a case file's header
+        assert statement_columns.column_for(header) == key, header
+    assert statement_columns.header_score(["交易流水号", "借据号", "还款时间", "还款金额"]) == 4
+    assert statement_columns.header_score(["借据号", "客户姓名", "身份证号"]) == 1  # a case file's header
 
 
 def test_identifiers_kept_as_text_and_refused_when_excel_rounded_them() -> None:
