@@ -404,35 +404,7 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
         raise ValidationFailed(_("This period has not started yet."), field="period")
     now = utcnow()
     with transaction():
-        if is_postgres():
-            # one settlement of a payer's period at a time (a job delivered twice, a click during the
-            # job): the second waits, then rebuilds the same drafts
-            db.session.execute(
-                select(
-                    func.pg_advisory_xact_lock(func.hashtextextended(f"commission:{payer.id}:{period}", 0))
-                )
-            )
-        statements = {
-            (s.contract_id, s.payee_key): s
-            for s in db.session.scalars(
-                select(CommissionStatement)
-                .where(CommissionStatement.org_id == payer.id, CommissionStatement.period == period)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        }
-        drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
-        if drafts:
-            # a rebuild: the drafts keep the records they have (a record never changes, nor does the
-            # period it counts in), take the new ones, and work out their automatic adjustments again
-            db.session.execute(
-                delete(CommissionAdjustment)
-                .where(
-                    CommissionAdjustment.statement_id.in_([s.id for s in drafts]),
-                    CommissionAdjustment.kind != AdjustmentKind.MANUAL,
-                )
-                .execution_options(synchronize_session=False)
-            )
+        drafts = _Drafts(payer, period, start, end, _period_statements(payer, period))
         contracts_by_id = {
             c.id: c
             for c in db.session.scalars(
@@ -443,28 +415,6 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
         versions: dict[int, CommissionVersion | None] = {
             cid: version_on(cid, last_day) for cid in contracts_by_id
         }
-        created: list[CommissionStatement] = []
-
-        def draft_for(cid: int, agency_id: int | None, user_id: int | None) -> CommissionStatement:
-            key = _payee_key(agency_id, user_id)
-            found = statements.get((cid, key))
-            if found is None:
-                found = CommissionStatement(
-                    org_id=payer.id,
-                    contract_id=cid,
-                    agency_org_id=agency_id,
-                    collector_user_id=user_id,
-                    payee_key=key,
-                    period=period,
-                    period_start=start,
-                    period_end=end,
-                    status=StatementStatus.DRAFT,
-                )
-                db.session.add(found)
-                statements[(cid, key)] = found
-                created.append(found)
-            return found
-
         # every agency contract in force has its draft (its records are written straight into it)
         for cid, contract in sorted(contracts_by_id.items()):
             if (
@@ -472,16 +422,79 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
                 and contract.status == ContractStatus.ACTIVE
                 and versions[cid] is not None  # a version in force by the period's last day
             ):
-                draft_for(cid, contract.agency_org_id, None)
+                drafts.for_payee(cid, contract.agency_org_id, None)
         db.session.flush()
-        into = {
-            s.contract_id: s.id
-            for s in statements.values()
-            if s.status == StatementStatus.DRAFT and s.collector_user_id is None
-        }
-        accrued = accrue(payer, until=end, into=into)
+        accrued = accrue(payer, until=end, into=drafts.agency_drafts())
         # the other payees with records to settle (incentives, clawbacks, records accrued before)
-        for cid, agency_id, user_id in db.session.execute(
+        for cid, agency_id, user_id in _unbound_payees(payer, end):
+            # an agency contract pays the agency, whichever of its collectors a record names
+            drafts.for_payee(
+                cid, agency_id, None if contracts_by_id[cid].kind == ContractKind.AGENCY else user_id
+            )
+        db.session.flush()
+        if open_drafts := drafts.open():
+            _bind(payer.id, [s.id for s in open_drafts], end)
+            _sum_up(payer, open_drafts, versions, start, end, now)
+        drafts.drop_empty()
+        open_drafts, closed = drafts.open(), drafts.closed()
+        audit.record(
+            "commission.settled",
+            org_id=payer.id,
+            details={
+                "period": period,
+                "drafts": len(open_drafts),
+                "closed": len(closed),
+                "net": str(sum((s.net for s in open_drafts), ZERO)),
+                "by": actor_id,
+            },
+        )
+    return {
+        "period": period,
+        "statements": len(open_drafts),
+        "closed": len(closed),
+        "net": str(sum((s.net for s in open_drafts), ZERO)),
+        "records": sum(s.record_count for s in open_drafts),
+        "accrued": accrued,
+    }
+
+
+def _period_statements(payer: Organisation, period: str) -> dict[tuple[int, str], CommissionStatement]:
+    """The payer's statements of ``period``, locked; a rebuild's drafts lose their automatic
+    adjustments (worked out again)."""
+    if is_postgres():
+        # one settlement of a payer's period at a time (a job delivered twice, a click during the
+        # job): the second waits, then rebuilds the same drafts
+        db.session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(f"commission:{payer.id}:{period}", 0)))
+        )
+    statements = {
+        (s.contract_id, s.payee_key): s
+        for s in db.session.scalars(
+            select(CommissionStatement)
+            .where(CommissionStatement.org_id == payer.id, CommissionStatement.period == period)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
+    if drafts:
+        # a rebuild: the drafts keep the records they have (a record never changes, nor does the
+        # period it counts in), take the new ones, and work out their automatic adjustments again
+        db.session.execute(
+            delete(CommissionAdjustment)
+            .where(
+                CommissionAdjustment.statement_id.in_([s.id for s in drafts]),
+                CommissionAdjustment.kind != AdjustmentKind.MANUAL,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return statements
+
+
+def _unbound_payees(payer: Organisation, end: dt.datetime) -> list[Any]:
+    """(contract, agency, collector) of the payer's records not on a statement that count before ``end``."""
+    return list(
+        db.session.execute(
             select(
                 CommissionRecord.contract_id,
                 CommissionRecord.agency_org_id,
@@ -493,41 +506,62 @@ def settle(payer: Organisation, period: str, *, actor_id: int | None = None) -> 
                 CommissionRecord.event_at < end,
             )
             .distinct()
-        ).all():
-            # an agency contract pays the agency, whichever of its collectors a record names
-            draft_for(cid, agency_id, None if contracts_by_id[cid].kind == ContractKind.AGENCY else user_id)
-        db.session.flush()
-        drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
-        if drafts:
-            _bind(payer.id, [s.id for s in drafts], end)
-            _sum_up(payer, drafts, versions, start, end, now)
-        for row in created:
-            # a contract in force with nothing to settle and no minimum: no statement
+        ).all()
+    )
+
+
+@dataclass
+class _Drafts:
+    """A settlement's statements of the period by (contract, payee), and the drafts it created."""
+
+    payer: Organisation
+    period: str
+    start: dt.datetime
+    end: dt.datetime
+    statements: dict[tuple[int, str], CommissionStatement]
+    created: list[CommissionStatement] = field(default_factory=list)
+
+    def for_payee(self, cid: int, agency_id: int | None, user_id: int | None) -> CommissionStatement:
+        key = _payee_key(agency_id, user_id)
+        found = self.statements.get((cid, key))
+        if found is None:
+            found = CommissionStatement(
+                org_id=self.payer.id,
+                contract_id=cid,
+                agency_org_id=agency_id,
+                collector_user_id=user_id,
+                payee_key=key,
+                period=self.period,
+                period_start=self.start,
+                period_end=self.end,
+                status=StatementStatus.DRAFT,
+            )
+            db.session.add(found)
+            self.statements[(cid, key)] = found
+            self.created.append(found)
+        return found
+
+    def agency_drafts(self) -> dict[int, int]:
+        """contract id -> its agency draft's id (where accrual writes the records straight in)."""
+        return {
+            s.contract_id: s.id
+            for s in self.statements.values()
+            if s.status == StatementStatus.DRAFT and s.collector_user_id is None
+        }
+
+    def open(self) -> list[CommissionStatement]:
+        return [s for s in self.statements.values() if s.status == StatementStatus.DRAFT]
+
+    def closed(self) -> list[CommissionStatement]:
+        return [s for s in self.statements.values() if s.status in CLOSED]
+
+    def drop_empty(self) -> None:
+        """A contract in force with nothing to settle and no minimum gets no statement."""
+        for row in self.created:
             if row.record_count == 0 and row.net == 0 and not row.adjustments:
                 db.session.delete(row)
-                del statements[(row.contract_id, row.payee_key)]
+                del self.statements[(row.contract_id, row.payee_key)]
         db.session.flush()
-        drafts = [s for s in statements.values() if s.status == StatementStatus.DRAFT]
-        closed = [s for s in statements.values() if s.status in CLOSED]
-        audit.record(
-            "commission.settled",
-            org_id=payer.id,
-            details={
-                "period": period,
-                "drafts": len(drafts),
-                "closed": len(closed),
-                "net": str(sum((s.net for s in drafts), ZERO)),
-                "by": actor_id,
-            },
-        )
-    return {
-        "period": period,
-        "statements": len(drafts),
-        "closed": len(closed),
-        "net": str(sum((s.net for s in drafts), ZERO)),
-        "records": sum(s.record_count for s in drafts),
-        "accrued": accrued,
-    }
 
 
 def _bind(payer_id: int, draft_ids: list[int], end: dt.datetime) -> None:

@@ -21,6 +21,11 @@ from typing import IO, Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
 
 from arrears.auth.models import User
@@ -433,29 +438,30 @@ def _when(moment: dt.datetime | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M") if local else "—"
 
 
-def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
-    """The statement on A4: title, parties, period, the lines by bucket, the adjustments, the net,
-    the status and approval; audited."""
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+class _Pdf:
+    """A4 with the documents' font: the styles, the text width, paragraphs and tables."""
 
-    view = statement_view(actor, statement)
-    s = statement
-    font = documents.font()
-    heading = ParagraphStyle("heading", fontName=font, fontSize=16, leading=24, alignment=1, wordWrap="CJK")
-    section = ParagraphStyle("section", fontName=font, fontSize=12, leading=18, wordWrap="CJK")
-    normal = ParagraphStyle("body", fontName=font, fontSize=10, leading=15, wordWrap="CJK")
+    def __init__(self) -> None:
+        self.font = documents.font()
+        self.heading = ParagraphStyle(
+            "heading", fontName=self.font, fontSize=16, leading=24, alignment=1, wordWrap="CJK"
+        )
+        self.section = ParagraphStyle("section", fontName=self.font, fontSize=12, leading=18, wordWrap="CJK")
+        self.normal = ParagraphStyle("body", fontName=self.font, fontSize=10, leading=15, wordWrap="CJK")
+        self.width = A4[0] - 36 * mm
 
-    def p(text: Any, style: ParagraphStyle = normal) -> Paragraph:
-        return Paragraph(documents.markup(str(text)), style)
+    def p(self, text: Any, style: ParagraphStyle | None = None) -> Paragraph:
+        return Paragraph(documents.markup(str(text)), style or self.normal)
 
-    def table(rows: list[list[Any]], widths: list[float], *, header: bool = True, numbers: int = 1) -> Table:
-        t = Table(rows, colWidths=widths, repeatRows=1 if header else 0)
+    def title(self, text: str) -> list[Any]:
+        return [Spacer(1, 5 * mm), self.p(text, self.section), Spacer(1, 2 * mm)]
+
+    def table(
+        self, rows: list[list[Any]], widths: list[float], *, header: bool = True, numbers: int = 1
+    ) -> Table:
+        t = Table(rows, colWidths=[self.width * w for w in widths], repeatRows=1 if header else 0)
         style = [
-            ("FONTNAME", (0, 0), (-1, -1), font),
+            ("FONTNAME", (0, 0), (-1, -1), self.font),
             ("FONTSIZE", (0, 0), (-1, -1), 9),
             ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
             ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
@@ -466,6 +472,13 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
         t.setStyle(TableStyle(style))
         return t
 
+
+def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
+    """The statement on A4: title, parties, period, the lines by bucket, the adjustments, the net,
+    the status and approval; audited."""
+    view = statement_view(actor, statement)
+    s = statement
+    pdf = _Pdf()
     out = io.BytesIO()
     title = _("Commission statement %(period)s", period=s.period)
     doc = SimpleDocTemplate(
@@ -478,8 +491,22 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
         title=title,
         creator="arrears",
     )
-    width = A4[0] - 36 * mm
-    story: list[Any] = [p(title, heading), Spacer(1, 4 * mm)]
+    story: list[Any] = [pdf.p(title, pdf.heading), Spacer(1, 4 * mm)]
+    story += _parties(pdf, view, s)
+    story += pdf.title(_("Lines by bucket")) + _lines(pdf, view, s)
+    story += pdf.title(_("Adjustments")) + _adjustments(pdf, view)
+    story += pdf.title(_("Totals")) + _totals(pdf, s)
+    story += pdf.title(_("Approval and payment")) + _approval(pdf, view, s)
+    story += [
+        Spacer(1, 6 * mm),
+        pdf.p(_("Generated %(when)s; %(count)d records.", when=_when(s.generated_at), count=s.record_count)),
+    ]
+    doc.build(story)
+    _audited(actor, "statement", s.record_count, target=s, extra={"period": s.period}, fmt="pdf")
+    return out.getvalue()
+
+
+def _parties(pdf: _Pdf, view: StatementView, s: CommissionStatement) -> list[Any]:
     parties = [
         [_("Payer"), view.payer],
         [_("Payee"), view.payee],
@@ -487,8 +514,10 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
         [_("Period"), f"{s.period} ({_when(s.period_start)} – {_when(s.period_end)})"],
         [_("Status"), label(STATUS_LABELS, s.status)],
     ]
-    story += [table([[p(a), p(b)] for a, b in parties], [width * 0.3, width * 0.7], header=False, numbers=9)]
-    story += [Spacer(1, 5 * mm), p(_("Lines by bucket"), section), Spacer(1, 2 * mm)]
+    return [pdf.table([[pdf.p(a), pdf.p(b)] for a, b in parties], [0.3, 0.7], header=False, numbers=9)]
+
+
+def _lines(pdf: _Pdf, view: StatementView, s: CommissionStatement) -> list[Any]:
     rows: list[list[Any]] = [
         [_("Bucket"), _("Payments"), _("Amount"), _("Commission"), _("Clawbacks")],
         *(
@@ -509,22 +538,25 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
             format_amount(s.clawbacks),
         ],
     ]
-    story += [table(rows, [width * 0.16, width * 0.14, width * 0.24, width * 0.23, width * 0.23])]
-    story += [Spacer(1, 5 * mm), p(_("Adjustments"), section), Spacer(1, 2 * mm)]
-    if view.adjustments:
-        adj_rows: list[list[Any]] = [
-            [_("Kind"), _("Amount"), _("Reason")],
-            *(
-                [label(ADJUSTMENT_LABELS, a.kind), format_amount(a.amount), p(a.reason or "—")]
-                for a in view.adjustments
-            ),
-        ]
-        t = table(adj_rows, [width * 0.2, width * 0.2, width * 0.6])
-        t.setStyle(TableStyle([("ALIGN", (2, 0), (2, -1), "LEFT")]))
-        story.append(t)
-    else:
-        story.append(p(_("No adjustments.")))
-    story += [Spacer(1, 5 * mm), p(_("Totals"), section), Spacer(1, 2 * mm)]
+    return [pdf.table(rows, [0.16, 0.14, 0.24, 0.23, 0.23])]
+
+
+def _adjustments(pdf: _Pdf, view: StatementView) -> list[Any]:
+    if not view.adjustments:
+        return [pdf.p(_("No adjustments."))]
+    rows: list[list[Any]] = [
+        [_("Kind"), _("Amount"), _("Reason")],
+        *(
+            [label(ADJUSTMENT_LABELS, a.kind), format_amount(a.amount), pdf.p(a.reason or "—")]
+            for a in view.adjustments
+        ),
+    ]
+    t = pdf.table(rows, [0.2, 0.2, 0.6])
+    t.setStyle(TableStyle([("ALIGN", (2, 0), (2, -1), "LEFT")]))
+    return [t]
+
+
+def _totals(pdf: _Pdf, s: CommissionStatement) -> list[Any]:
     totals = [
         [_("Base amount"), format_amount(s.base_amount)],
         [_("Recovery rate"), _percent(s.recovery_rate)],
@@ -533,10 +565,12 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
         [_("Adjustments"), format_amount(s.adjustments)],
         [_("Net"), format_amount(s.net)],
     ]
-    t = table(totals, [width * 0.3, width * 0.3], header=False)
+    t = pdf.table(totals, [0.3, 0.3], header=False)
     t.setStyle(TableStyle([("FONTSIZE", (0, -1), (-1, -1), 11)]))
-    story.append(t)
-    story += [Spacer(1, 5 * mm), p(_("Approval and payment"), section), Spacer(1, 2 * mm)]
+    return [t]
+
+
+def _approval(pdf: _Pdf, view: StatementView, s: CommissionStatement) -> list[Any]:
     approval = [
         [_("Status"), label(STATUS_LABELS, s.status)],
         [_("Approved by"), view.approved_by or "—"],
@@ -544,14 +578,7 @@ def statement_pdf(actor: User, statement: CommissionStatement) -> bytes:
         [_("Paid at"), _when(s.paid_at)],
         [_("Payment reference"), s.paid_reference or "—"],
     ]
-    story.append(table([[a, p(b)] for a, b in approval], [width * 0.3, width * 0.7], header=False, numbers=9))
-    story += [
-        Spacer(1, 6 * mm),
-        p(_("Generated %(when)s; %(count)d records.", when=_when(s.generated_at), count=s.record_count)),
-    ]
-    doc.build(story)
-    _audited(actor, "statement", s.record_count, target=s, extra={"period": s.period}, fmt="pdf")
-    return out.getvalue()
+    return [pdf.table([[a, pdf.p(b)] for a, b in approval], [0.3, 0.7], header=False, numbers=9)]
 
 
 __all__ = [

@@ -507,109 +507,18 @@ def reconcile(
         if any(item["status"] == "accepted" for _line, item in recorded):
             apply_now(org)
         after = _core_rows(org.id, (line.transaction_id for line in known))
+        # each line of the statement in its category
         rows: dict[str, list[dict[str, Any]]] = {c: [] for c in CATEGORIES}
-        outcome = {line.transaction_id: item for line, item in recorded}
-        for line in known:
-            item = outcome.get(line.transaction_id)
-            core = after.get(line.transaction_id)
-            if item is not None and item["status"] == "rejected":
-                rows["invalid"].append(_invalid_row(line, item.get("errors", [])))
-                continue
-            if core is None:  # not there even now (cannot happen unless deleted meanwhile)
-                rows["invalid"].append(
-                    _invalid_row(
-                        line, [{"field": "transaction_id", "reason": _("Not recorded."), "value": None}]
-                    )
-                )
-                continue
-            platform = {
-                "repayment_id": core.id,
-                "platform_status": core.status,
-                "platform_source": core.source,
-            }
-            if item is not None and item["status"] == "accepted":
-                rows["applied"].append(_line_row(line, zone, **platform))
-                continue
-            differs = [
-                name
-                for name, mine, theirs in (
-                    ("amount", line.amount, core.amount),
-                    ("loan_no", cases[line.loan_no], core.case_id),
-                )
-                if mine != theirs
-            ]
-            if core.status == RepaymentStatus.REVERSED.value:
-                differs.append("status")
-            if differs:
-                rows["mismatched"].append(
-                    _line_row(
-                        line,
-                        zone,
-                        **platform,
-                        platform_loan_no=core.loan_no,
-                        platform_amount=str(core.amount),
-                        platform_paid_at=_local(core.paid_at, zone),
-                        differs=differs,
-                    )
-                )
-            else:
-                rows["matched"].append(_line_row(line, zone, **platform))
+        _compare_known(rows, known, recorded, after, cases, zone)
         rows["unknown_loans"] = [_line_row(line, zone) for line in unknown]
-        for line, first in again:
-            differs = [
-                name
-                for name in ("loan_no", "amount", "paid_at", "channel")
-                if getattr(line, name) != getattr(first, name)
-            ]
-            rows["duplicates"].append(_line_row(line, zone, first_row=first.row, differs=differs))
-        rows["invalid"] = [_invalid_row(line) for line in invalid] + rows["invalid"]
-        rows["invalid"].sort(key=lambda r: r["row"])
+        _add_duplicates_and_invalid(rows, again, invalid, zone)
         # the statement's days, whole, in the owner's zone
-        moments = [line.paid_at for line in unique if line.paid_at is not None]
-        period: dict[str, str] | None = None
-        if moments:
-            first_day = min(moments).astimezone(zone).date()
-            last_day = max(moments).astimezone(zone).date()
-            period = {"from": first_day.isoformat(), "to": last_day.isoformat()}
-            listed = {line.transaction_id for line in statement.lines if line.transaction_id}
-            start = dt.datetime.combine(first_day, dt.time(0), tzinfo=zone)
-            end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
-            rows["platform_only"] = [
-                {
-                    "row": None,
-                    "transaction_id": core.transaction_id,
-                    "loan_no": core.loan_no,
-                    "paid_at": _local(core.paid_at, zone),
-                    "amount": str(core.amount),
-                    "channel": channel,
-                    "repayment_id": core.id,
-                    "platform_status": core.status,
-                    "platform_source": core.source,
-                }
-                for core, channel in _platform_only(org.id, start, end, listed)
-            ]
+        period = _add_platform_only(rows, org, statement, unique, zone)
         summary = {
             c: {"count": len(rows[c]), "amount": _total(rows[c]), "label": str(CATEGORY_LABELS[c])}
             for c in CATEGORIES
         }
-        result: dict[str, Any] = {
-            "kind": "reconciliation",
-            **statement.info(),
-            "period": period,
-            "reconciled_at": utcnow().astimezone(zone).isoformat(timespec="seconds"),
-            "transactions": len(unique),
-            "duplicate_deliveries": len(again),
-            "unknown_loans": len(unknown),
-            "invalid_rows": len(rows["invalid"]),
-            "total_amount_unique": str(
-                sum((line.amount for line in unique if line.amount is not None), Decimal("0.00"))
-            ),
-            "applied": summary["applied"]["count"],
-            "applied_amount": summary["applied"]["amount"],
-            "pending_apply": sum(1 for r in rows["applied"] if r["platform_status"] != "confirmed"),
-            "summary": summary,
-            "rows": rows,
-        }
+        result = _result(statement, unique, again, unknown, period, summary, rows, zone)
         with transaction():
             audit.record(
                 "repayments.reconciled",
@@ -626,6 +535,140 @@ def reconcile(
         if progress is not None:
             progress(95, _("reconciled"))
         return result
+
+
+# --- reconciling, category by category ------------------------------------------------------------------
+
+
+def _compare_known(
+    rows: dict[str, list[dict[str, Any]]],
+    known: list[Any],
+    recorded: list[Any],
+    after: dict[str, Any],
+    cases: dict[str, int],
+    zone: Any,
+) -> None:
+    """The lines whose loan the owner has: applied now, matched, mismatched or invalid."""
+    outcome = {line.transaction_id: item for line, item in recorded}
+    for line in known:
+        item = outcome.get(line.transaction_id)
+        core = after.get(line.transaction_id)
+        if item is not None and item["status"] == "rejected":
+            rows["invalid"].append(_invalid_row(line, item.get("errors", [])))
+            continue
+        if core is None:  # not there even now (cannot happen unless deleted meanwhile)
+            rows["invalid"].append(
+                _invalid_row(line, [{"field": "transaction_id", "reason": _("Not recorded."), "value": None}])
+            )
+            continue
+        platform = {
+            "repayment_id": core.id,
+            "platform_status": core.status,
+            "platform_source": core.source,
+        }
+        if item is not None and item["status"] == "accepted":
+            rows["applied"].append(_line_row(line, zone, **platform))
+            continue
+        differs = [
+            name
+            for name, mine, theirs in (
+                ("amount", line.amount, core.amount),
+                ("loan_no", cases[line.loan_no], core.case_id),
+            )
+            if mine != theirs
+        ]
+        if core.status == RepaymentStatus.REVERSED.value:
+            differs.append("status")
+        if differs:
+            rows["mismatched"].append(
+                _line_row(
+                    line,
+                    zone,
+                    **platform,
+                    platform_loan_no=core.loan_no,
+                    platform_amount=str(core.amount),
+                    platform_paid_at=_local(core.paid_at, zone),
+                    differs=differs,
+                )
+            )
+        else:
+            rows["matched"].append(_line_row(line, zone, **platform))
+
+
+def _add_duplicates_and_invalid(
+    rows: dict[str, list[dict[str, Any]]], again: list[Any], invalid: list[Any], zone: Any
+) -> None:
+    """Lines delivered again (with what differs from the first), and the unreadable ones, by row."""
+    for line, first in again:
+        differs = [
+            name
+            for name in ("loan_no", "amount", "paid_at", "channel")
+            if getattr(line, name) != getattr(first, name)
+        ]
+        rows["duplicates"].append(_line_row(line, zone, first_row=first.row, differs=differs))
+    rows["invalid"] = [_invalid_row(line) for line in invalid] + rows["invalid"]
+    rows["invalid"].sort(key=lambda r: r["row"])
+
+
+def _add_platform_only(
+    rows: dict[str, list[dict[str, Any]]], org: Organisation, statement: Any, unique: list[Any], zone: Any
+) -> dict[str, str] | None:
+    """The platform's core-system records of the statement's days that the statement does not list;
+    returns those days (``None`` for a statement without a payment time)."""
+    moments = [line.paid_at for line in unique if line.paid_at is not None]
+    if not moments:
+        return None
+    first_day = min(moments).astimezone(zone).date()
+    last_day = max(moments).astimezone(zone).date()
+    listed = {line.transaction_id for line in statement.lines if line.transaction_id}
+    start = dt.datetime.combine(first_day, dt.time(0), tzinfo=zone)
+    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    rows["platform_only"] = [
+        {
+            "row": None,
+            "transaction_id": core.transaction_id,
+            "loan_no": core.loan_no,
+            "paid_at": _local(core.paid_at, zone),
+            "amount": str(core.amount),
+            "channel": channel,
+            "repayment_id": core.id,
+            "platform_status": core.status,
+            "platform_source": core.source,
+        }
+        for core, channel in _platform_only(org.id, start, end, listed)
+    ]
+    return {"from": first_day.isoformat(), "to": last_day.isoformat()}
+
+
+def _result(
+    statement: Any,
+    unique: list[Any],
+    again: list[Any],
+    unknown: list[Any],
+    period: dict[str, str] | None,
+    summary: dict[str, Any],
+    rows: dict[str, list[dict[str, Any]]],
+    zone: Any,
+) -> dict[str, Any]:
+    """The reconciliation's result, JSON-ready (amounts as strings)."""
+    return {
+        "kind": "reconciliation",
+        **statement.info(),
+        "period": period,
+        "reconciled_at": utcnow().astimezone(zone).isoformat(timespec="seconds"),
+        "transactions": len(unique),
+        "duplicate_deliveries": len(again),
+        "unknown_loans": len(unknown),
+        "invalid_rows": len(rows["invalid"]),
+        "total_amount_unique": str(
+            sum((line.amount for line in unique if line.amount is not None), Decimal("0.00"))
+        ),
+        "applied": summary["applied"]["count"],
+        "applied_amount": summary["applied"]["amount"],
+        "pending_apply": sum(1 for r in rows["applied"] if r["platform_status"] != "confirmed"),
+        "summary": summary,
+        "rows": rows,
+    }
 
 
 def summary_of(result: dict[str, Any]) -> dict[str, Any]:

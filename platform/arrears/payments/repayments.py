@@ -372,13 +372,49 @@ def _apply(
     case_ids = sorted({c.case_id for c in claimed})
     if cases is None:
         cases = _lock_cases(case_ids)
-    order = ledger.order_of(org)
     has_opening = ledger.opened(case_ids)
     postings = [ledger.opening_row(cases[i]) for i in case_ids if i not in has_opening]
     state = {i: {c: Decimal(getattr(cases[i], c)) for c in (*ledger.COMPONENTS, "credit")} for i in case_ids}
     _attribute(org, claimed)
     promises = _pending_promises(case_ids)
     now = utcnow()
+    repayment_rows, promise_rows = _move_money(
+        org, claimed, state, promises, postings, actor_id, now, outcome
+    )
+    ledger.write(postings)
+    _write_rows(_case_rows(state, cases, now, outcome), repayment_rows, promise_rows)
+    _match_reports(claimed)
+    # a write-off recovers what was paid on its case; the honour roll moves (``arrears.hooks``)
+    hooks.emit(
+        RepaymentsApplied(
+            owner_id=org.id, claimed=claimed, cases=cases, credited_org_ids=frozenset(outcome.orgs)
+        )
+    )
+    # the statements above wrote past the ORM: objects of these rows in the session are stale now
+    _expire({Case: set(case_ids), Promise: set(promise_rows), Repayment: {c.id for c in claimed}})
+    if outcome.closed:
+        _close_paid_off(org.id, outcome.closed, now)
+    audit.record(
+        "repayments.applied",
+        org_id=org.id,
+        details={"count": outcome.count, "amount": str(outcome.amount), "closed": len(outcome.closed)},
+    )
+    return outcome
+
+
+def _move_money(
+    org: Organisation,
+    claimed: list[Claimed],
+    state: dict[int, dict[str, Decimal]],
+    promises: dict[int, list[dict[str, Any]]],
+    postings: list[dict[str, Any]],
+    actor_id: int | None,
+    now: dt.datetime,
+    outcome: Outcome,
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Each payment over its case's balance (``state``, changed in place) in the owner's order: its
+    posting, the promise it counts towards; returns the repayments' and the promises' new rows."""
+    order = ledger.order_of(org)
     repayment_rows: list[dict[str, Any]] = []
     promise_rows: dict[int, dict[str, Any]] = {}
     # a case's payments in the order they were paid (the ids follow the transaction ids, inserted
@@ -422,7 +458,13 @@ def _apply(
         outcome.count += 1
         outcome.amount += item.amount
         outcome.orgs.add(item.agency_org_id or org.id)
-    ledger.write(postings)
+    return repayment_rows, promise_rows
+
+
+def _case_rows(
+    state: dict[int, dict[str, Decimal]], cases: dict[int, Any], now: dt.datetime, outcome: Outcome
+) -> list[dict[str, Any]]:
+    """The cases' new balances; a case paid off closes (noted in ``outcome``)."""
     case_rows = []
     for case_id, balance in state.items():
         outstanding = sum((balance[c] for c in ledger.COMPONENTS), ledger.ZERO)
@@ -441,6 +483,15 @@ def _apply(
                 "updated_at": now,
             }
         )
+    return case_rows
+
+
+def _write_rows(
+    case_rows: list[dict[str, Any]],
+    repayment_rows: list[dict[str, Any]],
+    promise_rows: dict[int, dict[str, Any]],
+) -> None:
+    """The cases', repayments' and promises' new rows, a statement per table."""
     _update_many(
         Case.__table__,
         case_rows,
@@ -479,23 +530,6 @@ def _apply(
         from arrears.work.notes import refresh_sort_keys
 
         refresh_sort_keys(sorted({int(str(p["case_id"])) for p in promise_rows.values()}))
-    _match_reports(claimed)
-    # a write-off recovers what was paid on its case; the honour roll moves (``arrears.hooks``)
-    hooks.emit(
-        RepaymentsApplied(
-            owner_id=org.id, claimed=claimed, cases=cases, credited_org_ids=frozenset(outcome.orgs)
-        )
-    )
-    # the statements above wrote past the ORM: objects of these rows in the session are stale now
-    _expire({Case: set(case_ids), Promise: set(promise_rows), Repayment: {c.id for c in claimed}})
-    if outcome.closed:
-        _close_paid_off(org.id, outcome.closed, now)
-    audit.record(
-        "repayments.applied",
-        org_id=org.id,
-        details={"count": outcome.count, "amount": str(outcome.amount), "closed": len(outcome.closed)},
-    )
-    return outcome
 
 
 def _expire(rows: dict[type, set[int]]) -> None:

@@ -28,7 +28,7 @@ write-off with approval, and the ledger (核销台账) with its export.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -56,6 +56,7 @@ from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.clock import business_date
 from arrears.kernel.db import among
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
@@ -527,6 +528,42 @@ def _register_chunk(
     ).all()
     if not rows:
         return None
+    now = utcnow()
+    lines, gone = _lines_of(owner, approval, approvers, rows, now)
+    if lines:
+        _register_lines(owner, lines, now)
+    if gone:
+        db.session.execute(
+            update(WriteOffProposal)
+            .where(among(WriteOffProposal.id, gone))
+            .values(status=ProposalStatus.LAPSED)
+            .execution_options(synchronize_session=False)
+        )
+    amount = sum((line["total"] for line in lines), ZERO)
+    audit.record(
+        "writeoff.registered",
+        org_id=owner.id,
+        target=approval,
+        details={
+            "count": len(lines),
+            "lapsed": len(gone),
+            "total": str(amount),
+            "cases": [line["case_id"] for line in lines][:200],
+        },
+    )
+    db.session.expire_all()  # the statements above wrote past the ORM
+    return len(lines), len(gone), amount
+
+
+def _lines_of(
+    owner: Organisation,
+    approval: Approval,
+    approvers: list[dict[str, Any]],
+    rows: Sequence[Any],
+    now: dt.datetime,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The ledger lines of the proposals ``rows`` (their cases locked here), and the proposals that
+    lapse (the case closed, paid off or written off meanwhile)."""
     case_ids = [r.case_id for r in rows]
     cases = {
         c.id: c
@@ -550,9 +587,7 @@ def _register_chunk(
             )
         )
     )
-    from arrears.kernel.clock import business_date
-
-    today, now = business_date(owner), utcnow()
+    today = business_date(owner)
     lines: list[dict[str, Any]] = []
     gone: list[int] = []
     for r in rows:
@@ -583,51 +618,35 @@ def _register_chunk(
                 "created_at": now,
             }
         )
-    if lines:
-        db.session.execute(insert(WriteOff), lines)
-        registered_ids = [line["proposal_id"] for line in lines]
-        db.session.execute(
-            update(WriteOffProposal)
-            .where(among(WriteOffProposal.id, registered_ids))
-            .values(
-                status=ProposalStatus.REGISTERED,
-                write_off_id=select(WriteOff.id)
-                .where(WriteOff.proposal_id == WriteOffProposal.id)
-                .scalar_subquery(),
-            )
-            .execution_options(synchronize_session=False)
+    return lines, gone
+
+
+def _register_lines(owner: Organisation, lines: list[dict[str, Any]], now: dt.datetime) -> None:
+    """Write the lines, mark their proposals registered and their cases written off; release the
+    cases whose placement is not kept."""
+    db.session.execute(insert(WriteOff), lines)
+    registered_ids = [line["proposal_id"] for line in lines]
+    db.session.execute(
+        update(WriteOffProposal)
+        .where(among(WriteOffProposal.id, registered_ids))
+        .values(
+            status=ProposalStatus.REGISTERED,
+            write_off_id=select(WriteOff.id)
+            .where(WriteOff.proposal_id == WriteOffProposal.id)
+            .scalar_subquery(),
         )
-        written = [line["case_id"] for line in lines]
-        db.session.execute(
-            update(Case)
-            .where(among(Case.id, written))
-            .values(status=CaseStatus.WRITTEN_OFF, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        released = [line["case_id"] for line in lines if not line["keep_placement"]]
-        if released:
-            _release_cases(owner.id, released, now)
-    if gone:
-        db.session.execute(
-            update(WriteOffProposal)
-            .where(among(WriteOffProposal.id, gone))
-            .values(status=ProposalStatus.LAPSED)
-            .execution_options(synchronize_session=False)
-        )
-    amount = sum((line["total"] for line in lines), ZERO)
-    audit.record(
-        "writeoff.registered",
-        org_id=owner.id,
-        target=approval,
-        details={
-            "count": len(lines),
-            "lapsed": len(gone),
-            "total": str(amount),
-            "cases": [line["case_id"] for line in lines][:200],
-        },
+        .execution_options(synchronize_session=False)
     )
-    db.session.expire_all()  # the statements above wrote past the ORM
-    return len(lines), len(gone), amount
+    written = [line["case_id"] for line in lines]
+    db.session.execute(
+        update(Case)
+        .where(among(Case.id, written))
+        .values(status=CaseStatus.WRITTEN_OFF, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    released = [line["case_id"] for line in lines if not line["keep_placement"]]
+    if released:
+        _release_cases(owner.id, released, now)
 
 
 def _release_cases(owner_id: int, case_ids: list[int], now: dt.datetime) -> None:
