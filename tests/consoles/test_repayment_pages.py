@@ -400,7 +400,7 @@ def test_the_agency_sees_only_what_is_credited_to_it(app: Flask, world: World, m
     assert rows(west.get("/agency/repayments").get_data(as_text=True)) == []
     lender = signed_in(app, world.lender.admin_email)
     assert rows(lender.get("/asset/repayments").get_data(as_text=True)) == []
-    # a collector has no agency list (no records.view)
+    # a collector has no agency list (no repayments.view)
     collector = signed_in(app, world.east.emails["collector"])
     assert collector.get("/agency/repayments").status_code in (403, 404)
 

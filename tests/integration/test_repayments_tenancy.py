@@ -165,7 +165,7 @@ def test_repayments_are_seen_only_by_their_owner_and_the_agency_and_collector_cr
     # the collector credited: their own; another collector of east: nothing
     assert listed("collector") == {rid["T-EAST"]}
     assert get("collector", f"/api/v1/repayments/{rid['T-EAST']}").status_code == 200
-    assert get("collector", f"/api/v1/cases/{placed}/ledger").status_code == 403  # no records.view
+    assert get("collector", f"/api/v1/cases/{placed}/ledger").status_code == 403  # no repayments.view
     # the owner's staff read but do not reverse
     assert listed("bank_staff") == set(rid.values())
     assert (

@@ -276,7 +276,7 @@ def adjust_commission_statement(commission_statement: CommissionStatement, body:
     response_schema=CommissionStatementDetailSchema(),
     tags=TAGS,
     lookup=("commission_statement_id", get_commission_statement_for),
-    permission="commission_statements.approve",
+    permission="commission.approve",
     load_body=False,
 )
 def approve_commission_statement(commission_statement: CommissionStatement) -> Any:
@@ -293,7 +293,7 @@ def approve_commission_statement(commission_statement: CommissionStatement) -> A
     response_schema=CommissionStatementDetailSchema(),
     tags=TAGS,
     lookup=("commission_statement_id", get_commission_statement_for),
-    permission="commission_statements.approve",
+    permission="commission.approve",
 )
 def pay_commission_statement(commission_statement: CommissionStatement, body: dict[str, Any]) -> Any:
     commission_statements.mark_paid(g.api_user, commission_statement, body["reference"])

@@ -198,7 +198,7 @@ def case_repayments(case: Case) -> Any:
     many=True,
     tags=TAGS,
     lookup=("case_id", get_case_for),
-    permission="records.view",
+    permission="repayments.view",
 )
 def case_ledger(case: Case) -> Any:
     return list(db.session.scalars(select(Posting).where(Posting.case_id == case.id).order_by(Posting.id)))
@@ -210,7 +210,7 @@ def case_ledger(case: Case) -> Any:
     "(default penalty, fee, interest, principal)",
     response_schema=AllocationOrderSchema(),
     tags=TAGS,
-    permission="records.view",
+    permission="repayments.view",
 )
 def get_allocation_order() -> Any:
     return {"repayment_order": list(repayments.allocation_order(g.api_user))}

@@ -53,7 +53,7 @@ def _day(name: str) -> dt.date | None:
     response_schema=RuleSchema(),
     many=True,
     tags=TAGS,
-    permission="writeoff_ledger.view",
+    permission="writeoffs.view",
 )
 def list_writeoff_rules() -> Any:
     return writeoffs.rules(g.api_user)
@@ -81,7 +81,7 @@ def create_writeoff_rule(body: dict[str, Any]) -> Any:
     "sort=dpd|amount, page, limit<=500",
     response_schema=CandidatePageSchema(),
     tags=TAGS,
-    permission="writeoff_ledger.view",
+    permission="writeoffs.view",
 )
 def writeoff_candidates() -> Any:
     args = request.args
@@ -126,7 +126,7 @@ def writeoff_candidates() -> Any:
     response_schema=ProposedSchema(),
     status=202,
     tags=TAGS,
-    permission="proposals.propose",
+    permission="writeoffs.propose",
 )
 def propose_writeoffs(body: dict[str, Any]) -> Any:
     if body["all_candidates"]:
@@ -146,7 +146,7 @@ def propose_writeoffs(body: dict[str, Any]) -> Any:
     response_schema=ProposalSchema(),
     many=True,
     tags=TAGS,
-    permission="writeoff_ledger.view",
+    permission="writeoffs.view",
 )
 def list_writeoff_proposals() -> Any:
     approval = request.args.get("approval_id", "")
@@ -166,7 +166,7 @@ def list_writeoff_proposals() -> Any:
     "status=registered|reversed, agency_id, loan_no, page, limit<=500",
     response_schema=LedgerPageSchema(),
     tags=TAGS,
-    permission="writeoff_ledger.view",
+    permission="writeoffs.view",
 )
 def list_writeoffs() -> Any:
     agency = request.args.get("agency_id", "")
@@ -194,7 +194,7 @@ def list_writeoffs() -> Any:
     response_schema=WriteOffSchema(),
     tags=TAGS,
     lookup=("write_off_id", writeoffs.get_write_off_for),
-    permission="writeoff_ledger.view",
+    permission="writeoffs.view",
 )
 def get_writeoff(write_off: WriteOff) -> Any:
     return writeoff_ledger.view(write_off)
@@ -210,7 +210,7 @@ def get_writeoff(write_off: WriteOff) -> Any:
     status=202,
     tags=TAGS,
     lookup=("write_off_id", writeoffs.get_write_off_for),
-    permission="proposals.propose",
+    permission="writeoffs.propose",
 )
 def request_writeoff_reversal(write_off: WriteOff, body: dict[str, Any]) -> Any:
     approval = writeoffs.request_reversal(g.api_user, write_off, body["reason"])
