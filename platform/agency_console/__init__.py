@@ -6,8 +6,8 @@ from agency_console.views import bp
 from arrears.allocation import pages as allocation
 
 # The page modules register their views on ``bp`` when imported.
-from . import cases, commission, repayments  # noqa: F401
+from . import cases, repayments  # noqa: F401
 
-allocation.register(bp)
+allocation.install(bp)
 
 __all__ = ["bp"]

@@ -89,8 +89,8 @@ def _collector_choices(me: User) -> list[tuple[int, str]]:
 
 def _strategy_url() -> str | None:
     """Dispatch by strategy: the shared allocation run pages, once they are registered."""
-    if "agency_console.run_new" in current_app.view_functions:
-        return url_for("agency_console.run_new")
+    if "agency_console.allocation.run_new" in current_app.view_functions:
+        return url_for("agency_console.allocation.run_new")
     return None
 
 
@@ -383,7 +383,7 @@ def placement_extend(placement_id: int):
                 _("Your request was sent to %(owner)s.", owner=_owner_names().get(placement.org_id, "")),
                 "success",
             )
-            return redirect(url_for("agency_console.approvals", side="outbox"))
+            return redirect(url_for("agency_console.approvals.approvals", side="outbox"))
     return _placement_page(placement, extension=form)
 
 
@@ -405,5 +405,5 @@ def placement_recall(placement_id: int):
                 _("Your request was sent to %(owner)s.", owner=_owner_names().get(placement.org_id, "")),
                 "success",
             )
-            return redirect(url_for("agency_console.approvals", side="outbox"))
+            return redirect(url_for("agency_console.approvals.approvals", side="outbox"))
     return _placement_page(placement, recall=form)

@@ -11,7 +11,9 @@ from flask_login import current_user
 from agency_console.views import bp
 from arrears.auth.principal import permission_required
 from arrears.payments import pages
-from arrears.web.console import NavItem
+from arrears.web.console import NavItem, nest
+
+nest(bp, pages.pages)  # the repayment templates (arrears/payments/templates)
 
 _nav: list[NavItem] = bp.console_nav  # type: ignore[attr-defined]
 _at = next((i + 1 for i, item in enumerate(_nav) if item.endpoint == "agency_console.pool"), len(_nav))

@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from arrears.auth.permissions import GRANTABLE
 from arrears.auth.principal import permission_required
+from arrears.commission import pages as commission
 from arrears.errors import DomainError
 from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs import approvals as approval_service
@@ -18,7 +19,7 @@ from arrears.orgs.models import Team
 from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy.models import OrgKind
-from arrears.web.console import NavItem, console_blueprint
+from arrears.web.console import NavItem, console_blueprint, nest
 from arrears.web.current import current_actor
 from arrears.web.forms import RightRequestForm, TeamForm
 from arrears.work import pages as work
@@ -35,18 +36,20 @@ bp = console_blueprint(
         NavItem("agency_console.collectors", _l("Collectors"), "cases.dispatch"),
         NavItem("agency_console.placements", _l("Placements"), "agency.partnerships.view"),
         NavItem("agency_console.owners", _l("Asset owners"), "agency.partnerships.view"),
-        NavItem("agency_console.commission", _l("Commission"), "commission.view"),
+        NavItem("agency_console.commission.commission", _l("Commission"), "commission.view"),
         NavItem("agency_console.teams", _l("Teams"), "org.users.view"),
-        NavItem("agency_console.approvals", _l("Approvals"), "approvals.request"),
-        NavItem("agency_console.users", _l("Users"), "org.users.view"),
-        NavItem("agency_console.roles", _l("Roles"), "org.users.view"),
-        NavItem("agency_console.audit", _l("Operation log"), "org.audit.view"),
-        NavItem("agency_console.jobs", _l("Jobs"), "org.jobs.view"),
-        NavItem("agency_console.settings", _l("Settings"), "org.settings.manage"),
+        NavItem("agency_console.approvals.approvals", _l("Approvals"), "approvals.request"),
+        NavItem("agency_console.orgs.users", _l("Users"), "org.users.view"),
+        NavItem("agency_console.orgs.roles", _l("Roles"), "org.users.view"),
+        NavItem("agency_console.orgs.audit", _l("Operation log"), "org.audit.view"),
+        NavItem("agency_console.orgs.jobs", _l("Jobs"), "org.jobs.view"),
+        NavItem("agency_console.orgs.settings", _l("Settings"), "org.settings.manage"),
     ],
 )
-orgadmin.register(bp)
-work.register(bp)  # applications, notes, promises, attachments, result codes
+nest(bp, orgadmin.pages)  # users, roles, operation log, jobs, settings
+nest(bp, orgadmin.approval_pages)
+work.install(bp)  # applications, notes, promises, attachments, result codes
+nest(bp, commission.pages)  # statements, records, contracts (佣金)
 
 
 @bp.route("/")
@@ -85,7 +88,7 @@ def request_right(partnership_id: int):
             _field_error(form, exc)
         else:
             flash(_("Your request was sent to %(owner)s.", owner=partnership.owner.name), "success")
-            return redirect(url_for("agency_console.approvals", side="outbox"))
+            return redirect(url_for("agency_console.approvals.approvals", side="outbox"))
     return render_template("agency_console/request_right.html", form=form, partnership=partnership)
 
 

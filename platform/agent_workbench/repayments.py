@@ -10,7 +10,9 @@ from flask_login import current_user
 
 from agent_workbench.views import bp
 from arrears.payments import pages
-from arrears.web.console import NavItem
+from arrears.web.console import NavItem, nest
+
+nest(bp, pages.pages)  # the repayment templates (arrears/payments/templates)
 
 bp.console_nav.append(NavItem("agent_workbench.my_repayments", _l("My repayments")))  # type: ignore[attr-defined]
 

@@ -65,7 +65,10 @@ def register_extensions(app: Flask) -> None:
     bootstrap.init_app(app)
     from flask_babel import get_locale
 
+    from arrears.web.console import ep as console_ep
+
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["ep"] = console_ep  # a view of the console at hand (web.console.ep)
     web_login.init_app(app, login_manager)
     criteria.install()
     transaction.install()

@@ -8,7 +8,6 @@ from asset_console.views import bp
 # The page modules register their views on ``bp`` when imported.
 from . import (  # noqa: F401
     cases,
-    commission,
     imports,
     placements,
     reconcile,
@@ -17,6 +16,6 @@ from . import (  # noqa: F401
     writeoffs,
 )
 
-allocation.register(bp)
+allocation.install(bp)
 
 __all__ = ["bp"]

@@ -126,7 +126,7 @@ def cases_export():
     if count_cases(me.org, f) > current_app.config.get("EXPORT_INLINE_MAX", INLINE_MAX):
         job_id = start_export_job(me, f, fmt)
         flash(_("The export runs in the background; download it here when it is ready."), "info")
-        return redirect(url_for("asset_console.job_detail", job_id=job_id))
+        return redirect(url_for("asset_console.orgs.job_detail", job_id=job_id))
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it)
     export_cases(me, me.org, f, fmt, spool)
     spool.seek(0)

@@ -141,7 +141,12 @@ def placements_pending():
         rows=[(c, case_view(c, today, unmasked=False)) for c in rows],
         today=today,
         total=total,
-        place_all_url=url_for("asset_console.run_new", level="placement", holding="unplaced", **carried),  # type: ignore[arg-type]
+        place_all_url=url_for(
+            "asset_console.allocation.run_new",
+            level="placement",
+            holding="unplaced",
+            **carried,  # type: ignore[arg-type]
+        ),
         next_url=url_for("asset_console.placements_pending", cursor=cursor, **args) if cursor else None,  # type: ignore[arg-type]
         can_place=me.can("placements.manage"),
     )

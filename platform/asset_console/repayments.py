@@ -32,12 +32,14 @@ from arrears.payments import queries as repayment_pages
 from arrears.payments import repayments as repayment_service
 from arrears.payments.loaders import get_repayment_for
 from arrears.payments.models import Repayment
-from arrears.web.console import NavItem
+from arrears.web.console import NavItem, nest
 from arrears.web.current import current_actor
 from arrears.work import applications as application_service
 from arrears.work.models import ApplicationStatus
 from asset_console.cases import _case_page
 from asset_console.views import bp
+
+nest(bp, pages.pages)  # the repayment templates (arrears/payments/templates)
 
 _nav: list[NavItem] = bp.console_nav  # type: ignore[attr-defined]
 _at = next((i + 1 for i, item in enumerate(_nav) if item.endpoint == "asset_console.placements"), len(_nav))
@@ -87,7 +89,7 @@ def repayments_export():
     if repayment_pages.count(me, f) > current_app.config.get("EXPORT_INLINE_MAX", INLINE_MAX):
         job_id = repayment_pages.start_export_job(me, f)
         flash(_("The export runs in the background; download it here when it is ready."), "info")
-        return redirect(url_for("asset_console.job_detail", job_id=job_id))
+        return redirect(url_for("asset_console.orgs.job_detail", job_id=job_id))
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it)
     repayment_pages.export_xlsx(me, f, spool)
     spool.seek(0)

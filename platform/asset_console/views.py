@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from arrears.auth.permissions import DEFAULT_GRANTS, GRANTABLE
 from arrears.auth.principal import permission_required
+from arrears.commission import pages as commission
 from arrears.errors import DomainError
 from arrears.kernel.jobs.queue import is_eager
 from arrears.orgs import pages as orgadmin
@@ -15,7 +16,7 @@ from arrears.orgs.models import PartnershipStatus
 from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy.models import OrgKind
-from arrears.web.console import NavItem, console_blueprint
+from arrears.web.console import NavItem, console_blueprint, nest
 from arrears.web.current import current_actor
 from arrears.web.forms import PartnershipForm
 from arrears.work import pages as work
@@ -33,17 +34,19 @@ bp = console_blueprint(
         NavItem("asset_console.imports", _l("Imports"), "cases.import"),
         NavItem("asset_console.partnerships", _l("Agencies"), "partnerships.manage"),
         NavItem("asset_console.writeoffs", _l("Write-off"), "writeoffs.view"),
-        NavItem("asset_console.commission", _l("Commission"), "commission.view"),
-        NavItem("asset_console.approvals", _l("Approvals"), "approvals.request"),
-        NavItem("asset_console.users", _l("Users"), "org.users.view"),
-        NavItem("asset_console.roles", _l("Roles"), "org.users.view"),
-        NavItem("asset_console.audit", _l("Operation log"), "org.audit.view"),
-        NavItem("asset_console.jobs", _l("Jobs"), "org.jobs.view"),
-        NavItem("asset_console.settings", _l("Settings"), "org.settings.manage"),
+        NavItem("asset_console.commission.commission", _l("Commission"), "commission.view"),
+        NavItem("asset_console.approvals.approvals", _l("Approvals"), "approvals.request"),
+        NavItem("asset_console.orgs.users", _l("Users"), "org.users.view"),
+        NavItem("asset_console.orgs.roles", _l("Roles"), "org.users.view"),
+        NavItem("asset_console.orgs.audit", _l("Operation log"), "org.audit.view"),
+        NavItem("asset_console.orgs.jobs", _l("Jobs"), "org.jobs.view"),
+        NavItem("asset_console.orgs.settings", _l("Settings"), "org.settings.manage"),
     ],
 )
-orgadmin.register(bp)
-work.register(bp)  # applications, notes, promises, attachments, result codes
+nest(bp, orgadmin.pages)  # users, roles, operation log, jobs, settings
+nest(bp, orgadmin.approval_pages)
+work.install(bp)  # applications, notes, promises, attachments, result codes
+nest(bp, commission.pages)  # statements, records, contracts (佣金)
 
 
 @bp.route("/")

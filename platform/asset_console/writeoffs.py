@@ -241,7 +241,7 @@ def writeoffs_export() -> Any:
     ):
         job_id = writeoff_ledger.start_export_job(me, f)
         flash(_("The export runs in the background; download it here when it is ready."), "info")
-        return redirect(url_for("asset_console.job_detail", job_id=job_id))
+        return redirect(url_for("asset_console.orgs.job_detail", job_id=job_id))
     spool = tempfile.TemporaryFile()  # noqa: SIM115 (send_file closes it)
     writeoff_ledger.export_xlsx(me, f, spool)
     spool.seek(0)
@@ -294,7 +294,7 @@ def writeoff_reversal(write_off_id: int) -> Any:
         _field_error(form, exc)
         return _detail_page(write_off_id, form, exc.status)
     flash(_("The reversal was asked for; it waits for approval."), "success")
-    return redirect(url_for("asset_console.approval_detail", approval_id=approval.id))
+    return redirect(url_for("asset_console.approvals.approval_detail", approval_id=approval.id))
 
 
 # --- rules (核销案件配置) --------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import Organisation, OrgKind, OrgStatus
-from arrears.web.console import NavItem, console_blueprint
+from arrears.web.console import NavItem, console_blueprint, nest
 from arrears.web.forms import AuditFilterForm, ConfirmForm, OrganisationForm
 
 admin_bp = console_blueprint(
@@ -36,13 +36,13 @@ admin_bp = console_blueprint(
         NavItem("admin.home", _l("Home")),
         NavItem("admin.organisations", _l("Tenants"), "platform.orgs.manage"),
         NavItem("admin.audit_all", _l("All tenants' log"), "platform.audit.view"),
-        NavItem("admin.users", _l("Users"), "org.users.view"),
-        NavItem("admin.roles", _l("Roles"), "org.users.view"),
-        NavItem("admin.audit", _l("Operation log"), "org.audit.view"),
-        NavItem("admin.jobs", _l("Jobs"), "org.jobs.view"),
+        NavItem("admin.orgs.users", _l("Users"), "org.users.view"),
+        NavItem("admin.orgs.roles", _l("Roles"), "org.users.view"),
+        NavItem("admin.orgs.audit", _l("Operation log"), "org.audit.view"),
+        NavItem("admin.orgs.jobs", _l("Jobs"), "org.jobs.view"),
     ],
 )
-orgadmin.register(admin_bp, approvals=False)
+nest(admin_bp, orgadmin.pages)  # no approvals: the platform takes no part in them
 
 
 @admin_bp.route("/")
@@ -120,4 +120,4 @@ def audit_all():
             stmt, page=max(1, request.args.get("page", 1, type=int) or 1), per_page=50, error_out=False
         )
         names = dict(db.session.execute(select(Organisation.id, Organisation.slug)).all())
-        return render_template("shared/audit.html", form=form, page=page, org_names=names, all_tenants=True)
+        return render_template("orgs/audit.html", form=form, page=page, org_names=names, all_tenants=True)

@@ -55,7 +55,7 @@ from arrears.kernel.jobs.queue import is_eager
 from arrears.kernel.money import as_decimal
 from arrears.orgs.loaders import get_job_for
 from arrears.orgs.pages import _field_error
-from arrears.web.console import NavItem
+from arrears.web.console import NavItem, add_nav, ep, has_view, nest
 from arrears.web.current import current_actor
 from arrears.web.forms import ConfirmForm
 
@@ -401,477 +401,495 @@ def _all(stmt: Any) -> list[Any]:
     return list(db.session.scalars(stmt))
 
 
-def _case_endpoint(bp_name: str) -> str:
+def _case_endpoint() -> str:
     """Where a case link goes: the console's case page, or this module's allocation history."""
-    endpoint = f"{bp_name}.case_detail"
-    return endpoint if endpoint in current_app.view_functions else f"{bp_name}.case_allocations"
+    return ep("case_detail") if has_view("case_detail") else ep("case_allocations")
 
 
 # --- the pages -----------------------------------------------------------------------------------------
 
 
-def register(bp: Blueprint) -> None:
-    """Add the allocation pages and their navigation entries to a console blueprint."""
-    name = bp.name
+pages = Blueprint("allocation", __name__, template_folder="templates")
 
-    def ep(endpoint: str) -> str:
-        return f"{name}.{endpoint}"
 
-    entries = [
-        NavItem(ep("strategies"), _l("Strategies"), "cases.dispatch"),
-        NavItem(ep("runs"), _l("Allocation runs"), "cases.dispatch"),
+def install(console: Blueprint) -> None:
+    """Nest the allocation pages in ``console``, their navigation entries before the approvals."""
+    nest(console, pages)
+    add_nav(
+        console,
+        pages,
+        [
+            NavItem("strategies", _l("Strategies"), "cases.dispatch"),
+            NavItem("runs", _l("Allocation runs"), "cases.dispatch"),
+        ],
+        before="approvals.approvals",
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    return render_template(
+        template,
+        level_labels=LEVEL_LABELS,
+        method_labels=METHOD_LABELS,
+        previous_labels=PREVIOUS_LABELS,
+        run_status_labels=RUN_STATUS_LABELS,
+        run_status_colours=RUN_STATUS_COLOURS,
+        result_status_labels=RESULT_STATUS_LABELS,
+        reason_text=reason_text,
+        shown_status=allocation_log.shown_status,
+        case_endpoint=_case_endpoint(),
+        levels=allowed_levels(current_actor()),
+        **context,
+    )
+
+
+# --- strategies -------------------------------------------------------------------------------------
+
+
+@pages.route("/allocation/strategies")
+@_allocator_required
+def strategies():
+    me = current_actor()
+    archived = request.args.get("archived") == "1"
+    levels = allowed_levels(me)
+    found = [s for s in _all(strategy_service.listing(me, archived=archived)) if s.level in levels]
+    return render("allocation/strategies.html", strategies=found, archived=archived)
+
+
+@pages.route("/allocation/strategy-log")
+@_allocator_required
+def strategy_log():
+    me = current_actor()
+    levels = allowed_levels(me)
+    entries = [v for v in strategy_service.change_log(me) if v.strategy.level in levels]
+    return render("allocation/strategy_log.html", entries=entries)
+
+
+def _names(level: AllocationLevel) -> dict[str, str]:
+    return {t.key: t.name for t in allocation_log.targets_for(current_actor(), level)}
+
+
+def _editor(
+    form: StrategyForm,
+    level: AllocationLevel,
+    rules: list[dict[str, Any]],
+    problems: dict[str, str],
+    strategy: AllocationStrategy | None,
+) -> str:
+    choices = allocation_log.targets_for(current_actor(), level)
+    names = {t.key: t.name for t in choices}
+    used = {k for r in rules for k in [*r["targets"], *r["previous"], *r["shares"]] if k != NEVER_HELD}
+    extra = sorted(k for k in used if k not in names)  # named by the rules, not a target now
+    targets = [(t.key, t.name) for t in choices] + [
+        (k, _("%(key)s (not available now)", key=k)) for k in extra
     ]
-    nav: list[NavItem] = bp.console_nav  # type: ignore[attr-defined]
-    before = next((i for i, item in enumerate(nav) if item.endpoint == ep("approvals")), len(nav))
-    nav[before:before] = entries
+    return render(
+        "allocation/strategy_form.html",
+        form=form,
+        level=level,
+        strategy=strategy,
+        rules=rules,
+        problems=problems,
+        targets=targets,
+        buckets=BUCKETS,
+        methods=METHODS,
+        previous_options=PREVIOUS,
+        never_held=NEVER_HELD,
+        blank=editable({}),
+        readable=[describe_rule(r, names) for r in (strategy.rules if strategy else [])],
+        confirm=ConfirmForm(),
+    )
 
-    def render(template: str, **context: Any) -> str:
-        return render_template(
-            template,
-            level_labels=LEVEL_LABELS,
-            method_labels=METHOD_LABELS,
-            previous_labels=PREVIOUS_LABELS,
-            run_status_labels=RUN_STATUS_LABELS,
-            run_status_colours=RUN_STATUS_COLOURS,
-            result_status_labels=RESULT_STATUS_LABELS,
-            reason_text=reason_text,
-            shown_status=allocation_log.shown_status,
-            case_endpoint=_case_endpoint(name),
-            levels=allowed_levels(current_actor()),
-            **context,
-        )
 
-    # --- strategies -------------------------------------------------------------------------------------
-
-    @bp.route("/allocation/strategies")
-    @_allocator_required
-    def strategies():
-        me = current_actor()
-        archived = request.args.get("archived") == "1"
-        levels = allowed_levels(me)
-        found = [s for s in _all(strategy_service.listing(me, archived=archived)) if s.level in levels]
-        return render("allocation/strategies.html", strategies=found, archived=archived)
-
-    @bp.route("/allocation/strategy-log")
-    @_allocator_required
-    def strategy_log():
-        me = current_actor()
-        levels = allowed_levels(me)
-        entries = [v for v in strategy_service.change_log(me) if v.strategy.level in levels]
-        return render("allocation/strategy_log.html", entries=entries)
-
-    def _names(level: AllocationLevel) -> dict[str, str]:
-        return {t.key: t.name for t in allocation_log.targets_for(current_actor(), level)}
-
-    def _editor(
-        form: StrategyForm,
-        level: AllocationLevel,
-        rules: list[dict[str, Any]],
-        problems: dict[str, str],
-        strategy: AllocationStrategy | None,
-    ) -> str:
-        choices = allocation_log.targets_for(current_actor(), level)
-        names = {t.key: t.name for t in choices}
-        used = {k for r in rules for k in [*r["targets"], *r["previous"], *r["shares"]] if k != NEVER_HELD}
-        extra = sorted(k for k in used if k not in names)  # named by the rules, not a target now
-        targets = [(t.key, t.name) for t in choices] + [
-            (k, _("%(key)s (not available now)", key=k)) for k in extra
-        ]
-        return render(
-            "allocation/strategy_form.html",
-            form=form,
-            level=level,
+def _strategy_post(
+    form: StrategyForm, level: AllocationLevel, strategy: AllocationStrategy | None
+) -> tuple[Any, list[dict[str, Any]], dict[str, str]]:
+    """Handle a POST of the strategy form: editing moves (add, remove, up, down) re-show the form;
+    save checks and saves. Returns (response or None, rules to show, problems)."""
+    raw = rules_from_form(request.form)
+    action = request.form.get("action", "save")
+    op, _sep, at = action.partition(":")
+    index = int(at) if at.isdigit() else -1
+    if op == "add":
+        raw.append({"name": "", "filter": {}, "method": "round_robin"})
+        return None, [editable(r) for r in raw], {}
+    if op in ("remove", "up", "down") and 0 <= index < len(raw):
+        if op == "remove":
+            raw.pop(index)
+        elif op == "up" and index > 0:
+            raw[index - 1], raw[index] = raw[index], raw[index - 1]
+        elif op == "down" and index < len(raw) - 1:
+            raw[index + 1], raw[index] = raw[index], raw[index + 1]
+        return None, [editable(r) for r in raw], {}
+    problems: dict[str, str] = {}
+    submitted: Any = raw
+    if (form.rules_json.data or "").strip():
+        try:
+            submitted = json.loads(form.rules_json.data or "")
+        except ValueError:
+            form.rules_json.errors = [*list(form.rules_json.errors), _("This is not valid JSON.")]
+            return None, [editable(r) for r in raw], {}
+    shown = [editable(r) for r in submitted] if isinstance(submitted, list) else [editable(r) for r in raw]
+    try:
+        strategy_service.checked_rules(submitted)
+    except ValidationFailed as exc:
+        problems = _rule_problems(exc)
+    if not form.validate_on_submit() or problems:
+        if problems:
+            flash(_("The rules are not valid: see the marked fields."), "danger")
+        return None, shown, problems
+    version_before = strategy.version if strategy is not None else None
+    try:
+        saved = strategy_service.save(
+            current_actor(),
             strategy=strategy,
-            rules=rules,
-            problems=problems,
-            targets=targets,
-            buckets=BUCKETS,
-            methods=METHODS,
-            previous_options=PREVIOUS,
-            never_held=NEVER_HELD,
-            blank=editable({}),
-            readable=[describe_rule(r, names) for r in (strategy.rules if strategy else [])],
-            confirm=ConfirmForm(),
+            name=form.name.data or "",
+            level=level,
+            rules=submitted,
+            note=form.note.data or "",
         )
+    except ValidationFailed as exc:
+        if exc.field == "rules":
+            flash(_("The rules are not valid: see the marked fields."), "danger")
+            return None, shown, _rule_problems(exc)
+        _field_error(form, exc)
+        return None, shown, {}
+    except DomainError as exc:
+        _field_error(form, exc)
+        return None, shown, {}
+    if saved.version == version_before:
+        flash(_("Nothing changed: no new version."), "info")
+    else:
+        flash(_("The strategy was saved (version %(n)d).", n=saved.version), "success")
+    return redirect(url_for(ep("strategy_edit"), strategy_id=saved.id)), shown, {}
 
-    def _strategy_post(
-        form: StrategyForm, level: AllocationLevel, strategy: AllocationStrategy | None
-    ) -> tuple[Any, list[dict[str, Any]], dict[str, str]]:
-        """Handle a POST of the strategy form: editing moves (add, remove, up, down) re-show the form;
-        save checks and saves. Returns (response or None, rules to show, problems)."""
-        raw = rules_from_form(request.form)
-        action = request.form.get("action", "save")
-        op, _sep, at = action.partition(":")
-        index = int(at) if at.isdigit() else -1
-        if op == "add":
-            raw.append({"name": "", "filter": {}, "method": "round_robin"})
-            return None, [editable(r) for r in raw], {}
-        if op in ("remove", "up", "down") and 0 <= index < len(raw):
-            if op == "remove":
-                raw.pop(index)
-            elif op == "up" and index > 0:
-                raw[index - 1], raw[index] = raw[index], raw[index - 1]
-            elif op == "down" and index < len(raw) - 1:
-                raw[index + 1], raw[index] = raw[index], raw[index + 1]
-            return None, [editable(r) for r in raw], {}
-        problems: dict[str, str] = {}
-        submitted: Any = raw
-        if (form.rules_json.data or "").strip():
-            try:
-                submitted = json.loads(form.rules_json.data or "")
-            except ValueError:
-                form.rules_json.errors = [*list(form.rules_json.errors), _("This is not valid JSON.")]
-                return None, [editable(r) for r in raw], {}
-        shown = (
-            [editable(r) for r in submitted] if isinstance(submitted, list) else [editable(r) for r in raw]
-        )
+
+@pages.route("/allocation/strategies/new", methods=["GET", "POST"])
+@_allocator_required
+def strategy_new():
+    level = _level_arg(request.args.get("level"))
+    form = StrategyForm()
+    rules = [editable({"name": _("Everything"), "method": "round_robin"})]
+    problems: dict[str, str] = {}
+    if request.method == "POST":
+        response, rules, problems = _strategy_post(form, level, None)
+        if response is not None:
+            return response
+    return _editor(form, level, rules, problems, None)
+
+
+@pages.route("/allocation/strategies/<int:strategy_id>", methods=["GET", "POST"])
+@_allocator_required
+def strategy_edit(strategy_id: int):
+    strategy = get_strategy_for(current_actor(), strategy_id)
+    _check_level(strategy.level)
+    form = StrategyForm()
+    rules = [editable(r) for r in strategy.rules]
+    problems: dict[str, str] = {}
+    if request.method == "GET":
+        form.name.data = strategy.name
+    else:
+        response, rules, problems = _strategy_post(form, strategy.level, strategy)
+        if response is not None:
+            return response
+    return _editor(form, strategy.level, rules, problems, strategy)
+
+
+@pages.route("/allocation/strategies/<int:strategy_id>/versions")
+@_allocator_required
+def strategy_versions(strategy_id: int):
+    strategy = get_strategy_for(current_actor(), strategy_id)
+    _check_level(strategy.level)
+    names = _names(strategy.level)
+    versions = strategy_service.versions(strategy)
+    return render(
+        "allocation/strategy_versions.html",
+        strategy=strategy,
+        versions=[(v, [describe_rule(r, names) for r in v.rules]) for v in versions],
+    )
+
+
+@pages.route("/allocation/strategies/<int:strategy_id>/archive", methods=["POST"])
+@_allocator_required
+def strategy_archive(strategy_id: int):
+    me = current_actor()
+    strategy = get_strategy_for(me, strategy_id)
+    _check_level(strategy.level)
+    if ConfirmForm().validate_on_submit():
         try:
-            strategy_service.checked_rules(submitted)
-        except ValidationFailed as exc:
-            problems = _rule_problems(exc)
-        if not form.validate_on_submit() or problems:
-            if problems:
-                flash(_("The rules are not valid: see the marked fields."), "danger")
-            return None, shown, problems
-        version_before = strategy.version if strategy is not None else None
-        try:
-            saved = strategy_service.save(
-                current_actor(),
-                strategy=strategy,
-                name=form.name.data or "",
-                level=level,
-                rules=submitted,
-                note=form.note.data or "",
-            )
-        except ValidationFailed as exc:
-            if exc.field == "rules":
-                flash(_("The rules are not valid: see the marked fields."), "danger")
-                return None, shown, _rule_problems(exc)
-            _field_error(form, exc)
-            return None, shown, {}
+            strategy_service.archive(me, strategy, archived=not strategy.archived)
         except DomainError as exc:
-            _field_error(form, exc)
-            return None, shown, {}
-        if saved.version == version_before:
-            flash(_("Nothing changed: no new version."), "info")
+            flash(str(exc.message), "danger")
         else:
-            flash(_("The strategy was saved (version %(n)d).", n=saved.version), "success")
-        return redirect(url_for(ep("strategy_edit"), strategy_id=saved.id)), shown, {}
-
-    @bp.route("/allocation/strategies/new", methods=["GET", "POST"])
-    @_allocator_required
-    def strategy_new():
-        level = _level_arg(request.args.get("level"))
-        form = StrategyForm()
-        rules = [editable({"name": _("Everything"), "method": "round_robin"})]
-        problems: dict[str, str] = {}
-        if request.method == "POST":
-            response, rules, problems = _strategy_post(form, level, None)
-            if response is not None:
-                return response
-        return _editor(form, level, rules, problems, None)
-
-    @bp.route("/allocation/strategies/<int:strategy_id>", methods=["GET", "POST"])
-    @_allocator_required
-    def strategy_edit(strategy_id: int):
-        strategy = get_strategy_for(current_actor(), strategy_id)
-        _check_level(strategy.level)
-        form = StrategyForm()
-        rules = [editable(r) for r in strategy.rules]
-        problems: dict[str, str] = {}
-        if request.method == "GET":
-            form.name.data = strategy.name
-        else:
-            response, rules, problems = _strategy_post(form, strategy.level, strategy)
-            if response is not None:
-                return response
-        return _editor(form, strategy.level, rules, problems, strategy)
-
-    @bp.route("/allocation/strategies/<int:strategy_id>/versions")
-    @_allocator_required
-    def strategy_versions(strategy_id: int):
-        strategy = get_strategy_for(current_actor(), strategy_id)
-        _check_level(strategy.level)
-        names = _names(strategy.level)
-        versions = strategy_service.versions(strategy)
-        return render(
-            "allocation/strategy_versions.html",
-            strategy=strategy,
-            versions=[(v, [describe_rule(r, names) for r in v.rules]) for v in versions],
-        )
-
-    @bp.route("/allocation/strategies/<int:strategy_id>/archive", methods=["POST"])
-    @_allocator_required
-    def strategy_archive(strategy_id: int):
-        me = current_actor()
-        strategy = get_strategy_for(me, strategy_id)
-        _check_level(strategy.level)
-        if ConfirmForm().validate_on_submit():
-            try:
-                strategy_service.archive(me, strategy, archived=not strategy.archived)
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
-            else:
-                flash(
-                    _("The strategy was archived.") if strategy.archived else _("The strategy was restored."),
-                    "success",
-                )
-        return redirect(url_for(ep("strategy_edit"), strategy_id=strategy.id))
-
-    # --- runs -------------------------------------------------------------------------------------------
-
-    @bp.route("/allocation/runs")
-    @_allocator_required
-    def runs():
-        me = current_actor()
-        status_arg = request.args.get("status", "")
-        status = RunStatus(status_arg) if status_arg in {s.value for s in RunStatus} else None
-        page = db.paginate(
-            allocation_log.runs(me, levels=allowed_levels(me), status=status),
-            page=max(1, request.args.get("page", 1, type=int) or 1),
-            per_page=30,
-            error_out=False,
-        )
-        return render("allocation/runs.html", page=page, status=status_arg)
-
-    def _run_form(form: RunForm, level: AllocationLevel) -> None:
-        me = current_actor()
-        chosen = [
-            (s.id, f"{s.name} (v{s.version})") for s in _all(strategy_service.listing(me)) if s.level == level
-        ]
-        form.strategy_id.choices = [(0, _("— a one-off rule (below) —")), *chosen]
-        form.method.choices = [(m, str(METHOD_LABELS[m])) for m in METHODS if m != "fixed_shares"]
-        form.previous_holder.choices = [(p, str(PREVIOUS_LABELS[p])) for p in PREVIOUS]
-        holdings = ("unplaced", "inhouse") if level == AllocationLevel.PLACEMENT else ()
-        form.holding.choices = [("", _("any"))] + [(h, str(HOLDING_LABELS[h])) for h in holdings]
-
-    @bp.route("/allocation/runs/new", methods=["GET", "POST"])
-    @_allocator_required
-    def run_new():
-        me = current_actor()
-        level = _level_arg(request.values.get("level"))
-        today = business_date(me.org)
-        if request.method == "GET":
-            form = RunForm(formdata=request.args)
-            form.case_ids.data = ",".join(str(i) for i in _ids(request.args.getlist("case_ids")))
-            if level == AllocationLevel.PLACEMENT:
-                form.starts_on.data = form.starts_on.data or today
-                form.ends_on.data = form.ends_on.data or today + dt.timedelta(days=90)
-        else:
-            form = RunForm()
-        _run_form(form, level)
-        if request.method == "GET" and form.strategy_id.data not in dict(form.strategy_id.choices):
-            form.strategy_id.data = 0
-        on = form.starts_on.data if level == AllocationLevel.PLACEMENT and form.starts_on.data else today
-        choices = allocation_log.targets_for(me, level, on)
-        chosen_targets = (
-            {t.id for t in choices} if request.method == "GET" else set(_ids(request.form.getlist("target")))
-        )
-        target_errors: list[str] = []
-        if request.method == "POST" and form.validate_on_submit():
-            scope = CaseFilter(
-                dpd_min=form.dpd_min.data,
-                dpd_max=form.dpd_max.data,
-                amount_min=_amount_field(form.amount_min),
-                amount_max=_amount_field(form.amount_max),
-                product=form.product.data or None,
-                province=form.province.data or None,
-                city=form.city.data or None,
-                holding=form.holding.data if form.holding.data in HOLDINGS else None,
+            flash(
+                _("The strategy was archived.") if strategy.archived else _("The strategy was restored."),
+                "success",
             )
-            targets = [
-                {
-                    "id": t.id,
-                    "cap": (request.form.get(f"cap-{t.id}") or "").strip() or None,
-                    "regions": _split(request.form.get(f"regions-{t.id}") or ""),
-                }
-                for t in choices
-                if t.id in chosen_targets
-            ]
-            if not targets:
-                target_errors.append(_("Choose at least one target."))
-            if level == AllocationLevel.PLACEMENT and form.ends_on.data is None:
-                form.ends_on.errors = [*list(form.ends_on.errors), _("Give the end date of the placement.")]
-            has_errors = bool(target_errors) or any(f.errors for f in form)
-            if not has_errors:
-                strategy = None
-                if form.strategy_id.data:
-                    strategy = get_strategy_for(me, form.strategy_id.data)
-                case_ids = _ids(form.case_ids.data or "")
-                try:
-                    run = allocation_service.preview(
-                        me,
-                        level=level,
-                        strategy=strategy,
-                        rules=None
-                        if strategy
-                        else [
-                            {
-                                "name": _("One-off rule"),
-                                "method": form.method.data or "round_robin",
-                                "previous_holder": form.previous_holder.data or "any",
-                            }
-                        ],
-                        scope=scope,
-                        case_ids=case_ids or None,
-                        targets=targets,
-                        starts_on=form.starts_on.data if level == AllocationLevel.PLACEMENT else None,
-                        ends_on=form.ends_on.data if level == AllocationLevel.PLACEMENT else None,
-                    )
-                except DomainError as exc:
-                    if exc.field == "targets":
-                        target_errors.append(str(exc.message))
-                        flash(str(exc.message), "danger")
-                    elif exc.field in ("rules", "strategy"):
-                        form.strategy_id.errors = [*list(form.strategy_id.errors), str(exc.message)]
-                        flash(str(exc.message), "danger")
-                    else:
-                        _field_error(form, exc)
-                else:
-                    flash(_("The preview is ready: nothing has changed yet."), "success")
-                    return redirect(url_for(ep("run_detail"), run_id=run.id))
-        return render(
-            "allocation/run_form.html",
-            form=form,
-            level=level,
-            choices=choices,
-            chosen_targets=chosen_targets,
-            target_errors=target_errors,
-            selected=_ids(form.case_ids.data or ""),
-            caps={t.id: request.form.get(f"cap-{t.id}", "") for t in choices},
-            regions={t.id: request.form.get(f"regions-{t.id}", "") for t in choices},
+    return redirect(url_for(ep("strategy_edit"), strategy_id=strategy.id))
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+
+@pages.route("/allocation/runs")
+@_allocator_required
+def runs():
+    me = current_actor()
+    status_arg = request.args.get("status", "")
+    status = RunStatus(status_arg) if status_arg in {s.value for s in RunStatus} else None
+    page = db.paginate(
+        allocation_log.runs(me, levels=allowed_levels(me), status=status),
+        page=max(1, request.args.get("page", 1, type=int) or 1),
+        per_page=30,
+        error_out=False,
+    )
+    return render("allocation/runs.html", page=page, status=status_arg)
+
+
+def _run_form(form: RunForm, level: AllocationLevel) -> None:
+    me = current_actor()
+    chosen = [
+        (s.id, f"{s.name} (v{s.version})") for s in _all(strategy_service.listing(me)) if s.level == level
+    ]
+    form.strategy_id.choices = [(0, _("— a one-off rule (below) —")), *chosen]
+    form.method.choices = [(m, str(METHOD_LABELS[m])) for m in METHODS if m != "fixed_shares"]
+    form.previous_holder.choices = [(p, str(PREVIOUS_LABELS[p])) for p in PREVIOUS]
+    holdings = ("unplaced", "inhouse") if level == AllocationLevel.PLACEMENT else ()
+    form.holding.choices = [("", _("any"))] + [(h, str(HOLDING_LABELS[h])) for h in holdings]
+
+
+@pages.route("/allocation/runs/new", methods=["GET", "POST"])
+@_allocator_required
+def run_new():
+    me = current_actor()
+    level = _level_arg(request.values.get("level"))
+    today = business_date(me.org)
+    if request.method == "GET":
+        form = RunForm(formdata=request.args)
+        form.case_ids.data = ",".join(str(i) for i in _ids(request.args.getlist("case_ids")))
+        if level == AllocationLevel.PLACEMENT:
+            form.starts_on.data = form.starts_on.data or today
+            form.ends_on.data = form.ends_on.data or today + dt.timedelta(days=90)
+    else:
+        form = RunForm()
+    _run_form(form, level)
+    if request.method == "GET" and form.strategy_id.data not in dict(form.strategy_id.choices):
+        form.strategy_id.data = 0
+    on = form.starts_on.data if level == AllocationLevel.PLACEMENT and form.starts_on.data else today
+    choices = allocation_log.targets_for(me, level, on)
+    chosen_targets = (
+        {t.id for t in choices} if request.method == "GET" else set(_ids(request.form.getlist("target")))
+    )
+    target_errors: list[str] = []
+    if request.method == "POST" and form.validate_on_submit():
+        scope = CaseFilter(
+            dpd_min=form.dpd_min.data,
+            dpd_max=form.dpd_max.data,
+            amount_min=_amount_field(form.amount_min),
+            amount_max=_amount_field(form.amount_max),
+            product=form.product.data or None,
+            province=form.province.data or None,
+            city=form.city.data or None,
+            holding=form.holding.data if form.holding.data in HOLDINGS else None,
         )
-
-    def _run(run_id: int) -> AllocationRun:
-        run = get_run_for(current_actor(), run_id)
-        _check_level(run.level)
-        return run
-
-    @bp.route("/allocation/runs/<int:run_id>")
-    @_allocator_required
-    def run_detail(run_id: int):
-        me = current_actor()
-        run = _run(run_id)
-        job = None
-        if run.job_id:
-            try:
-                job = get_job_for(me, run.job_id)
-            except NotFound:
-                job = None
-        names = {
-            f"{'agency' if run.level == AllocationLevel.PLACEMENT else 'user'}:{k}": v
-            for k, v in allocation_log.target_names(run).items()
-        }
-        summary = dict(run.summary or {})
-        summary["amount"] = Decimal(str(summary.get("amount", "0")))
-        summary["targets"] = [
-            {**t, "amount": Decimal(str(t.get("amount", "0")))} for t in summary.get("targets", [])
+        targets = [
+            {
+                "id": t.id,
+                "cap": (request.form.get(f"cap-{t.id}") or "").strip() or None,
+                "regions": _split(request.form.get(f"regions-{t.id}") or ""),
+            }
+            for t in choices
+            if t.id in chosen_targets
         ]
-        samples = [i for t in summary.get("targets", []) for i in t.get("sample", [])]
-        needs = allocation_service.needs_approval(run)
-        return render(
-            "allocation/run_detail.html",
-            run=run,
-            job=job,
-            eager=is_eager(),
-            summary=summary,
-            counts=allocation_log.status_counts(run),
-            loan_numbers=case_service_loan_numbers(samples),
-            rules=[describe_rule(r, names) for r in run.rules or []],
-            needs_approval=needs,
-            can_submit=run.status == RunStatus.PREVIEWED and needs,
-            can_apply=run.status == RunStatus.APPROVED or (run.status == RunStatus.PREVIEWED and not needs),
-            can_discard=run.status in (RunStatus.PREVIEWED, RunStatus.APPROVED),
-            placements=allocation_log.placements_of(run),
-            placement_endpoint=ep("placement_detail")
-            if ep("placement_detail") in current_app.view_functions
-            else None,
-            submit_form=SubmitRunForm(),
-            confirm=ConfirmForm(),
-        )
-
-    @bp.route("/allocation/runs/<int:run_id>/submit", methods=["POST"])
-    @_allocator_required
-    def run_submit(run_id: int):
-        me = current_actor()
-        run = _run(run_id)
-        form = SubmitRunForm()
-        if form.validate_on_submit():
+        if not targets:
+            target_errors.append(_("Choose at least one target."))
+        if level == AllocationLevel.PLACEMENT and form.ends_on.data is None:
+            form.ends_on.errors = [*list(form.ends_on.errors), _("Give the end date of the placement.")]
+        has_errors = bool(target_errors) or any(f.errors for f in form)
+        if not has_errors:
+            strategy = None
+            if form.strategy_id.data:
+                strategy = get_strategy_for(me, form.strategy_id.data)
+            case_ids = _ids(form.case_ids.data or "")
             try:
-                approval = allocation_service.submit(me, run, form.reason.data or "")
+                run = allocation_service.preview(
+                    me,
+                    level=level,
+                    strategy=strategy,
+                    rules=None
+                    if strategy
+                    else [
+                        {
+                            "name": _("One-off rule"),
+                            "method": form.method.data or "round_robin",
+                            "previous_holder": form.previous_holder.data or "any",
+                        }
+                    ],
+                    scope=scope,
+                    case_ids=case_ids or None,
+                    targets=targets,
+                    starts_on=form.starts_on.data if level == AllocationLevel.PLACEMENT else None,
+                    ends_on=form.ends_on.data if level == AllocationLevel.PLACEMENT else None,
+                )
             except DomainError as exc:
-                flash(str(exc.message), "danger")
+                if exc.field == "targets":
+                    target_errors.append(str(exc.message))
+                    flash(str(exc.message), "danger")
+                elif exc.field in ("rules", "strategy"):
+                    form.strategy_id.errors = [*list(form.strategy_id.errors), str(exc.message)]
+                    flash(str(exc.message), "danger")
+                else:
+                    _field_error(form, exc)
             else:
-                flash(_("The preview was sent for approval (request %(id)d).", id=approval.id), "success")
+                flash(_("The preview is ready: nothing has changed yet."), "success")
+                return redirect(url_for(ep("run_detail"), run_id=run.id))
+    return render(
+        "allocation/run_form.html",
+        form=form,
+        level=level,
+        choices=choices,
+        chosen_targets=chosen_targets,
+        target_errors=target_errors,
+        selected=_ids(form.case_ids.data or ""),
+        caps={t.id: request.form.get(f"cap-{t.id}", "") for t in choices},
+        regions={t.id: request.form.get(f"regions-{t.id}", "") for t in choices},
+    )
+
+
+def _run(run_id: int) -> AllocationRun:
+    run = get_run_for(current_actor(), run_id)
+    _check_level(run.level)
+    return run
+
+
+@pages.route("/allocation/runs/<int:run_id>")
+@_allocator_required
+def run_detail(run_id: int):
+    me = current_actor()
+    run = _run(run_id)
+    job = None
+    if run.job_id:
+        try:
+            job = get_job_for(me, run.job_id)
+        except NotFound:
+            job = None
+    names = {
+        f"{'agency' if run.level == AllocationLevel.PLACEMENT else 'user'}:{k}": v
+        for k, v in allocation_log.target_names(run).items()
+    }
+    summary = dict(run.summary or {})
+    summary["amount"] = Decimal(str(summary.get("amount", "0")))
+    summary["targets"] = [
+        {**t, "amount": Decimal(str(t.get("amount", "0")))} for t in summary.get("targets", [])
+    ]
+    samples = [i for t in summary.get("targets", []) for i in t.get("sample", [])]
+    needs = allocation_service.needs_approval(run)
+    return render(
+        "allocation/run_detail.html",
+        run=run,
+        job=job,
+        eager=is_eager(),
+        summary=summary,
+        counts=allocation_log.status_counts(run),
+        loan_numbers=case_service_loan_numbers(samples),
+        rules=[describe_rule(r, names) for r in run.rules or []],
+        needs_approval=needs,
+        can_submit=run.status == RunStatus.PREVIEWED and needs,
+        can_apply=run.status == RunStatus.APPROVED or (run.status == RunStatus.PREVIEWED and not needs),
+        can_discard=run.status in (RunStatus.PREVIEWED, RunStatus.APPROVED),
+        placements=allocation_log.placements_of(run),
+        placement_endpoint=ep("placement_detail")
+        if ep("placement_detail") in current_app.view_functions
+        else None,
+        submit_form=SubmitRunForm(),
+        confirm=ConfirmForm(),
+    )
+
+
+@pages.route("/allocation/runs/<int:run_id>/submit", methods=["POST"])
+@_allocator_required
+def run_submit(run_id: int):
+    me = current_actor()
+    run = _run(run_id)
+    form = SubmitRunForm()
+    if form.validate_on_submit():
+        try:
+            approval = allocation_service.submit(me, run, form.reason.data or "")
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
         else:
-            flash(_("The data is not valid."), "danger")
-        return redirect(url_for(ep("run_detail"), run_id=run.id))
+            flash(_("The preview was sent for approval (request %(id)d).", id=approval.id), "success")
+    else:
+        flash(_("The data is not valid."), "danger")
+    return redirect(url_for(ep("run_detail"), run_id=run.id))
 
-    @bp.route("/allocation/runs/<int:run_id>/apply", methods=["POST"])
-    @_allocator_required
-    def run_apply(run_id: int):
-        me = current_actor()
-        run = _run(run_id)
-        if ConfirmForm().validate_on_submit():
-            try:
-                allocation_service.start_apply(me, run)
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
-            else:
-                flash(_("The run is being applied."), "success")
-        return redirect(url_for(ep("run_detail"), run_id=run.id))
 
-    @bp.route("/allocation/runs/<int:run_id>/discard", methods=["POST"])
-    @_allocator_required
-    def run_discard(run_id: int):
-        me = current_actor()
-        run = _run(run_id)
-        if ConfirmForm().validate_on_submit():
-            try:
-                allocation_service.discard(me, run)
-            except DomainError as exc:
-                flash(str(exc.message), "danger")
-            else:
-                flash(_("The run was discarded."), "success")
-        return redirect(url_for(ep("run_detail"), run_id=run.id))
+@pages.route("/allocation/runs/<int:run_id>/apply", methods=["POST"])
+@_allocator_required
+def run_apply(run_id: int):
+    me = current_actor()
+    run = _run(run_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            allocation_service.start_apply(me, run)
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+        else:
+            flash(_("The run is being applied."), "success")
+    return redirect(url_for(ep("run_detail"), run_id=run.id))
 
-    @bp.route("/allocation/runs/<int:run_id>/results")
-    @_allocator_required
-    def run_results(run_id: int):
-        run = _run(run_id)
-        status_arg = request.args.get("status", "")
-        status = ResultStatus(status_arg) if status_arg in {s.value for s in ResultStatus} else None
-        names = allocation_log.target_names(run)
-        target_arg = request.args.get("target", type=int)
-        target_id = target_arg if target_arg in names else None
-        after = request.args.get("after", type=int)
-        rows, next_after = allocation_log.results(run, status=status, target_id=target_id, after=after)
-        args = {k: v for k, v in request.args.items() if k != "after" and v}
-        return render(
-            "allocation/run_results.html",
-            run=run,
-            rows=rows,
-            names=names,
-            rule_names=allocation_log.rule_names(run),
-            status=status_arg,
-            target_id=target_id,
-            counts=allocation_log.status_counts(run),
-            next_url=url_for(ep("run_results"), run_id=run.id, after=next_after, **args)  # type: ignore[arg-type]
-            if next_after
-            else None,
-            first_url=url_for(ep("run_results"), run_id=run.id, **args) if after else None,  # type: ignore[arg-type]
-        )
 
-    @bp.route("/allocation/cases/<int:case_id>")
-    @_allocator_required
-    def case_allocations(case_id: int):
-        me = current_actor()
-        case = get_case_for(me, case_id)
-        rows = allocation_log.case_results(me, case)
-        return render(
-            "allocation/case_allocations.html",
-            case=case,
-            rows=[
-                (r, run, allocation_log.target_names(run), allocation_log.rule_names(run)) for r, run in rows
-            ],
-        )
+@pages.route("/allocation/runs/<int:run_id>/discard", methods=["POST"])
+@_allocator_required
+def run_discard(run_id: int):
+    me = current_actor()
+    run = _run(run_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            allocation_service.discard(me, run)
+        except DomainError as exc:
+            flash(str(exc.message), "danger")
+        else:
+            flash(_("The run was discarded."), "success")
+    return redirect(url_for(ep("run_detail"), run_id=run.id))
+
+
+@pages.route("/allocation/runs/<int:run_id>/results")
+@_allocator_required
+def run_results(run_id: int):
+    run = _run(run_id)
+    status_arg = request.args.get("status", "")
+    status = ResultStatus(status_arg) if status_arg in {s.value for s in ResultStatus} else None
+    names = allocation_log.target_names(run)
+    target_arg = request.args.get("target", type=int)
+    target_id = target_arg if target_arg in names else None
+    after = request.args.get("after", type=int)
+    rows, next_after = allocation_log.results(run, status=status, target_id=target_id, after=after)
+    args = {k: v for k, v in request.args.items() if k != "after" and v}
+    return render(
+        "allocation/run_results.html",
+        run=run,
+        rows=rows,
+        names=names,
+        rule_names=allocation_log.rule_names(run),
+        status=status_arg,
+        target_id=target_id,
+        counts=allocation_log.status_counts(run),
+        next_url=url_for(ep("run_results"), run_id=run.id, after=next_after, **args)  # type: ignore[arg-type]
+        if next_after
+        else None,
+        first_url=url_for(ep("run_results"), run_id=run.id, **args) if after else None,  # type: ignore[arg-type]
+    )
+
+
+@pages.route("/allocation/cases/<int:case_id>")
+@_allocator_required
+def case_allocations(case_id: int):
+    me = current_actor()
+    case = get_case_for(me, case_id)
+    rows = allocation_log.case_results(me, case)
+    return render(
+        "allocation/case_allocations.html",
+        case=case,
+        rows=[(r, run, allocation_log.target_names(run), allocation_log.rule_names(run)) for r, run in rows],
+    )

@@ -53,6 +53,7 @@ from arrears.errors import DomainError, NotFound
 from arrears.extensions import db
 from arrears.orgs import queries as org_queries
 from arrears.tenancy.models import OrgKind
+from arrears.web.console import ep
 from arrears.web.current import current_actor, page_number
 from arrears.web.forms import ConfirmForm
 
@@ -237,391 +238,406 @@ def _send_xlsx(write: Any, name: str) -> Any:
 # --- the pages ------------------------------------------------------------------------------------------
 
 
-def register(bp: Blueprint) -> None:
-    """Add the commission pages to a console blueprint (its navigation entry is the console's)."""
-    name = bp.name
+pages = Blueprint("commission", __name__, template_folder="templates")
 
-    def ep(endpoint: str) -> str:
-        return f"{name}.{endpoint}"
 
-    def render(template: str, **context: Any) -> str:
-        me = current_actor()
-        return render_template(
-            template,
-            ep=ep,
-            owner=me.org.kind == OrgKind.ASSET_OWNER,
-            status_labels=docs.STATUS_LABELS,
-            status_colours=docs.STATUS_COLOURS,
-            kind_labels=docs.RECORD_KIND_LABELS,
-            adjustment_labels=docs.ADJUSTMENT_LABELS,
-            contract_kind_labels=docs.CONTRACT_KIND_LABELS,
-            contract_status_labels=docs.CONTRACT_STATUS_LABELS,
-            tier_basis_labels=docs.TIER_BASIS_LABELS,
-            buckets=BUCKETS,
-            rate_fields=RATE_FIELDS,
-            percent=_percent,
-            amount=_amount,
-            can_manage=me.can("commission.manage"),
-            can_approve=me.can("commission.approve"),
-            **context,
-        )
+def render(template: str, **context: Any) -> str:
+    me = current_actor()
+    return render_template(
+        template,
+        ep=ep,
+        owner=me.org.kind == OrgKind.ASSET_OWNER,
+        status_labels=docs.STATUS_LABELS,
+        status_colours=docs.STATUS_COLOURS,
+        kind_labels=docs.RECORD_KIND_LABELS,
+        adjustment_labels=docs.ADJUSTMENT_LABELS,
+        contract_kind_labels=docs.CONTRACT_KIND_LABELS,
+        contract_status_labels=docs.CONTRACT_STATUS_LABELS,
+        tier_basis_labels=docs.TIER_BASIS_LABELS,
+        buckets=BUCKETS,
+        rate_fields=RATE_FIELDS,
+        percent=_percent,
+        amount=_amount,
+        can_manage=me.can("commission.manage"),
+        can_approve=me.can("commission.approve"),
+        **context,
+    )
 
-    def args(**extra: Any) -> dict[str, Any]:
-        return {**{k: v for k, v in request.args.items() if k != "page" and v}, **extra}
 
-    # --- statements -------------------------------------------------------------------------------
+def args(**extra: Any) -> dict[str, Any]:
+    return {**{k: v for k, v in request.args.items() if k != "page" and v}, **extra}
 
-    def statements_page(settle: SettleForm | None = None, status: int = 200) -> Any:
-        me = current_actor()
-        form = StatementFilterForm(request.args)
-        form.status.choices = [("", _("All"))] + [(k, str(v)) for k, v in docs.STATUS_LABELS.items()]
-        period = _period_arg(form)
-        wanted = form.status.data if form.status.data in docs.STATUS_LABELS else None
-        page = db.paginate(
-            service.statement_query(me, period=period, status=StatementStatus(wanted) if wanted else None),
-            page=page_number(),
-            per_page=PER_PAGE,
-            error_out=False,
-        )
-        items: list[CommissionStatement] = list(page.items)
-        return (
-            render(
-                "commission/statements.html",
-                form=form,
-                page=page,
-                statements=items,
-                payees=docs.payees(me, items),
-                payers=docs.payers(items),
-                settle=settle or SettleForm(formdata=None, period=service.previous_period()),
-            ),
-            status,
-        )
 
-    @bp.route("/commission")
-    @permission_required("commission.view")
-    def commission() -> Any:
-        return statements_page()
+# --- statements -------------------------------------------------------------------------------
 
-    @bp.route("/commission/settle", methods=["POST"])
-    @permission_required("commission.manage")
-    def commission_settle() -> Any:
-        form = SettleForm()
-        if not form.validate_on_submit():
-            flash(_("The form was not valid; try again."), "danger")
-            return statements_page(form, 400)
+
+def statements_page(settle: SettleForm | None = None, status: int = 200) -> Any:
+    me = current_actor()
+    form = StatementFilterForm(request.args)
+    form.status.choices = [("", _("All"))] + [(k, str(v)) for k, v in docs.STATUS_LABELS.items()]
+    period = _period_arg(form)
+    wanted = form.status.data if form.status.data in docs.STATUS_LABELS else None
+    page = db.paginate(
+        service.statement_query(me, period=period, status=StatementStatus(wanted) if wanted else None),
+        page=page_number(),
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    items: list[CommissionStatement] = list(page.items)
+    return (
+        render(
+            "commission/statements.html",
+            form=form,
+            page=page,
+            statements=items,
+            payees=docs.payees(me, items),
+            payers=docs.payers(items),
+            settle=settle or SettleForm(formdata=None, period=service.previous_period()),
+        ),
+        status,
+    )
+
+
+@pages.route("/commission")
+@permission_required("commission.view")
+def commission() -> Any:
+    return statements_page()
+
+
+@pages.route("/commission/settle", methods=["POST"])
+@permission_required("commission.manage")
+def commission_settle() -> Any:
+    form = SettleForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not valid; try again."), "danger")
+        return statements_page(form, 400)
+    try:
+        job_id = service.queue_settlement(current_actor(), form.period.data or "")
+    except DomainError as exc:
+        _show_error(form, exc)
+        return statements_page(form, exc.status)
+    period = service.check_period(form.period.data or "")
+    message = escape(_("The settlement of %(period)s was queued.", period=period))
+    link = Markup('<a class="alert-link" href="{url}">{label}</a>').format(
+        url=url_for(ep("job_detail"), job_id=job_id), label=_("Follow the job")
+    )
+    flash(Markup("{} {}").format(message, link), "success")
+    return redirect(url_for(ep("commission"), period=period))
+
+
+# --- one statement ----------------------------------------------------------------------------
+
+
+def statement_page(
+    statement: CommissionStatement,
+    *,
+    adjust: AdjustmentForm | None = None,
+    paid: PaidForm | None = None,
+    status: int = 200,
+) -> Any:
+    me = current_actor()
+    page = db.paginate(
+        service.record_query(me, service.RecordFilter(statement_id=statement.id)),
+        page=page_number(),
+        per_page=PER_PAGE,
+        error_out=False,
+    )
+    return (
+        render(
+            "commission/statement.html",
+            v=docs.statement_view(me, statement),
+            s=statement,
+            page=page,
+            rows=docs.record_rows(me, list(page.items)),
+            adjust=adjust or AdjustmentForm(formdata=None),
+            paid=paid or PaidForm(formdata=None),
+            confirm=ConfirmForm(formdata=None),
+        ),
+        status,
+    )
+
+
+@pages.route("/commission/statements/<int:commission_statement_id>")
+@permission_required("commission.view")
+def commission_statement(commission_statement_id: int) -> Any:
+    return statement_page(get_commission_statement_for(current_actor(), commission_statement_id))
+
+
+@pages.route("/commission/statements/<int:commission_statement_id>/adjustments", methods=["POST"])
+@permission_required("commission.manage")
+def commission_adjust(commission_statement_id: int) -> Any:
+    me = current_actor()
+    statement = get_commission_statement_for(me, commission_statement_id)
+    form = AdjustmentForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not valid; try again."), "danger")
+        return statement_page(statement, adjust=form, status=400)
+    try:
+        commission_statements.add_adjustment(me, statement, form.amount.data or "", form.reason.data or "")
+    except NotFound:
+        raise
+    except DomainError as exc:
+        _show_error(form, exc)
+        return statement_page(statement, adjust=form, status=exc.status)
+    flash(_("The adjustment was added; the statement was worked out again."), "success")
+    return redirect(url_for(ep("commission_statement"), commission_statement_id=statement.id))
+
+
+@pages.route("/commission/statements/<int:commission_statement_id>/approve", methods=["POST"])
+@permission_required("commission.approve")
+def commission_approve(commission_statement_id: int) -> Any:
+    me = current_actor()
+    statement = get_commission_statement_for(me, commission_statement_id)
+    if ConfirmForm().validate_on_submit():
         try:
-            job_id = service.queue_settlement(current_actor(), form.period.data or "")
-        except DomainError as exc:
-            _show_error(form, exc)
-            return statements_page(form, exc.status)
-        period = service.check_period(form.period.data or "")
-        message = escape(_("The settlement of %(period)s was queued.", period=period))
-        link = Markup('<a class="alert-link" href="{url}">{label}</a>').format(
-            url=url_for(ep("job_detail"), job_id=job_id), label=_("Follow the job")
-        )
-        flash(Markup("{} {}").format(message, link), "success")
-        return redirect(url_for(ep("commission"), period=period))
-
-    # --- one statement ----------------------------------------------------------------------------
-
-    def statement_page(
-        statement: CommissionStatement,
-        *,
-        adjust: AdjustmentForm | None = None,
-        paid: PaidForm | None = None,
-        status: int = 200,
-    ) -> Any:
-        me = current_actor()
-        page = db.paginate(
-            service.record_query(me, service.RecordFilter(statement_id=statement.id)),
-            page=page_number(),
-            per_page=PER_PAGE,
-            error_out=False,
-        )
-        return (
-            render(
-                "commission/statement.html",
-                v=docs.statement_view(me, statement),
-                s=statement,
-                page=page,
-                rows=docs.record_rows(me, list(page.items)),
-                adjust=adjust or AdjustmentForm(formdata=None),
-                paid=paid or PaidForm(formdata=None),
-                confirm=ConfirmForm(formdata=None),
-            ),
-            status,
-        )
-
-    @bp.route("/commission/statements/<int:commission_statement_id>")
-    @permission_required("commission.view")
-    def commission_statement(commission_statement_id: int) -> Any:
-        return statement_page(get_commission_statement_for(current_actor(), commission_statement_id))
-
-    @bp.route("/commission/statements/<int:commission_statement_id>/adjustments", methods=["POST"])
-    @permission_required("commission.manage")
-    def commission_adjust(commission_statement_id: int) -> Any:
-        me = current_actor()
-        statement = get_commission_statement_for(me, commission_statement_id)
-        form = AdjustmentForm()
-        if not form.validate_on_submit():
-            flash(_("The form was not valid; try again."), "danger")
-            return statement_page(statement, adjust=form, status=400)
-        try:
-            commission_statements.add_adjustment(
-                me, statement, form.amount.data or "", form.reason.data or ""
-            )
+            commission_statements.approve(me, statement)
         except NotFound:
             raise
         except DomainError as exc:
-            _show_error(form, exc)
-            return statement_page(statement, adjust=form, status=exc.status)
-        flash(_("The adjustment was added; the statement was worked out again."), "success")
-        return redirect(url_for(ep("commission_statement"), commission_statement_id=statement.id))
+            flash(str(exc.message), "danger")
+            return statement_page(statement, status=exc.status)
+        flash(_("The statement was approved: it is closed now."), "success")
+    return redirect(url_for(ep("commission_statement"), commission_statement_id=statement.id))
 
-    @bp.route("/commission/statements/<int:commission_statement_id>/approve", methods=["POST"])
-    @permission_required("commission.approve")
-    def commission_approve(commission_statement_id: int) -> Any:
-        me = current_actor()
-        statement = get_commission_statement_for(me, commission_statement_id)
-        if ConfirmForm().validate_on_submit():
+
+@pages.route("/commission/statements/<int:commission_statement_id>/paid", methods=["POST"])
+@permission_required("commission.approve")
+def commission_paid(commission_statement_id: int) -> Any:
+    me = current_actor()
+    statement = get_commission_statement_for(me, commission_statement_id)
+    form = PaidForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not valid; try again."), "danger")
+        return statement_page(statement, paid=form, status=400)
+    try:
+        commission_statements.mark_paid(me, statement, form.reference.data or "")
+    except NotFound:
+        raise
+    except DomainError as exc:
+        _show_error(form, exc)
+        return statement_page(statement, paid=form, status=exc.status)
+    flash(_("The statement was marked paid."), "success")
+    return redirect(url_for(ep("commission_statement"), commission_statement_id=statement.id))
+
+
+@pages.route("/commission/statements/<int:commission_statement_id>/statement.xlsx")
+@permission_required("commission.view")
+def commission_statement_xlsx(commission_statement_id: int) -> Any:
+    me = current_actor()
+    statement = get_commission_statement_for(me, commission_statement_id)
+    return _send_xlsx(
+        lambda out: docs.statement_xlsx(me, statement, out),
+        f"commission-{statement.period}-{statement.id}.xlsx",
+    )
+
+
+@pages.route("/commission/statements/<int:commission_statement_id>/statement.pdf")
+@permission_required("commission.view")
+def commission_statement_pdf(commission_statement_id: int) -> Any:
+    me = current_actor()
+    statement = get_commission_statement_for(me, commission_statement_id)
+    body = docs.statement_pdf(me, statement)
+    return send_file(
+        io.BytesIO(body),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"commission-{statement.period}-{statement.id}.pdf",
+    )
+
+
+# --- records (佣金记录查询) ---------------------------------------------------------------------
+
+
+def record_filter(me: User) -> tuple[RecordFilterForm, service.RecordFilter]:
+    form = RecordFilterForm(request.args)
+    agencies = org_queries.agency_choices(me)
+    form.agency_id.choices = [("", _("All"))] + [(str(i), n) for i, n in agencies]
+    form.kind.choices = [("", _("All"))] + [(k, str(v)) for k, v in docs.RECORD_KIND_LABELS.items()]
+    form.bucket.choices = [("", _("All"))] + [(b, b) for b in BUCKETS]
+    agency = str(form.agency_id.data or "")
+    f = service.RecordFilter(
+        period=_period_arg(form),
+        kind=RecordKind(form.kind.data) if form.kind.data in docs.RECORD_KIND_LABELS else None,
+        agency_org_id=int(agency) if agency.isdigit() and len(agency) < 19 and agencies else None,
+        bucket=form.bucket.data if form.bucket.data in BUCKETS else None,
+        unsettled=bool(form.unsettled.data),
+    )
+    return form, f
+
+
+@pages.route("/commission/records")
+@permission_required("commission.view")
+def commission_records() -> Any:
+    me = current_actor()
+    form, f = record_filter(me)
+    page = db.paginate(service.record_query(me, f), page=page_number(), per_page=PER_PAGE, error_out=False)
+    return render(
+        "commission/records.html",
+        form=form,
+        page=page,
+        rows=docs.record_rows(me, list(page.items)),
+        agencies=bool(form.agency_id.choices and len(form.agency_id.choices) > 1),
+        export_url=url_for(ep("commission_records_xlsx"), **args()),
+    )
+
+
+@pages.route("/commission/records.xlsx")
+@permission_required("commission.view")
+def commission_records_xlsx() -> Any:
+    me = current_actor()
+    _form, f = record_filter(me)
+    return _send_xlsx(lambda out: docs.records_xlsx(me, f, out), "commission-records.xlsx")
+
+
+# --- contracts --------------------------------------------------------------------------------
+
+
+@pages.route("/commission/contracts")
+@permission_required("commission.view")
+def commission_contracts() -> Any:
+    me = current_actor()
+    rows = service.contracts(me)
+    latest = {c.id: next(iter(service.versions_of(c)), None) for c in rows}
+    # what the organisation could pay under but has no contract for yet: a partner agency (an
+    # owner), its own collectors
+    paid = {(c.kind, c.agency_org_id) for c in rows if c.org_id == me.org_id}
+    missing = [
+        (value, label)
+        for value, label in payee_choices(me)
+        if ((ContractKind.INCENTIVE, None) if value == INCENTIVE else (ContractKind.AGENCY, int(value)))
+        not in paid
+    ]
+    return render(
+        "commission/contracts.html",
+        contracts=rows,
+        latest=latest,
+        payees=docs.contract_payees(rows),
+        payers=docs.payers(rows),
+        missing=missing,
+    )
+
+
+def payee_choices(me: User) -> list[tuple[str, str]]:
+    out = [(INCENTIVE, _("Our own collectors (incentive)"))]
+    if me.org.kind == OrgKind.ASSET_OWNER:
+        out += [(str(i), n) for i, n in org_queries.agency_choices(me)]
+    return out
+
+
+@pages.route("/commission/contracts/new", methods=["GET", "POST"])
+@permission_required("commission.manage")
+def commission_contract_new() -> Any:
+    me = current_actor()
+    if request.method == "GET":
+        form = ContractForm(
+            formdata=None, effective_from=dt.datetime.now(dt.UTC).date().replace(day=1).isoformat()
+        )
+        wanted = request.args.get("payee", "")
+        form.payee.data = wanted if wanted else INCENTIVE
+    else:
+        form = ContractForm()
+    form.payee.choices = payee_choices(me)
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            raw, fields = _version_raw(form)
+            payee = form.payee.data or INCENTIVE
+            fields.update({"agency_org_id": "payee", "kind": "payee"})
             try:
-                commission_statements.approve(me, statement)
+                contract = service.create_contract(
+                    me,
+                    kind=ContractKind.INCENTIVE if payee == INCENTIVE else ContractKind.AGENCY,
+                    name=form.name.data or "",
+                    version=service.version_input(raw),
+                    agency_org_id=int(payee) if payee.isdigit() and len(payee) < 19 else None,
+                )
+            except NotFound:
+                raise
+            except DomainError as exc:
+                _show_error(form, exc, fields)
+                status = exc.status
+            else:
+                flash(_("The contract was created."), "success")
+                return redirect(url_for(ep("commission_contract"), commission_contract_id=contract.id))
+        else:
+            status = 400
+    return render("commission/contract_form.html", form=form), status
+
+
+def contract_page(contract: CommissionContract, form: VersionForm | None = None, status: int = 200) -> Any:
+    me = current_actor()
+    versions = service.versions_of(contract)
+    if form is None:
+        form = VersionForm(formdata=None)
+        if versions:
+            _fill_version(form, versions[0])
+    return (
+        render(
+            "commission/contract.html",
+            contract=contract,
+            versions=versions,
+            payee=docs.contract_payees([contract])[contract.id],
+            payer=docs.payers([contract]).get(contract.org_id, ""),
+            mine=contract.org_id == me.org_id,
+            form=form,
+            confirm=ConfirmForm(formdata=None),
+        ),
+        status,
+    )
+
+
+@pages.route("/commission/contracts/<int:commission_contract_id>")
+@permission_required("commission.view")
+def commission_contract(commission_contract_id: int) -> Any:
+    return contract_page(get_commission_contract_for(current_actor(), commission_contract_id))
+
+
+@pages.route("/commission/contracts/<int:commission_contract_id>/versions", methods=["POST"])
+@permission_required("commission.manage")
+def commission_version_add(commission_contract_id: int) -> Any:
+    me = current_actor()
+    contract = get_commission_contract_for(me, commission_contract_id)
+    form = VersionForm()
+    if not form.validate_on_submit():
+        flash(_("The form was not valid; try again."), "danger")
+        return contract_page(contract, form, 400)
+    raw, fields = _version_raw(form)
+    try:
+        version = service.add_version(me, contract, service.version_input(raw))
+    except NotFound:
+        raise
+    except DomainError as exc:
+        _show_error(form, exc, fields)
+        return contract_page(contract, form, exc.status)
+    flash(
+        _(
+            "Version %(number)d was added, effective from %(day)s.",
+            number=version.number,
+            day=version.effective_from.isoformat(),
+        ),
+        "success",
+    )
+    return redirect(url_for(ep("commission_contract"), commission_contract_id=contract.id))
+
+
+@pages.route("/commission/contracts/<int:commission_contract_id>/end", methods=["POST"])
+@permission_required("commission.manage")
+def commission_contract_end(commission_contract_id: int) -> Any:
+    me = current_actor()
+    contract = get_commission_contract_for(me, commission_contract_id)
+    if ConfirmForm().validate_on_submit():
+        if contract.status == ContractStatus.ENDED:
+            flash(_("This contract has ended already."), "info")
+        else:
+            try:
+                service.end_contract(me, contract)
             except NotFound:
                 raise
             except DomainError as exc:
                 flash(str(exc.message), "danger")
-                return statement_page(statement, status=exc.status)
-            flash(_("The statement was approved: it is closed now."), "success")
-        return redirect(url_for(ep("commission_statement"), commission_statement_id=statement.id))
-
-    @bp.route("/commission/statements/<int:commission_statement_id>/paid", methods=["POST"])
-    @permission_required("commission.approve")
-    def commission_paid(commission_statement_id: int) -> Any:
-        me = current_actor()
-        statement = get_commission_statement_for(me, commission_statement_id)
-        form = PaidForm()
-        if not form.validate_on_submit():
-            flash(_("The form was not valid; try again."), "danger")
-            return statement_page(statement, paid=form, status=400)
-        try:
-            commission_statements.mark_paid(me, statement, form.reference.data or "")
-        except NotFound:
-            raise
-        except DomainError as exc:
-            _show_error(form, exc)
-            return statement_page(statement, paid=form, status=exc.status)
-        flash(_("The statement was marked paid."), "success")
-        return redirect(url_for(ep("commission_statement"), commission_statement_id=statement.id))
-
-    @bp.route("/commission/statements/<int:commission_statement_id>/statement.xlsx")
-    @permission_required("commission.view")
-    def commission_statement_xlsx(commission_statement_id: int) -> Any:
-        me = current_actor()
-        statement = get_commission_statement_for(me, commission_statement_id)
-        return _send_xlsx(
-            lambda out: docs.statement_xlsx(me, statement, out),
-            f"commission-{statement.period}-{statement.id}.xlsx",
-        )
-
-    @bp.route("/commission/statements/<int:commission_statement_id>/statement.pdf")
-    @permission_required("commission.view")
-    def commission_statement_pdf(commission_statement_id: int) -> Any:
-        me = current_actor()
-        statement = get_commission_statement_for(me, commission_statement_id)
-        body = docs.statement_pdf(me, statement)
-        return send_file(
-            io.BytesIO(body),
-            mimetype="application/pdf",
-            as_attachment=True,
-            download_name=f"commission-{statement.period}-{statement.id}.pdf",
-        )
-
-    # --- records (佣金记录查询) ---------------------------------------------------------------------
-
-    def record_filter(me: User) -> tuple[RecordFilterForm, service.RecordFilter]:
-        form = RecordFilterForm(request.args)
-        agencies = org_queries.agency_choices(me)
-        form.agency_id.choices = [("", _("All"))] + [(str(i), n) for i, n in agencies]
-        form.kind.choices = [("", _("All"))] + [(k, str(v)) for k, v in docs.RECORD_KIND_LABELS.items()]
-        form.bucket.choices = [("", _("All"))] + [(b, b) for b in BUCKETS]
-        agency = str(form.agency_id.data or "")
-        f = service.RecordFilter(
-            period=_period_arg(form),
-            kind=RecordKind(form.kind.data) if form.kind.data in docs.RECORD_KIND_LABELS else None,
-            agency_org_id=int(agency) if agency.isdigit() and len(agency) < 19 and agencies else None,
-            bucket=form.bucket.data if form.bucket.data in BUCKETS else None,
-            unsettled=bool(form.unsettled.data),
-        )
-        return form, f
-
-    @bp.route("/commission/records")
-    @permission_required("commission.view")
-    def commission_records() -> Any:
-        me = current_actor()
-        form, f = record_filter(me)
-        page = db.paginate(
-            service.record_query(me, f), page=page_number(), per_page=PER_PAGE, error_out=False
-        )
-        return render(
-            "commission/records.html",
-            form=form,
-            page=page,
-            rows=docs.record_rows(me, list(page.items)),
-            agencies=bool(form.agency_id.choices and len(form.agency_id.choices) > 1),
-            export_url=url_for(ep("commission_records_xlsx"), **args()),
-        )
-
-    @bp.route("/commission/records.xlsx")
-    @permission_required("commission.view")
-    def commission_records_xlsx() -> Any:
-        me = current_actor()
-        _form, f = record_filter(me)
-        return _send_xlsx(lambda out: docs.records_xlsx(me, f, out), "commission-records.xlsx")
-
-    # --- contracts --------------------------------------------------------------------------------
-
-    @bp.route("/commission/contracts")
-    @permission_required("commission.view")
-    def commission_contracts() -> Any:
-        me = current_actor()
-        rows = service.contracts(me)
-        latest = {c.id: next(iter(service.versions_of(c)), None) for c in rows}
-        # what the organisation could pay under but has no contract for yet: a partner agency (an
-        # owner), its own collectors
-        paid = {(c.kind, c.agency_org_id) for c in rows if c.org_id == me.org_id}
-        missing = [
-            (value, label)
-            for value, label in payee_choices(me)
-            if ((ContractKind.INCENTIVE, None) if value == INCENTIVE else (ContractKind.AGENCY, int(value)))
-            not in paid
-        ]
-        return render(
-            "commission/contracts.html",
-            contracts=rows,
-            latest=latest,
-            payees=docs.contract_payees(rows),
-            payers=docs.payers(rows),
-            missing=missing,
-        )
-
-    def payee_choices(me: User) -> list[tuple[str, str]]:
-        out = [(INCENTIVE, _("Our own collectors (incentive)"))]
-        if me.org.kind == OrgKind.ASSET_OWNER:
-            out += [(str(i), n) for i, n in org_queries.agency_choices(me)]
-        return out
-
-    @bp.route("/commission/contracts/new", methods=["GET", "POST"])
-    @permission_required("commission.manage")
-    def commission_contract_new() -> Any:
-        me = current_actor()
-        if request.method == "GET":
-            form = ContractForm(
-                formdata=None, effective_from=dt.datetime.now(dt.UTC).date().replace(day=1).isoformat()
-            )
-            wanted = request.args.get("payee", "")
-            form.payee.data = wanted if wanted else INCENTIVE
-        else:
-            form = ContractForm()
-        form.payee.choices = payee_choices(me)
-        status = 200
-        if request.method == "POST":
-            if form.validate_on_submit():
-                raw, fields = _version_raw(form)
-                payee = form.payee.data or INCENTIVE
-                fields.update({"agency_org_id": "payee", "kind": "payee"})
-                try:
-                    contract = service.create_contract(
-                        me,
-                        kind=ContractKind.INCENTIVE if payee == INCENTIVE else ContractKind.AGENCY,
-                        name=form.name.data or "",
-                        version=service.version_input(raw),
-                        agency_org_id=int(payee) if payee.isdigit() and len(payee) < 19 else None,
-                    )
-                except NotFound:
-                    raise
-                except DomainError as exc:
-                    _show_error(form, exc, fields)
-                    status = exc.status
-                else:
-                    flash(_("The contract was created."), "success")
-                    return redirect(url_for(ep("commission_contract"), commission_contract_id=contract.id))
-            else:
-                status = 400
-        return render("commission/contract_form.html", form=form), status
-
-    def contract_page(
-        contract: CommissionContract, form: VersionForm | None = None, status: int = 200
-    ) -> Any:
-        me = current_actor()
-        versions = service.versions_of(contract)
-        if form is None:
-            form = VersionForm(formdata=None)
-            if versions:
-                _fill_version(form, versions[0])
-        return (
-            render(
-                "commission/contract.html",
-                contract=contract,
-                versions=versions,
-                payee=docs.contract_payees([contract])[contract.id],
-                payer=docs.payers([contract]).get(contract.org_id, ""),
-                mine=contract.org_id == me.org_id,
-                form=form,
-                confirm=ConfirmForm(formdata=None),
-            ),
-            status,
-        )
-
-    @bp.route("/commission/contracts/<int:commission_contract_id>")
-    @permission_required("commission.view")
-    def commission_contract(commission_contract_id: int) -> Any:
-        return contract_page(get_commission_contract_for(current_actor(), commission_contract_id))
-
-    @bp.route("/commission/contracts/<int:commission_contract_id>/versions", methods=["POST"])
-    @permission_required("commission.manage")
-    def commission_version_add(commission_contract_id: int) -> Any:
-        me = current_actor()
-        contract = get_commission_contract_for(me, commission_contract_id)
-        form = VersionForm()
-        if not form.validate_on_submit():
-            flash(_("The form was not valid; try again."), "danger")
-            return contract_page(contract, form, 400)
-        raw, fields = _version_raw(form)
-        try:
-            version = service.add_version(me, contract, service.version_input(raw))
-        except NotFound:
-            raise
-        except DomainError as exc:
-            _show_error(form, exc, fields)
-            return contract_page(contract, form, exc.status)
-        flash(
-            _(
-                "Version %(number)d was added, effective from %(day)s.",
-                number=version.number,
-                day=version.effective_from.isoformat(),
-            ),
-            "success",
-        )
-        return redirect(url_for(ep("commission_contract"), commission_contract_id=contract.id))
-
-    @bp.route("/commission/contracts/<int:commission_contract_id>/end", methods=["POST"])
-    @permission_required("commission.manage")
-    def commission_contract_end(commission_contract_id: int) -> Any:
-        me = current_actor()
-        contract = get_commission_contract_for(me, commission_contract_id)
-        if ConfirmForm().validate_on_submit():
-            if contract.status == ContractStatus.ENDED:
-                flash(_("This contract has ended already."), "info")
-            else:
-                try:
-                    service.end_contract(me, contract)
-                except NotFound:
-                    raise
-                except DomainError as exc:
-                    flash(str(exc.message), "danger")
-                    return contract_page(contract, status=exc.status)
-                flash(_("The contract was ended: no new payment is priced under it."), "success")
-        return redirect(url_for(ep("commission_contract"), commission_contract_id=contract.id))
+                return contract_page(contract, status=exc.status)
+            flash(_("The contract was ended: no new payment is priced under it."), "success")
+    return redirect(url_for(ep("commission_contract"), commission_contract_id=contract.id))
 
 
-__all__ = ["RATE_FIELDS", "register"]
+__all__ = ["RATE_FIELDS", "pages"]

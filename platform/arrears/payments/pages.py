@@ -2,14 +2,16 @@
 list, the forms of the owner's audit, reversal, manual entry and allocation order.
 
 The consoles register their own routes (they never import each other) and call ``records`` for the
-list; what a page reads is ``services.repayment_pages``, what it changes ``services.repayments``.
+list; what a page reads is ``payments.queries``, what it changes ``payments.repayments``. ``pages``
+has no views of its own: nested in the consoles that show repayments, it brings the templates
+(``repayments/...``) that live beside this module.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -21,6 +23,8 @@ from arrears.cases import ledger
 from arrears.payments import queries as repayment_pages
 from arrears.payments.models import RepaymentSource, RepaymentStatus
 from arrears.payments.records import RepaymentFilter
+
+pages = Blueprint("payments", __name__, template_folder="templates")
 
 # the fields a domain error of the repayment services may name, as the reader knows them
 FIELD_LABELS: dict[str, Any] = {

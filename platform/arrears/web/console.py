@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from flask_login import current_user
 
 from arrears.tenancy.models import OrgKind
@@ -77,3 +77,47 @@ def home_endpoint_for(user) -> str:
     if user.can("workbench.use"):
         return "agent_workbench.home"
     return "web.profile"
+
+
+# --- domain pages nested in the consoles ------------------------------------------------------------
+
+_NESTED: dict[str, list[str]] = {}  # console -> the names of the domain blueprints nested in it
+
+
+def nest(console: Blueprint, pages: Blueprint) -> None:
+    """Nest a domain's pages in ``console`` (Flask's nested blueprints): the console's gate, context
+    and URL prefix apply to them, and their endpoints are ``<console>.<pages>.<view>``."""
+    console.register_blueprint(pages)
+    _NESTED.setdefault(console.name, []).append(pages.name)
+
+
+def add_nav(
+    console: Blueprint, pages: Blueprint, items: Sequence[NavItem], *, before: str | None = None
+) -> None:
+    """Put ``items`` (endpoints of ``pages``' views, e.g. ``"runs"``) in the console's navigation,
+    before the entry ``before`` (an endpoint below the console, e.g. ``"approvals.approvals"``) or last."""
+    nav: list[NavItem] = console.console_nav  # type: ignore[attr-defined]
+    full = [replace(item, endpoint=f"{console.name}.{pages.name}.{item.endpoint}") for item in items]
+    wanted = f"{console.name}.{before}" if before else None
+    at = next((i for i, item in enumerate(nav) if item.endpoint == wanted), len(nav))
+    nav[at:at] = full
+
+
+def ep(endpoint: str) -> str:
+    """The full endpoint of the view ``endpoint`` in the console of the request: the console's own, or
+    one of the domain pages nested in it (``ep("users")`` is ``asset_console.orgs.users`` in the
+    asset console). An unknown view comes back as ``<console>.<endpoint>``: ``url_for`` names it."""
+    console = g.get("console") or (request.blueprints[-1] if request.blueprints else "")
+    views = current_app.view_functions
+    for candidate in (
+        f"{console}.{endpoint}",
+        *(f"{console}.{child}.{endpoint}" for child in _NESTED.get(console, ())),
+    ):
+        if candidate in views:
+            return candidate
+    return f"{console}.{endpoint}"
+
+
+def has_view(endpoint: str) -> bool:
+    """Whether the console of the request has the view ``endpoint`` (its own or a nested one)."""
+    return ep(endpoint) in current_app.view_functions

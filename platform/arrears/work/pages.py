@@ -28,7 +28,7 @@ from arrears.errors import DomainError
 from arrears.orgs import queries as org_queries
 from arrears.tenancy.models import OrgKind
 from arrears.web import files
-from arrears.web.console import NavItem
+from arrears.web.console import NavItem, add_nav, ep, has_view, nest
 from arrears.web.current import current_actor
 from arrears.web.forms import DecisionForm
 from arrears.work import applications as application_service
@@ -55,9 +55,8 @@ def _error_text(exc: DomainError) -> str:
     return f"{label}: {exc.message}" if label is not None else str(exc.message)
 
 
-def _case_endpoint(bp_name: str) -> str | None:
-    endpoint = f"{bp_name}.case_detail"
-    return endpoint if endpoint in current_app.view_functions else None
+def _case_endpoint() -> str | None:
+    return ep("case_detail") if has_view("case_detail") else None
 
 
 def _page_size() -> int:
@@ -133,245 +132,264 @@ def _people_choices(me: User) -> list[tuple[str, str]]:
 # --- the pages ---------------------------------------------------------------------------------------------
 
 
-def register(bp: Blueprint) -> None:
-    """Add the collection-work pages and their navigation entries to a console blueprint."""
-    name = bp.name
+pages = Blueprint("work", __name__, template_folder="templates")
 
-    def ep(endpoint: str) -> str:
-        return f"{name}.{endpoint}"
 
-    nav: list[NavItem] = bp.console_nav  # type: ignore[attr-defined]
-    before = next((i for i, item in enumerate(nav) if item.endpoint == ep("approvals")), len(nav))
-    nav[before:before] = [
-        NavItem(ep("applications"), _l("Applications"), "work.view", badge=work_queries.inbox_count),
-        NavItem(ep("notes"), _l("Collection notes"), "work.view"),
-        NavItem(ep("promises"), _l("Promises to pay"), "work.view"),
+def install(console: Blueprint) -> None:
+    """Nest the collection-work pages in ``console``: applications, notes and promises before the
+    approvals in its navigation, the result codes before its settings."""
+    nest(console, pages)
+    add_nav(
+        console,
+        pages,
+        [
+            NavItem("applications", _l("Applications"), "work.view", badge=work_queries.inbox_count),
+            NavItem("notes", _l("Collection notes"), "work.view"),
+            NavItem("promises", _l("Promises to pay"), "work.view"),
+        ],
+        before="approvals.approvals",
+    )
+    add_nav(
+        console,
+        pages,
+        [NavItem("result_codes", _l("Result codes"), "org.settings.manage")],
+        before="orgs.settings",
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    return render_template(template, case_endpoint=_case_endpoint(), **context)
+
+
+def _readers_only(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Applications are read with ``work.view`` or decided with an approval right."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not work_queries.may_read_applications(current_actor()):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+# --- applications -------------------------------------------------------------------------------------
+
+
+@pages.route("/applications")
+@_readers_only
+def applications():
+    me = current_actor()
+    decider, reader = work_queries.may_decide_any(me), me.can("work.view")
+    box = request.args.get("box")
+    if box not in ("inbox", "all"):
+        box = "inbox" if decider else "all"
+    if (box == "inbox" and not decider) or (box == "all" and not reader):
+        box = "all" if reader else "inbox"
+    form = ApplicationFilterForm(request.args)
+    form.holder.choices = _holder_choices(me)
+    form.status.choices = [("", "—")] + [
+        (s.value, str(label)) for s, label in application_service.STATUS_LABELS.items()
     ]
-    at = next((i for i, item in enumerate(nav) if item.endpoint == ep("settings")), len(nav))
-    nav[at:at] = [NavItem(ep("result_codes"), _l("Result codes"), "org.settings.manage")]
-
-    def render(template: str, **context: Any) -> str:
-        return render_template(template, case_endpoint=_case_endpoint(name), **context)
-
-    def _readers_only(view: Callable[..., Any]) -> Callable[..., Any]:
-        """Applications are read with ``work.view`` or decided with an approval right."""
-
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not work_queries.may_read_applications(current_actor()):
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped
-
-    # --- applications -------------------------------------------------------------------------------------
-
-    @bp.route("/applications")
-    @_readers_only
-    def applications():
-        me = current_actor()
-        decider, reader = work_queries.may_decide_any(me), me.can("work.view")
-        box = request.args.get("box")
-        if box not in ("inbox", "all"):
-            box = "inbox" if decider else "all"
-        if (box == "inbox" and not decider) or (box == "all" and not reader):
-            box = "all" if reader else "inbox"
-        form = ApplicationFilterForm(request.args)
-        form.holder.choices = _holder_choices(me)
-        form.status.choices = [("", "—")] + [
-            (s.value, str(label)) for s, label in application_service.STATUS_LABELS.items()
-        ]
-        form.kind.choices = [("", "—")] + [
-            (k.value, str(label)) for k, label in application_service.KIND_LABELS.items()
-        ]
-        form.validate()
-        after = request.args.get("after")
-        if box == "inbox":
-            page = work_queries.inbox_page(me, after=after, limit=_page_size())
-        else:
-            page = work_queries.applications_page(
-                me,
-                work_queries.ApplicationFilter(
-                    status=form.status.data or None,
-                    kind=form.kind.data or None,
-                    holder=form.holder.data or None,
-                    loan_no=(form.loan_no.data or "").strip() or None,
-                ),
-                after=after,
-                limit=_page_size(),
-            )
-        args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "after" and v}
-        args["box"] = box
-        return render(
-            "work/applications.html",
-            box=box,
-            form=form,
-            page=page,
-            decider=decider,
-            reader=reader,
-            waiting=work_queries.inbox_count(me) if decider else None,
-            next_url=url_for(ep("applications"), after=page.after, **args) if page.after else None,
-            first_url=url_for(ep("applications"), **args) if after else None,
-        )
-
-    def _application_page(application_id: int, form: DecisionForm, status: int = 200) -> Any:
-        me = current_actor()
-        application = get_application_for(me, application_id)
-        detail = work_queries.application_detail(me, application)
-        return (
-            render(
-                "work/application.html",
-                d=detail,
-                a=application,
-                form=form,
-                repayment=application.kind == ApplicationKind.REPAYMENT,
+    form.kind.choices = [("", "—")] + [
+        (k.value, str(label)) for k, label in application_service.KIND_LABELS.items()
+    ]
+    form.validate()
+    after = request.args.get("after")
+    if box == "inbox":
+        page = work_queries.inbox_page(me, after=after, limit=_page_size())
+    else:
+        page = work_queries.applications_page(
+            me,
+            work_queries.ApplicationFilter(
+                status=form.status.data or None,
+                kind=form.kind.data or None,
+                holder=form.holder.data or None,
+                loan_no=(form.loan_no.data or "").strip() or None,
             ),
-            status,
+            after=after,
+            limit=_page_size(),
         )
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "after" and v}
+    args["box"] = box
+    return render(
+        "work/applications.html",
+        box=box,
+        form=form,
+        page=page,
+        decider=decider,
+        reader=reader,
+        waiting=work_queries.inbox_count(me) if decider else None,
+        next_url=url_for(ep("applications"), after=page.after, **args) if page.after else None,
+        first_url=url_for(ep("applications"), **args) if after else None,
+    )
 
-    @bp.route("/applications/<int:application_id>")
-    @_readers_only
-    def application_detail(application_id: int):
-        return _application_page(application_id, DecisionForm(formdata=None))
 
-    @bp.route("/applications/<int:application_id>/decision", methods=["POST"])
-    @_readers_only
-    def application_decide(application_id: int):
-        me = current_actor()
-        application = get_application_for(me, application_id)
-        form = DecisionForm()
-        if not form.validate_on_submit():
-            flash(_("The data is not valid."), "danger")
-            return _application_page(application.id, form, 400)
-        approve = not form.reject.data
-        try:
-            decided = application_service.decide(me, application, approve=approve, note=form.note.data or "")
-        except DomainError as exc:
-            flash(_error_text(exc), "danger")
-            return _application_page(application.id, form, exc.status)
-        if decided.status == ApplicationStatus.APPROVED:
-            flash(_("The application was approved."), "success")
-        elif decided.status == ApplicationStatus.REJECTED:
-            flash(_("The application was rejected."), "success")
-        else:
-            flash(_("You passed the application on: it now waits for the next level."), "success")
-        return redirect(url_for(ep("application_detail"), application_id=application.id))
-
-    # --- attachments ---------------------------------------------------------------------------------------
-
-    @bp.route("/attachments/<int:attachment_id>/download")
-    def attachment_download(attachment_id: int):
-        return files.attachment_download(*attachment_service.open_for(current_actor(), attachment_id))
-
-    # --- collection notes and promises --------------------------------------------------------------------
-
-    @bp.route("/notes")
-    @permission_required("work.view")
-    def notes():
-        me = current_actor()
-        form = NoteFilterForm(request.args)
-        form.holder.choices = _holder_choices(me)
-        form.author_id.choices = _people_choices(me)
-        form.result_code.choices = [("", "—"), *work_queries.result_code_choices(me)]
-        form.action.choices = [("", "—")] + [
-            (a.value, str(label)) for a, label in note_service.ACTION_LABELS.items()
-        ]
-        form.validate()
-        f = work_queries.NoteFilter(
-            author_id=_int(form.author_id.data),
-            holder=form.holder.data or None,
-            result_code=form.result_code.data or None,
-            action=form.action.data if form.action.data in {a.value for a in NoteAction} else None,
-            contacted={"yes": True, "no": False}.get(form.contacted.data or ""),
-            since=form.since.data if not form.since.errors else None,
-            until=form.until.data if not form.until.errors else None,
-            loan_no=(form.loan_no.data or "").strip() or None,
-        )
-        after = request.args.get("after")
-        page = work_queries.notes_page(me, f, after=after, limit=_page_size())
-        args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "after" and v}
-        return render(
-            "work/notes.html",
+def _application_page(application_id: int, form: DecisionForm, status: int = 200) -> Any:
+    me = current_actor()
+    application = get_application_for(me, application_id)
+    detail = work_queries.application_detail(me, application)
+    return (
+        render(
+            "work/application.html",
+            d=detail,
+            a=application,
             form=form,
-            page=page,
-            owner=me.org.kind == OrgKind.ASSET_OWNER,
-            parties=[p.value for p in ContactParty],
-            next_url=url_for(ep("notes"), after=page.after, **args) if page.after else None,
-            first_url=url_for(ep("notes"), **args) if after else None,
-        )
+            repayment=application.kind == ApplicationKind.REPAYMENT,
+        ),
+        status,
+    )
 
-    @bp.route("/promises")
-    @permission_required("work.view")
-    def promises():
-        me = current_actor()
-        form = PromiseFilterForm(request.args)
-        form.holder.choices = _holder_choices(me)
-        form.collector_id.choices = _people_choices(me)
-        form.status.choices = [("", "—")] + [
-            (s.value, str(label)) for s, label in note_service.PROMISE_LABELS.items()
-        ]
-        form.validate()
-        f = work_queries.PromiseFilter(
-            status=form.status.data if form.status.data in {s.value for s in PromiseStatus} else None,
-            due_from=form.due_from.data if not form.due_from.errors else None,
-            due_to=form.due_to.data if not form.due_to.errors else None,
-            collector_id=_int(form.collector_id.data),
-            holder=form.holder.data or None,
-            loan_no=(form.loan_no.data or "").strip() or None,
-        )
-        after = request.args.get("after")
-        page = work_queries.promises_page(me, f, after=after, limit=_page_size())
-        args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "after" and v}
-        return render(
-            "work/promises.html",
-            form=form,
-            page=page,
-            owner=me.org.kind == OrgKind.ASSET_OWNER,
-            next_url=url_for(ep("promises"), after=page.after, **args) if page.after else None,
-            first_url=url_for(ep("promises"), **args) if after else None,
-        )
 
-    # --- result codes -------------------------------------------------------------------------------------
+@pages.route("/applications/<int:application_id>")
+@_readers_only
+def application_detail(application_id: int):
+    return _application_page(application_id, DecisionForm(formdata=None))
 
-    @bp.route("/settings/result-codes", methods=["GET", "POST"])
-    @permission_required("org.settings.manage")
-    def result_codes():
-        me = current_actor()
-        form = ResultCodeForm()
-        status = 200
-        if request.method == "POST":
-            if form.validate_on_submit():
-                try:
-                    saved = note_service.set_result_code(
-                        me,
-                        form.code.data or "",
-                        form.label.data or "",
-                        contacted=bool(form.contacted.data),
-                        active=bool(form.active.data),
-                        position=form.position.data if form.position.data is not None else 100,
-                    )
-                except DomainError as exc:
-                    field = getattr(form, exc.field or "", None)
-                    if field is not None:
-                        field.errors = [*list(field.errors), str(exc.message)]
-                    flash(_error_text(exc), "danger")
-                    status = exc.status
-                else:
-                    flash(_("The result code %(code)s was saved.", code=saved.code), "success")
-                    return redirect(url_for(ep("result_codes")))
+
+@pages.route("/applications/<int:application_id>/decision", methods=["POST"])
+@_readers_only
+def application_decide(application_id: int):
+    me = current_actor()
+    application = get_application_for(me, application_id)
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        flash(_("The data is not valid."), "danger")
+        return _application_page(application.id, form, 400)
+    approve = not form.reject.data
+    try:
+        decided = application_service.decide(me, application, approve=approve, note=form.note.data or "")
+    except DomainError as exc:
+        flash(_error_text(exc), "danger")
+        return _application_page(application.id, form, exc.status)
+    if decided.status == ApplicationStatus.APPROVED:
+        flash(_("The application was approved."), "success")
+    elif decided.status == ApplicationStatus.REJECTED:
+        flash(_("The application was rejected."), "success")
+    else:
+        flash(_("You passed the application on: it now waits for the next level."), "success")
+    return redirect(url_for(ep("application_detail"), application_id=application.id))
+
+
+# --- attachments ---------------------------------------------------------------------------------------
+
+
+@pages.route("/attachments/<int:attachment_id>/download")
+def attachment_download(attachment_id: int):
+    return files.attachment_download(*attachment_service.open_for(current_actor(), attachment_id))
+
+
+# --- collection notes and promises --------------------------------------------------------------------
+
+
+@pages.route("/notes")
+@permission_required("work.view")
+def notes():
+    me = current_actor()
+    form = NoteFilterForm(request.args)
+    form.holder.choices = _holder_choices(me)
+    form.author_id.choices = _people_choices(me)
+    form.result_code.choices = [("", "—"), *work_queries.result_code_choices(me)]
+    form.action.choices = [("", "—")] + [
+        (a.value, str(label)) for a, label in note_service.ACTION_LABELS.items()
+    ]
+    form.validate()
+    f = work_queries.NoteFilter(
+        author_id=_int(form.author_id.data),
+        holder=form.holder.data or None,
+        result_code=form.result_code.data or None,
+        action=form.action.data if form.action.data in {a.value for a in NoteAction} else None,
+        contacted={"yes": True, "no": False}.get(form.contacted.data or ""),
+        since=form.since.data if not form.since.errors else None,
+        until=form.until.data if not form.until.errors else None,
+        loan_no=(form.loan_no.data or "").strip() or None,
+    )
+    after = request.args.get("after")
+    page = work_queries.notes_page(me, f, after=after, limit=_page_size())
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "after" and v}
+    return render(
+        "work/notes.html",
+        form=form,
+        page=page,
+        owner=me.org.kind == OrgKind.ASSET_OWNER,
+        parties=[p.value for p in ContactParty],
+        next_url=url_for(ep("notes"), after=page.after, **args) if page.after else None,
+        first_url=url_for(ep("notes"), **args) if after else None,
+    )
+
+
+@pages.route("/promises")
+@permission_required("work.view")
+def promises():
+    me = current_actor()
+    form = PromiseFilterForm(request.args)
+    form.holder.choices = _holder_choices(me)
+    form.collector_id.choices = _people_choices(me)
+    form.status.choices = [("", "—")] + [
+        (s.value, str(label)) for s, label in note_service.PROMISE_LABELS.items()
+    ]
+    form.validate()
+    f = work_queries.PromiseFilter(
+        status=form.status.data if form.status.data in {s.value for s in PromiseStatus} else None,
+        due_from=form.due_from.data if not form.due_from.errors else None,
+        due_to=form.due_to.data if not form.due_to.errors else None,
+        collector_id=_int(form.collector_id.data),
+        holder=form.holder.data or None,
+        loan_no=(form.loan_no.data or "").strip() or None,
+    )
+    after = request.args.get("after")
+    page = work_queries.promises_page(me, f, after=after, limit=_page_size())
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "after" and v}
+    return render(
+        "work/promises.html",
+        form=form,
+        page=page,
+        owner=me.org.kind == OrgKind.ASSET_OWNER,
+        next_url=url_for(ep("promises"), after=page.after, **args) if page.after else None,
+        first_url=url_for(ep("promises"), **args) if after else None,
+    )
+
+
+# --- result codes -------------------------------------------------------------------------------------
+
+
+@pages.route("/settings/result-codes", methods=["GET", "POST"])
+@permission_required("org.settings.manage")
+def result_codes():
+    me = current_actor()
+    form = ResultCodeForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                saved = note_service.set_result_code(
+                    me,
+                    form.code.data or "",
+                    form.label.data or "",
+                    contacted=bool(form.contacted.data),
+                    active=bool(form.active.data),
+                    position=form.position.data if form.position.data is not None else 100,
+                )
+            except DomainError as exc:
+                field = getattr(form, exc.field or "", None)
+                if field is not None:
+                    field.errors = [*list(field.errors), str(exc.message)]
+                flash(_error_text(exc), "danger")
+                status = exc.status
             else:
-                problems = [str(m) for messages in form.errors.values() for m in messages]
-                message = "; ".join(problems) or _(
-                    "The data is not valid."
-                )  # the form's messages, translated
-                flash(message, "danger")
-                status = 422
-        return (
-            render(
-                "work/result_codes.html",
-                rows=work_queries.result_code_rows(me),
-                form=form,
-                adding=request.method == "POST" and request.form.get("new") == "1",
-            ),
-            status,
-        )
+                flash(_("The result code %(code)s was saved.", code=saved.code), "success")
+                return redirect(url_for(ep("result_codes")))
+        else:
+            problems = [str(m) for messages in form.errors.values() for m in messages]
+            message = "; ".join(problems) or _("The data is not valid.")  # the form's messages, translated
+            flash(message, "danger")
+            status = 422
+    return (
+        render(
+            "work/result_codes.html",
+            rows=work_queries.result_code_rows(me),
+            form=form,
+            adding=request.method == "POST" and request.form.get("new") == "1",
+        ),
+        status,
+    )
