@@ -22,6 +22,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
+# Builders' asserts report like the tests' own (before any of them is imported).
+pytest.register_assert_rewrite("tests.builders")
+
+from tests.builders.tenants import PASSWORD, World, build_world  # noqa: E402
+
 # The files made by other programs (shared/data beside the checkout); ARREARS_SHARED_DIR overrides.
 SHARED = pathlib.Path(
     os.environ.get("ARREARS_SHARED_DIR") or pathlib.Path(__file__).resolve().parents[2] / "shared"
@@ -29,7 +34,6 @@ SHARED = pathlib.Path(
 OWNER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 APP_ROLE = "arrears_app"
-PASSWORD = "Test-Pass-2026!"
 # Fixed test keys for personal data (never used outside tests).
 PII_KEY = "hA0b0Ukq3Pb8t8y1yQ8nSPp0-1Dtb0o_rmXUl7qIeXs="
 PII_INDEX_KEY = "test-index-key-0123456789abcdefghijklmnop"
@@ -188,105 +192,12 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-# --- tenants --------------------------------------------------------------------------------------
-
-
-@dataclass
-class Tenant:
-    org_id: int
-    slug: str
-    kind: str
-    admin_id: int
-    admin_email: str
-    users: dict[str, int] = field(default_factory=dict)  # role key -> user id
-    emails: dict[str, str] = field(default_factory=dict)  # role key -> email
-
-
-def make_tenant(kind: str, slug: str, extra_roles: tuple[str, ...] = ()) -> Tenant:
-    from arrears.extensions import db
-    from arrears.models import Organisation
-    from arrears.orgs import orgs, roles, users
-    from arrears.tenancy import tenant
-
-    admin_email = f"admin@{slug}.test.example"
-    org = orgs.create_organisation(
-        None,
-        kind=kind,
-        slug=slug,
-        name=f"Org {slug}",
-        admin_email=admin_email,
-        admin_name=f"Admin {slug}",
-        admin_password=PASSWORD,
-    )
-    org = db.session.get(Organisation, org.id)
-    with tenant(org.id, org.kind):
-        from sqlalchemy import select
-
-        from arrears.models import User
-
-        admin = db.session.scalar(select(User).where(User.email == admin_email))
-        result = Tenant(org.id, slug, kind, admin.id, admin_email)
-        result.users["admin"], result.emails["admin"] = admin.id, admin_email
-        for key in extra_roles:
-            email = f"{key}@{slug}.test.example"
-            role = roles.builtin_role(org, key)
-            user = users.create_user(
-                None, org=org, email=email, name=f"{key} of {slug}", password=PASSWORD, role_ids=[role.id]
-            )
-            result.users[key], result.emails[key] = user.id, email
-    return result
-
-
-def partner(owner: Tenant, agency: Tenant, grants: list[str] | None = None) -> int:
-    import datetime as dt
-
-    from arrears.extensions import db
-    from arrears.models import Partnership
-    from arrears.tenancy import tenant
-
-    with tenant(owner.org_id):
-        p = Partnership(
-            org_id=owner.org_id,
-            agency_org_id=agency.org_id,
-            starts_on=dt.date(2026, 1, 1),
-            grants=grants or [],
-        )
-        db.session.add(p)
-        db.session.commit()
-        return p.id
-
-
-@dataclass
-class World:
-    platform: Tenant
-    bank: Tenant  # victim asset owner
-    lender: Tenant  # another asset owner
-    east: Tenant  # agency partnered with bank
-    west: Tenant  # agency partnered with lender only
-    bank_east: int
-    lender_west: int
+# --- tenants (built by tests.builders.tenants) ------------------------------------------------------
 
 
 @pytest.fixture
 def world(app: Flask) -> World:
     return build_world()
-
-
-def build_world() -> World:
-    platform = make_tenant("platform", "plat")
-    bank = make_tenant("asset_owner", "bank", ("owner_staff",))
-    lender = make_tenant("asset_owner", "lender", ("owner_staff",))
-    east = make_tenant("agency", "east", ("team_lead", "collector", "field_visitor"))
-    west = make_tenant("agency", "west", ("team_lead", "collector", "field_visitor"))
-    return World(
-        platform,
-        bank,
-        lender,
-        east,
-        west,
-        bank_east=partner(bank, east, ["field.visit"]),
-        lender_west=partner(lender, west, ["field.visit"]),
-    )
 
 
 # --- signing in -----------------------------------------------------------------------------------

@@ -11,89 +11,22 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
-from arrears.allocation import assignments
-from arrears.allocation import runs as allocation
-from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
-from arrears.models import AllocationLevel, Organisation, Placement, User
-from arrears.orgs import approvals, teams
-from tests.conftest import PASSWORD, SHARED, Database, World, build_world, csrf_token, signed_in
+from arrears.models import Organisation, User
+from tests.builders.cases import case_ids
+from tests.builders.placements import dispatch, east_people, placed_with_east
+from tests.builders.tenants import build_world
+from tests.conftest import Database, csrf_token, signed_in
 
-DATA = SHARED / "data" / "imports"
-END = dt.date(2027, 3, 31)
 MISSING = 10**9
 
 
-# --- set-up (after tests/integration/test_placements.py) --------------------------------------------------
+# --- set-up (bank's cases placed with east: tests/builders/placements.py) ---------------------------------
 
 
 def _user(user_id: int) -> User:
     return db.session.get(User, user_id)
-
-
-def _new_user(org_id: int, role_key: str, email: str, name: str) -> int:
-    from arrears.orgs import roles, users
-    from arrears.tenancy import tenant
-
-    org = db.session.get(Organisation, org_id)
-    with tenant(org.id, org.kind):
-        role = roles.builtin_role(org, role_key)
-        return users.create_user(
-            None, org=org, email=email, name=name, password=PASSWORD, role_ids=[role.id]
-        ).id
-
-
-def placed_with_east(world: World) -> Placement:
-    """Bank imports 300 cases and places them all with east (approved by a second admin, applied)."""
-    from arrears.tenancy import tenant
-
-    org = db.session.get(Organisation, world.bank.org_id)
-    with tenant(org.id, org.kind):
-        _, report, _ = import_cases(org, DATA / "cases_utf8_bom.csv", "cases.csv", dry_run=False)
-        assert report.imported == 300
-    checker = _new_user(world.bank.org_id, "owner_admin", "checker@bank.test.example", "Checker")
-    with tenant(world.bank.org_id):
-        admin = _user(world.bank.admin_id)
-        run = allocation.preview(
-            admin, level=AllocationLevel.PLACEMENT, ends_on=END, targets=[{"id": world.east.org_id}]
-        )
-        approvals.decide(_user(checker), allocation.submit(admin, run), approve=True)
-        allocation.start_apply(admin, run)
-        allocation.apply_run(run.id)  # applied inline already: a second delivery changes nothing
-        return db.session.scalar(select(Placement).where(Placement.run_id == run.id))
-
-
-def east_people(world: World) -> dict[str, int]:
-    """East's people: the world's, a second collector (Bob, in no team), and team North led by the
-    team lead with the first collector in it."""
-    from arrears.tenancy import tenant
-
-    bob = _new_user(world.east.org_id, "collector", "bob@east.test.example", "Bob Second")
-    with tenant(world.east.org_id):
-        manager = _user(world.east.admin_id)
-        north = teams.save_team(
-            manager,
-            team=None,
-            name="North",
-            lead_user_id=world.east.users["team_lead"],
-            member_ids=[world.east.users["collector"]],
-        )
-        return {**world.east.users, "bob": bob, "north": north.id}
-
-
-def case_ids(database: Database, n: int, offset: int = 0) -> list[int]:
-    return [r[0] for r in database.rows("SELECT id FROM cases ORDER BY id LIMIT :n OFFSET :o", n=n, o=offset)]
-
-
-def dispatch(world: World, ids: list[int], to_user_id: int) -> None:
-    """East's manager dispatches cases by selection (the service the pages call)."""
-    from arrears.tenancy import tenant
-
-    with tenant(world.east.org_id):
-        done = assignments.dispatch(_user(world.east.admin_id), ids, to_user_id)
-        assert done.job_id and done.count == len(ids)
 
 
 def holders(database: Database, ids: list[int]) -> list[int | None]:

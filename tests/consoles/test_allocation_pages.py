@@ -5,7 +5,6 @@ clear message and writes nothing; foreign and missing ids are 404."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import shutil
 import threading
@@ -17,81 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from tests.conftest import PASSWORD, SHARED, Database, World, build_world, csrf_token, partner, signed_in
+from tests.builders.pages import approve, placed_run, post_form, preview_placement
+from tests.builders.placements import CHECKER, bank_with_cases
+from tests.builders.tenants import PASSWORD, World, build_world, partner
+from tests.conftest import Database, csrf_token, signed_in
 
-DATA = SHARED / "data" / "imports"
-START = dt.date(2026, 12, 1)
-END = dt.date(2027, 3, 31)
-CHECKER = "checker@bank.test.example"
-
-
-# --- shared set-up (the placement page tests use it too) ----------------------------------------------------
-
-
-def bank_with_cases(world: World) -> None:
-    """Bank imports 300 cases and works with both agencies; a second bank admin checks requests. The
-    bank's business date is fixed in the file's time (its newest loan fell due on 2026-10-29), so the
-    days past due and the buckets the tests rely on do not move with the calendar."""
-    from arrears.cases.imports.batches import import_cases
-    from arrears.extensions import db
-    from arrears.models import Organisation
-    from arrears.orgs import roles, users
-    from arrears.tenancy import tenant
-
-    org = db.session.get(Organisation, world.bank.org_id)
-    with tenant(org.id, org.kind):
-        org.settings = {**(org.settings or {}), "business_date": "2026-11-15"}
-        db.session.commit()
-        _, report, refused = import_cases(org, DATA / "cases_utf8_bom.csv", "cases.csv", dry_run=False)
-        assert refused is None and report.imported == 300
-        role = roles.builtin_role(org, "owner_admin")
-        users.create_user(None, org=org, email=CHECKER, name="Checker", password=PASSWORD, role_ids=[role.id])
-    partner(world.bank, world.west)
-
-
-def post(c: FlaskClient, url: str, data: dict[str, Any], page: str | None = None) -> Any:
-    return c.post(url, data={"csrf_token": csrf_token(c, page or url), **data})
-
-
-def preview_placement(c: FlaskClient, world: World, **extra: Any) -> Any:
-    url = "/asset/allocation/runs/new?level=placement"
-    data = {
-        "strategy_id": "0",
-        "method": "round_robin",
-        "previous_holder": "any",
-        "starts_on": START.isoformat(),
-        "ends_on": END.isoformat(),
-        "target": [str(world.east.org_id), str(world.west.org_id)],
-        **extra,
-    }
-    return post(c, url, data)
-
-
-def approve(app: Flask, approval_id: int) -> Any:
-    checker = signed_in(app, CHECKER)
-    url = f"/asset/approvals/{approval_id}"
-    return post(checker, url, {"approve": "1", "note": "looks right"})
-
-
-def placed_run(app: Flask, world: World, database: Database, **extra: Any) -> tuple[FlaskClient, int]:
-    """Preview a placement of bank's cases to east and west, send it, approve it, apply it."""
-    bank_with_cases(world)
-    c = signed_in(app, world.bank.admin_email)
-    response = preview_placement(c, world, **extra)
-    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    run_id = int(response.headers["Location"].rsplit("/", 1)[1])
-    assert (
-        post(
-            c, f"/asset/allocation/runs/{run_id}/submit", {"reason": "Q1"}, f"/asset/allocation/runs/{run_id}"
-        ).status_code
-        == 302
-    )
-    approval_id = database.scalar("SELECT approval_id FROM allocation_runs WHERE id = :r", r=run_id)
-    assert approve(app, approval_id).status_code == 302
-    applied = post(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
-    assert applied.status_code == 302
-    assert database.scalar("SELECT status FROM allocation_runs WHERE id = :r", r=run_id) == "applied"
-    return c, run_id
+# --- set-up (bank's cases and the placement run through the pages: tests/builders/pages.py) ----------------
 
 
 def rule_fields(i: int, **values: Any) -> dict[str, Any]:
@@ -103,7 +33,7 @@ def rule_fields(i: int, **values: Any) -> dict[str, Any]:
 
 def _new_strategy(c: FlaskClient, world: World) -> Any:
     url = "/asset/allocation/strategies/new?level=placement"
-    return post(
+    return post_form(
         c,
         url,
         {
@@ -149,7 +79,7 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
     assert "province 广东省, 江苏省" in shown and "product 信用卡" in shown
 
     # invalid: the problems come back next to their fields, with their place; nothing is written
-    bad = post(
+    bad = post_form(
         c,
         url,
         {
@@ -166,7 +96,7 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
     assert 'value="abc"' in text  # the form keeps what was typed
     assert database.scalar("SELECT version FROM allocation_strategies") == 1
     assert database.scalar("SELECT count(*) FROM allocation_strategy_versions") == 1
-    shares = post(
+    shares = post_form(
         c,
         url,
         {
@@ -180,7 +110,7 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
     assert "rules[0].shares" in shares and "the shares must add up to 100" in shares
 
     # a real change: version 2, with a readable line saying what changed
-    saved = post(
+    saved = post_form(
         c,
         url,
         {
@@ -211,7 +141,7 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
     assert "“Late”: filter dpd_min 31 → 46" in log and "By bucket" in log
 
     # saving the same rules again makes no version
-    same = post(
+    same = post_form(
         c,
         url,
         {
@@ -234,11 +164,11 @@ def test_strategy_created_edited_versioned_and_logged(eager_app: Flask, database
     assert same.status_code == 302 and database.scalar("SELECT version FROM allocation_strategies") == 2
 
     # archive and restore
-    assert post(c, f"{url}/archive", {}, url).status_code == 302
+    assert post_form(c, f"{url}/archive", {}, url).status_code == 302
     assert database.scalar("SELECT archived FROM allocation_strategies") is True
     assert "By bucket" in c.get("/asset/allocation/strategies?archived=1").get_data(as_text=True)
     assert "By bucket" not in c.get("/asset/allocation/strategies").get_data(as_text=True)
-    post(c, f"{url}/archive", {}, url)
+    post_form(c, f"{url}/archive", {}, url)
     assert database.scalar("SELECT archived FROM allocation_strategies") is False
 
 
@@ -247,14 +177,14 @@ def test_the_rules_editor_adds_removes_and_moves_rules_without_script(eager_app:
     c = signed_in(eager_app, world.bank.admin_email)
     url = "/asset/allocation/strategies/new?level=placement"
     base = {"name": "Moves", **rule_fields(0, name="A", dpd_max="10"), **rule_fields(1, name="B")}
-    added = post(c, url, {**base, "action": "add"}).get_data(as_text=True)
+    added = post_form(c, url, {**base, "action": "add"}).get_data(as_text=True)
     assert 'name="r-2-name"' in added and 'value="A"' in added
-    moved = post(c, url, {**base, "action": "down:0"}).get_data(as_text=True)
+    moved = post_form(c, url, {**base, "action": "down:0"}).get_data(as_text=True)
     assert re.search(r'name="r-0-name" value="B"', moved) and re.search(r'name="r-1-name" value="A"', moved)
     assert re.search(r'name="r-1-dpd_max" value="10"', moved)  # the rule's fields move with it
-    removed = post(c, url, {**base, "action": "remove:0"}).get_data(as_text=True)
+    removed = post_form(c, url, {**base, "action": "remove:0"}).get_data(as_text=True)
     assert re.search(r'name="r-0-name" value="B"', removed) and 'name="r-1-name"' not in removed
-    none_left = post(c, url, {"name": "Empty", "action": "save"}).get_data(as_text=True)
+    none_left = post_form(c, url, {"name": "Empty", "action": "save"}).get_data(as_text=True)
     assert "add at least one rule" in none_left
 
 
@@ -262,14 +192,14 @@ def test_rules_as_json_are_checked_the_same_way(eager_app: Flask, database: Data
     world = build_world()
     c = signed_in(eager_app, world.bank.admin_email)
     url = "/asset/allocation/strategies/new?level=dispatch"
-    broken = post(c, url, {"action": "save", "name": "J", "rules_json": "[{"}).get_data(as_text=True)
+    broken = post_form(c, url, {"action": "save", "name": "J", "rules_json": "[{"}).get_data(as_text=True)
     assert "This is not valid JSON." in broken
-    bad = post(
+    bad = post_form(
         c, url, {"action": "save", "name": "J", "rules_json": '[{"name": "x", "method": "lottery"}]'}
     ).get_data(as_text=True)
     assert "rules[0].method" in bad and "must be one of" in bad
     assert database.scalar("SELECT count(*) FROM allocation_strategies") == 0
-    ok = post(
+    ok = post_form(
         c, url, {"action": "save", "name": "J", "rules_json": '[{"name": "all", "method": "round_robin"}]'}
     )
     assert ok.status_code == 302
@@ -298,7 +228,7 @@ def test_placement_run_preview_review_apply_and_result_log(eager_app: Flask, dat
     assert database.scalar("SELECT count(*) FROM allocation_runs") == 0
 
     # by strategy: M1 cases to east only, the rest shared
-    post(
+    post_form(
         c,
         "/asset/allocation/strategies/new?level=placement",
         {
@@ -323,11 +253,11 @@ def test_placement_run_preview_review_apply_and_result_log(eager_app: Flask, dat
     )
     assert sample in detail  # sample cases linked by loan number
     assert "Send for approval" in detail and ">Apply<" not in detail  # placements need approval
-    refused = post(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
+    refused = post_form(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
     assert "needs approval" in c.get(refused.headers["Location"]).get_data(as_text=True)
     assert database.scalar("SELECT status FROM allocation_runs") == "previewed"
 
-    post(
+    post_form(
         c,
         f"/asset/allocation/runs/{run_id}/submit",
         {"reason": "quarter start"},
@@ -344,7 +274,7 @@ def test_placement_run_preview_review_apply_and_result_log(eager_app: Flask, dat
     assert approve(eager_app, approval_id).status_code == 302
     assert database.scalar("SELECT status FROM allocation_runs") == "approved"
 
-    applied = post(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
+    applied = post_form(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
     assert applied.status_code == 302
     assert database.scalar("SELECT status FROM allocation_runs") == "applied"
     assert database.scalar("SELECT count(*) FROM cases WHERE agency_org_id IS NOT NULL") == 300
@@ -388,7 +318,7 @@ def test_selected_cases_and_discard(eager_app: Flask, database: Database) -> Non
     run_id = int(response.headers["Location"].rsplit("/", 1)[1])
     assert database.scalar("SELECT case_count FROM allocation_runs WHERE id = :r", r=run_id) == 3
     assert (
-        post(
+        post_form(
             c, f"/asset/allocation/runs/{run_id}/discard", {}, f"/asset/allocation/runs/{run_id}"
         ).status_code
         == 302
@@ -405,9 +335,9 @@ def test_a_withdrawn_review_releases_the_run(eager_app: Flask, database: Databas
     c = signed_in(eager_app, world.bank.admin_email)
     run_id = int(preview_placement(c, world).headers["Location"].rsplit("/", 1)[1])
     run_url = f"/asset/allocation/runs/{run_id}"
-    post(c, f"{run_url}/submit", {"reason": ""}, run_url)
+    post_form(c, f"{run_url}/submit", {"reason": ""}, run_url)
     approval_id = database.scalar("SELECT approval_id FROM allocation_runs")
-    withdrawn = post(c, f"/asset/approvals/{approval_id}/cancel", {}, f"/asset/approvals/{approval_id}")
+    withdrawn = post_form(c, f"/asset/approvals/{approval_id}/cancel", {}, f"/asset/approvals/{approval_id}")
     assert withdrawn.status_code == 302
     assert database.scalar("SELECT status FROM approvals") == "cancelled"
     # the run does not wait for a decision that cannot come: it is closed, and a new preview can be made
@@ -427,7 +357,7 @@ def test_agency_console_has_the_dispatch_pages(eager_app: Flask, database: Datab
     # an agency cannot make placement strategies: the level falls back to dispatch
     page = c.get("/agency/allocation/strategies/new?level=placement").get_data(as_text=True)
     assert "Dispatch to collectors" in page
-    created = post(
+    created = post_form(
         c,
         "/agency/allocation/strategies/new?level=placement",
         {"action": "save", "name": "Team", **rule_fields(0, name="all")},
@@ -442,7 +372,7 @@ def test_agency_console_has_the_dispatch_pages(eager_app: Flask, database: Datab
 def test_foreign_and_missing_ids_are_404(eager_app: Flask, database: Database) -> None:
     world = build_world()
     c, run_id = placed_run(eager_app, world, database)
-    post(
+    post_form(
         c,
         "/asset/allocation/strategies/new?level=placement",
         {"action": "save", "name": "S", **rule_fields(0, name="all")},

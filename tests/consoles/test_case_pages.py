@@ -37,7 +37,7 @@ def _run(c, mapping_url: str, action: str, save_as: str = ""):  # type: ignore[n
 
 
 def test_upload_confirm_check_then_import(eager_app: Flask, database: Database) -> None:
-    from tests.conftest import build_world
+    from tests.builders.tenants import build_world
 
     world = build_world()
     c = signed_in(eager_app, world.bank.admin_email)
@@ -80,7 +80,7 @@ def test_case_list_detail_reveal_edit_and_search(eager_app: Flask, database: Dat
     from arrears.cases.imports.batches import import_cases
     from arrears.extensions import db
     from arrears.models import Organisation
-    from tests.conftest import build_world
+    from tests.builders.tenants import build_world
 
     world = build_world()
     import_cases(
@@ -124,7 +124,7 @@ def test_face_image_upload_and_audited_view(
     from arrears.cases.imports.batches import import_cases
     from arrears.extensions import db
     from arrears.models import Organisation
-    from tests.conftest import build_world
+    from tests.builders.tenants import build_world
 
     eager_app.config["MEDIA_ROOT"] = str(tmp_path / "media")
     eager_app.extensions.pop("arrears.storage", None)
@@ -170,7 +170,7 @@ def test_large_exports_run_as_a_job_and_download_from_storage(
     from arrears.cases.imports.batches import import_cases
     from arrears.extensions import db
     from arrears.models import Organisation
-    from tests.conftest import build_world
+    from tests.builders.tenants import build_world
 
     eager_app.config["EXPORT_INLINE_MAX"] = 100
     world = build_world()
@@ -200,7 +200,7 @@ def test_old_uploads_and_exports_are_purged(eager_app: Flask, database: Database
     from arrears.kernel.jobs.housekeeping import purge_stale_files
     from arrears.models import Organisation
     from arrears.tenancy import tenant
-    from tests.conftest import build_world
+    from tests.builders.tenants import build_world
 
     world = build_world()
     org = db.session.get(Organisation, world.bank.org_id)

@@ -30,8 +30,9 @@ from arrears.models import (
     StatementStatus,
 )
 from arrears.tenancy import tenant
-from tests.conftest import World, csrf_token, make_tenant, partner, signed_in
-from tests.integration.test_commission import _checker, at, contract_for, pay, place
+from tests.builders.commission import at, bank_checker, contract_for, pay, place
+from tests.builders.tenants import World, make_tenant, partner
+from tests.conftest import csrf_token, signed_in
 
 RATES = {"rate_m0": "5%", "rate_m1": "8%", "rate_m2": "0.12", "rate_m3": "18%", "rate_m4": "0.25"}
 
@@ -157,7 +158,7 @@ def test_owner_contract_settlement_approval_payment_and_documents(app: Flask, wo
     refused = admin.post(f"{url}/approve", data={"csrf_token": token})
     assert refused.status_code == 403 and "another person" in refused.get_data(as_text=True)
     with tenant(world.bank.org_id):
-        checker_email = _checker(world).email
+        checker_email = bank_checker(world).email
     checker = signed_in(app, checker_email)
     ctoken = csrf_token(checker, url)
     assert checker.post(f"{url}/approve", data={"csrf_token": ctoken}).status_code == 302

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tests.conftest import World, signed_in
+from tests.builders.tenants import World
+from tests.conftest import signed_in
 
 
 def test_accept_language_picks_the_catalog(app: Flask) -> None:

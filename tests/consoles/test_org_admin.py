@@ -10,7 +10,8 @@ from arrears.extensions import db
 from arrears.models import Role
 from arrears.orgs import roles
 from arrears.tenancy import tenant
-from tests.conftest import PASSWORD, Database, World, csrf_token, login, signed_in
+from tests.builders.tenants import PASSWORD, World
+from tests.conftest import Database, csrf_token, login, signed_in
 
 
 def _post(c, url: str, data: dict) -> object:  # type: ignore[no-untyped-def]

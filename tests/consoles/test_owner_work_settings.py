@@ -12,7 +12,8 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import Database, World, csrf_token, signed_in
+from tests.builders.tenants import World
+from tests.conftest import Database, csrf_token, signed_in
 
 NEW = "/asset/letter-templates/new"
 BODY = (

@@ -13,7 +13,8 @@ from arrears.extensions import db
 from arrears.models import Approval, ApprovalStatus, Partnership
 from arrears.orgs import approvals
 from arrears.tenancy import tenant
-from tests.conftest import Database, World, csrf_token, make_tenant, signed_in
+from tests.builders.tenants import World, make_tenant
+from tests.conftest import Database, csrf_token, signed_in
 
 
 def test_owner_partners_with_an_agency_by_short_name(app: Flask, world: World, database: Database) -> None:

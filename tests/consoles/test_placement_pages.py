@@ -9,8 +9,10 @@ import re
 
 from flask import Flask
 
-from tests.conftest import Database, build_world, csrf_token, signed_in
-from tests.consoles.test_allocation_pages import approve, bank_with_cases, placed_run, post, preview_placement
+from tests.builders.pages import approve, placed_run, post_form, preview_placement
+from tests.builders.placements import bank_with_cases
+from tests.builders.tenants import build_world
+from tests.conftest import Database, csrf_token, signed_in
 
 
 def _east_placement(database: Database, east_id: int) -> int:
@@ -69,14 +71,16 @@ def test_place_recall_one_then_the_rest_extend_and_see_history(eager_app: Flask,
     )
     loan_no = database.scalar("SELECT loan_no FROM cases WHERE id = :c", c=one)
     # a recall needs a reason, and cases: nothing changes without them
-    no_reason = post(c, f"{url}/recall", {"case_ids": [str(one)], "scope": "selected", "reason": ""}, url)
+    no_reason = post_form(
+        c, f"{url}/recall", {"case_ids": [str(one)], "scope": "selected", "reason": ""}, url
+    )
     assert no_reason.status_code == 200 and "Say why." in no_reason.get_data(as_text=True)
-    no_cases = post(c, f"{url}/recall", {"scope": "selected", "reason": "debtor died"}, url)
+    no_cases = post_form(c, f"{url}/recall", {"scope": "selected", "reason": "debtor died"}, url)
     assert "Choose the cases to recall." in no_cases.get_data(as_text=True)
     assert database.scalar("SELECT agency_org_id FROM cases WHERE id = :c", c=one) == east_id
 
     # recall one case with a reason: it leaves east at once
-    recalled = post(
+    recalled = post_form(
         c, f"{url}/recall", {"case_ids": [str(one)], "scope": "selected", "reason": "debtor died"}, url
     )
     assert recalled.status_code == 302
@@ -97,14 +101,14 @@ def test_place_recall_one_then_the_rest_extend_and_see_history(eager_app: Flask,
     assert east.get(f"/agency/cases/{one}").status_code == 404
 
     # extension: the date must move later, a reason is needed; then a second admin approves it
-    early = post(c, f"{url}/extend", {"ends_on": "2027-01-31", "reason": "more time"}, url)
+    early = post_form(c, f"{url}/extend", {"ends_on": "2027-01-31", "reason": "more time"}, url)
     assert "The new end date must be after the current one." in early.get_data(as_text=True)
-    missing = post(c, f"{url}/extend", {"ends_on": "", "reason": "more time"}, url)
+    missing = post_form(c, f"{url}/extend", {"ends_on": "", "reason": "more time"}, url)
     assert "Give the new end date." in missing.get_data(as_text=True)
-    unexplained = post(c, f"{url}/extend", {"ends_on": "2027-06-30", "reason": " "}, url)
+    unexplained = post_form(c, f"{url}/extend", {"ends_on": "2027-06-30", "reason": " "}, url)
     assert "Say why." in unexplained.get_data(as_text=True)
     assert database.scalar("SELECT count(*) FROM approvals WHERE kind = 'placement.extend'") == 0
-    asked = post(c, f"{url}/extend", {"ends_on": "2027-06-30", "reason": "more time"}, url)
+    asked = post_form(c, f"{url}/extend", {"ends_on": "2027-06-30", "reason": "more time"}, url)
     assert asked.status_code == 302
     approval_id = database.scalar("SELECT id FROM approvals WHERE kind = 'placement.extend'")
     tab = c.get("/asset/placements/approvals?side=outbox").get_data(as_text=True)
@@ -118,7 +122,7 @@ def test_place_recall_one_then_the_rest_extend_and_see_history(eager_app: Flask,
     )
 
     # recall the rest: the placement is over, east holds nothing of bank's
-    rest = post(c, f"{url}/recall", {"scope": "all", "reason": "contract ended early"}, url)
+    rest = post_form(c, f"{url}/recall", {"scope": "all", "reason": "contract ended early"}, url)
     assert rest.status_code == 302
     assert database.scalar("SELECT count(*) FROM cases WHERE agency_org_id = :a", a=east_id) == 0
     assert database.scalar("SELECT status FROM placements WHERE id = :p", p=placement_id) == "recalled"
@@ -167,7 +171,7 @@ def test_in_house_monitoring(eager_app: Flask, database: Database) -> None:
     url = "/asset/allocation/runs/new?level=dispatch"
     form = c.get(url).get_data(as_text=True)
     assert "Admin bank" in form
-    response = post(
+    response = post_form(
         c,
         url,
         {
@@ -182,7 +186,7 @@ def test_in_house_monitoring(eager_app: Flask, database: Database) -> None:
     run_id = int(response.headers["Location"].rsplit("/", 1)[1])
     detail = c.get(f"/asset/allocation/runs/{run_id}").get_data(as_text=True)
     assert ">Apply<" in detail and "Send for approval" not in detail  # no approval needed here
-    post(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
+    post_form(c, f"/asset/allocation/runs/{run_id}/apply", {}, f"/asset/allocation/runs/{run_id}")
     assert (
         database.scalar(
             "SELECT count(*) FROM case_holders WHERE assignee_user_id = :u", u=world.bank.admin_id

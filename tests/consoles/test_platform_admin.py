@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from tests.conftest import Database, World, csrf_token, login, signed_in
+from tests.builders.tenants import World
+from tests.conftest import Database, csrf_token, login, signed_in
 
 
 def test_operator_creates_a_tenant_whose_admin_can_sign_in(

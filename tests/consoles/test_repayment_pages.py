@@ -23,12 +23,14 @@ from sqlalchemy import select
 
 from arrears.cases.cases import business_date
 from arrears.extensions import db
-from arrears.models import Organisation, Repayment, RepaymentSource, User
+from arrears.models import Organisation, Repayment, User
 from arrears.payments import repayments
 from arrears.tenancy import tenant
 from arrears.work import applications, notes
-from tests.conftest import Database, World, build_world, csrf_token, signed_in
-from tests.integration.test_applications import Cases, setup
+from tests.builders.payments import pay
+from tests.builders.tenants import World, build_world
+from tests.builders.work import Cases, work_cases
+from tests.conftest import Database, csrf_token, signed_in
 
 PDF = b"%PDF-1.4\n% a receipt\n"
 MISSING = 10**9
@@ -41,27 +43,6 @@ def _user(user_id: int) -> User:
 def _today(world: World) -> dt.date:
     with tenant(world.bank.org_id):
         return business_date(db.session.get(Organisation, world.bank.org_id))
-
-
-def pay(world: World, items: list[tuple[str, str, str]]) -> dict[str, int]:
-    """Record (transaction id, loan number, amount) from the core system, paid now, and apply them."""
-    now = dt.datetime.now(dt.UTC).isoformat()
-    with tenant(world.bank.org_id):
-        org = db.session.get(Organisation, world.bank.org_id)
-        result = repayments.record(
-            org,
-            [
-                {"transaction_id": t, "loan_no": loan, "amount": amount, "paid_at": now}
-                for t, loan, amount in items
-            ],
-            source=RepaymentSource.API,
-            enqueue_apply=False,
-        )
-        db.session.commit()
-        assert result.accepted == len(items), result.items
-        while repayments.apply_received(org)["applied"]:
-            pass
-        return {i["transaction_id"]: i["repayment_id"] for i in result.items}
 
 
 def report(world: World, case_id: int, amount: str, files: list[tuple[str, bytes]] | None = None) -> int:
@@ -93,7 +74,7 @@ class Money:
 @pytest.fixture
 def money(app: Flask, world: World) -> Money:
     """Three core payments: 500 on the collector's case, 300 on Bob's, 200 on the owner's own case."""
-    cases = setup(world)
+    cases = work_cases(world)
     ids = pay(
         world, [("T-TEAM", "APP-0", "500.00"), ("T-LOOSE", "APP-1", "300.00"), ("T-IN", "APP-2", "200.00")]
     )
@@ -188,7 +169,7 @@ def test_the_export_is_a_spreadsheet_and_audited(
 
 def test_a_large_export_runs_as_a_job(eager_app: Flask) -> None:
     world = build_world()
-    setup(world)
+    work_cases(world)
     pay(world, [("T-A", "APP-0", "10.00"), ("T-B", "APP-1", "20.00")])
     eager_app.config["EXPORT_INLINE_MAX"] = 1
     owner = signed_in(eager_app, world.bank.admin_email)

@@ -26,8 +26,9 @@ from arrears.models import Application, Approval, Attachment, Organisation, Team
 from arrears.orgs import teams
 from arrears.tenancy import tenant
 from arrears.work import applications, attachments, notes
-from tests.conftest import Database, World, csrf_token, signed_in
-from tests.integration.test_applications import Cases, _new_user, components, detached, reduce, setup
+from tests.builders.tenants import World, new_user
+from tests.builders.work import Cases, components, detached, reduce, work_cases
+from tests.conftest import Database, csrf_token, signed_in
 
 PDF = b"%PDF-1.4\n% receipt of the payment\n"
 MISSING = 10**9
@@ -45,7 +46,7 @@ class Desk:
 def desk(app: Flask, world: World) -> Desk:
     """Bank places three cases with east: two with east's collector (team North, led by east's team
     lead), one with bob (no team); one stays in-house."""
-    return Desk(app, world, setup(world, grants=RIGHTS))
+    return Desk(app, world, work_cases(world, grants=RIGHTS))
 
 
 def _user(user_id: int) -> User:
@@ -377,7 +378,7 @@ def test_a_team_lead_of_another_team_sees_nothing_of_the_team(desk: Desk) -> Non
     _note(world, "collector", cases.team, result_code="refused", text="North's note")
     application = reduce(world, "collector", cases.team, penalty="100")
     file_id = _evidence(world, "collector", cases.team)
-    other = _new_user(world.east.org_id, "team_lead", "lead2@east.test.example")
+    other = new_user(world.east.org_id, "team_lead", "lead2@east.test.example")
     with tenant(world.east.org_id):
         teams.save_team(
             _user(world.east.admin_id), team=None, name="South", lead_user_id=other, member_ids=[]

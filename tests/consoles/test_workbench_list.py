@@ -12,15 +12,12 @@ from flask import Flask
 from arrears.allocation import assignments, placements
 from arrears.extensions import db
 from arrears.tenancy import tenant
-from tests.conftest import Database, build_world, signed_in
-from tests.consoles.test_agency_dispatch_pages import (
-    MISSING,
-    _user,
-    case_ids,
-    dispatch,
-    east_people,
-    placed_with_east,
-)
+from tests.builders.cases import case_ids
+from tests.builders.placements import dispatch, east_people, placed_with_east
+from tests.builders.tenants import build_world, get_user
+from tests.conftest import Database, signed_in
+
+MISSING = 10**9
 
 _ROW = re.compile(r'href="/workbench/cases/(\d+)"')
 
@@ -105,14 +102,14 @@ def test_a_case_transferred_away_or_recalled_is_gone_at_once(eager_app: Flask, d
         assert collector.get(f"/workbench/cases/{case_id}").status_code == 200
 
     with tenant(world.east.org_id):  # 转派 to Bob
-        assert assignments.transfer(_user(world.east.admin_id), ids[:1], people["bob"], "language") == 1
+        assert assignments.transfer(get_user(world.east.admin_id), ids[:1], people["bob"], "language") == 1
     assert collector.get(f"/workbench/cases/{ids[0]}").status_code == 404
     assert ids[0] not in _walk(collector, "/workbench/cases")
     bob = signed_in(eager_app, "bob@east.test.example")
     assert _walk(bob, "/workbench/cases") == ids[:1]
 
     with tenant(world.bank.org_id):  # the owner takes one back (退案)
-        assert placements.recall_cases(_user(world.bank.admin_id), ids[1:2], "paid at the branch") == 1
+        assert placements.recall_cases(get_user(world.bank.admin_id), ids[1:2], "paid at the branch") == 1
         db.session.commit()
     assert collector.get(f"/workbench/cases/{ids[1]}").status_code == 404
     assert _walk(collector, "/workbench/cases") == ids[2:]
@@ -123,7 +120,7 @@ def test_a_case_transferred_away_or_recalled_is_gone_at_once(eager_app: Flask, d
         from arrears.models import Placement
 
         placement = db.session.scalar(select(Placement))
-        placements.recall_placement(_user(world.bank.admin_id), placement, "contract ended")
+        placements.recall_placement(get_user(world.bank.admin_id), placement, "contract ended")
     assert collector.get(f"/workbench/cases/{ids[2]}").status_code == 404
     assert _walk(collector, "/workbench/cases") == []
     assert _walk(bob, "/workbench/cases") == []

@@ -23,9 +23,10 @@ from arrears.extensions import db
 from arrears.models import Organisation, User
 from arrears.tenancy import tenant
 from arrears.work import letters, notes
-from tests.conftest import Database, World, build_world, csrf_token, signed_in
-from tests.consoles.test_repayment_pages import pay
-from tests.integration.test_applications import setup
+from tests.builders.payments import pay
+from tests.builders.tenants import World, build_world
+from tests.builders.work import work_cases
+from tests.conftest import Database, csrf_token, signed_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.4\n% evidence\n"
@@ -36,7 +37,7 @@ MISSING = 10**9
 def desk(eager_app: Flask) -> dict[str, Any]:
     """East's collector holds two cases (team North, led by east's team lead), bob one."""
     world = build_world()
-    cases = setup(world, grants=["reductions.request", "repayments.report", "letters.send"])
+    cases = work_cases(world, grants=["reductions.request", "repayments.report", "letters.send"])
     collector = signed_in(eager_app, world.east.emails["collector"])
     return {
         "app": eager_app,

@@ -17,8 +17,9 @@ from arrears.extensions import db
 from arrears.models import Approval, ApprovalStatus, Organisation, WriteOff
 from arrears.tenancy import tenant
 from arrears.writeoffs import writeoffs
-from tests.conftest import World, csrf_token, signed_in
-from tests.integration.test_writeoffs import setup_bank
+from tests.builders.tenants import World
+from tests.builders.writeoffs import setup_bank
+from tests.conftest import csrf_token, signed_in
 
 
 def test_owner_pages_from_rule_to_ledger(app: Flask, world: World) -> None:

@@ -4,12 +4,12 @@ distribution's /usr/bin/chromium; it downloads no browser of its own)."""
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+
+from tests.builders.servers import serve
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = [
@@ -21,16 +21,6 @@ ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-
-
-def serve(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a free local port in a thread; yields its base URL."""
-    app.config["SERVER_NAME"] = None
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

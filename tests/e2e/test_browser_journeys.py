@@ -3,7 +3,7 @@ sign in, switch language, start a job and watch its progress bar, sign out throu
 
 from __future__ import annotations
 
-from tests.conftest import PASSWORD, World
+from tests.builders.tenants import PASSWORD, World
 
 
 def test_sign_in_in_chinese_run_a_job_and_sign_out(

@@ -13,8 +13,8 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 
+from tests.builders.servers import serve
 from tests.conftest import Database
-from tests.e2e.conftest import serve
 
 COLLECTOR = "collector1@demo-agency-east.example"
 LEAD = "lead@demo-agency-east.example"

@@ -29,7 +29,8 @@ from arrears.models import (
 )
 from arrears.orgs import approvals
 from arrears.tenancy import tenant
-from tests.conftest import PASSWORD, SHARED, Database, World, partner
+from tests.builders.tenants import PASSWORD, World, partner
+from tests.conftest import SHARED, Database
 
 DATA = SHARED / "data" / "imports"
 END = dt.date(2027, 3, 31)

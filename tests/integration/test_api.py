@@ -14,7 +14,8 @@ from flask import Flask
 from openapi_spec_validator import validate
 from sqlalchemy import text
 
-from tests.conftest import PASSWORD, PII_INDEX_KEY, PII_KEY, Database, World, api_token
+from tests.builders.tenants import PASSWORD, World
+from tests.conftest import PII_INDEX_KEY, PII_KEY, Database, api_token
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,6 @@ nothing saved, an agency needs its owner's grant, and foreign or missing ids ans
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -16,34 +15,29 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from arrears.allocation import runs as allocation
-from arrears.cases.imports.batches import upsert_records
 from arrears.cases.loaders import get_case_for
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
-    AllocationLevel,
     Application,
     ApplicationStatus,
     Approval,
     ApprovalStatus,
     AuditEvent,
-    Case,
     CaseEvent,
     Organisation,
     Partnership,
     Reminder,
     ReminderKind,
-    RunStatus,
     User,
 )
-from arrears.orgs import approvals, teams
 from arrears.tenancy import tenant
 from arrears.work import applications
 from arrears.work.loaders import get_application_for
-from tests.conftest import PASSWORD, Database, World, api_token
+from tests.builders.tenants import World, new_user
+from tests.builders.work import components, detached, reduce, work_cases
+from tests.conftest import Database, api_token
 
-RIGHTS = ["reductions.request", "repayments.report"]
 MISSING = 10**9
 
 
@@ -52,126 +46,6 @@ MISSING = 10**9
 
 def _user(user_id: int) -> User:
     return db.session.get(User, user_id)
-
-
-def _new_user(org_id: int, role_key: str, email: str) -> int:
-    from arrears.orgs import roles, users
-
-    org = db.session.get(Organisation, org_id)
-    with tenant(org.id, org.kind):
-        role = roles.builtin_role(org, role_key)
-        return users.create_user(
-            None, org=org, email=email, name=email.split("@")[0], password=PASSWORD, role_ids=[role.id]
-        ).id
-
-
-@dataclass
-class Cases:
-    team: int  # placed with east, held by east's collector (in team North, led by east's team lead)
-    loose: int  # placed with east, held by bob (in no team)
-    inhouse: int  # bank's own, never placed
-    other: int  # placed with east, held by the collector too
-
-
-def _grant(world: World, rights: list[str]) -> None:
-    with tenant(world.bank.org_id):
-        partnership = db.session.get(Partnership, world.bank_east)
-        partnership.grants = sorted({*partnership.grants, *rights})
-        db.session.commit()
-
-
-def setup(world: World, grants: list[str] | None = None) -> Cases:
-    """Bank has four cases (principal 10,000, interest 300, penalty 800, fee 100), places three with
-    east (approved by a second admin), and east dispatches two to its collector (team North) and one
-    to Bob (no team)."""
-    _grant(world, RIGHTS if grants is None else grants)
-    with tenant(world.bank.org_id):
-        bank_admin = _user(world.bank.admin_id)
-        items = [
-            {
-                "loan_no": f"APP-{i}",
-                "name": f"债务人{i}",
-                "id_number": "110101199003076536",
-                "due_date": "2026-01-01",
-                "principal": "10000",
-                "interest": "300",
-                "penalty": "800",
-                "fee": "100",
-            }
-            for i in range(4)
-        ]
-        result = upsert_records(bank_admin, items)
-        assert result["imported"] == 4, result
-        ids = list(db.session.scalars(select(Case.id).order_by(Case.loan_no)))
-    checker = _new_user(world.bank.org_id, "owner_admin", "checker@bank.test.example")
-    with tenant(world.bank.org_id):
-        bank_admin = _user(world.bank.admin_id)
-        run = allocation.preview(
-            bank_admin,
-            level=AllocationLevel.PLACEMENT,
-            case_ids=[ids[0], ids[1], ids[3]],
-            targets=[{"id": world.east.org_id}],
-            ends_on=dt.date(2030, 1, 1),
-        )
-        approvals.decide(_user(checker), allocation.submit(bank_admin, run), approve=True)
-        allocation.start_apply(bank_admin, run)
-        allocation.apply_run(run.id)
-    bob = _new_user(world.east.org_id, "collector", "bob@east.test.example")
-    with tenant(world.east.org_id):
-        manager = _user(world.east.admin_id)
-        teams.save_team(
-            manager,
-            team=None,
-            name="North",
-            lead_user_id=world.east.users["team_lead"],
-            member_ids=[world.east.users["collector"]],
-        )
-    _dispatch(world, [ids[0], ids[3]], world.east.users["collector"])
-    _dispatch(world, [ids[1]], bob)
-    world.east.users["bob"] = bob
-    world.bank.users["checker"] = checker
-    with tenant(world.east.org_id):
-        team_case = db.session.get(Case, ids[0])
-        assert team_case.team_id is not None and team_case.assignee_user_id == world.east.users["collector"]
-        assert db.session.get(Case, ids[1]).team_id is None
-    return Cases(team=ids[0], loose=ids[1], inhouse=ids[2], other=ids[3])
-
-
-def _dispatch(world: World, case_ids: list[int], user_id: int) -> None:
-    with tenant(world.east.org_id):
-        manager = _user(world.east.admin_id)
-        run = allocation.preview(
-            manager,
-            level=AllocationLevel.DISPATCH,
-            case_ids=case_ids,
-            rules=[{"name": "selection", "targets": [f"user:{user_id}"]}],
-            targets=[{"id": user_id}],
-        )
-        allocation.start_apply(manager, run)
-        allocation.apply_run(run.id)
-        assert db.session.get(type(run), run.id).status == RunStatus.APPLIED
-
-
-def detached(application: Application) -> Application:
-    """The application as it was made, out of the session: later commits and rollbacks (a refused
-    decision) expire what the session holds, and reloading it outside a tenant finds nothing."""
-    db.session.refresh(application)
-    db.session.expunge(application)
-    return application
-
-
-def reduce(world: World, who: str, case_id: int, penalty: str = "0", interest: str = "0", fee: str = "0"):
-    with tenant(world.east.org_id):
-        return detached(
-            applications.request_reduction(
-                _user(world.east.users[who]),
-                case_id,
-                waive_penalty=penalty,
-                waive_interest=interest,
-                waive_fee=fee,
-                reason="hardship",
-            )
-        )
 
 
 def _approval(application: Application) -> Approval:
@@ -196,11 +70,6 @@ def state(org_id: int, application_id: int) -> tuple[ApplicationStatus, str | No
         return application.status, approval.stage, [t["stage"] for t in approval.trail], approval.org_id
 
 
-def components(database: Database, case_id: int) -> tuple[Decimal, ...]:
-    row = database.rows("SELECT penalty, interest, fee, outstanding FROM cases WHERE id = :i", i=case_id)[0]
-    return tuple(row)
-
-
 def count(database: Database, table: str) -> int:
     return int(database.scalar(f"SELECT count(*) FROM {table}"))
 
@@ -209,7 +78,7 @@ def count(database: Database, table: str) -> int:
 
 
 def test_thresholds_route_applications_to_the_levels_they_need(app: Flask, world: World) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     small = reduce(world, "collector", cases.team, penalty="300")  # <= 500: the team lead
     middle = reduce(world, "collector", cases.team, penalty="500", interest="100")  # 600: the manager
     with tenant(world.east.org_id):
@@ -266,7 +135,7 @@ def test_thresholds_route_applications_to_the_levels_they_need(app: Flask, world
 def test_a_team_lead_passes_only_their_stage_and_never_approves_above_it(
     app: Flask, world: World, database: Database
 ) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     application = reduce(world, "collector", cases.team, penalty="500", interest="100")  # team, org
     lead, collector, manager = (world.east.users[k] for k in ("team_lead", "collector", "admin"))
 
@@ -310,8 +179,8 @@ def test_a_team_lead_passes_only_their_stage_and_never_approves_above_it(
 
 
 def test_a_team_lead_of_another_team_cannot_pass_the_team_stage(app: Flask, world: World) -> None:
-    cases = setup(world)
-    other_lead = _new_user(world.east.org_id, "team_lead", "lead2@east.test.example")
+    cases = work_cases(world)
+    other_lead = new_user(world.east.org_id, "team_lead", "lead2@east.test.example")
     application = reduce(world, "collector", cases.team, penalty="100")
     with pytest.raises(NotFound):  # not their case and not their stage: they cannot even open it
         decide(world.east.org_id, other_lead, application.id)
@@ -321,7 +190,7 @@ def test_a_team_lead_of_another_team_cannot_pass_the_team_stage(app: Flask, worl
 
 
 def test_a_manager_passes_the_team_and_the_agency_stages_at_once(app: Flask, world: World) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     application = reduce(world, "collector", cases.team, penalty="800", fee="100")  # 900: team, org
     decide(world.east.org_id, world.east.admin_id, application.id)
     status, _stage, trail, _org = state(world.east.org_id, application.id)
@@ -333,7 +202,7 @@ def test_a_manager_passes_the_team_and_the_agency_stages_at_once(app: Flask, wor
 
 
 def test_the_owner_stage_moves_the_request_to_the_owner(app: Flask, world: World, database: Database) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     # the owner keeps reductions above 1,000 for itself
     with tenant(world.bank.org_id):
         applications.set_limits(_user(world.bank.admin_id), {"reduction": {"team": "500", "org": "1000"}})
@@ -383,7 +252,7 @@ def test_the_owner_stage_moves_the_request_to_the_owner(app: Flask, world: World
 def test_an_in_house_application_is_decided_by_another_owner_admin(
     app: Flask, world: World, database: Database
 ) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     with tenant(world.bank.org_id):
         application = detached(
             applications.request_reduction(
@@ -400,7 +269,7 @@ def test_an_in_house_application_is_decided_by_another_owner_admin(
 
 
 def test_a_reduction_never_takes_a_component_below_zero(app: Flask, world: World, database: Database) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     before = (count(database, "applications"), count(database, "approvals"), count(database, "audit_events"))
     with pytest.raises(ValidationFailed) as bad:
         reduce(world, "collector", cases.team, penalty="800.01")
@@ -456,7 +325,7 @@ def test_a_reduction_never_takes_a_component_below_zero(app: Flask, world: World
 def test_bad_repayments_are_refused_naming_the_field(
     app: Flask, world: World, database: Database, fields: dict[str, Any], field: str
 ) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     before = (count(database, "applications"), count(database, "approvals"))
     args: dict[str, Any] = {"amount": "100", "paid_on": dt.date(2026, 1, 2), **fields}
     with tenant(world.east.org_id), pytest.raises(ValidationFailed) as bad:
@@ -466,7 +335,7 @@ def test_bad_repayments_are_refused_naming_the_field(
 
 
 def test_bad_reductions_are_refused_naming_the_field(app: Flask, world: World, database: Database) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     collector = world.east.users["collector"]
     bad_inputs = [
         ({"waive_penalty": "-1", "reason": "x"}, "waive_penalty"),
@@ -483,7 +352,7 @@ def test_bad_reductions_are_refused_naming_the_field(app: Flask, world: World, d
 
 
 def test_an_agency_needs_its_owners_grant(app: Flask, world: World, database: Database) -> None:
-    cases = setup(world, grants=["repayments.report"])
+    cases = work_cases(world, grants=["repayments.report"])
     with pytest.raises(PermissionDenied):
         reduce(world, "collector", cases.team, penalty="10")
     with tenant(world.east.org_id):
@@ -513,7 +382,7 @@ def _grant_only(world: World, rights: list[str]) -> None:
 
 
 def test_reject_and_cancel(app: Flask, world: World, database: Database) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     first = reduce(world, "collector", cases.team, penalty="100")
     decide(
         world.east.org_id, world.east.users["team_lead"], first.id, approve=False, note="no hardship shown"
@@ -553,7 +422,7 @@ def test_reject_and_cancel(app: Flask, world: World, database: Database) -> None
 def test_the_owner_sees_every_agencys_applications_on_its_case_and_an_agency_only_its_own(
     app: Flask, world: World
 ) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     application = reduce(world, "collector", cases.team, penalty="100")
     with tenant(world.bank.org_id):
         admin = _user(world.bank.admin_id)
@@ -577,7 +446,7 @@ def _h(token: str) -> dict[str, str]:
 
 
 def test_the_api_applies_decides_and_lists(app: Flask, world: World, database: Database) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     c = app.test_client()
     collector, lead, manager, bank = (
         api_token(world.east.emails["collector"]),
@@ -664,7 +533,7 @@ def test_the_api_applies_decides_and_lists(app: Flask, world: World, database: D
 def test_foreign_and_missing_ids_answer_404_on_every_application_route(
     app: Flask, world: World, database: Database
 ) -> None:
-    cases = setup(world)
+    cases = work_cases(world)
     application = reduce(world, "collector", cases.team, penalty="100")
     with tenant(world.bank.org_id):
         inhouse = detached(

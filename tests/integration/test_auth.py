@@ -7,7 +7,8 @@ import datetime as dt
 from flask import Flask
 from sqlalchemy import text
 
-from tests.conftest import PASSWORD, Database, World, csrf_token, login, signed_in
+from tests.builders.tenants import PASSWORD, World
+from tests.conftest import Database, csrf_token, login, signed_in
 
 
 def test_login_lands_on_the_console_of_the_org_kind(app: Flask, world: World) -> None:
@@ -74,7 +75,7 @@ def test_throttling_per_address(app: Flask, world: World) -> None:
 
 
 def test_throttling_without_redis_uses_the_database(eager_app: Flask) -> None:
-    from tests.conftest import build_world
+    from tests.builders.tenants import build_world
 
     world = build_world()
     c = eager_app.test_client()

@@ -22,7 +22,8 @@ from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
 from arrears.models import Organisation
 from arrears.tenancy import tenant
-from tests.conftest import SHARED, Database, World
+from tests.builders.tenants import World
+from tests.conftest import SHARED, Database
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = SHARED / "data" / "imports"

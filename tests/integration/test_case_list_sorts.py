@@ -19,15 +19,10 @@ from arrears.cases import cases as case_service
 from arrears.cases.scopes import case_scope
 from arrears.errors import ValidationFailed
 from arrears.tenancy import tenant
-from tests.conftest import Database, World, build_world, signed_in
-from tests.consoles.test_agency_dispatch_pages import (
-    DATA,
-    _user,
-    case_ids,
-    dispatch,
-    east_people,
-    placed_with_east,
-)
+from tests.builders.cases import IMPORTS, case_ids
+from tests.builders.placements import dispatch, east_people, placed_with_east
+from tests.builders.tenants import World, build_world, get_user
+from tests.conftest import Database, signed_in
 
 BUSINESS_DATE = dt.date(2026, 11, 15)
 _ROW = re.compile(r'href="/workbench/cases/(\d+)"')
@@ -82,7 +77,7 @@ def _walk(user_id: int, org_id: int, f: case_service.CaseFilter, limit: int) -> 
     pages: list[list[int]] = []
     cursor: str | None = None
     with tenant(org_id):
-        user = _user(user_id)
+        user = get_user(user_id)
         while True:
             rows, cursor = case_service.page(user.org, f, limit=limit, cursor=cursor, scope=case_scope(user))
             pages.append([c.id for c in rows])
@@ -161,7 +156,7 @@ def test_cursors_of_another_sort_or_forged_are_refused(eager_app: Flask, databas
     world = build_world()
     people, _, _ = _mine(world, database)
     with tenant(world.east.org_id):
-        user = _user(people["collector"])
+        user = get_user(people["collector"])
 
         def cursor_of(sort: str) -> str:
             f = case_service.CaseFilter(assignee_id=user.id, sort=sort)
@@ -257,7 +252,7 @@ def test_workbench_filters_and_quick_search(eager_app: Flask, database: Database
     assert set(_walk_pages(collector, f"/workbench/cases?q={loans[mine[3]]}")) == {mine[3]}
     assert _walk_pages(collector, f"/workbench/cases?q={loans[bobs[0]]}") == []  # Bob's, not mine
     assert _walk_pages(collector, "/workbench/cases?q=CU%25") == []  # a wildcard is a plain character
-    with open(DATA / "cases_utf8_bom.csv", encoding="utf-8-sig") as source:
+    with open(IMPORTS / "cases_utf8_bom.csv", encoding="utf-8-sig") as source:
         people_by_loan = {row["借据号"]: row for row in csv.DictReader(source)}
     row = people_by_loan[loans[mine[7]]]
     assert mine[7] in _walk_pages(collector, f"/workbench/cases?q={row['身份证号']}")

@@ -10,7 +10,8 @@ from flask import Flask
 from arrears.extensions import db
 from arrears.models import Organisation
 from arrears.security import masking
-from tests.conftest import Database, World, api_token
+from tests.builders.tenants import World
+from tests.conftest import Database, api_token
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -21,148 +20,32 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
-from arrears.allocation import runs as allocation
-from arrears.cases.imports.batches import upsert_records
 from arrears.commission import accrual, commission
 from arrears.commission import statements as commission_statements
 from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
     AdjustmentKind,
-    AllocationLevel,
-    Case,
     CommissionAdjustment,
     CommissionContract,
     CommissionRecord,
     CommissionStatement,
     Organisation,
-    PlacementCase,
     RecordKind,
     Repayment,
-    RepaymentSource,
     StatementStatus,
     User,
 )
-from arrears.orgs import approvals, roles, users
 from arrears.payments import repayments
 from arrears.tenancy import tenant
-from tests.conftest import PASSWORD, World, make_tenant, partner
+from tests.builders.commission import BUCKET_DUE, RATES, at, bank_checker, contract_for, pay, place
+from tests.builders.tenants import World, make_tenant, partner
 
-ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
-PLACED_ON = dt.date(2026, 9, 30)
-BUCKET_DUE = {  # due dates giving each bucket on PLACED_ON
-    "M1": dt.date(2026, 9, 10),
-    "M2": dt.date(2026, 8, 15),
-    "M3": dt.date(2026, 7, 15),
-    "M4+": dt.date(2026, 3, 1),
-}
-RATES = {"M0": "0.05", "M1": "0.08", "M2": "0.12", "M3": "0.18", "M4+": "0.25"}
-_seq = itertools.count()
+_seq = itertools.count()  # agency slugs, unique across Hypothesis's examples
 
 
 def _user(user_id: int) -> User:
     return db.session.get(User, user_id)
-
-
-def _checker(world: World) -> User:
-    org = db.session.get(Organisation, world.bank.org_id)
-    email = "checker@bank.test.example"
-    found = db.session.scalar(select(User).where(User.email == email))
-    if found is not None:
-        return found
-    return users.create_user(
-        None,
-        org=org,
-        email=email,
-        name="Checker",
-        password=PASSWORD,
-        role_ids=[roles.builtin_role(org, "owner_admin").id],
-    )
-
-
-def place(world: World, buckets: list[str], agency_id: int, prefix: str | None = None) -> list[int]:
-    """Import one case per bucket and place them all with the agency from PLACED_ON (the owner's
-    business date is fixed there, so the bucket at placement is the one asked)."""
-    prefix = prefix or f"CM{next(_seq)}"
-    with tenant(world.bank.org_id):
-        org = db.session.get(Organisation, world.bank.org_id)
-        org.settings = {**(org.settings or {}), "business_date": PLACED_ON.isoformat()}
-        db.session.commit()
-        admin = _user(world.bank.admin_id)
-        items = [
-            {
-                "loan_no": f"{prefix}-{i}",
-                "name": f"债务人{i}",
-                "id_number": "110101199003076536",
-                "due_date": BUCKET_DUE[b].isoformat(),
-                "principal": "100000",
-            }
-            for i, b in enumerate(buckets)
-        ]
-        assert upsert_records(admin, items)["imported"] == len(items)
-        case_ids = list(
-            db.session.scalars(select(Case.id).where(Case.loan_no.like(f"{prefix}-%")).order_by(Case.id))
-        )
-        run = allocation.preview(
-            admin,
-            level=AllocationLevel.PLACEMENT,
-            rules=[{"name": "all"}],
-            case_ids=case_ids,
-            targets=[{"id": agency_id}],
-            starts_on=PLACED_ON,
-            ends_on=dt.date(2030, 1, 1),
-        )
-        approvals.decide(_checker(world), allocation.submit(admin, run), approve=True)
-        allocation.start_apply(admin, run)
-        allocation.apply_run(run.id)
-        placed = dict(
-            db.session.execute(
-                select(PlacementCase.case_id, PlacementCase.bucket).where(PlacementCase.case_id.in_(case_ids))
-            ).all()
-        )
-        assert [placed[c] for c in case_ids] == buckets
-        return case_ids
-
-
-def pay(world: World, payments: list[tuple[int, Decimal, dt.datetime]]) -> list[int]:
-    """Record and apply payments (case id, amount, paid at) as the core system's; their ids."""
-    with tenant(world.bank.org_id):
-        org = db.session.get(Organisation, world.bank.org_id)
-        loan = dict(db.session.execute(select(Case.id, Case.loan_no)).all())
-        items = [
-            {
-                "transaction_id": f"T{next(_seq)}",
-                "loan_no": loan[case_id],
-                "amount": str(amount),
-                "paid_at": paid_at.isoformat(),
-            }
-            for case_id, amount, paid_at in payments
-        ]
-        result = repayments.record(org, items, source=RepaymentSource.API, enqueue_apply=False)
-        db.session.commit()
-        ids = [i["repayment_id"] for i in result.items]
-        assert all(ids), result.items
-        repayments.apply_all(org)
-        return ids
-
-
-def contract_for(world: World, agency_id: int, versions: list[dict[str, Any]]) -> CommissionContract:
-    with tenant(world.bank.org_id):
-        admin = _user(world.bank.admin_id)
-        contract = commission.create_contract(
-            admin,
-            kind="agency",
-            name=f"contract {agency_id}",
-            agency_org_id=agency_id,
-            version=commission.version_input(versions[0]),
-        )
-        for raw in versions[1:]:
-            commission.add_version(admin, contract, commission.version_input(raw))
-        return contract
-
-
-def at(day: dt.date, hour: int = 12) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, hour, tzinfo=ZONE)
 
 
 def _bank() -> Organisation:
@@ -236,7 +119,7 @@ def test_reversal_claws_back_and_a_closed_period_never_changes(app: Flask, world
         ],
     )
     with tenant(world.bank.org_id):
-        admin, checker = _user(world.bank.admin_id), _checker(world)
+        admin, checker = _user(world.bank.admin_id), bank_checker(world)
         first = commission.settle(_bank(), "2026-10")
         assert first["net"] == "78.00"  # 60.00 + 18.00
         statement = db.session.scalar(
@@ -319,7 +202,7 @@ def test_tiers_minimum_cap_and_manual_adjustments(app: Flask, world: World) -> N
     )
     pay(world, [(cases[0], Decimal("600.00"), at(dt.date(2026, 10, 5)))])
     with tenant(world.bank.org_id):
-        admin, checker = _user(world.bank.admin_id), _checker(world)
+        admin, checker = _user(world.bank.admin_id), bank_checker(world)
         oct_ = commission.settle(_bank(), "2026-10")
         assert oct_["net"] == "100.00"  # 48.00, no tier (600 < 1000), topped up to the minimum
         statement = db.session.scalar(

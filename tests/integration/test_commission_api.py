@@ -15,8 +15,9 @@ from arrears.extensions import db
 from arrears.kernel.jobs.runner import run
 from arrears.models import JobRecord, JobStatus
 from arrears.tenancy import tenant
-from tests.conftest import World, api_token, make_tenant, partner
-from tests.integration.test_commission import RATES, _checker, at, pay, place
+from tests.builders.commission import RATES, at, bank_checker, pay, place
+from tests.builders.tenants import World, make_tenant, partner
+from tests.conftest import api_token
 
 BASE = "/api/v1/commission"
 
@@ -43,7 +44,7 @@ def test_owner_contract_settlement_adjustment_approval_and_payment(app: Flask, w
     client = app.test_client()
     owner = _auth(world.bank.admin_email)
     with tenant(world.bank.org_id):
-        checker = _auth(_checker(world).email)
+        checker = _auth(bank_checker(world).email)
 
     made = client.post(
         f"{BASE}/contracts",

@@ -40,8 +40,8 @@ from arrears.models import (
 )
 from arrears.payments import repayments
 from arrears.tenancy import tenant
-from tests.conftest import World, make_tenant, partner
-from tests.integration.test_commission import RATES, _checker, contract_for, pay, place
+from tests.builders.commission import RATES, bank_checker, contract_for, pay, place
+from tests.builders.tenants import World, make_tenant, partner
 
 ZONE = zoneinfo.ZoneInfo("Asia/Shanghai")
 INCENTIVE = {"M0": "0.01", "M1": "0.02", "M2": "0.03", "M3": "0.04", "M4+": "0.05"}
@@ -90,7 +90,7 @@ def test_an_owner_pays_its_in_house_collectors_by_the_bucket_on_the_payment_day(
     today = _now().astimezone(ZONE).date()
     prefix = f"IH{next(_seq)}"
     with tenant(world.bank.org_id):
-        admin, checker = _user(world.bank.admin_id), _checker(world)
+        admin, checker = _user(world.bank.admin_id), bank_checker(world)
         items = [
             {
                 "loan_no": f"{prefix}-{i}",

@@ -17,7 +17,8 @@ from arrears.kernel.jobs.queue import enqueue, enqueue_after_commit, redis_conne
 from arrears.models import JobRecord, JobStatus
 from arrears.orgs.jobs import tenant_census
 from arrears.tenancy import cross_tenant, tenant
-from tests.conftest import Database, World, worker_env
+from tests.builders.tenants import World
+from tests.conftest import Database, worker_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -86,7 +87,7 @@ def test_failed_job_is_recorded_with_its_error(app: Flask, world: World, databas
 def test_eager_mode_runs_inline_after_commit(eager_app: Flask) -> None:
     from arrears.kernel.jobs.queue import is_eager
     from arrears.kernel.transaction import transaction
-    from tests.conftest import build_world
+    from tests.builders.tenants import build_world
 
     assert is_eager()
     world = build_world()
@@ -101,7 +102,8 @@ def test_eager_mode_runs_inline_after_commit(eager_app: Flask) -> None:
 
 
 def test_jobs_page_shows_progress_and_warns_in_eager_mode(eager_app: Flask) -> None:
-    from tests.conftest import build_world, csrf_token, signed_in
+    from tests.builders.tenants import build_world
+    from tests.conftest import csrf_token, signed_in
 
     world = build_world()
     c = signed_in(eager_app, world.bank.admin_email)

@@ -29,21 +29,13 @@ from arrears.models import (
 )
 from arrears.tenancy import tenant
 from arrears.work import notes
-from tests.conftest import Database, World
-from tests.consoles.test_agency_dispatch_pages import _new_user
-from tests.integration.test_placements import _dispatch, _placed_with_east
+from tests.builders.placements import two_cases_with_collector
+from tests.builders.tenants import World, new_user
+from tests.conftest import Database
 
 
 def _user(user_id: int) -> User:
     return db.session.get(User, user_id)
-
-
-def _two_cases(world: World) -> list[int]:
-    _placed_with_east(world)
-    with tenant(world.bank.org_id):
-        ids = list(db.session.scalars(select(Case.id).order_by(Case.id).limit(2)))
-    _dispatch(world, ids, "collector")
-    return ids
 
 
 def _counts() -> tuple[int, int, int]:
@@ -55,7 +47,7 @@ def _counts() -> tuple[int, int, int]:
 
 
 def test_a_note_with_a_promise_and_a_follow_up(app: Flask, world: World) -> None:
-    first, _second = _two_cases(world)
+    first, _second = two_cases_with_collector(world)
     with tenant(world.east.org_id):
         collector = _user(world.east.users["collector"])
         today = business_date(collector.org)
@@ -120,7 +112,7 @@ def test_a_note_with_a_promise_and_a_follow_up(app: Flask, world: World) -> None
 def test_bad_input_names_the_field_and_saves_nothing(
     app: Flask, world: World, changes: dict[str, str | None], field: str
 ) -> None:
-    first, _second = _two_cases(world)
+    first, _second = two_cases_with_collector(world)
     with tenant(world.east.org_id):
         collector = _user(world.east.users["collector"])
         today = business_date(collector.org)
@@ -140,8 +132,8 @@ def test_bad_input_names_the_field_and_saves_nothing(
 
 
 def test_only_the_collector_holding_the_case_works_it(app: Flask, world: World) -> None:
-    first, _second = _two_cases(world)
-    bob_id = _new_user(world.east.org_id, "collector", "bob@east.test.example", "Bob Second")
+    first, _second = two_cases_with_collector(world)
+    bob_id = new_user(world.east.org_id, "collector", "bob@east.test.example", "Bob Second")
     with tenant(world.east.org_id):
         bob = _user(bob_id)
         with pytest.raises(NotFound):
@@ -166,7 +158,7 @@ def test_only_the_collector_holding_the_case_works_it(app: Flask, world: World) 
 
 
 def test_notes_are_append_only(app: Flask, world: World, database: Database) -> None:
-    first, _second = _two_cases(world)
+    first, _second = two_cases_with_collector(world)
     with tenant(world.east.org_id):
         collector = _user(world.east.users["collector"])
         note = notes.add_note(collector, first, action="sms", party="none", result_code="left_message")
@@ -187,7 +179,7 @@ def test_notes_are_append_only(app: Flask, world: World, database: Database) -> 
 
 
 def test_promises_are_evaluated_daily_and_confirmed_by_hand(app: Flask, world: World) -> None:
-    first, second = _two_cases(world)
+    first, second = two_cases_with_collector(world)
     with tenant(world.east.org_id):
         collector = _user(world.east.users["collector"])
         today = business_date(collector.org)

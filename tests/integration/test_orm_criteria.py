@@ -8,7 +8,7 @@ from sqlalchemy import func, select, update
 from arrears.extensions import db
 from arrears.models import Partnership, Role, Team, User
 from arrears.tenancy import TenancyError, cross_tenant, tenant
-from tests.conftest import World
+from tests.builders.tenants import World
 
 
 def test_queries_see_only_the_current_tenant(world: World) -> None:

@@ -13,7 +13,6 @@ from flask import Flask
 from sqlalchemy import func, select, text
 
 from arrears.allocation import assignments, placements, strategies
-from arrears.allocation import runs as allocation
 from arrears.allocation.loaders import get_placement_for, get_strategy_for
 from arrears.cases.imports.batches import import_cases
 from arrears.cases.loaders import get_case_for
@@ -31,71 +30,20 @@ from arrears.models import (
     PlacementCase,
     PlacementCaseStatus,
     PlacementStatus,
-    RunStatus,
     User,
 )
 from arrears.orgs import approvals
 from arrears.tenancy import tenant
-from tests.conftest import PASSWORD, SHARED, Database, World
+from tests.builders.placements import END, dispatch_to, placed_with_east
+from tests.builders.tenants import World
+from tests.conftest import SHARED, Database
 
 DATA = SHARED / "data" / "imports"
 ROOT = Path(__file__).resolve().parents[2]
-END = dt.date(2027, 3, 31)
 
 
 def _user(user_id: int) -> User:
     return db.session.get(User, user_id)
-
-
-def _second_bank_admin(world: World) -> int:
-    from arrears.orgs import roles, users
-
-    org = db.session.get(Organisation, world.bank.org_id)
-    with tenant(org.id, org.kind):
-        role = roles.builtin_role(org, "owner_admin")
-        return users.create_user(
-            None,
-            org=org,
-            email="checker@bank.test.example",
-            name="Checker",
-            password=PASSWORD,
-            role_ids=[role.id],
-        ).id
-
-
-def _placed_with_east(world: World) -> Placement:
-    """Bank imports 300 cases and places them all with east (approved by a second admin, applied)."""
-    org = db.session.get(Organisation, world.bank.org_id)
-    with tenant(org.id, org.kind):
-        _, report, _ = import_cases(org, DATA / "cases_utf8_bom.csv", "cases.csv", dry_run=False)
-        assert report.imported == 300
-    checker = _second_bank_admin(world)
-    with tenant(world.bank.org_id):
-        admin = _user(world.bank.admin_id)
-        run = allocation.preview(
-            admin, level=AllocationLevel.PLACEMENT, ends_on=END, targets=[{"id": world.east.org_id}]
-        )
-        approvals.decide(_user(checker), allocation.submit(admin, run), approve=True)
-        allocation.start_apply(admin, run)
-        allocation.apply_run(run.id)
-        return db.session.scalar(select(Placement).where(Placement.run_id == run.id))
-
-
-def _dispatch(world: World, case_ids: list[int], to: str) -> None:
-    """East's manager dispatches the cases to one of its people by selection."""
-    with tenant(world.east.org_id):
-        manager = _user(world.east.admin_id)
-        user_id = world.east.users[to]
-        run = allocation.preview(
-            manager,
-            level=AllocationLevel.DISPATCH,
-            case_ids=case_ids,
-            rules=[{"name": "selection", "targets": [f"user:{user_id}"]}],
-            targets=[{"id": user_id}],
-        )
-        allocation.start_apply(manager, run)
-        allocation.apply_run(run.id)
-        assert db.session.get(type(run), run.id).status == RunStatus.APPLIED
 
 
 def _rls_case_ids(org_id: int) -> set[int]:
@@ -114,10 +62,10 @@ def _east_sees(world: World) -> set[int]:
 
 
 def test_a_recalled_case_leaves_the_agency_and_its_collector_at_once(app: Flask, world: World) -> None:
-    placement = _placed_with_east(world)
+    placement = placed_with_east(world)
     with tenant(world.bank.org_id):
         first, second = db.session.scalars(select(Case.id).order_by(Case.id).limit(2)).all()
-    _dispatch(world, [first, second], "collector")
+    dispatch_to(world, [first, second], "collector")
     with tenant(world.east.org_id):
         collector = _user(world.east.users["collector"])
         assert get_case_for(collector, first).assignee_user_id == collector.id
@@ -155,7 +103,7 @@ def test_a_recalled_case_leaves_the_agency_and_its_collector_at_once(app: Flask,
 
 
 def test_bulk_recall_ends_the_placement_and_the_agency_sees_nothing(app: Flask, world: World) -> None:
-    placement = _placed_with_east(world)
+    placement = placed_with_east(world)
     with tenant(world.bank.org_id):
         admin = _user(world.bank.admin_id)
         assert placements.recall_placement(admin, placement, "contract ended early") == 300
@@ -171,7 +119,7 @@ def test_bulk_recall_ends_the_placement_and_the_agency_sees_nothing(app: Flask, 
 
 
 def test_placements_end_after_their_end_date(app: Flask, world: World) -> None:
-    placement = _placed_with_east(world)
+    placement = placed_with_east(world)
     with tenant(world.bank.org_id):
         assert placements.end_due(END) == {"placements": 0, "cases": 0}  # the last day is still in
         assert placements.end_due(END + dt.timedelta(days=1)) == {"placements": 1, "cases": 300}
@@ -192,7 +140,7 @@ def test_the_periodic_job_ends_placements_per_tenant(app: Flask, world: World, d
     from arrears.models import JobRecord, JobStatus
     from tests.conftest import worker_env
 
-    placement = _placed_with_east(world)
+    placement = placed_with_east(world)
     with tenant(world.bank.org_id):
         org = db.session.get(Organisation, world.bank.org_id)
         org.settings = {**(org.settings or {}), "business_date": "2027-04-02"}
@@ -216,7 +164,7 @@ def test_the_periodic_job_ends_placements_per_tenant(app: Flask, world: World, d
 
 
 def test_an_agency_asks_for_an_extension_and_the_owner_decides(app: Flask, world: World) -> None:
-    placement = _placed_with_east(world)
+    placement = placed_with_east(world)
     later = END + dt.timedelta(days=30)
     with tenant(world.east.org_id):
         manager = _user(world.east.admin_id)
@@ -237,7 +185,7 @@ def test_an_agency_asks_for_an_extension_and_the_owner_decides(app: Flask, world
 
 
 def test_an_early_recall_of_some_cases_is_applied_when_approved(app: Flask, world: World) -> None:
-    placement = _placed_with_east(world)
+    placement = placed_with_east(world)
     with tenant(world.bank.org_id):
         ids = db.session.scalars(select(Case.id).order_by(Case.id).limit(3)).all()
     with tenant(world.east.org_id):
@@ -255,10 +203,10 @@ def test_an_early_recall_of_some_cases_is_applied_when_approved(app: Flask, worl
 
 
 def test_transfers_keep_caps_scopes_and_the_log(app: Flask, world: World) -> None:
-    _placed_with_east(world)
+    placed_with_east(world)
     with tenant(world.bank.org_id):
         ids = db.session.scalars(select(Case.id).order_by(Case.id).limit(4)).all()
-    _dispatch(world, ids, "collector")
+    dispatch_to(world, ids, "collector")
     with tenant(world.east.org_id):
         manager = _user(world.east.admin_id)
         lead_id, collector_id = world.east.users["team_lead"], world.east.users["collector"]

@@ -15,7 +15,8 @@ from arrears.cases.imports.batches import import_cases
 from arrears.extensions import db
 from arrears.models import Case, Organisation, Partnership
 from arrears.tenancy import tenant
-from tests.conftest import PASSWORD, SHARED, World, api_token
+from tests.builders.tenants import PASSWORD, World
+from tests.conftest import SHARED, api_token
 
 DATA = SHARED / "data" / "imports"
 
@@ -186,12 +187,12 @@ def test_place_review_apply_and_recall_through_the_api(app: Flask, world: World,
 
 
 def test_assignments_through_the_api(app: Flask, world: World) -> None:
-    from tests.integration.test_placements import _dispatch, _placed_with_east
+    from tests.builders.placements import dispatch_to, placed_with_east
 
-    _placed_with_east(world)
+    placed_with_east(world)
     with tenant(world.bank.org_id):
         ids = db.session.scalars(select(Case.id).order_by(Case.id).limit(3)).all()
-    _dispatch(world, list(ids), "collector")
+    dispatch_to(world, list(ids), "collector")
     east = api_token(world.east.admin_email)
     client = app.test_client()
 

@@ -41,7 +41,8 @@ from arrears.models import (
 )
 from arrears.payments import ledger_check, reconcile, reconcile_runs
 from arrears.tenancy import tenant
-from tests.conftest import SHARED, Database, World, api_token, build_world, csrf_token, signed_in
+from tests.builders.tenants import World, build_world
+from tests.conftest import SHARED, Database, api_token, csrf_token, signed_in
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = SHARED / "data" / "imports"

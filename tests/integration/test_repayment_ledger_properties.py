@@ -27,7 +27,7 @@ from arrears.extensions import db
 from arrears.models import Case, Organisation, Posting, PostingKind, Repayment, RepaymentSource, User
 from arrears.payments import ledger_check, repayments
 from arrears.tenancy import tenant
-from tests.conftest import World
+from tests.builders.tenants import World
 
 ZERO = Decimal("0.00")
 COLUMNS = (*ledger.COMPONENTS, "credit")

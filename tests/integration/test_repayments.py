@@ -15,52 +15,15 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from arrears.cases.imports.batches import upsert_records
 from arrears.extensions import db
-from arrears.models import Case, CaseStatus, Organisation, Posting, Repayment, RepaymentStatus, User
-from arrears.payments import collector_reports, ledger_check, records, repayments
+from arrears.models import Case, CaseStatus, Posting, Repayment, RepaymentStatus, User
+from arrears.payments import collector_reports, ledger_check, records
 from arrears.payments.tasks import ledger_check_job
 from arrears.tenancy import tenant
-from tests.conftest import Database, World, api_token
-
-
-def make_cases(world: World, n: int = 3, prefix: str = "RP") -> list[int]:
-    with tenant(world.bank.org_id):
-        admin = db.session.get(User, world.bank.admin_id)
-        items = [
-            {
-                "loan_no": f"{prefix}-{i}",
-                "name": f"债务人{i}",
-                "id_number": "110101199003076536",
-                "due_date": "2026-01-01",
-                "principal": "1000",
-                "interest": "100",
-                "penalty": "50",
-                "fee": "20",
-            }
-            for i in range(n)
-        ]
-        assert upsert_records(admin, items)["imported"] == n
-        return list(db.session.scalars(select(Case.id).order_by(Case.loan_no)))
-
-
-def post(client: Any, token: str, items: list[dict[str, Any]], key: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"}
-    if key:
-        headers["Idempotency-Key"] = key
-    return client.post(
-        "/api/v1/repayments",
-        data=json.dumps({"items": items}),
-        headers=headers,
-        content_type="application/json",
-    )
-
-
-def apply_all(world: World) -> None:
-    with tenant(world.bank.org_id):
-        org = db.session.get(Organisation, world.bank.org_id)
-        while repayments.apply_received(org)["applied"]:
-            pass
+from tests.builders.cases import make_cases
+from tests.builders.payments import apply_all, post_repayments
+from tests.builders.tenants import World
+from tests.conftest import Database, api_token
 
 
 def test_batch_is_recorded_per_item_and_applied_in_order(app: Flask, world: World) -> None:
@@ -93,7 +56,7 @@ def test_batch_is_recorded_per_item_and_applied_in_order(app: Flask, world: Worl
         },
         "nonsense",
     ]
-    response = post(client, token, items, key="k-1")
+    response = post_repayments(client, token, items, key="k-1")
     assert response.status_code == 202, response.get_data(as_text=True)
     body = response.get_json()
     statuses = [i["status"] for i in body["items"]]
@@ -112,12 +75,12 @@ def test_batch_is_recorded_per_item_and_applied_in_order(app: Flask, world: Worl
     assert body["items"][4]["errors"][0]["field"] == "amount"
     assert body["items"][5]["errors"][0]["field"] == "paid_at"
     # the same key and body: the same answer, nothing recorded again
-    again = post(client, token, items, key="k-1")
+    again = post_repayments(client, token, items, key="k-1")
     assert again.status_code == 202
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.get_json() == body
     # the same key with another body is refused
-    assert post(client, token, items[:1], key="k-1").status_code == 409
+    assert post_repayments(client, token, items[:1], key="k-1").status_code == 409
     apply_all(world)
     with tenant(world.bank.org_id):
         first = db.session.get(Case, ids[0])
@@ -170,7 +133,7 @@ def test_batch_is_recorded_per_item_and_applied_in_order(app: Flask, world: Worl
         client.get(f"/api/v1/repayments/{t1_id}", headers={"Authorization": f"Bearer {other}"}).status_code
         == 404
     )
-    foreign = post(
+    foreign = post_repayments(
         client, other, [{"transaction_id": "X", "loan_no": "RP-0", "amount": "1", "paid_at": "2026-11-01"}]
     )
     assert foreign.get_json()["items"][0]["status"] == "rejected"
@@ -236,7 +199,7 @@ def test_each_bad_item_is_rejected_naming_field_and_reason_and_the_rest_is_recor
         ({**good, "transaction_id": "OK-2", "loan_no": "RP-1", "amount": 12.5}, set()),
         ({**good, "transaction_id": "OK-3", "amount": "7", "channel": "bank transfer"}, set()),
     ]
-    response = post(client, token, [c[0] for c in cases])
+    response = post_repayments(client, token, [c[0] for c in cases])
     assert response.status_code == 202, response.get_data(as_text=True)
     answer = response.get_json()
     assert len(answer["items"]) == len(cases)
@@ -342,9 +305,9 @@ def test_a_duplicate_transaction_id_names_what_differs(app: Flask, world: World)
     token = api_token(world.bank.admin_email)
     client = app.test_client()
     first = {"transaction_id": "D1", "loan_no": "RP-0", "amount": "50.00", "paid_at": "2026-11-01"}
-    answer = post(client, token, [first]).get_json()
+    answer = post_repayments(client, token, [first]).get_json()
     rid = answer["items"][0]["repayment_id"]
-    again = post(
+    again = post_repayments(
         client,
         token,
         [
@@ -380,7 +343,7 @@ def test_a_duplicate_transaction_id_names_what_differs(app: Flask, world: World)
     assert items[6]["repayment_id"] == items[5]["repayment_id"]
     assert items[0]["recorded_status"] == "received"
     apply_all(world)
-    resent = post(client, token, [{**first, "amount": "60.00"}]).get_json()["items"][0]
+    resent = post_repayments(client, token, [{**first, "amount": "60.00"}]).get_json()["items"][0]
     assert (resent["status"], resent["recorded_status"], resent["differs"]) == (
         "duplicate",
         "confirmed",
@@ -406,7 +369,7 @@ def _core_and_reports(app: Flask, world: World, reports: int) -> tuple[dict[str,
         {"transaction_id": f"C{i}", "loan_no": "RP-0", "amount": "30.00", "paid_at": f"2026-11-0{i}"}
         for i in (1, 2)
     ]
-    answer = post(app.test_client(), api_token(world.bank.admin_email), items).get_json()
+    answer = post_repayments(app.test_client(), api_token(world.bank.admin_email), items).get_json()
     assert answer["accepted"] == 2, answer
     apply_all(world)
     with tenant(world.bank.org_id):
@@ -522,7 +485,7 @@ def test_a_cases_payments_are_applied_in_the_order_they_were_paid(app: Flask, wo
             "paid_at": "2026-11-01T10:00:00+08:00",
         },
     ]
-    answer = post(app.test_client(), token, items).get_json()
+    answer = post_repayments(app.test_client(), token, items).get_json()
     rid = {i["transaction_id"]: i["repayment_id"] for i in answer["items"]}
     apply_all(world)
     with tenant(world.bank.org_id):
@@ -547,7 +510,7 @@ def test_the_nightly_check_reports_a_loan_and_a_payment_the_ledger_does_not_expl
         {"transaction_id": f"LC{i}", "loan_no": f"LC-{i}", "amount": "70.00", "paid_at": "2026-11-01"}
         for i in range(2)
     ]
-    assert post(app.test_client(), token, items).get_json()["accepted"] == 2
+    assert post_repayments(app.test_client(), token, items).get_json()["accepted"] == 2
     apply_all(world)
     with tenant(world.bank.org_id):
         assert ledger_check.disagreements(world.bank.org_id) == []

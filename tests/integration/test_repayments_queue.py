@@ -44,8 +44,10 @@ from arrears.kernel.jobs.queue import redis_connection
 from arrears.models import Case, JobRecord, JobStatus, Organisation, RepaymentSource
 from arrears.payments import ledger_check, repayments
 from arrears.tenancy import tenant
-from tests.conftest import Database, World, api_token, worker_env
-from tests.integration.test_repayments import make_cases, post
+from tests.builders.cases import make_cases
+from tests.builders.payments import post_repayments
+from tests.builders.tenants import World
+from tests.conftest import Database, api_token, worker_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 WAIT = 300  # seconds: worker processes start slowly on a busy machine
@@ -194,7 +196,7 @@ def test_each_event_delivered_many_times_in_parallel_is_applied_once_by_two_work
         n, (key, batch) = numbered
         if n < 8:
             go.wait(timeout=30)  # the first eight leave together
-        response = post(app.test_client(), tokens[n % 4], [items[t] for t in batch], key=key)
+        response = post_repayments(app.test_client(), tokens[n % 4], [items[t] for t in batch], key=key)
         replayed = response.headers.get("Idempotent-Replayed") == "true"
         return key, response.status_code, response.get_json(), replayed
 
@@ -330,7 +332,7 @@ def test_the_drain_queues_an_apply_job_for_received_rows_whose_job_was_lost(
         {"transaction_id": f"LOST-{i}", "loan_no": f"K-{i}", "amount": "10.00", "paid_at": "2026-11-01"}
         for i in range(5)
     ]
-    answer = post(app.test_client(), token, items).get_json()
+    answer = post_repayments(app.test_client(), token, items).get_json()
     assert answer["accepted"] == 5
     queue = queue_of(app)
     assert queue.job_ids == [answer["job_id"]]
@@ -369,7 +371,7 @@ def test_reversals_through_the_api(app: Flask, world: World, database: Database,
         {"transaction_id": "B1", "loan_no": "RV-1", "amount": "1200.00", "paid_at": "2026-11-01"},
         {"transaction_id": "A2", "loan_no": "RV-0", "amount": "30.00", "paid_at": "2026-11-02"},
     ]
-    answer = post(client, token, items).get_json()
+    answer = post_repayments(client, token, items).get_json()
     rid = {i["transaction_id"]: i["repayment_id"] for i in answer["items"]}
 
     # A2 reversed while it waits for the job: never applied afterwards
@@ -420,7 +422,7 @@ def test_reversals_through_the_api(app: Flask, world: World, database: Database,
     assert database.scalar("SELECT count(*) FROM ledger_postings") == postings
     assert {k: case(ids[0])[k] for k in opening} == opening
     # the same transaction sent again is a duplicate of the reversed one, not a new payment
-    resent = post(client, token, items[:1]).get_json()["items"][0]
+    resent = post_repayments(client, token, items[:1]).get_json()["items"][0]
     assert (resent["status"], resent["recorded_status"]) == ("duplicate", "reversed")
     assert database.scalar("SELECT count(*) FROM ledger_postings") == postings
     with tenant(world.bank.org_id):

@@ -16,9 +16,11 @@ from arrears.extensions import db
 from arrears.models import Case, Organisation, Repayment
 from arrears.payments import repayments
 from arrears.tenancy import tenant
-from tests.conftest import Database, World, api_token
-from tests.integration.test_repayments import apply_all, make_cases, post
-from tests.isolation.test_cross_tenant_matrix import _dispatch_objects, _placement_objects
+from tests.builders.cases import make_cases
+from tests.builders.payments import apply_all, post_repayments
+from tests.builders.placements import dispatch_objects, placement_objects
+from tests.builders.tenants import World, other_collector
+from tests.conftest import Database, api_token
 
 TABLES = ("repayments", "ledger_postings", "idempotency_keys", "cases", "promises", "jobs")
 
@@ -31,8 +33,8 @@ def test_repayments_are_seen_only_by_their_owner_and_the_agency_and_collector_cr
     app: Flask, world: World, database: Database
 ) -> None:
     case_ids = make_cases(world, 2)  # RP-0 placed with east and dispatched to its collector; RP-1 not
-    _placement_objects(world, case_ids[0])
-    _dispatch_objects(world, case_ids[0])
+    placement_objects(world, case_ids[0])
+    dispatch_objects(world, case_ids[0])
     client = app.test_client()
     tokens = {
         "bank": api_token(world.bank.admin_email),
@@ -44,7 +46,7 @@ def test_repayments_are_seen_only_by_their_owner_and_the_agency_and_collector_cr
         "west": api_token(world.west.admin_email),
     }
     now = dt.datetime.now(dt.UTC).isoformat()
-    answer = post(
+    answer = post_repayments(
         client,
         tokens["bank"],
         [
@@ -80,7 +82,7 @@ def test_repayments_are_seen_only_by_their_owner_and_the_agency_and_collector_cr
             ],
         )
         lender_case = db.session.scalar(select(Case.id).where(Case.loan_no == "LN-0"))
-    lender_answer = post(
+    lender_answer = post_repayments(
         client,
         tokens["lender"],
         [
@@ -158,7 +160,7 @@ def test_repayments_are_seen_only_by_their_owner_and_the_agency_and_collector_cr
     assert (
         send("east", f"/api/v1/cases/{placed}/repayments", {"amount": "1", "paid_at": now}).status_code == 403
     )
-    batch = post(
+    batch = post_repayments(
         client, tokens["east"], [{"transaction_id": "E", "loan_no": "RP-0", "amount": "1", "paid_at": now}]
     )
     assert batch.status_code == 403
@@ -186,12 +188,10 @@ def test_another_collector_of_the_agency_sees_nothing_of_a_colleagues_repayments
     app: Flask, world: World
 ) -> None:
     case_ids = make_cases(world, 1)
-    _placement_objects(world, case_ids[0])
-    _dispatch_objects(world, case_ids[0])
-    from tests.isolation.test_cross_tenant_matrix import _other_collector
-
-    other = api_token(_other_collector(world))
-    answer = post(
+    placement_objects(world, case_ids[0])
+    dispatch_objects(world, case_ids[0])
+    other = api_token(other_collector(world))
+    answer = post_repayments(
         app.test_client(),
         api_token(world.bank.admin_email),
         [

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from arrears.models import TENANT_MODELS
-from tests.conftest import Database, World
+from tests.builders.tenants import World
+from tests.conftest import Database
 
 
 @pytest.fixture

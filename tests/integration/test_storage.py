@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,12 +18,8 @@ from arrears.integrations.storage import (
     get_storage,
     tenant_key,
 )
+from tests.builders.storage import ACCESS_KEY, REGION, SECRET_KEY, Moto, s3_storage
 from tests.conftest import PII_INDEX_KEY, PII_KEY
-
-ACCESS_KEY = "testing-access-key"
-SECRET_KEY = "testing-secret-key"
-REGION = "us-east-1"
-
 
 # --- keys -----------------------------------------------------------------------------------------
 
@@ -172,86 +160,12 @@ def test_local_refuses_symlinks_out_of_the_root(tmp_path: pathlib.Path) -> None:
 
 
 # --- S3 against a moto server ---------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Moto:
-    endpoint_url: str
-
-    def client(self) -> Any:
-        import boto3
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
-
-
-@pytest.fixture(scope="module")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Moto]:
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"moto server exited with {process.returncode}: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                    break
-            except urllib.error.HTTPError:
-                break  # it answers HTTP
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto server did not answer within 20 s: {log.read_text()[-2000:]}")
-                time.sleep(0.2)
-        yield Moto(endpoint)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture
-def bucket(moto_server: Moto) -> str:
-    name = f"arrears-test-{uuid.uuid4().hex[:12]}"
-    moto_server.client().create_bucket(Bucket=name)
-    return name
-
-
-def _s3(moto_server: Moto, bucket: str, sse: bool = True) -> S3Storage:
-    return S3Storage(
-        bucket,
-        moto_server.endpoint_url,
-        REGION,
-        server_side_encryption=sse,
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-    )
+# (the moto_server and bucket fixtures: tests/integration/conftest.py)
 
 
 @pytest.mark.slow
 def test_s3_round_trip(moto_server: Moto, bucket: str) -> None:
-    storage = _s3(moto_server, bucket)
+    storage = s3_storage(moto_server, bucket)
     key = tenant_key(5, "imports", "cases.csv")
     assert not storage.exists(key)
     storage.put(key, b"id,amount\n1,10\n", "text/csv")
@@ -269,7 +183,7 @@ def test_s3_round_trip(moto_server: Moto, bucket: str) -> None:
 
 @pytest.mark.slow
 def test_s3_local_copy_is_a_temporary_download(moto_server: Moto, bucket: str) -> None:
-    storage = _s3(moto_server, bucket)
+    storage = s3_storage(moto_server, bucket)
     key = tenant_key(5, "imports", "big.xlsx")
     payload = os.urandom(3 * 1024 * 1024)  # several parts of a streamed download
     storage.put(key, payload)
@@ -284,7 +198,7 @@ def test_s3_local_copy_is_a_temporary_download(moto_server: Moto, bucket: str) -
 
 @pytest.mark.slow
 def test_s3_without_server_side_encryption(moto_server: Moto, bucket: str) -> None:
-    storage = _s3(moto_server, bucket, sse=False)
+    storage = s3_storage(moto_server, bucket, sse=False)
     key = tenant_key(5, "plain")
     storage.put(key, b"\x00\xffbinary")
     assert storage.get(key) == b"\x00\xffbinary"
@@ -293,7 +207,7 @@ def test_s3_without_server_side_encryption(moto_server: Moto, bucket: str) -> No
 
 @pytest.mark.slow
 def test_s3_missing_key(moto_server: Moto, bucket: str) -> None:
-    storage = _s3(moto_server, bucket)
+    storage = s3_storage(moto_server, bucket)
     with pytest.raises(StorageNotFound):
         storage.get(tenant_key(5, "nothing"))
     assert not storage.exists(tenant_key(5, "nothing"))
@@ -305,7 +219,7 @@ def test_s3_missing_key(moto_server: Moto, bucket: str) -> None:
 def test_s3_missing_bucket_is_not_a_missing_key(moto_server: Moto) -> None:
     from botocore.exceptions import ClientError
 
-    storage = _s3(moto_server, f"absent-{uuid.uuid4().hex[:12]}")
+    storage = s3_storage(moto_server, f"absent-{uuid.uuid4().hex[:12]}")
     with pytest.raises(ClientError) as info:
         storage.get(tenant_key(5, "x"))
     assert not isinstance(info.value, StorageNotFound)

@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from arrears.integrations.storage import LocalStorage, Storage
-from tests.integration.test_storage import Moto, _s3, bucket, moto_server  # noqa: F401 (fixtures)
+from tests.builders.storage import Moto, s3_storage
 
 KEYS = [
     "tenants/7/statements/2026-10-28.xlsx",
@@ -39,7 +39,7 @@ def test_local_keys(tmp_path: pathlib.Path) -> None:
     _check(storage)
 
 
-def test_s3_keys(moto_server: Moto, bucket: str) -> None:  # noqa: F811
-    storage = _s3(moto_server, bucket)
+def test_s3_keys(moto_server: Moto, bucket: str) -> None:
+    storage = s3_storage(moto_server, bucket)
     _fill(storage)
     _check(storage)

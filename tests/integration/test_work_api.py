@@ -15,9 +15,9 @@ from arrears.extensions import db
 from arrears.models import Case, Organisation
 from arrears.payments import repayments
 from arrears.tenancy import tenant
-from tests.conftest import Database, World, api_token
-from tests.consoles.test_agency_dispatch_pages import _new_user
-from tests.integration.test_notes import _two_cases
+from tests.builders.placements import two_cases_with_collector
+from tests.builders.tenants import World, new_user
+from tests.conftest import Database, api_token
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -25,8 +25,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def test_notes_promises_and_reminders_through_the_api(app: Flask, world: World, database: Database) -> None:
-    first, second = _two_cases(world)
-    _new_user(world.east.org_id, "collector", "bob@east.test.example", "Bob Second")
+    first, second = two_cases_with_collector(world)
+    new_user(world.east.org_id, "collector", "bob@east.test.example", "Bob Second")
     with tenant(world.east.org_id):
         today = business_date(db.session.get(Organisation, world.east.org_id))
     # collectors hold api.tokens (a softphone or a desktop client works cases through the API)
@@ -113,7 +113,7 @@ def test_notes_promises_and_reminders_through_the_api(app: Flask, world: World, 
 def test_the_desk_and_the_contact_history_through_the_api(
     app: Flask, world: World, database: Database
 ) -> None:
-    first, _second = _two_cases(world)
+    first, _second = two_cases_with_collector(world)
     mine = bearer(api_token(world.east.emails["collector"]))
     owner = bearer(api_token(world.bank.admin_email))
     west = bearer(api_token(world.west.admin_email))
@@ -178,7 +178,7 @@ def test_the_desk_and_the_contact_history_through_the_api(
 def test_only_the_holding_organisation_works_a_case(app: Flask, world: World, database: Database) -> None:
     """The owner sees the work on a case it placed with an agency, but does not work the case itself:
     a call, a file, a letter or an application of the owner's on it answers 404, nothing saved."""
-    first, _second = _two_cases(world)
+    first, _second = two_cases_with_collector(world)
     owner = bearer(api_token(world.bank.admin_email))
     client = app.test_client()
     tables = ("calls", "attachments", "letters", "applications", "collection_notes")

@@ -17,7 +17,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from arrears.cases.imports.batches import upsert_records
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.models import (
@@ -34,7 +33,7 @@ from arrears.models import (
     RepaymentSource,
     User,
 )
-from arrears.orgs import approvals, roles, users
+from arrears.orgs import approvals
 from arrears.payments import repayments
 from arrears.tenancy import tenant
 from arrears.writeoffs import ledger as writeoff_ledger
@@ -46,40 +45,9 @@ from arrears.writeoffs.models import (
     WriteOffRecovery,
     WriteOffStatus,
 )
-from tests.conftest import PASSWORD, World, api_token
-
-TODAY = dt.date(2026, 12, 1)
-
-
-def setup_bank(world: World, cases: list[dict[str, Any]]) -> dict[str, int]:
-    """The bank's cases (loan number -> id), its business date fixed, two more approvers."""
-    with tenant(world.bank.org_id):
-        org = db.session.get(Organisation, world.bank.org_id)
-        org.settings = {**(org.settings or {}), "business_date": TODAY.isoformat()}
-        db.session.commit()
-        admin = db.session.get(User, world.bank.admin_id)
-        role = roles.builtin_role(org, "owner_admin")
-        for key in ("checker1", "checker2"):
-            email = f"{key}@bank.test.example"
-            user = users.create_user(
-                None, org=org, email=email, name=key, password=PASSWORD, role_ids=[role.id]
-            )
-            world.bank.users[key], world.bank.emails[key] = user.id, email
-        items = [
-            {
-                "name": "债务人",
-                "id_number": "110101199003076536",
-                "principal": "1000",
-                "interest": "100",
-                "penalty": "50",
-                "fee": "20",
-                "product": "card",
-                **c,
-            }
-            for c in cases
-        ]
-        assert upsert_records(admin, items)["imported"] == len(items)
-        return dict(db.session.execute(select(Case.loan_no, Case.id)).all())
+from tests.builders.tenants import World
+from tests.builders.writeoffs import TODAY, setup_bank
+from tests.conftest import api_token
 
 
 def user(world: World, key: str) -> User:

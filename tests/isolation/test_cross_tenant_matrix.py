@@ -20,7 +20,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 
 from arrears.orgs.jobs import tenant_census
-from tests.conftest import PASSWORD, Database, World, api_token, csrf_token, signed_in
+from tests.builders.placements import dispatch_objects, placement_objects
+from tests.builders.tenants import PASSWORD, World, other_collector
+from tests.conftest import Database, api_token, csrf_token, signed_in
 
 # URL parameters that are not object ids, with the reason.
 # A route whose parameter needs a particular kind of object: (rule, parameter) -> key in the objects.
@@ -213,8 +215,8 @@ def _objects(world: World) -> dict[str, dict[str, list[Any]]]:
         batch = new_batch(bank_admin.org, csv, "victim.csv", actor=bank_admin, dry_run=True, store=True)
         out["bank"]["batch_id"] = [batch.id]
         assert isinstance(batch, ImportBatch)
-    out["bank"].update(_placement_objects(world, victim.id))
-    out["east"].update(_dispatch_objects(world, victim.id))
+    out["bank"].update(placement_objects(world, victim.id))
+    out["east"].update(dispatch_objects(world, victim.id))
     work = _work_objects(world, victim.id)
     out["bank"].update(work)
     out["east"].update(work)
@@ -468,91 +470,6 @@ def _work_objects(world: World, case_id: int) -> dict[str, list[Any]]:
     }
 
 
-def _placement_objects(world: World, case_id: int) -> dict[str, list[Any]]:
-    """Bank's strategy, and its victim case placed with east by an approved, applied run."""
-    import datetime as dt
-
-    from arrears.allocation import runs as allocation
-    from arrears.allocation import strategies
-    from arrears.auth import sessions as auth
-    from arrears.extensions import db
-    from arrears.models import AllocationLevel, Organisation, Placement
-    from arrears.orgs import approvals, roles, users
-    from arrears.tenancy import tenant
-
-    org = db.session.get(Organisation, world.bank.org_id)
-    with tenant(org.id, org.kind):
-        admin = auth.get_user_by_email(world.bank.admin_email)
-        checker = users.create_user(
-            None,
-            org=org,
-            email="checker@bank.test.example",
-            name="Checker",
-            password=PASSWORD,
-            role_ids=[roles.builtin_role(org, "owner_admin").id],
-        )
-        strategy = strategies.save(
-            admin,
-            strategy=None,
-            name="bank strategy",
-            level=AllocationLevel.PLACEMENT,
-            rules=[{"name": "all", "method": "round_robin"}],
-        )
-        run = allocation.preview(
-            admin,
-            level=AllocationLevel.PLACEMENT,
-            strategy=strategy,
-            case_ids=[case_id],
-            targets=[{"id": world.east.org_id}],
-            ends_on=dt.date(2030, 1, 1),
-        )
-        approvals.decide(checker, allocation.submit(admin, run), approve=True)
-        allocation.start_apply(admin, run)
-        allocation.apply_run(run.id)
-        placement = db.session.scalar(select(Placement).where(Placement.run_id == run.id))
-        return {"strategy_id": [strategy.id], "run_id": [run.id], "placement_id": [placement.id]}
-
-
-def _dispatch_objects(world: World, case_id: int) -> dict[str, list[Any]]:
-    """East's own strategy and a dispatch run of the placed victim case to its collector."""
-    from arrears.allocation import runs as allocation
-    from arrears.allocation import strategies
-    from arrears.auth import sessions as auth
-    from arrears.extensions import db
-    from arrears.models import AllocationLevel, Placement
-    from arrears.tenancy import tenant
-
-    with tenant(world.east.org_id):
-        manager = auth.get_user_by_email(world.east.admin_email)
-        strategy = strategies.save(
-            manager,
-            strategy=None,
-            name="east strategy",
-            level=AllocationLevel.DISPATCH,
-            rules=[{"name": "all", "method": "round_robin"}],
-        )
-        collector = world.east.users["collector"]
-        run = allocation.preview(
-            manager,
-            level=AllocationLevel.DISPATCH,
-            case_ids=[case_id],
-            rules=[{"name": "selection", "targets": [f"user:{collector}"]}],
-            targets=[{"id": collector}],
-        )
-        allocation.start_apply(manager, run)
-        allocation.apply_run(run.id)
-        placement = db.session.scalar(
-            select(Placement.id).where(Placement.agency_org_id == world.east.org_id)
-        )
-        return {
-            "strategy_id": [strategy.id],
-            "run_id": [run.id],
-            "case_id": [case_id],
-            "placement_id": [placement],
-            "user_id": [world.east.admin_id, collector],
-        }
-
-
 # Which side owns the objects a console's routes take, and who on that side opens them.
 SIDES = {
     "/asset/": ("bank", "bank_admin"),
@@ -593,7 +510,7 @@ def matrix(app: Flask, world: World) -> dict[str, Any]:
         "bank_admin": world.bank.admin_email,
         "east_manager": world.east.admin_email,
         "east_collector": world.east.emails["collector"],
-        "east_other_collector": _other_collector(world),
+        "east_other_collector": other_collector(world),
     }
     clients = {name: signed_in(app, email) for name, email in emails.items()}
     tokens = {
@@ -610,21 +527,6 @@ def matrix(app: Flask, world: World) -> dict[str, Any]:
     )
     csrf = {name: csrf_token(c, "/profile") for name, c in clients.items()}
     return {"objects": objects, "clients": clients, "tokens": tokens, "field": field, "csrf": csrf}
-
-
-def _other_collector(world: World) -> str:
-    """A second collector of east, who holds none of the victim's cases."""
-    from arrears.extensions import db
-    from arrears.models import Organisation
-    from arrears.orgs import roles, users
-    from arrears.tenancy import tenant
-
-    org = db.session.get(Organisation, world.east.org_id)
-    email = "other-collector@east.test.example"
-    with tenant(org.id, org.kind):
-        role = roles.builtin_role(org, "collector")
-        users.create_user(None, org=org, email=email, name="Other", password=PASSWORD, role_ids=[role.id])
-    return email
 
 
 def _request(client: FlaskClient, method: str, url: str, headers: dict[str, str], csrf: str | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import pathlib
 import subprocess
 import sys
@@ -69,3 +70,32 @@ def test_no_float_money_columns() -> None:
     for table in db.metadata.tables.values():
         for column in table.columns:
             assert not isinstance(column.type, Float), f"{table.name}.{column.name} is a float"
+
+
+def _imported_modules(path: pathlib.Path) -> set[str]:
+    """Every module a file imports, at any depth (``from a.b import c`` counts ``a.b`` and ``a.b.c``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    """Test data comes from tests/builders, never from another test module (nor a sub-directory's
+    conftest: fixtures reach the tests without imports)."""
+    tests = ROOT / "tests"
+    sources = [*tests.rglob("test_*.py"), *(tests / "builders").rglob("*.py")]
+    assert len(sources) > 40
+    offending = []
+    for path in sources:
+        for module in _imported_modules(path):
+            last = module.rsplit(".", 1)[-1]
+            if module.startswith("tests.") and (
+                last.startswith("test_") or (last == "conftest" and module != "tests.conftest")
+            ):
+                offending.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offending == []
