@@ -12,6 +12,8 @@ from flask_login import current_user
 
 from arrears.auth.models import User
 from arrears.errors import PermissionDenied
+from arrears.extensions import db
+from arrears.kernel.jobs.runner import JobContext
 from arrears.tenancy.models import OrgKind
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,6 +29,11 @@ def require(user: User, permission: str) -> None:
     """Raise ``PermissionDenied`` unless ``user`` holds ``permission`` (for services)."""
     if not can(user, permission):
         raise PermissionDenied(_("You do not have the permission for this action."))
+
+
+def started_by(job: JobContext) -> User | None:
+    """The user who started ``job`` (``None`` for the schedule or the CLI, or a user since deleted)."""
+    return db.session.get(User, job.created_by_id) if job.created_by_id else None
 
 
 def acting_user() -> User | None:

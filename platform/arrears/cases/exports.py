@@ -12,7 +12,7 @@ from typing import IO, Any
 from flask_babel import lazy_gettext as _l
 
 from arrears.auth.models import User
-from arrears.auth.principal import require
+from arrears.auth.principal import require, started_by
 from arrears.cases.cases import CaseFilter, bucket, page
 from arrears.cases.models import Case
 from arrears.cases.schemas import debtor_view
@@ -174,7 +174,7 @@ def _export_to_storage(
     job: JobContext, filters: dict[str, Any], fmt: str, out: IO[bytes], unmask: bool = False
 ) -> int:
     org = db.session.get(Organisation, job.tenant_id)
-    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    actor = started_by(job)
     assert org is not None
     values = dict(filters)
     for key in ("amount_min", "amount_max"):

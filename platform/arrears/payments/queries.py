@@ -29,7 +29,7 @@ from sqlalchemy import and_, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from arrears.auth.models import User
-from arrears.auth.principal import require
+from arrears.auth.principal import require, started_by
 from arrears.cases import ledger
 from arrears.cases.models import Case, Posting, PostingKind
 from arrears.cases.scopes import case_scope
@@ -555,7 +555,7 @@ def export_xlsx(actor: User, f: RepaymentFilter, out: IO[bytes], *, progress: An
 
 @exports.exporter("repayments", filename="repayments.{fmt}")
 def _export_to_storage(job: JobContext, filters: dict[str, Any], fmt: str, out: IO[bytes]) -> int:
-    actor = db.session.get(User, job.created_by_id or 0)
+    actor = started_by(job)
     if actor is None:
         raise NotFound(_("Not found."))  # the user who asked for the export is gone
     return export_xlsx(actor, filter_from(filters), out, progress=lambda n: job.progress(50, f"{n}"))

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from arrears.auth.models import User
-from arrears.auth.principal import require
+from arrears.auth.principal import require, started_by
 from arrears.columns import utcnow
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
@@ -270,7 +270,7 @@ def reconcile_job(
     keys = {"result_key": json_key, "xlsx_key": xlsx_key, "source_key": storage_key, "origin": origin}
     if storage.exists(json_key) and storage.exists(xlsx_key):
         return {**summary_of(json.loads(storage.get(json_key))), **keys}
-    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    actor = started_by(job)
     try:
         with storage.local_copy(storage_key) as path:
             result = reconcile(org, path, filename, actor=actor, progress=job.progress, via=f"job:{origin}")

@@ -29,7 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 
 from arrears.auth.models import User
-from arrears.auth.principal import require
+from arrears.auth.principal import require, started_by
 from arrears.cases.cases import owners_granting
 from arrears.cases.models import Case
 from arrears.columns import utcnow
@@ -538,7 +538,7 @@ def skip_reason(code: str) -> str:
 @job("work.bulk-letters")
 def run_bulk_letters(job: JobContext, case_ids: list[int], template_id: int) -> dict[str, Any]:
     """One letter per selected case, the cases left out reported with the reason."""
-    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    actor = started_by(job)
     if actor is None or not actor.is_active:
         return {
             "generated": 0,

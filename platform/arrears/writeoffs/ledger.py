@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 
 from arrears.auth.models import User
-from arrears.auth.principal import require
+from arrears.auth.principal import require, started_by
 from arrears.cases.models import Case, Debtor
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
@@ -289,7 +289,7 @@ def export_xlsx(
 
 @exports.exporter("writeoffs", filename="write-offs.{fmt}")
 def _export_to_storage(job: JobContext, filters: dict[str, Any], fmt: str, out: IO[bytes]) -> int:
-    actor = db.session.get(User, job.created_by_id or 0)
+    actor = started_by(job)
     if actor is None:
         raise NotFound(_("Not found."))  # the user who asked for the export is gone
     return export_xlsx(actor, filter_from(filters), out, progress=lambda n: job.progress(50, f"{n}"))

@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from arrears.auth.models import User
+from arrears.auth.principal import started_by
 from arrears.cases.imports.engine import ImportAborted, Report, run_import
 from arrears.cases.imports.reader import Limits
 from arrears.cases.models import ImportBatch, ImportMapping, ImportStatus
@@ -353,7 +354,7 @@ def run_import_job(job: JobContext, batch_id: int, dry_run: bool, columns: dict[
     batch = db.session.get(ImportBatch, batch_id)
     if batch is None or not batch.storage_key:
         return {"error": "the import batch or its file is gone"}
-    actor = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    actor = started_by(job)
     expected = max(1, batch.size // 200)  # rough rows estimate for the progress bar
 
     def progress(rows: int, _unit: str) -> None:
