@@ -1,9 +1,9 @@
 """Agency console: the cases placed with the agency, dispatch, transfer, caps and the pool; the
 placements received and the requests to the owner (extension, early recall).
 
-Every list passes the reader's case scope (``tenancy.scopes.case_scope``): a manager sees every case
+Every list passes the reader's case scope (``cases.scopes.case_scope``): a manager sees every case
 placed with the agency, a team lead their teams' cases and their own; every id goes through the
-scoped loaders (missing and foreign: 404). The moves themselves are ``services.assignments``."""
+scoped loaders (missing and foreign: 404). The moves themselves are ``allocation.assignments``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Agency console: the repayment records credited to the agency (还款记录): the payments on the cases
-placed with it, made while they were placed (the attribution of ``services.repayments``), with the
+placed with it, made while they were placed (the attribution of ``payments.repayments``), with the
 same filters as the owner's list; the case page shows a case's in its repayments tab."""
 
 from __future__ import annotations

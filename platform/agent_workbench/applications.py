@@ -3,7 +3,7 @@
 
 The decision is taken elsewhere (the team lead and the agency manager in the agency console, the
 owner in the asset console); the applicant sees its status and the trail here, and gets a reminder
-when it is decided (``services.applications``)."""
+when it is decided (``work.applications``)."""
 
 from __future__ import annotations
 

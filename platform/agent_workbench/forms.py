@@ -1,5 +1,5 @@
 """Forms of the collector workbench (Flask-WTF: CSRF on every form that posts). The forms carry the
-input; ``services.notes`` checks it and names the field that is wrong."""
+input; ``work.notes`` checks it and names the field that is wrong."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Workbench: my repayments (我的还款): the payments credited to me, those made on a case while I held
-it (the attribution of ``services.repayments``), applied or waiting, with the filters of the
+it (the attribution of ``payments.repayments``), applied or waiting, with the filters of the
 consoles' lists. A case's repayments are its page's repayments tab (``views``)."""
 
 from __future__ import annotations

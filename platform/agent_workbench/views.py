@@ -2,10 +2,10 @@
 due, the cases assigned to me (sorted, filtered, keyset pages), the case page with its notes,
 promises and contact history, and my reminders.
 
-The list and the case page use the reader's case scope (``tenancy.scopes.case_scope``): a collector
+The list and the case page use the reader's case scope (``cases.scopes.case_scope``): a collector
 sees a case only while it is assigned to them, so a case transferred away or recalled by the owner is
-gone (404) at once. The work on a case (notes, promises, reminders) is ``services.notes``; the
-figures are ``services.workbench``."""
+gone (404) at once. The work on a case (notes, promises, reminders) is ``work.notes``; the
+figures are ``reports.desk``."""
 
 from __future__ import annotations
 

@@ -1,3 +1,3 @@
-"""arrears: the shared kernel of the collection platform (models, services, tenancy, queue)."""
+"""arrears: the collection platform, one package per domain on a kernel (docs/architecture.md)."""
 
 __version__ = "0.1.0"

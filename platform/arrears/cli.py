@@ -118,7 +118,7 @@ def _dispose_engine(app: Flask, db) -> None:
 
 @click.command("cron")
 def cron() -> None:
-    """Run rq's cron scheduler for the periodic jobs declared in arrears.tasks.schedule."""
+    """Run rq's cron scheduler for the periodic jobs (declared on their jobs: ``@job(periodic=...)``)."""
     from rq.cron import CronScheduler
 
     from arrears.kernel.jobs.queue import redis_connection

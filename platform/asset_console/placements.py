@@ -4,7 +4,7 @@ The tabs follow the seed's case management for the asset side: 待委外 (cases 
 by a placement run), 委外中 (active placements, per agency figures), 委外结束 (ended or recalled),
 委外历史 (every period a case spent with an agency, per case or per agency), 内部监控 (cases worked by
 the owner's own collectors) and 委案审批 (the placement approvals: allocation results, extensions, early
-recalls). Placing itself is an allocation run (``arrears.web.allocation``): the pending tab leads there.
+recalls). Placing itself is an allocation run (``arrears.allocation.pages``): the pending tab leads there.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from asset_console.views import bp
 
 PLACEMENT_KINDS = ("allocation.run", "placement.extend", "placement.recall")
 PAGE = 100
-# the case filters a placement run can carry over (see ``arrears.web.allocation.RunForm``)
+# the case filters a placement run can carry over (see ``arrears.allocation.pages.RunForm``)
 RUN_FILTERS = ("dpd_min", "dpd_max", "amount_min", "amount_max", "product", "province", "city")
 
 

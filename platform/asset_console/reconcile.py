@@ -1,7 +1,7 @@
 """Asset console: reconciliation against the lender's statements (对账, M-P5) — upload a statement,
 reconcile it as a job with a progress bar, the result by category (counts, amounts, the rows), the
 result workbook; the history of reconciliations (uploaded, and the core system's daily drop); the
-statement source the daily reconciliation reads. The rules are ``services.reconcile``."""
+statement source the daily reconciliation reads. The rules are ``payments.reconcile``."""
 
 from __future__ import annotations
 

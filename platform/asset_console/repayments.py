@@ -10,7 +10,7 @@
 * The reductions (减免审核): the reduction applications with the waiver postings they left.
 * A payment entered by hand on the case page, and the allocation order in the settings.
 
-The rules are ``services.repayments``; what the pages read is ``services.repayment_pages``.
+The rules are ``payments.repayments``; what the pages read is ``payments.queries``.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 * Letter templates (信函模板): the owner's letters with placeholders, listed (active or archived),
   written with a preview filled with sample values (a POST button, no script needed), archived or
-  restored. The rules (the sandbox, the placeholders, names) are ``services.letters``.
+  restored. The rules (the sandbox, the placeholders, names) are ``work.letters``.
 * Application thresholds (申请审批阈值): up to which amount the team lead decides an application, up
-  to which the agency's manager, above it the owner (``services.applications.set_limits``).
+  to which the agency's manager, above it the owner (``work.applications.set_limits``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
 * Rules (核销案件配置): list, add, change, deactivate; the threshold above which a batch needs a
   second approver.
 
-The rules are ``services.writeoffs``; these views parse, call one service and render.
+The rules are ``writeoffs.writeoffs``; these views parse, call one service and render.
 """
 
 from __future__ import annotations

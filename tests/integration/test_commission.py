@@ -1,6 +1,6 @@
 """Commission against PostgreSQL, end to end: cases imported, placed with an agency by an approved
 allocation run (the bucket at placement), repayments recorded and applied by the repayments service
-(the attribution), then accrual and settlement (``services.commission``).
+(the attribution), then accrual and settlement (``commission.commission``).
 
 The Hypothesis property: for random buckets, payments, days and version schedules, every record's
 commission is ``price(amount, rate of the version effective on the payment's day for the bucket at

@@ -146,7 +146,7 @@ def test_seed_demo_json_is_idempotent_and_isolated(
 
 def _assert_demo_commission(app: Flask, database: Database, env: dict[str, str]) -> None:
     """demo-bank's contract per partner agency, last month's payments collected by the agencies, and
-    last month settled (services/demo_commission.py): east's statement approved and paid, which east
+    last month settled (demo/commission.py): east's statement approved and paid, which east
     reads through the API, west's a draft; the lender sees none of it."""
     from arrears.commission.commission import previous_period
     from arrears.demo.commission import PAYMENTS, RATES
@@ -203,7 +203,7 @@ def _assert_demo_commission(app: Flask, database: Database, env: dict[str, str])
         assert [s["status"] for s in answer["items"]] == seen, email
 
 
-# The demo's collection work (services/demo_work.py): per person holding cases (collectors and team
+# The demo's collection work (demo/work.py): per person holding cases (collectors and team
 # leads: east 3 for each owner, west 2 for demo-bank), promises taken earlier (2 due today, 1 later,
 # 2 kept, 1 partly kept, 2 broken last week) and one made today; per owner and agency, applications
 # waiting at each level (a reduction and a repayment each); one approved reduction per owner.
@@ -366,8 +366,8 @@ def _assert_demo_repayments(database: Database) -> None:
 
     by_status = dict(database.rows("SELECT status, count(*) FROM repayments GROUP BY 1"))
     assert by_status.get("reversed") == 2
-    # and demo-bank's payment recovered after a write-off (services.demo_writeoffs)
-    # and demo-bank's agencies' payments of last month (services.demo_commission)
+    # and demo-bank's payment recovered after a write-off (demo.writeoffs)
+    # and demo-bank's agencies' payments of last month (demo.commission)
     assert by_status["confirmed"] == PROMISES["kept"] + PROMISES["partly_kept"] + 2 * 4 + 1 + sum(
         PAYMENTS.values()
     )

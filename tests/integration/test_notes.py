@@ -1,4 +1,4 @@
-"""Collection notes, promises to pay and reminders (services.notes) against PostgreSQL: the collector
+"""Collection notes, promises to pay and reminders (work.notes) against PostgreSQL: the collector
 works only the cases assigned to them, bad input saves nothing, notes are append-only, promises are
 evaluated by the daily job or by hand, and each organisation sees only its own work."""
 

@@ -39,6 +39,7 @@ def test_the_registry_knows_every_job_and_schedule_entry(app: object) -> None:
         "drain-repayments",
         "purge-expired-sessions",
         "purge-stale-files",
+        "purge-idempotency-keys",
         "end-placements",
         "evaluate-promises",
         "ledger-check",
@@ -66,3 +67,15 @@ def test_no_module_is_over_a_thousand_lines() -> None:
         if (n := len(path.read_text().splitlines())) > 1000
     }
     assert long == {}
+
+
+DOMAINS = ("allocation", "auth", "cases", "commission", "orgs", "payments", "reports", "work", "writeoffs")
+
+
+def test_every_domain_says_what_it_owns() -> None:
+    """A domain's ``__init__`` docstring is its map: what it owns, its public modules, the hooks it
+    emits and handles, its jobs (docs/adding-a-domain.md)."""
+    for domain in DOMAINS:
+        doc = ast.get_docstring(ast.parse((PLATFORM / "arrears" / domain / "__init__.py").read_text())) or ""
+        for heading in ("Public:", "Hooks:", "Jobs:"):
+            assert heading in doc, (domain, heading)

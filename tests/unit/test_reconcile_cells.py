@@ -1,4 +1,4 @@
-"""The cells of a lender's statement (``services.reconcile``): money as Decimal whatever the cell
+"""The cells of a lender's statement (``payments.reconcile``): money as Decimal whatever the cell
 holds (a float from the workbook, text with separators and currency), more than two decimals
 refused; payment times in the shapes core systems write; the header's aliases."""
 

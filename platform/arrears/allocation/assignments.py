@@ -1,11 +1,11 @@
 """Inside the holding organisation (an agency, or an owner working cases in-house): who works a case.
 
-Dispatching (分派) goes through allocation runs (``services.allocation``), by strategy or by selection,
+Dispatching (分派) goes through allocation runs (``allocation.runs``), by strategy or by selection,
 so it is previewed and logged the same way. This module holds the moves one person makes by hand:
 transfer (转派) to another collector with a reason, and back to the unassigned pool; and the figures
 the dispatch pages show (each collector's load against their cap, the pool).
 
-Every move is one set-based UPDATE on the cases in the actor's scope (``tenancy.scopes``: a team lead
+Every move is one set-based UPDATE on the cases in the actor's scope (``cases.scopes``: a team lead
 moves only their team's cases, to their team's members) plus one line per case in the assignment log
 (a run's dispatches are logged by its results: ``assignment_log`` reads both).
 """

@@ -1,7 +1,7 @@
 """Reading allocation runs (分案) and their per-case results (分案结果日志) for the consoles, and the
 targets an organisation's strategies and runs may name.
 
-Everything here reads; the use cases that change runs are in ``services.allocation``. Each query is
+Everything here reads; the use cases that change runs are in ``allocation.runs``. Each query is
 narrowed to the reader's organisation (wall 2 does it too): runs and results belong to the
 organisation that ran them, so an agency reads its own dispatch runs and never an owner's placements.
 """

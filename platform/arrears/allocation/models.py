@@ -245,7 +245,7 @@ class AllocationResult(TenantScoped, db.Model):  # type: ignore[name-defined]
     cases that still match it.
 
     Apply rewrites only the rows it skips (``skipped``, with the reason): a ``planned`` row of an
-    applied run was applied, and the log reads it so (``services.allocation_log.shown_status``).
+    applied run was applied, and the log reads it so (``allocation.log.shown_status``).
     Rewriting every row to ``applied`` was a second write of the whole plan (decision 0007).
 
     No foreign keys: the rows are written by the preview alone, in the transaction that inserts their
@@ -286,7 +286,7 @@ class CaseAssignment(TenantScoped, db.Model):  # type: ignore[name-defined]
     """The append-only log of who held a case inside the holding organisation (the agency, or the
     owner for in-house cases). ``org_id`` is that organisation; the owner's own log is the placements.
     The lines here are the moves by hand (transfer, back to the pool) and the recalls; a dispatch run's
-    lines are its planned results (``allocation_results``), which ``services.assignments.log_lines``
+    lines are its planned results (``allocation_results``), which ``allocation.assignments.log_lines``
     reads beside these, so that dispatching 100,000 cases does not write the plan twice (decision 0007).
 
     No foreign keys. Every line is written by the statement that moves the case, from the case row it

@@ -117,7 +117,7 @@ REASON_LABELS: dict[str, Any] = {
     "placed with an agency since the preview": _l("placed with an agency since the preview"),
     "placed or assigned since the preview": _l("placed or assigned since the preview"),
     "the agency's partnership is no longer in force": _l("the agency's partnership is no longer in force"),
-    # why a placement ended (``services.placements``)
+    # why a placement ended (``allocation.placements``)
     "the placement reached its end date": _l("the placement reached its end date"),
     "early recall": _l("early recall"),
 }

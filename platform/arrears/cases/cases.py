@@ -275,7 +275,7 @@ def page(
     scope: Any = None,
 ) -> tuple[list[Case], str | None]:
     """One page of cases in the requested order, and the cursor of the next page (keyset).
-    ``scope``: the reader's case scope (``tenancy.scopes.case_scope``)."""
+    ``scope``: the reader's case scope (``cases.scopes.case_scope``)."""
     sort = _sort(f)
     limit = max(1, min(limit, max_limit))
     stmt = filtered(org, f)

@@ -17,7 +17,7 @@ from arrears.tenancy.models import OrgKind
 
 def get_case_for(actor: User, case_id: Any) -> Case:
     """A case the actor may see: the owner's own; an agency's while placed with it; inside the
-    organisation, narrowed to one's team or one's own cases (``tenancy.scopes``)."""
+    organisation, narrowed to one's team or one's own cases (``cases.scopes``)."""
     from arrears.cases.scopes import case_scope
 
     return one(Case, actor, case_id, case_scope(actor))

@@ -203,7 +203,7 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
     penalty: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
     fee: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
     outstanding: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), nullable=False)
-    # paid beyond what is owed (an overpayment), kept for the debtor: never lost (services.ledger)
+    # paid beyond what is owed (an overpayment), kept for the debtor: never lost (cases.ledger)
     credit: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"), server_default="0", nullable=False)
     lender_total: Mapped[Decimal | None] = mapped_column(Money)  # the file's own total, if any
     lender_dpd: Mapped[int | None] = mapped_column(Integer)  # the file's own days past due, if any
@@ -223,7 +223,7 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
     region: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     priority: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    # the workbench's sort keys, kept by the collection work on the case (services.notes, promises):
+    # the workbench's sort keys, kept by the collection work on the case (work.notes, promises):
     # the next follow-up date, the due date of the pending promise, the last time someone was reached
     next_action_on: Mapped[dt.date | None] = mapped_column(Date)
     promise_due_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -240,7 +240,7 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
         primaryjoin="Debtor.id == Case.debtor_id",
         foreign_keys=[debtor_id],
     )
-    # the collector working it, while one does (read-only here: services.assignments and the
+    # the collector working it, while one does (read-only here: allocation.assignments and the
     # allocation write case_holders with set-based statements)
     holder: Mapped[CaseHolder | None] = relationship(
         lazy="joined",
@@ -255,7 +255,7 @@ class Case(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[name-d
 
     # Who works the case, read through its holder row. In SQL these are subqueries correlated to the
     # enclosing statement's cases (however deep), right for any expression; the hot paths (the case
-    # scope, the lists, allocation) semi-join case_holders instead (``tenancy.scopes``).
+    # scope, the lists, allocation) semi-join case_holders instead (``cases.scopes``).
     @hybrid_property
     def assignee_user_id(self) -> int | None:
         return self.holder.assignee_user_id if self.holder is not None else None

@@ -47,7 +47,7 @@ class CaseSchema(Schema):
     region = fields.String()
     tags = fields.List(fields.String())
     priority = fields.Integer()
-    # the workbench's sort keys, kept by services.notes
+    # the workbench's sort keys, kept by work.notes
     next_action_on = fields.Date(allow_none=True)
     promise_due_on = fields.Date(allow_none=True)
     last_contact_at = fields.DateTime(allow_none=True)

@@ -63,7 +63,7 @@ def _days_between(later: Any, earlier: Any) -> Any:
 
 
 def _bucket_of_dpd(dpd: Any) -> Any:
-    """``services.cases.bucket`` in SQL."""
+    """``cases.cases.bucket`` in SQL."""
     return case(
         (dpd <= 0, "M0"),
         (dpd <= 30, "M1"),

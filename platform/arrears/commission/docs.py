@@ -2,11 +2,11 @@
 summary, its lines by bucket, its records) and as .pdf (A4, Chinese through the built-in CID font
 STSong-Light: no font file, offline), and the records query (佣金记录查询) as .xlsx.
 
-The rows are ``services.commission``'s; this module names them for the reader (payer, payee, loan
+The rows are ``commission.commission``'s; this module names them for the reader (payer, payee, loan
 numbers, transaction ids) and writes them out. Amounts go to the workbook as numbers from their
 ``Decimal`` (xlsxwriter takes the Decimal; no float arithmetic on the way) with a two-decimal format;
 the totals written are the statement's own. Every export is audited (``commission.exported``). What
-the reader may see is pinned by the loaders and the queries of ``services.commission``: an agency
+the reader may see is pinned by the loaders and the queries of ``commission.commission``: an agency
 exports its own statements and records.
 """
 

@@ -11,7 +11,7 @@
   version, the end of a contract.
 
 ``register(bp)`` adds the views to a console blueprint; they take its URL prefix and endpoints. What
-an organisation may do follows from ``services.commission``: the payer acts on its statements and
+an organisation may do follows from ``commission.commission``: the payer acts on its statements and
 contracts, the payee (an agency paid by an owner) reads them. Every object is loaded through
 ``tenancy.loaders``: missing and foreign ids are 404 before any form is read.
 """

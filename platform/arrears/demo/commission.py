@@ -30,7 +30,7 @@ TIERS = [{"threshold": "10000", "bonus_rate": "0.01"}, {"threshold": "50000", "b
 MINIMUM = "500.00"
 # last month's payments collected by each agency (the demo test counts them)
 PAYMENTS = {"demo-agency-east": 6, "demo-agency-west": 4}
-PARTNERSHIP_START = dt.date(2026, 1, 1)  # the demo partnerships' (services.demo)
+PARTNERSHIP_START = dt.date(2026, 1, 1)  # the demo partnerships' (demo.seed)
 
 
 def placed_since(today: dt.date) -> dt.date:

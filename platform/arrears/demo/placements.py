@@ -75,7 +75,7 @@ def seed_placements(by_slug: dict[str, Organisation]) -> None:
             strategy = _strategy(admin, "Standard placement", AllocationLevel.PLACEMENT, PLACEMENT_RULES)
             today = business_date(owner)
             # demo-bank's placements began last month: its agencies' payments then are settled
-            # (services.demo_commission)
+            # (demo.commission)
             since = placed_since(today) if owner_slug == COMMISSION_OWNER else today
             candidates = allocation.candidate_ids(owner, AllocationLevel.PLACEMENT, CaseFilter(dpd_min=1))
             run = allocation.preview(

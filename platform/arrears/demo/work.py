@@ -6,7 +6,7 @@ gets:
 
 * **history**: notes over the last four weeks with varied result codes on most of their cases, and
   promises to pay taken on earlier days (2 due today, 1 later, 2 to be kept, 1 to be partly kept, 2
-  due last week). ``services.notes.add_note`` stamps a note with the present moment, and notes are
+  due last week). ``work.notes.add_note`` stamps a note with the present moment, and notes are
   append-only (a database trigger refuses UPDATE), so past notes cannot be written through it and
   backdated afterwards: they are inserted here as they would have been written on their day (note,
   promise, the promise's reminder), in one transaction per person, and the cases' sort keys and last
@@ -19,11 +19,11 @@ gets:
   centre, two calls logged by hand, each with its note (``add_note``), a new promise, follow-ups
   due today and later.
 
-Then per owner and agency, the agency's collectors file applications (``services.applications``):
+Then per owner and agency, the agency's collectors file applications (``work.applications``):
 a reduction and a repayment waiting for the team lead, a reduction and a repayment the lead passed
 on to the agency's manager, a repayment (and a reduction when a case owes enough) the manager passed
 on to the owner; and, for the owner's first agency, a small reduction the lead approved (taken off the
-case). Each owner gets a letter template (``services.letters``) and one letter generated from it on a
+case). Each owner gets a letter template (``work.letters``) and one letter generated from it on a
 collector's case. Amounts follow the owner's thresholds (``applications.get_limits``).
 
 Everything is deterministic (a fixed random seed per person), runs on SQLite and PostgreSQL, and
@@ -370,7 +370,7 @@ def _after_history(case_ids: list[int]) -> None:
 
 def _settle(owner: Organisation, worker: User, settle: Settle, rng: random.Random) -> None:
     """What was paid against the earlier promises: the owner's core system reports the payments
-    (``services.repayments``), which are applied to the loans and counted towards the promises; the
+    (``payments.repayments``), which are applied to the loans and counted towards the promises; the
     daily evaluation then finds them kept or partly kept. Paid just now (after this seed's
     dispatch), so they are credited to the collector holding the case."""
     from arrears.payments import repayments

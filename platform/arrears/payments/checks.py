@@ -108,7 +108,7 @@ def check_event(index: int, raw: Any, now: dt.datetime) -> Event:
     else:
         if event.paid_at > now + CLOCK_SKEW:
             event.error("paid_at", _("The payment time is in the future."))
-        elif event.paid_at < EARLIEST:  # as a statement's line (services.reconcile): one rule
+        elif event.paid_at < EARLIEST:  # as a statement's line (payments.reconcile): one rule
             event.error("paid_at", _("The payment time is before 1990: a number misread as a date?"))
     channel = raw.get("channel") or ""
     if not isinstance(channel, str) or len(channel) > 64:

@@ -111,7 +111,7 @@ class Repayment(CreatedAtMixin, SharedTenantScoped, db.Model):  # type: ignore[n
     status: Mapped[RepaymentStatus] = mapped_column(
         enum_type(RepaymentStatus, "repayment_status"), default=RepaymentStatus.RECEIVED, nullable=False
     )
-    # attribution, when applied: who held the case when it was paid (services.repayments)
+    # attribution, when applied: who held the case when it was paid (payments.repayments)
     agency_org_id: Mapped[int | None] = mapped_column(BigId)
     collector_user_id: Mapped[int | None] = mapped_column(BigId)
     placement_case_id: Mapped[int | None] = mapped_column(BigId)

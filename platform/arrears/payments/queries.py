@@ -3,7 +3,7 @@ payment took off each component, the collectors' reports waiting for the owner's
 with their applications, evidence and the core records that could match them, the reductions and
 their waiver postings (减免审核), a case's repayments and its ledger, and the export of the records.
 
-Reading only: the rules (recording, applying, audit, reversal) are ``services.repayments``. Who sees
+Reading only: the rules (recording, applying, audit, reversal) are ``payments.repayments``. Who sees
 which repayment is ``repayments.scope`` (the owner: its own; an agency: those credited to it; a
 collector: those credited to them). Every page is a few set-based statements whatever its length:
 the rows, their loan numbers, their postings, the names of the people and agencies.

@@ -30,7 +30,7 @@ Run it again and it applies nothing twice: what it applied the first time is now
 
 **Daily**, when the owner configured a statement source (``settings["statement_source"] =
 {"prefix": "statements/"}``: the files the core system drops under ``tenants/<id>/statements/``
-in storage), every new file there is reconciled once (``tasks.reconcile``).
+in storage), every new file there is reconciled once (``payments.reconcile_runs``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ case at the payment time (``placement_cases``) and to the collector who held the
 holder row, or the assignment log for an older payment). Commission reads these.
 
 **Promises.** A payment counts towards the case's pending promise made before it; a promise paid in
-full is kept at once. The daily evaluation (``services.notes.evaluate_promises``) settles the rest:
+full is kept at once. The daily evaluation (``work.notes.evaluate_promises``) settles the rest:
 partly kept, or broken (the case comes back into follow-up).
 """
 
@@ -670,7 +670,7 @@ def _assignment_logs(
     keys: set[tuple[int, int]],
 ) -> dict[tuple[int, int], list[tuple[dt.datetime, int, int | None]]]:
     """The assignment logs of these (case, holding organisation) pairs, oldest first: the moves by
-    hand and the recalls, and the dispatch runs applied (``services.assignments.log_lines``'s two
+    hand and the recalls, and the dispatch runs applied (``allocation.assignments.log_lines``'s two
     sources, for many cases in two statements). Each log is its holding organisation's."""
     case_ids = sorted({case_id for case_id, _org in keys})
     out: dict[tuple[int, int], list[tuple[dt.datetime, int, int | None]]] = defaultdict(list)

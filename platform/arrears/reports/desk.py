@@ -2,7 +2,7 @@
 and the organisation's honour roll (光荣榜).
 
 "Recovered" is the money of the repayments credited to a collector (``Repayment.collector_user_id``:
-who held the case when it was paid, ``services.repayments``), applied (status ``confirmed``), counted
+who held the case when it was paid, ``payments.repayments``), applied (status ``confirmed``), counted
 in the period of their payment time (``paid_at``); a reversed repayment no longer counts, and a
 collector's report counts once, through the core record that carries its money. A promise confirmed
 by hand settles the promise only: it is no money of the lender's.

@@ -36,7 +36,7 @@ def console_blueprint(
     """A blueprint whose every view needs a signed-in user of one of ``kinds`` (and ``permission``).
     A user of another kind gets 404: the console does not exist for them."""
     bp = Blueprint(name, import_name, template_folder=template_folder)
-    # page modules shared by several consoles (``arrears.web.allocation``) add their entries here
+    # domain pages nested in several consoles add their entries here (``add_nav``)
     bp.console_nav = nav  # type: ignore[attr-defined]
     allowed = frozenset(kinds)
 

@@ -13,11 +13,11 @@ team limit needs the team lead, up to the org limit the agency's manager, above 
 stages start at ``team`` when the case has a team (else at ``org``) and run up to that level; an
 in-house case has one stage, ``org``. A decider of a higher level passes every stage below theirs
 in their organisation at once; nobody approves above their level, and the requester decides
-nothing (``services.approvals``).
+nothing (``orgs.approvals``).
 
 An approved reduction comes off the case's components under a row lock, never below zero, as a
 ``waiver`` posting in the ledger (减免审核). An approved repayment report becomes a repayment waiting
-for the owner's audit (还款审核, ``services.repayments``), matched at once to a core-system record of
+for the owner's audit (还款审核, ``payments.repayments``), matched at once to a core-system record of
 it when one was applied already.
 Every decision reminds the requester (``ReminderKind.APPLICATION``).
 """
@@ -66,7 +66,7 @@ LEVEL_LABELS = {
     "team": _l("Team lead"),
     "org": _l("Agency manager"),
     "owner": _l("Asset owner"),
-    # the stages of a write-off batch (services.writeoffs), shown on the same approval pages
+    # the stages of a write-off batch (writeoffs.writeoffs), shown on the same approval pages
     "review": _l("Write-off review"),
     "second": _l("Second approval (above the threshold)"),
 }

@@ -35,7 +35,7 @@ from arrears.work.models import Application, Attachment
 from arrears.work.notes import worked_case
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-# What a person may upload; "letter" is written only by services.letters.
+# What a person may upload; "letter" is written only by work.letters.
 UPLOAD_KINDS = ("evidence", "document")
 KINDS = (*UPLOAD_KINDS, "letter")
 

@@ -154,7 +154,7 @@ def log_call(
 ) -> Call:
     """A call made outside the platform (a desk phone), logged by hand, with its collection note when
     there is something to write (a text, or the result code of an answered call): the note goes
-    through ``services.notes`` like any other (result code, who was reached, last contact), in the
+    through ``work.notes`` like any other (result code, who was reached, last contact), in the
     same transaction. A call nobody answered gets the matching code (no answer, busy, ...)."""
     case = _working_case(actor, case_id)
     if not isinstance(started_at, dt.datetime):

@@ -12,7 +12,7 @@ debtor's address (decrypted only here, and the generation is audited), draws a P
 as the case's attachment (kind ``letter``), and records a ``Letter`` and a collection note (action
 letter, party debtor, result ``letter_sent``, not a contact), in one transaction.
 
-Bulk generation is a job (``tasks.letters``): every case in the actor's scope gets its letter, the
+Bulk generation is a job (``work.letters``): every case in the actor's scope gets its letter, the
 others are reported with the reason; a case gets one letter per job however often it runs.
 """
 

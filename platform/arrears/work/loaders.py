@@ -35,7 +35,7 @@ def get_call_for(actor: User, call_id: Any) -> Any:
 
 
 def get_letter_template_for(actor: User, template_id: Any) -> Any:
-    """An owner's own letter template (agencies read them only through ``services.letters``)."""
+    """An owner's own letter template (agencies read them only through ``work.letters``)."""
     from arrears.work.models import LetterTemplate
 
     return one(LetterTemplate, actor, template_id, LetterTemplate.org_id == actor.org_id)

@@ -5,7 +5,7 @@ Every row here belongs to the case's owner (``org_id``, pinned to the case by th
 names the organisation whose people did the work (``agency_org_id``: the agency that held the case,
 or NULL for the owner's in-house collectors). The owner sees the work done on its cases; an agency
 sees only its own work, never another agency's on the same case. Whether a person may open a case
-at all is the case scope (``tenancy.scopes.case_scope``), checked by every service before it reads
+at all is the case scope (``cases.scopes.case_scope``), checked by every service before it reads
 or writes work on it: a collector works only the cases assigned to them.
 
 Notes are append-only: a correction is a new note that names the one it corrects.
@@ -72,7 +72,7 @@ class ContactParty(enum.StrEnum):
 class ResultCode(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined]
     """An organisation's own result code, or its change to a built-in one (same ``code``): the label,
     whether it is offered, whether it counts as a contact. The built-in set is
-    ``services.notes.DEFAULT_CODES``; an organisation without rows uses it as it is."""
+    ``work.notes.DEFAULT_CODES``; an organisation without rows uses it as it is."""
 
     __tablename__ = "result_codes"
     __table_args__ = (UniqueConstraint("org_id", "code"),)
@@ -229,7 +229,7 @@ class Application(CaseWork, CreatedAtMixin, db.Model):  # type: ignore[name-defi
     paid_on: Mapped[dt.date | None] = mapped_column(Date)
     channel: Mapped[str] = mapped_column(String(64), default="", nullable=False)
     reason: Mapped[str] = mapped_column(String(1000), default="", nullable=False)
-    required_level: Mapped[str] = mapped_column(String(32), nullable=False)  # see services.applications
+    required_level: Mapped[str] = mapped_column(String(32), nullable=False)  # see work.applications
     approval_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("approvals.id"))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     decision_note: Mapped[str] = mapped_column(String(1000), default="", nullable=False)

@@ -5,8 +5,8 @@ download of a case's attachment, and the organisation's result codes.
 
 ``register(bp)`` adds the views and their navigation entries to a console blueprint; endpoints and
 links are built from the blueprint's name. Every id goes through ``tenancy.loaders`` (missing and
-foreign: 404); the lists and the rules are ``services.work_queries``, ``services.applications``,
-``services.attachments`` and ``services.notes``.
+foreign: 404); the lists and the rules are ``work.queries``, ``work.applications``,
+``work.attachments`` and ``work.notes``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ level, and the organisation's result codes as the settings page shows them.
 
 Who sees what: walls 2 and 3 give the owner the work of every agency on its cases and an agency its
 own people's only; inside the organisation every query joins the case and applies the reader's case
-scope (``tenancy.scopes.case_scope``), so a team lead sees the work on their teams' cases and
+scope (``cases.scopes.case_scope``), so a team lead sees the work on their teams' cases and
 nothing of another team's. Lists are keyset-paged newest first and read their rows, the cases' loan
 numbers and the debtors' names (masked) in one statement, and the people's names in one more.
 

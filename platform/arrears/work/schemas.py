@@ -88,7 +88,7 @@ class ResultCodeInSchema(Schema):
 
 
 class ContactSchema(Schema):
-    """One contact attempt on a case, on any channel (services.workbench.contact_history)."""
+    """One contact attempt on a case, on any channel (work.contacts.contact_history)."""
 
     at = fields.DateTime()
     channel = fields.String()

@@ -30,7 +30,7 @@ from arrears.writeoffs.models import (
 )
 from arrears.writeoffs.writeoffs import ZERO, _owner
 
-# --- recoveries (called by services.repayments) --------------------------------------------------------
+# --- recoveries (called by payments.repayments) --------------------------------------------------------
 
 
 def record_recoveries(owner_id: int, claimed: Sequence[Any], cases: Mapping[int, Any]) -> None:

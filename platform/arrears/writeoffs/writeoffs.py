@@ -12,7 +12,7 @@ write-off with approval, and the ledger (核销台账) with its export.
 * **Proposals** (``writeoffs.propose``): one batch of cases is one approval of kind
   ``writeoff.batch``, decided at the ``review`` stage, then at the ``second`` stage by somebody else
   when the batch's total is above the threshold. The maker never decides; nobody passes both stages.
-* **Registration** (``tasks.writeoffs.register_job``, queued by the approval after its commit):
+* **Registration** (``writeoffs.writeoffs.register_job``, queued by the approval after its commit):
   chunk by chunk, the cases locked, each approved proposal becomes a ledger line with the case's
   balances at that moment (or lapses when the case was paid off or written off meanwhile); the
   case becomes ``written_off``; its placement ends unless the agency keeps it for recovery.
