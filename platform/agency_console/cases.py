@@ -39,9 +39,9 @@ from arrears.kernel.money import as_decimal
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs import teams as team_service
 from arrears.orgs.loaders import get_user_for
-from arrears.orgs.pages import _field_error
 from arrears.payments import queries as repayment_pages
 from arrears.web.current import current_actor
+from arrears.web.forms import show_error
 from arrears.work import queries as work_queries
 
 PAGE = 50
@@ -180,7 +180,7 @@ def pool():
 
 @bp.route("/cases/move", methods=["POST"])
 @permission_required("cases.dispatch")
-def cases_move():
+def cases_move():  # noqa: C901
     """The bulk actions of the lists and the case page: dispatch, transfer or back to the pool."""
     me = current_actor()
     form = MoveForm()
@@ -377,7 +377,7 @@ def placement_extend(placement_id: int):
         try:
             placement_service.request_extension(me, placement, form.ends_on.data, form.reason.data or "")
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(
                 _("Your request was sent to %(owner)s.", owner=_owner_names().get(placement.org_id, "")),
@@ -399,7 +399,7 @@ def placement_recall(placement_id: int):
                 me, placement, form.reason.data or "", case_ids=form.chosen_cases() or None
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(
                 _("Your request was sent to %(owner)s.", owner=_owner_names().get(placement.org_id, "")),

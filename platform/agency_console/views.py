@@ -16,12 +16,11 @@ from arrears.orgs import teams as team_service
 from arrears.orgs import users as user_service
 from arrears.orgs.loaders import get_partnership_for, get_team_for
 from arrears.orgs.models import Team
-from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint, nest
 from arrears.web.current import current_actor
-from arrears.web.forms import RightRequestForm, TeamForm
+from arrears.web.forms import RightRequestForm, TeamForm, show_error
 from arrears.work import pages as work
 
 bp = console_blueprint(
@@ -85,7 +84,7 @@ def request_right(partnership_id: int):
         try:
             approval_service.request_right(me, partnership, form.right.data or "", form.reason.data or "")
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("Your request was sent to %(owner)s.", owner=partnership.owner.name), "success")
             return redirect(url_for("agency_console.approvals.approvals", side="outbox"))
@@ -121,7 +120,7 @@ def team_edit(team_id: int | None = None):
                 member_ids=form.member_ids.data or [],
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The team was saved."), "success")
             return redirect(url_for("agency_console.teams"))

@@ -19,9 +19,8 @@ from agent_workbench.views import _case, _render_case, bp
 from arrears.auth.models import User
 from arrears.cases import cases as case_service
 from arrears.errors import DomainError, NotFound
-from arrears.orgs.pages import _field_error
 from arrears.web.current import current_actor
-from arrears.web.forms import ConfirmForm
+from arrears.web.forms import ConfirmForm, show_error
 from arrears.work import applications
 from arrears.work.loaders import get_application_for
 from arrears.work.models import ApplicationStatus
@@ -82,7 +81,7 @@ def _apply(case_id: int, form_class: Any, name: str, request_: Callable[[User, i
         try:
             made = request_(me, case.id, form)
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             _announce(made)
             return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="applications"))

@@ -33,7 +33,6 @@ from arrears.cases.models import Case
 from arrears.cases.schemas import case_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError, NotFound
-from arrears.orgs.pages import _field_error
 from arrears.payments import queries as repayment_pages
 from arrears.payments import records
 from arrears.reports import desk as workbench
@@ -41,6 +40,7 @@ from arrears.security import masking
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint
 from arrears.web.current import current_actor
+from arrears.web.forms import show_error
 from arrears.work import applications, attachments, calls, contacts, letters, notes
 from arrears.work.models import ApplicationKind, CallResult
 
@@ -357,7 +357,7 @@ def note_add(case_id: int):
                 corrects_id=int(form.corrects_id.data) if (form.corrects_id.data or "").isdigit() else None,
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The note was saved."), "success")
             return redirect(url_for("agent_workbench.case_detail", case_id=case.id, tab="notes"))

@@ -6,9 +6,60 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_app_context
+from flask_babel import get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
 
+import agency_console
+import agent_workbench
+import asset_console
+import field_api
+from arrears import jobs, models
+from arrears.admin import admin_bp
+from arrears.allocation import api as allocation_api
+from arrears.allocation import placements, runs
+from arrears.cases import api as cases_api
+from arrears.cli import init_app as init_cli
+from arrears.commission import api as commission_api
 from arrears.config import load_config
+from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+from arrears.hooks import HOOKS
+from arrears.i18n import select_locale, select_timezone
+from arrears.kernel import hooks, transaction
+from arrears.kernel.jobs import queue
+from arrears.orgs import api as orgs_api
+from arrears.payments import api as payments_api
+from arrears.reports import api as reports_api
+from arrears.security import pii
+from arrears.tenancy import criteria, rls
+from arrears.web import login as web_login
+from arrears.web import web_bp
+from arrears.web.api import api
+from arrears.web.console import ep as console_ep
+from arrears.web.errors import init_app as init_errors
+from arrears.work import api as work_api
+from arrears.work import api_applications, api_files, applications
+from arrears.writeoffs import api as writeoffs_api
+
+# Imported for what importing them registers: every model with the metadata, every job and
+# schedule entry, the kinds of approval, and the routes of /api/v1.
+REGISTERED_ON_IMPORT = (
+    models,
+    jobs,
+    placements,
+    runs,
+    applications,
+    allocation_api,
+    cases_api,
+    commission_api,
+    orgs_api,
+    payments_api,
+    reports_api,
+    work_api,
+    api_applications,
+    api_files,
+    writeoffs_api,
+)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -19,8 +70,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     _configure_logging(app)
     if app.config["TRUSTED_PROXIES"] > 0:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         # Client addresses (login throttling, audit rows) come from X-Forwarded-For, trusting
         # exactly as many hops as there are proxies.
         n = app.config["TRUSTED_PROXIES"]
@@ -39,22 +88,6 @@ def _configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from arrears import (
-        jobs,  # noqa: F401  (every job and schedule entry registered)
-        models,  # noqa: F401  (register every model with the metadata)
-    )
-    from arrears.allocation import placements  # noqa: F401  (register their kinds of approval)
-    from arrears.allocation import runs as allocation  # noqa: F401  (register their kinds of approval)
-    from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
-    from arrears.hooks import HOOKS
-    from arrears.i18n import select_locale, select_timezone
-    from arrears.kernel import hooks, transaction
-    from arrears.kernel.jobs import queue
-    from arrears.security import pii
-    from arrears.tenancy import criteria, rls
-    from arrears.web import login as web_login
-    from arrears.work import applications  # noqa: F401  (register their kinds of approval)
-
     pii.init_app(app)
     db.init_app(app)
     migrate.init_app(
@@ -63,9 +96,6 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     bootstrap.init_app(app)
-    from flask_babel import get_locale
-
-    from arrears.web.console import ep as console_ep
 
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["ep"] = console_ep  # a view of the console at hand (web.console.ep)
@@ -78,34 +108,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def _current_session() -> Any:
-    from flask import has_app_context
-
-    from arrears.extensions import db
-
     if not has_app_context() or not db.session.registry.has():
         return None
     return db.session()
 
 
 def register_blueprints(app: Flask) -> None:
-    import agency_console
-    import agent_workbench
-    import asset_console
-    import field_api
-    from arrears.admin import admin_bp
-    from arrears.allocation import api as _allocation_api  # noqa: F401  (its routes join /api/v1)
-    from arrears.cases import api as _cases_api  # noqa: F401
-    from arrears.commission import api as _commission_api  # noqa: F401
-    from arrears.orgs import api as _orgs_api  # noqa: F401
-    from arrears.payments import api as _payments_api  # noqa: F401
-    from arrears.reports import api as _reports_api  # noqa: F401
-    from arrears.web import web_bp
-    from arrears.web.api import api
-    from arrears.work import api as _work_api  # noqa: F401
-    from arrears.work import api_applications as _applications_api  # noqa: F401
-    from arrears.work import api_files as _work_files_api  # noqa: F401
-    from arrears.writeoffs import api as _writeoffs_api  # noqa: F401
-
     app.register_blueprint(web_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(asset_console.bp, url_prefix="/asset")
@@ -116,12 +124,8 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errors(app: Flask) -> None:
-    from arrears.web.errors import init_app
-
-    init_app(app)
+    init_errors(app)
 
 
 def register_cli(app: Flask) -> None:
-    from arrears.cli import init_app
-
-    init_app(app)
+    init_cli(app)

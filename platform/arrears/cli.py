@@ -7,12 +7,31 @@ import json
 import logging
 import os
 import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from flask_babel import force_locale
+from rq import Worker
+from rq.cron import CronScheduler
 
+from arrears.auth import sessions as auth
+from arrears.auth.models import ApiTokenAudience
+from arrears.cases.cases import CaseFilter
+from arrears.cases.exports import export_cases
+from arrears.cases.imports.batches import import_cases, owner_by_slug
+from arrears.demo.seed import DEFAULT_PASSWORD, seed
 from arrears.errors import DomainError
+from arrears.extensions import db
+from arrears.kernel.jobs import runner
+from arrears.kernel.jobs.queue import redis_connection
+from arrears.kernel.jobs.schedule import SCHEDULE, run_periodic
+from arrears.orgs.orgs import create_organisation
+from arrears.payments import reconcile
+from arrears.security.rotation import rotate_all
+from arrears.tenancy import tenant
 
 
 def _fail(exc: DomainError, as_json: bool) -> None:
@@ -33,7 +52,6 @@ def _fail(exc: DomainError, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print organisations and logins as JSON.")
 def seed_demo(password: str | None, as_json: bool) -> None:
     """Create (or refresh) the demo tenants and their users. Safe to run again."""
-    from arrears.demo.seed import DEFAULT_PASSWORD, seed
 
     try:
         result = seed(password or DEFAULT_PASSWORD)
@@ -61,9 +79,6 @@ tokens = AppGroup("tokens", help="API tokens.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} as JSON.')
 def tokens_create(email: str, days: int | None, name: str, as_json: bool) -> None:
     """Create an API token for a user; the token is printed once."""
-    from arrears.auth import sessions as auth
-    from arrears.auth.models import ApiTokenAudience
-    from arrears.tenancy import tenant
 
     try:
         user = auth.get_user_by_email(email)
@@ -90,11 +105,6 @@ def tokens_create(email: str, days: int | None, name: str, as_json: bool) -> Non
 @click.option("--no-scheduler", is_flag=True, help="Do not run rq's scheduler for delayed jobs and retries.")
 def worker(queues: tuple[str, ...], burst: bool, no_scheduler: bool) -> None:
     """Run an rq worker inside the application (jobs re-enter their tenant)."""
-    from rq import Worker
-
-    from arrears.extensions import db
-    from arrears.kernel.jobs import runner
-    from arrears.kernel.jobs.queue import redis_connection
 
     conn = redis_connection()
     if conn is None:
@@ -119,10 +129,6 @@ def _dispose_engine(app: Flask, db) -> None:
 @click.command("cron")
 def cron() -> None:
     """Run rq's cron scheduler for the periodic jobs (declared on their jobs: ``@job(periodic=...)``)."""
-    from rq.cron import CronScheduler
-
-    from arrears.kernel.jobs.queue import redis_connection
-    from arrears.kernel.jobs.schedule import SCHEDULE, run_periodic
 
     conn = redis_connection()
     if conn is None:
@@ -152,7 +158,6 @@ def create_tenant(
     kind: str, slug: str, name: str, admin_email: str, admin_name: str, admin_password: str
 ) -> None:
     """Create an organisation with its first administrator (for a real installation)."""
-    from arrears.orgs.orgs import create_organisation
 
     try:
         org = create_organisation(
@@ -184,11 +189,6 @@ cases = AppGroup("cases", help="Case files: import and export.")
 def cases_import(org_slug: str, file: str, mapping: str, dry_run: bool, as_json: bool) -> None:
     """Import a case file (.xlsx or .csv). Exits 0 when the file was processed, even with rejected
     rows; 2 when it could not be read."""
-    from pathlib import Path
-
-    from flask_babel import force_locale
-
-    from arrears.cases.imports.batches import import_cases, owner_by_slug
 
     try:
         org = owner_by_slug(org_slug)
@@ -255,12 +255,6 @@ def cases_export(
     out: str,
 ) -> None:
     """Export an owner's cases to .xlsx or .csv (streamed; masked unless --unmask; audited)."""
-    from decimal import Decimal, InvalidOperation
-
-    from arrears.cases.cases import CaseFilter
-    from arrears.cases.exports import export_cases
-    from arrears.cases.imports.batches import owner_by_slug
-    from arrears.tenancy import tenant
 
     try:
         org = owner_by_slug(org_slug)
@@ -291,15 +285,9 @@ def cases_export(
 repayments = AppGroup("repayments", help="Repayments: the lender's statements (reconcile, import).")
 
 
-def _statement_command(
+def _statement_command(  # noqa: C901
     org_slug: str, file: str, as_json: bool, xlsx: str | None, *, reconciling: bool
 ) -> None:
-    from pathlib import Path
-
-    from flask_babel import force_locale
-
-    from arrears.cases.imports.batches import owner_by_slug
-    from arrears.payments import reconcile
 
     try:
         org = owner_by_slug(org_slug)
@@ -385,7 +373,6 @@ pii = AppGroup("pii", help="Personal data keys.")
 def pii_rotate() -> None:
     """Re-encrypt every personal data value with the newest key of PII_KEYS (run after putting a
     new key first; afterwards the old key can be removed)."""
-    from arrears.security.rotation import rotate_all
 
     counts = rotate_all()
     click.echo(json.dumps(counts))

@@ -26,6 +26,7 @@ from arrears.cases.schemas import case_view, debtor_view
 from arrears.cases.scopes import case_scope
 from arrears.errors import DomainError
 from arrears.extensions import db
+from arrears.integrations.storage import get_storage
 from arrears.kernel import exports
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs.loaders import get_job_for
@@ -216,7 +217,6 @@ def case_edit(case_id: int):
 @bp.route("/exports/<job_id>/download")
 @permission_required("cases.export")
 def export_download(job_id: str):
-    from arrears.integrations.storage import get_storage
 
     job = get_job_for(current_actor(), job_id)
     result = job.result or {}

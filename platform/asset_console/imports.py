@@ -8,6 +8,7 @@ import io
 import json
 from typing import Any
 
+import xlsxwriter
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -67,7 +68,7 @@ def _table(batch: ImportBatch) -> Any:
 
 @bp.route("/imports/<int:batch_id>/mapping", methods=["GET", "POST"])
 @permission_required("cases.import")
-def import_mapping(batch_id: int):
+def import_mapping(batch_id: int):  # noqa: C901
     me = current_actor()
     batch = get_import_batch_for(me, batch_id)
     try:
@@ -144,7 +145,6 @@ def import_detail(batch_id: int):
 @bp.route("/imports/<int:batch_id>/errors.xlsx")
 @permission_required("cases.import")
 def import_errors(batch_id: int):
-    import xlsxwriter
 
     me = current_actor()
     batch = get_import_batch_for(me, batch_id)

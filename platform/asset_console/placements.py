@@ -35,9 +35,8 @@ from arrears.extensions import db
 from arrears.orgs import approvals as approval_service
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs.models import ApprovalStatus
-from arrears.orgs.pages import _field_error
 from arrears.web.current import current_actor
-from arrears.web.forms import CaseFilterForm
+from arrears.web.forms import CaseFilterForm, show_error
 from asset_console.cases import _filter
 from asset_console.views import bp
 
@@ -310,7 +309,7 @@ def placement_recall(placement_id: int):
             ids = _ids(request.form.getlist("case_ids"))
             count = placement_service.recall_cases(me, ids, form.reason.data or "", placement=placement)
     except DomainError as exc:
-        _field_error(form, exc)
+        show_error(form, exc)
         return _placement_page(placement, recall=form)
     flash(
         ngettext(
@@ -340,7 +339,7 @@ def placement_extend(placement_id: int):
             me, placement, form.ends_on.data, form.reason.data or ""
         )
     except DomainError as exc:
-        _field_error(form, exc)
+        show_error(form, exc)
         return _placement_page(placement, extend=form)
     flash(_("The extension was sent for approval (request %(id)d).", id=approval.id), "success")
     return redirect(url_for("asset_console.placement_detail", placement_id=placement.id))

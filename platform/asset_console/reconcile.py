@@ -5,6 +5,7 @@ statement source the daily reconciliation reads. The rules are ``payments.reconc
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -195,7 +196,6 @@ def reconciliation_xlsx(job_id: str):
             data = path.read_bytes()
     except StorageNotFound:
         abort(404)
-    import io
 
     name = str((job.result or {}).get("file") or "statement").rsplit(".", 1)[0]
     return send_file(

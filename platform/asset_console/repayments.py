@@ -26,7 +26,6 @@ from arrears.auth.principal import permission_required
 from arrears.cases.exports import INLINE_MAX
 from arrears.cases.loaders import get_case_for
 from arrears.errors import DomainError, NotFound
-from arrears.orgs.pages import _field_error
 from arrears.payments import collector_reports, pages
 from arrears.payments import queries as repayment_pages
 from arrears.payments import repayments as repayment_service
@@ -34,6 +33,7 @@ from arrears.payments.loaders import get_repayment_for
 from arrears.payments.models import Repayment
 from arrears.web.console import NavItem, nest
 from arrears.web.current import current_actor
+from arrears.web.forms import show_error
 from arrears.work import applications as application_service
 from arrears.work.models import ApplicationStatus
 from asset_console.cases import _case_page
@@ -282,7 +282,7 @@ def repayment_order():
                     me, [getattr(form, name).data or "" for name in pages.ORDER_FIELDS]
                 )
             except DomainError as exc:
-                _field_error(form, exc)
+                show_error(form, exc)
             else:
                 flash(
                     _(

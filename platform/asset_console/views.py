@@ -13,12 +13,11 @@ from arrears.orgs import pages as orgadmin
 from arrears.orgs import partnerships as partnership_service
 from arrears.orgs.loaders import get_partnership_for
 from arrears.orgs.models import PartnershipStatus
-from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy.models import OrgKind
 from arrears.web.console import NavItem, console_blueprint, nest
 from arrears.web.current import current_actor
-from arrears.web.forms import PartnershipForm
+from arrears.web.forms import PartnershipForm, show_error
 from arrears.work import pages as work
 
 bp = console_blueprint(
@@ -88,7 +87,7 @@ def partnership_new():
                 note=form.note.data or "",
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The partnership was created."), "success")
             return redirect(url_for("asset_console.partnerships"))
@@ -117,7 +116,7 @@ def partnership_edit(partnership_id: int):
                 note=form.note.data or "",
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The partnership was saved."), "success")
             return redirect(url_for("asset_console.partnerships"))

@@ -21,10 +21,9 @@ from wtforms.validators import Length, Optional
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
 from arrears.kernel.money import format_amount
-from arrears.orgs.pages import _field_error
 from arrears.web.console import NavItem
 from arrears.web.current import current_actor
-from arrears.web.forms import ConfirmForm
+from arrears.web.forms import ConfirmForm, show_error
 from arrears.work import applications as application_service
 from arrears.work import letters as letter_service
 from arrears.work.loaders import get_letter_template_for
@@ -94,7 +93,7 @@ def _template_page(form: LetterTemplateForm, template: LetterTemplate | None) ->
                 flash(_("The letter template was saved."), "success")
                 return redirect(url_for("asset_console.letter_template_edit", template_id=template.id))
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
     return render_template(
         "asset_console/letter_template_form.html",
         form=form,
@@ -171,7 +170,7 @@ def application_limits():
                 },
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The thresholds were saved."), "success")
             return redirect(url_for("asset_console.application_limits"))

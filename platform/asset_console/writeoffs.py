@@ -27,8 +27,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from arrears.auth.models import User
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError, NotFound
-from arrears.orgs.pages import _field_error
 from arrears.web.current import current_actor, page_number
+from arrears.web.forms import show_error
 from arrears.writeoffs import ledger as writeoff_ledger
 from arrears.writeoffs import proposals
 from arrears.writeoffs import writeoffs as service
@@ -178,7 +178,7 @@ def writeoffs_propose() -> Any:
     except NotFound:
         raise
     except DomainError as exc:
-        _field_error(form, exc)
+        show_error(form, exc)
         return _candidates_page(form, exc.status)
     flash(
         _(
@@ -291,7 +291,7 @@ def writeoff_reversal(write_off_id: int) -> Any:
     except NotFound:
         raise
     except DomainError as exc:
-        _field_error(form, exc)
+        show_error(form, exc)
         return _detail_page(write_off_id, form, exc.status)
     flash(_("The reversal was asked for; it waits for approval."), "success")
     return redirect(url_for("asset_console.approvals.approval_detail", approval_id=approval.id))
@@ -312,7 +312,7 @@ def writeoffs_rules() -> Any:
             try:
                 service.set_threshold(me, form.threshold.data or "")
             except DomainError as exc:
-                _field_error(form, exc)
+                show_error(form, exc)
                 status = exc.status
             else:
                 flash(_("The threshold was saved."), "success")
@@ -367,7 +367,7 @@ def _rule_form(rule: WriteOffRule | None) -> Any:
             except NotFound:
                 raise
             except DomainError as exc:
-                _field_error(form, exc)
+                show_error(form, exc)
                 status = exc.status
             else:
                 flash(_("The rule was saved."), "success")

@@ -51,7 +51,13 @@ def test_the_registry_knows_every_job_and_schedule_entry(app: object) -> None:
 
 def test_one_helper_of_each_kind() -> None:
     """The business clock, the signed-in user and the dialect check are each defined once."""
-    for pattern in (r"def _zone\(", r"def _me\(", r"def _postgres\(", r"ZoneInfo\(current_app"):
+    for pattern in (
+        r"def _zone\(",
+        r"def _me\(",
+        r"def _postgres\(",
+        r"ZoneInfo\(current_app",
+        r"def (_field_error|show_error)\(",
+    ):
         found = [
             str(path.relative_to(PLATFORM))
             for path in PLATFORM.rglob("*.py")
@@ -79,3 +85,54 @@ def test_every_domain_says_what_it_owns() -> None:
         doc = ast.get_docstring(ast.parse((PLATFORM / "arrears" / domain / "__init__.py").read_text())) or ""
         for heading in ("Public:", "Hooks:", "Jobs:"):
             assert heading in doc, (domain, heading)
+
+
+# The functions older than the rule (ruff's C901 and PLR0915, selected in pyproject.toml) that are
+# still too complex or too long carry a noqa. The list only shrinks: a new function is split instead.
+TOO_COMPLEX_ALLOWED = frozenset(
+    {
+        "agency_console/cases.py:cases_move",
+        "arrears/allocation/pages.py:rules_from_form",
+        "arrears/allocation/pages.py:describe_rule",
+        "arrears/allocation/pages.py:_strategy_post",
+        "arrears/allocation/pages.py:run_new",
+        "arrears/allocation/rules.py:parse_rules",
+        "arrears/allocation/rules.py:dump_rules",
+        "arrears/allocation/rules.py:describe_changes",
+        "arrears/cases/cases.py:filtered",
+        "arrears/cases/cases.py:_decode",
+        "arrears/cases/exports.py:export_cases",
+        "arrears/cases/imports/engine.py:pipeline",
+        "arrears/cases/imports/normalize.py:amount",
+        "arrears/cli.py:_statement_command",
+        "arrears/commission/commission.py:version_input",
+        "arrears/demo/seed.py:seed",
+        "arrears/demo/work.py:_history",
+        "arrears/orgs/roles.py:save_role",
+        "arrears/payments/checks.py:check_event",
+        "arrears/payments/repayments.py:record",
+        "arrears/payments/statement_columns.py:parse_amount",
+        "arrears/payments/statement_columns.py:parse_paid_at",
+        "arrears/work/notes.py:add_note",
+        "asset_console/imports.py:import_mapping",
+    }
+)
+
+
+def test_complex_functions_only_get_fewer() -> None:
+    marked = set()
+    for path in PLATFORM.rglob("*.py"):
+        for line in path.read_text().splitlines():
+            match = re.match(r"\s*(?:async )?def (\w+)\(.*# noqa: [^#]*\b(C901|PLR0915)", line)
+            if match:
+                marked.add(f"{path.relative_to(PLATFORM)}:{match.group(1)}")
+    assert marked - TOO_COMPLEX_ALLOWED == set()
+    assert len(marked) <= len(TOO_COMPLEX_ALLOWED)
+
+
+def test_imports_inside_functions_say_why() -> None:
+    """PLC0415 keeps imports at the top; the rare lazy import says why on its line."""
+    for path in PLATFORM.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "noqa: PLC0415" in line:
+                assert re.search(r"noqa: PLC0415\s+\(.+\)", line), f"{path}:{number}"

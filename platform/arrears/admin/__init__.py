@@ -19,12 +19,11 @@ from arrears.orgs import orgs as org_service
 from arrears.orgs import pages as orgadmin
 from arrears.orgs.loaders import get_organisation_for_operator
 from arrears.orgs.models import Partnership
-from arrears.orgs.pages import _field_error
 from arrears.reports import home as dashboard
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import Organisation, OrgKind, OrgStatus
 from arrears.web.console import NavItem, console_blueprint, nest
-from arrears.web.forms import AuditFilterForm, ConfirmForm, OrganisationForm
+from arrears.web.forms import AuditFilterForm, ConfirmForm, OrganisationForm, show_error
 
 admin_bp = console_blueprint(
     "admin",
@@ -75,7 +74,7 @@ def organisation_new():
                 admin_password=form.admin_password.data or "",
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The tenant %(name)s was created.", name=org.name), "success")
             return redirect(url_for("admin.organisation_detail", org_id=org.id))

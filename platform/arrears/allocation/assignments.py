@@ -18,6 +18,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import BigInteger, delete, func, insert, literal, select, update
 
+from arrears.allocation import runs as allocation
 from arrears.allocation.models import (
     AllocationLevel,
     AllocationResult,
@@ -27,6 +28,7 @@ from arrears.allocation.models import (
     ResultStatus,
     RunStatus,
 )
+from arrears.allocation.runs import collector_targets
 from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.holders import hold
@@ -54,7 +56,6 @@ MAX_BATCH = 10_000
 def collectors(actor: User) -> list[User]:
     """The people ``actor`` may give cases to: every active collector of the organisation, or for a
     team lead the members of their teams."""
-    from arrears.allocation.runs import collector_targets
 
     people = list(collector_targets(actor.org).values())
     if not sees_everything(actor):
@@ -203,7 +204,6 @@ def dispatch(actor: User, case_ids: list[int], to_user_id: int) -> Dispatched:
     the organisation asks for dispatches to be approved. The cases must be in the actor's scope and in
     the pool (a case a collector holds is transferred instead); the collector's cap holds; a team lead
     dispatches to their teams' members only. One transaction: nothing is written if anything fails."""
-    from arrears.allocation import runs as allocation
 
     require(actor, "cases.dispatch")
     target = _target(actor, to_user_id)

@@ -22,6 +22,7 @@ from arrears.allocation.models import (
     ResultStatus,
     RunStatus,
 )
+from arrears.allocation.runs import agency_targets, collector_targets
 from arrears.auth.models import User
 from arrears.cases.models import Case
 from arrears.extensions import db
@@ -40,7 +41,6 @@ class TargetChoice:
 def targets_for(actor: User, level: AllocationLevel, on: dt.date | None = None) -> list[TargetChoice]:
     """Who a run of ``level`` may allocate to now: for a placement, the agencies with a partnership in
     force on ``on`` (default: the business date); for a dispatch, the active collectors."""
-    from arrears.allocation.runs import agency_targets, collector_targets
 
     org = actor.org
     if level == AllocationLevel.PLACEMENT:

@@ -25,6 +25,9 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    and_,
+    false,
+    or_,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -125,7 +128,6 @@ class PlacementCase(SharedTenantScoped, db.Model):  # type: ignore[name-defined]
 
     @classmethod
     def __tenant_filter__(cls, org_id: int | None) -> Any:
-        from sqlalchemy import and_, false, or_
 
         if org_id is None:
             return false()

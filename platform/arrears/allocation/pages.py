@@ -54,10 +54,9 @@ from arrears.kernel.clock import business_date
 from arrears.kernel.jobs.queue import is_eager
 from arrears.kernel.money import as_decimal
 from arrears.orgs.loaders import get_job_for
-from arrears.orgs.pages import _field_error
 from arrears.web.console import NavItem, add_nav, ep, has_view, nest
 from arrears.web.current import current_actor
-from arrears.web.forms import ConfirmForm
+from arrears.web.forms import ConfirmForm, show_error
 
 # --- labels (the stored values are stable codes; the pages translate them) -------------------------------
 
@@ -211,7 +210,7 @@ def _split(raw: str) -> list[str]:
     return [v.strip() for v in raw.replace("，", ",").split(",") if v.strip()]
 
 
-def rules_from_form(form: MultiDict[str, str]) -> list[dict[str, Any]]:
+def rules_from_form(form: MultiDict[str, str]) -> list[dict[str, Any]]:  # noqa: C901
     """The rules as submitted (``r-<index>-<field>``), in index order, in the stored JSON shape (values
     still as typed: the parser checks them and names each problem's place)."""
     indexes = sorted({int(m.group(1)) for key in form for m in [_RULE_FIELD.match(key)] if m})
@@ -291,7 +290,7 @@ def _rule_problems(exc: DomainError) -> dict[str, str]:
     return out
 
 
-def describe_rule(rule: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+def describe_rule(rule: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:  # noqa: C901
     """One stored rule in words: which cases, how they are spread, to whom."""
     f = rule.get("filter") or {}
 
@@ -501,7 +500,7 @@ def _editor(
     )
 
 
-def _strategy_post(
+def _strategy_post(  # noqa: C901
     form: StrategyForm, level: AllocationLevel, strategy: AllocationStrategy | None
 ) -> tuple[Any, list[dict[str, Any]], dict[str, str]]:
     """Handle a POST of the strategy form: editing moves (add, remove, up, down) re-show the form;
@@ -552,10 +551,10 @@ def _strategy_post(
         if exc.field == "rules":
             flash(_("The rules are not valid: see the marked fields."), "danger")
             return None, shown, _rule_problems(exc)
-        _field_error(form, exc)
+        show_error(form, exc)
         return None, shown, {}
     except DomainError as exc:
-        _field_error(form, exc)
+        show_error(form, exc)
         return None, shown, {}
     if saved.version == version_before:
         flash(_("Nothing changed: no new version."), "info")
@@ -660,7 +659,7 @@ def _run_form(form: RunForm, level: AllocationLevel) -> None:
 
 @pages.route("/allocation/runs/new", methods=["GET", "POST"])
 @_allocator_required
-def run_new():
+def run_new():  # noqa: C901
     me = current_actor()
     level = _level_arg(request.values.get("level"))
     today = business_date(me.org)
@@ -739,7 +738,7 @@ def run_new():
                     form.strategy_id.errors = [*list(form.strategy_id.errors), str(exc.message)]
                     flash(str(exc.message), "danger")
                 else:
-                    _field_error(form, exc)
+                    show_error(form, exc)
             else:
                 flash(_("The preview is ready: nothing has changed yet."), "success")
                 return redirect(url_for(ep("run_detail"), run_id=run.id))

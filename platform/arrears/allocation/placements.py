@@ -1,7 +1,7 @@
 """Placements (委外) after they start: listings, recall (退案) by hand or in bulk, the end at the end
 date (a scheduled job), extension (延期) and early recall asked for through approvals.
 
-Ending a case's placement, whatever the cause, is one set-based step (``_release``): the case's
+Ending a case's placement, whatever the cause, is one set-based step (``release``): the case's
 holder columns are cleared (the agency and its collectors lose it in the same transaction, walls 2
 and 3 follow ``cases.agency_org_id``), the previous holders are remembered for the next allocation
 (keep or exclude them), the placement rows are closed with the reason, the agency's assignment log
@@ -36,7 +36,7 @@ from arrears.kernel.clock import business_date
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals
 from arrears.orgs.models import Approval
-from arrears.tenancy import cross_tenant
+from arrears.tenancy import cross_tenant, current_org_id
 from arrears.tenancy.models import Organisation, OrgKind
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -138,7 +138,7 @@ def holders(cases: list[Case]) -> dict[int, dict[str, Any]]:
 # --- ending a placement, for one case or many --------------------------------------------------------------
 
 
-def _release(
+def release(
     owner_id: int,
     rows: Any,
     *,
@@ -148,7 +148,8 @@ def _release(
     now: dt.datetime,
 ) -> int:
     """End the placement of the active ``placement_cases`` rows selected by ``rows`` (a condition on
-    PlacementCase). Set-based (four statements whatever the number of cases); returns how many
+    PlacementCase): recall, the end date, and the domains above (a loan paid off, written off).
+    Set-based (four statements whatever the number of cases); returns how many
     cases were released."""
     active = and_(PlacementCase.org_id == owner_id, PlacementCase.status == PlacementCaseStatus.ACTIVE, rows)
     released = select(PlacementCase.case_id).where(active)
@@ -265,7 +266,7 @@ def recall_cases(actor: User, case_ids: list[int], reason: str, *, placement: Pl
         rows = and_(rows, PlacementCase.placement_id == placement.id)
     with transaction():
         now = utcnow()
-        count = _release(
+        count = release(
             actor.org_id,
             rows,
             status=PlacementCaseStatus.RECALLED,
@@ -294,7 +295,7 @@ def recall_placement(actor: User, placement: Placement, reason: str) -> int:
     with transaction():
         if placement.status != PlacementStatus.ACTIVE:
             raise Conflict(_("This placement is not active."))
-        count = _release(
+        count = release(
             actor.org_id,
             PlacementCase.placement_id == placement.id,
             status=PlacementCaseStatus.RECALLED,
@@ -311,7 +312,6 @@ def recall_placement(actor: User, placement: Placement, reason: str) -> int:
 def end_due(on: dt.date | None = None) -> dict[str, int]:
     """The scheduled job (per tenant): placements of the current owner whose end date has passed end,
     and their cases come back. Run hourly; a placement ends after its last day."""
-    from arrears.tenancy import current_org_id
 
     org = db.session.get(Organisation, current_org_id() or 0)
     if org is None or org.kind != OrgKind.ASSET_OWNER:
@@ -329,7 +329,7 @@ def end_due(on: dt.date | None = None) -> dict[str, int]:
         )
         if not due:
             return {"placements": 0, "cases": 0}
-        count = _release(
+        count = release(
             org.id,
             and_(PlacementCase.placement_id.in_(due), PlacementCase.ends_on < today),
             status=PlacementCaseStatus.ENDED,
@@ -438,7 +438,7 @@ def _early_recall(approval: Approval, decider: User) -> None:
     if ids:
         rows = and_(rows, PlacementCase.case_id.in_(ids))
     reason = approval.reason or "early recall"
-    count = _release(
+    count = release(
         decider.org_id, rows, status=PlacementCaseStatus.RECALLED, reason=reason, actor=decider, now=utcnow()
     )
     audit.record(

@@ -114,7 +114,7 @@ def _strings(value: Any, where: str, problems: list[tuple[str, str]]) -> frozens
     return frozenset(str(v).strip() for v in value if str(v).strip())
 
 
-def parse_rules(raw: Any, target_keys: set[str] | None = None) -> list[Rule]:
+def parse_rules(raw: Any, target_keys: set[str] | None = None) -> list[Rule]:  # noqa: C901, PLR0915
     """The rules of a stored or submitted strategy; ``RulesInvalid`` lists every problem. With
     ``target_keys``, rules may name only those targets (a run checks its strategy against its targets)."""
     problems: list[tuple[str, str]] = []
@@ -183,7 +183,7 @@ def parse_rules(raw: Any, target_keys: set[str] | None = None) -> list[Rule]:
     return rules
 
 
-def dump_rules(rules: list[Rule]) -> list[dict[str, Any]]:
+def dump_rules(rules: list[Rule]) -> list[dict[str, Any]]:  # noqa: C901
     """The stored (JSON) form: canonical, so that equal strategies compare equal."""
     out = []
     for rule in rules:
@@ -209,7 +209,7 @@ def dump_rules(rules: list[Rule]) -> list[dict[str, Any]]:
     return out
 
 
-def describe_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:
+def describe_changes(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[str]:  # noqa: C901
     """What changed from one version to the next, one readable line per change (English, stable:
     the console shows them as recorded)."""
     lines: list[str] = []

@@ -76,6 +76,7 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.clock import business_date
 from arrears.kernel.db import insert_rows
+from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
@@ -519,7 +520,6 @@ def discard(actor: User, run: AllocationRun) -> None:
 
 def start_apply(actor: User, run: AllocationRun) -> str:
     """Claim the run for applying and queue the job; a second claim is refused."""
-    from arrears.kernel.jobs.queue import enqueue
 
     _require_level(actor, run.level)
     with transaction():

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
 
+from arrears.auth.permissions import ROLE_TEMPLATES
 from arrears.columns import BigId, CreatedAtMixin, UTCDateTime, enum_type
 from arrears.extensions import db
 from arrears.tenancy.models import Organisation, TenantScoped
@@ -55,8 +56,6 @@ class Role(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-defined
     @property
     def display_name(self) -> str:
         if self.template_key:
-            from arrears.auth.permissions import ROLE_TEMPLATES
-
             template = ROLE_TEMPLATES.get(self.template_key)
             if template is not None:
                 return str(template.name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -24,13 +25,18 @@ from sqlalchemy import Select, Text, cast, or_, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from arrears.auth.models import User
+from arrears.auth.principal import require
+from arrears.cases.imports import normalize
 from arrears.cases.models import Case, CaseEvent, CaseStatus, Debtor
 from arrears.cases.scopes import assigned, assigned_to, in_teams, unassigned
-from arrears.errors import ValidationFailed
+from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
+from arrears.integrations.storage import StorageNotFound, get_storage, tenant_key
 from arrears.kernel import audit
 from arrears.kernel.clock import business_date
+from arrears.kernel.transaction import transaction
 from arrears.orgs.models import Partnership, PartnershipStatus
+from arrears.security import masking
 from arrears.security.pii import keyring
 from arrears.tenancy.models import Organisation, OrgKind
 
@@ -116,7 +122,7 @@ class CaseFilter:
 HOLDINGS = ("unplaced", "placed", "inhouse", "unassigned", "assigned")
 
 
-def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
+def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:  # noqa: C901
     today = business_date(org)
     stmt = select(Case)
     if f.q:  # only a search needs the debtor's columns in the WHERE clause
@@ -180,7 +186,6 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:
 def search_condition(q: str, *, loan_prefix: bool = False) -> Any:
     """Exact ID number or mobile (through the blind index), exact loan number (or, with
     ``loan_prefix``, its start), or part of the name."""
-    from arrears.cases.imports import normalize
 
     text = normalize.text(q)
     conditions = [Case.loan_no == text, Debtor.name.like(f"%{text}%")]
@@ -205,7 +210,7 @@ def _bad_cursor() -> ValidationFailed:
     return ValidationFailed(_("The cursor is not valid; start again without it."), field="cursor")
 
 
-def _decode(cursor: str, sort: Sort) -> tuple[Any, int]:
+def _decode(cursor: str, sort: Sort) -> tuple[Any, int]:  # noqa: C901
     """The cursor's ``(value, id)``, the value parsed as the sort column's type."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -414,7 +419,6 @@ def search_debtors(q: str, limit: int = 50) -> list[Debtor]:
 
 
 def contacts_view(debtor: Debtor, *, unmasked: bool) -> list[dict[str, Any]]:
-    from arrears.security import masking
 
     return [
         {
@@ -430,8 +434,6 @@ def contacts_view(debtor: Debtor, *, unmasked: bool) -> list[dict[str, Any]]:
 
 def edit_case(actor: User, case: Case, *, status: str, priority: int, tags: list[str]) -> Case:
     """A console edit: every change is recorded in the case's history and the operation log."""
-    from arrears.auth.principal import require
-    from arrears.kernel.transaction import transaction
 
     require(actor, "cases.import")
     try:
@@ -469,11 +471,6 @@ _IMAGE_TYPES = {b"\xff\xd8\xff": ("jpg", "image/jpeg"), b"\x89PNG\r\n\x1a\n": ("
 
 def set_face_image(actor: User, debtor: Debtor, data: bytes) -> Debtor:
     """Store the debtor's face image (JPEG or PNG) through the storage layer; the key is encrypted."""
-    import hashlib
-
-    from arrears.auth.principal import require
-    from arrears.integrations.storage import get_storage, tenant_key
-    from arrears.kernel.transaction import transaction
 
     require(actor, "cases.import")
     if len(data) > FACE_MAX_BYTES:
@@ -491,10 +488,6 @@ def set_face_image(actor: User, debtor: Debtor, data: bytes) -> Debtor:
 
 def face_image(actor: User, debtor: Debtor) -> tuple[bytes, str]:
     """The face image, for users who may see personal data in clear; every view is audited."""
-    from arrears.auth.principal import require
-    from arrears.errors import NotFound
-    from arrears.integrations.storage import StorageNotFound, get_storage
-    from arrears.kernel.transaction import transaction
 
     require(actor, "pii.unmask")
     if not debtor.face_image_key:

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
 
+import xlsxwriter
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
 
 from arrears.auth.models import User
 from arrears.auth.principal import require, started_by
-from arrears.cases.cases import CaseFilter, bucket, page
+from arrears.cases.cases import CaseFilter, bucket, filtered, page
 from arrears.cases.models import Case
 from arrears.cases.schemas import debtor_view
 from arrears.extensions import db
@@ -91,7 +93,7 @@ def _row(case: Case, today: Any, unmasked: bool) -> list[Any]:
     ]
 
 
-def export_cases(
+def export_cases(  # noqa: C901
     actor: User | None,
     org: Organisation,
     f: CaseFilter,
@@ -108,8 +110,6 @@ def export_cases(
     headers = [str(label) for _, label in COLUMNS]
     count = 0
     if fmt == "xlsx":
-        import xlsxwriter
-
         workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False})
         sheet = workbook.add_worksheet("cases")
         date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
@@ -162,9 +162,6 @@ INLINE_MAX = 5000  # larger exports run as a job with a progress bar
 
 
 def count_cases(org: Organisation, f: CaseFilter) -> int:
-    from sqlalchemy import func, select
-
-    from arrears.cases.cases import filtered
 
     return int(db.session.scalar(select(func.count()).select_from(filtered(org, f).subquery())) or 0)
 

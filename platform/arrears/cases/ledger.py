@@ -23,7 +23,7 @@ from arrears.cases.models import Case, Posting, PostingKind
 from arrears.columns import utcnow
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
-from arrears.kernel.db import among
+from arrears.kernel.db import among, insert_rows
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import Organisation
 
@@ -171,7 +171,6 @@ def write(rows: list[dict[str, Any]]) -> None:
     """Append postings (COPY through a staging table on PostgreSQL: ``bulk.insert_rows``)."""
     if not rows:
         return
-    from arrears.kernel.db import insert_rows
 
     insert_rows(
         Posting.__table__,

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from arrears.auth.models import User
 from arrears.cases.models import Case, Debtor, ImportBatch
+from arrears.cases.scopes import case_scope
 from arrears.errors import NotFound
 from arrears.tenancy.loaders import one
 from arrears.tenancy.models import OrgKind
@@ -18,7 +19,6 @@ from arrears.tenancy.models import OrgKind
 def get_case_for(actor: User, case_id: Any) -> Case:
     """A case the actor may see: the owner's own; an agency's while placed with it; inside the
     organisation, narrowed to one's team or one's own cases (``cases.scopes``)."""
-    from arrears.cases.scopes import case_scope
 
     return one(Case, actor, case_id, case_scope(actor))
 
@@ -35,6 +35,5 @@ def get_import_batch_for(actor: User, batch_id: Any) -> ImportBatch:
 
 def in_case_scope(actor: User, case_id_column: Any) -> Any:
     """Work on a case is visible while the case is: its ``case_id`` within the actor's case scope."""
-    from arrears.cases.scopes import case_scope
 
     return case_id_column.in_(select(Case.id).where(case_scope(actor)))

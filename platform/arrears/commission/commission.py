@@ -57,6 +57,7 @@ from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from arrears.extensions import db
 from arrears.kernel import audit, clock
 from arrears.kernel.db import is_postgres
+from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import parse_amount
@@ -147,7 +148,7 @@ def _rate(value: Any, field_name: str) -> Decimal:
     return rate.quantize(RATE_PLACES)
 
 
-def version_input(raw: Mapping[str, Any]) -> VersionInput:
+def version_input(raw: Mapping[str, Any]) -> VersionInput:  # noqa: C901
     """A version from primitives (a form, a JSON body): every error names its field."""
     try:
         effective = raw.get("effective_from")
@@ -768,7 +769,6 @@ def queue_settlement(actor: User, period: str) -> str:
     start, _end = period_bounds(period)
     if start > utcnow():
         raise ValidationFailed(_("This period has not started yet."), field="period")
-    from arrears.kernel.jobs.queue import enqueue
 
     with transaction():
         record_ = enqueue(

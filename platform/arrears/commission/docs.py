@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
+import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from reportlab.lib import colors
@@ -241,7 +242,6 @@ class _Book:
     """An xlsxwriter workbook with the formats every sheet here uses."""
 
     def __init__(self, out: IO[bytes]) -> None:
-        import xlsxwriter
 
         self.workbook = xlsxwriter.Workbook(out, {"in_memory": False})
         self.money = self.workbook.add_format({"num_format": "#,##0.00"})

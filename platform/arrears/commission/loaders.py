@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from arrears.auth.models import User
+from arrears.commission.models import CommissionContract, CommissionStatement
 from arrears.tenancy.loaders import one
 
 
 def get_commission_contract_for(actor: User, contract_id: Any) -> Any:
     """A commission contract the organisation pays (owner: agencies' and incentive; agency: its
     incentive contract) or is paid under (an agency: its own contract with the owner)."""
-    from arrears.commission.models import CommissionContract
 
     return one(
         CommissionContract,
@@ -25,7 +25,6 @@ def get_commission_contract_for(actor: User, contract_id: Any) -> Any:
 def get_commission_statement_for(actor: User, statement_id: Any) -> Any:
     """A statement the organisation pays or, an agency, is paid by; a collector's incentive
     statement only within its employer."""
-    from arrears.commission.models import CommissionStatement
 
     return one(
         CommissionStatement,

@@ -10,6 +10,7 @@ from typing import Any
 
 from arrears.cases.imports.engine import rows_table, run_table
 from arrears.cases.imports.normalize import _CHECK, _WEIGHTS
+from arrears.extensions import db
 from arrears.tenancy.models import Organisation
 
 SURNAMES = (
@@ -101,7 +102,6 @@ def items(prefix: str, count: int, seed: int, as_of: dt.date) -> list[dict[str, 
 
 def seed_cases(org: Organisation, prefix: str, count: int, seed: int) -> dict[str, int]:
     """Upsert the demo cases (call inside the owner's tenant; commits)."""
-    from arrears.extensions import db
 
     as_of = dt.date(2026, 11, 1)
     report = run_table(org.id, rows_table(items(prefix, count, seed, as_of)), "demo", dry_run=False)

@@ -16,9 +16,13 @@ from sqlalchemy import select
 
 from arrears.auth.models import User
 from arrears.cases.models import Case, CaseStatus
+from arrears.commission import commission
+from arrears.commission import statements as commission_statements
 from arrears.commission.models import CommissionContract, CommissionStatement
 from arrears.extensions import db
 from arrears.kernel import clock
+from arrears.kernel.transaction import transaction
+from arrears.payments import repayments
 from arrears.payments.models import Repayment, RepaymentSource
 from arrears.tenancy import tenant
 from arrears.tenancy.models import Organisation
@@ -41,10 +45,6 @@ def placed_since(today: dt.date) -> dt.date:
 
 
 def seed_commission(by_slug: dict[str, Organisation]) -> None:
-    from arrears.commission import commission
-    from arrears.commission import statements as commission_statements
-    from arrears.kernel.transaction import transaction
-    from arrears.payments import repayments
 
     owner = by_slug.get(OWNER)
     if owner is None:

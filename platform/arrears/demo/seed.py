@@ -11,6 +11,11 @@ from sqlalchemy import select
 from arrears.auth.models import User, UserStatus
 from arrears.auth.passwords import hash_password
 from arrears.auth.permissions import DEFAULT_GRANTS
+from arrears.demo.cases import seed_cases
+from arrears.demo.commission import seed_commission
+from arrears.demo.placements import seed_placements
+from arrears.demo.work import seed_work
+from arrears.demo.writeoffs import seed_writeoffs
 from arrears.extensions import db
 from arrears.kernel.transaction import transaction
 from arrears.orgs import orgs, roles, users
@@ -93,7 +98,7 @@ PARTNERSHIPS = [
 ]
 
 
-def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
+def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:  # noqa: C901
     out_orgs: list[dict[str, str]] = []
     out_users: list[dict[str, str]] = []
     by_slug: dict[str, Organisation] = {}
@@ -163,22 +168,17 @@ def seed(password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
                         note="demo",
                     )
                 )
-    from arrears.demo.cases import seed_cases
 
     for slug, prefix, seed_value in (("demo-bank", "DB", 11), ("demo-lender", "DL", 22)):
         owner = by_slug[slug]
         with tenant(owner.id, owner.kind):
             seed_cases(owner, prefix, CASES_PER_OWNER, seed_value)
-    from arrears.demo.placements import seed_placements
 
     seed_placements(by_slug)
-    from arrears.demo.work import seed_work
 
     seed_work(by_slug)
-    from arrears.demo.writeoffs import seed_writeoffs
 
     seed_writeoffs(by_slug)
-    from arrears.demo.commission import seed_commission
 
     seed_commission(by_slug)
     return {"organisations": out_orgs, "users": out_users}

@@ -51,6 +51,8 @@ from arrears.kernel.clock import business_date
 from arrears.kernel.transaction import transaction
 from arrears.orgs import approvals
 from arrears.orgs.models import Approval
+from arrears.payments import repayments
+from arrears.payments.models import Repayment, RepaymentSource
 from arrears.tenancy import tenant
 from arrears.tenancy.models import Organisation
 from arrears.work import applications, calls, letters, notes
@@ -206,7 +208,7 @@ class Settle:
     partly_kept: list[Promise]
 
 
-def _history(owner: Organisation, worker: User, cases: list[Case], rng: random.Random) -> Settle:
+def _history(owner: Organisation, worker: User, cases: list[Case], rng: random.Random) -> Settle:  # noqa: C901
     """Notes of the last weeks and the promises taken then, written as on their day (one
     transaction); the cases' sort keys and last contact follow from them."""
     today = business_date(owner)
@@ -373,8 +375,6 @@ def _settle(owner: Organisation, worker: User, settle: Settle, rng: random.Rando
     (``payments.repayments``), which are applied to the loans and counted towards the promises; the
     daily evaluation then finds them kept or partly kept. Paid just now (after this seed's
     dispatch), so they are credited to the collector holding the case."""
-    from arrears.payments import repayments
-    from arrears.payments.models import RepaymentSource
 
     moment = utcnow()
     items = []
@@ -406,9 +406,6 @@ def _more_repayments(owner: Organisation) -> None:
     """Payments the core system reports on other placed cases: three part payments, one that pays a
     loan off with a little over (the case closes, its placement ends, the rest is the debtor's
     credit), and a bounced one, reversed."""
-    from arrears.cases.models import CaseStatus
-    from arrears.payments import repayments
-    from arrears.payments.models import Repayment, RepaymentSource
 
     rng = _rng(owner.slug, "repayments")
     moment = utcnow()

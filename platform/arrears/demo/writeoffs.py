@@ -11,19 +11,19 @@ from sqlalchemy import select
 
 from arrears.auth.models import User
 from arrears.extensions import db
+from arrears.kernel.transaction import transaction
+from arrears.orgs import approvals
+from arrears.payments import repayments
 from arrears.payments.models import RepaymentSource
 from arrears.tenancy import tenant
 from arrears.tenancy.models import Organisation
+from arrears.writeoffs import proposals, writeoffs
 from arrears.writeoffs.models import WriteOffRule
 
 OWNER = "demo-bank"
 
 
 def seed_writeoffs(by_slug: dict[str, Organisation]) -> None:
-    from arrears.kernel.transaction import transaction
-    from arrears.orgs import approvals
-    from arrears.payments import repayments
-    from arrears.writeoffs import proposals, writeoffs
 
     owner = by_slug.get(OWNER)
     if owner is None:

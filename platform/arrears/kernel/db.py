@@ -11,7 +11,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import JSON, BigInteger, Enum, any_, bindparam, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from arrears.extensions import db
@@ -140,7 +141,6 @@ _CONFLICTS = {"debtor_contacts": (["debtor_id", "phone_bidx"], ["name", "relatio
 
 def converter(column_type: Any, sealed: bool) -> Callable[[Any], Any]:
     """What the column type would bind, for COPY: encrypt, serialise JSON, enum values."""
-    from sqlalchemy import JSON, Enum
 
     if isinstance(column_type, EncryptedText):
         if sealed:
@@ -159,9 +159,6 @@ def among(column: Any, ids: Sequence[Any], type_: Any = None) -> Any:
     thousand placeholders cost more to send and parse than the look-ups). ``type_``: the element
     type (default BIGINT; ``String()`` for loan numbers and transaction ids)."""
     if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import BigInteger, any_, bindparam
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         element = type_ if type_ is not None else BigInteger()
         return column == any_(bindparam(None, list(ids), type_=ARRAY(element)))
     return column.in_(list(ids))

@@ -33,6 +33,7 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.transaction import transaction
 from arrears.orgs.models import Approval, ApprovalStatus, Partnership, PartnershipStatus
+from arrears.orgs.partnerships import add_grant
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import OrgKind
 
@@ -366,7 +367,6 @@ def listing(
 
 
 def _grant_right(approval: Approval, decider: User) -> None:
-    from arrears.orgs.partnerships import add_grant
 
     partnership = db.session.get(Partnership, int(approval.subject_id))
     if partnership is None or partnership.org_id != decider.org_id:

@@ -10,8 +10,10 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
-from arrears.auth.models import User, UserStatus
+from arrears.auth.models import Role, User, UserStatus
+from arrears.auth.passwords import MIN_LENGTH
 from arrears.auth.permissions import permissions_for_kind
 from arrears.auth.principal import permission_required
 from arrears.errors import DomainError
@@ -40,6 +42,7 @@ from arrears.web.forms import (
     RoleForm,
     SettingsForm,
     UserForm,
+    show_error,
 )
 
 pages = Blueprint("orgs", __name__, template_folder="templates")
@@ -79,7 +82,7 @@ def user_new():
                 team_id=form.team_id.data or None,
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The user was created."), "success")
             return redirect(url_for(ep("users")))
@@ -109,7 +112,7 @@ def user_edit(user_id: int):
                 team_id=form.team_id.data or None,
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The user was saved."), "success")
             return redirect(url_for(ep("users")))
@@ -143,8 +146,6 @@ def user_password(user_id: int):
         user_service.reset_password(actor, user, new_password=form.new_password.data or "")
         flash(_("The password was set; the user's sessions were ended."), "success")
     else:
-        from arrears.auth.passwords import MIN_LENGTH
-
         flash(_("The password must have at least %(n)d characters.", n=MIN_LENGTH), "danger")
     return redirect(url_for(ep("user_edit"), user_id=user.id))
 
@@ -152,9 +153,6 @@ def user_password(user_id: int):
 # --- roles ----------------------------------------------------------------------------------
 def _role_form(form: RoleForm, actor: User, role: Any) -> None:
     form.permissions.choices = [(p.name, str(p.label)) for p in permissions_for_kind(actor.org.kind)]
-    from sqlalchemy import select
-
-    from arrears.auth.models import Role
 
     others = db.session.scalars(select(Role).order_by(Role.name)).all()
     form.parent_id.choices = [(0, "—")] + [
@@ -165,9 +163,6 @@ def _role_form(form: RoleForm, actor: User, role: Any) -> None:
 @pages.route("/roles")
 @permission_required("org.users.view")
 def roles():
-    from sqlalchemy import select
-
-    from arrears.auth.models import Role
 
     all_roles = db.session.scalars(select(Role).order_by(Role.template_key.is_(None), Role.name)).all()
     labels = {p.name: str(p.label) for p in permissions_for_kind(current_actor().org.kind)}
@@ -196,7 +191,7 @@ def role_edit(role_id: int | None = None):
                 parent_id=form.parent_id.data or None,
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The role was saved."), "success")
             return redirect(url_for(ep("roles")))
@@ -238,7 +233,6 @@ def audit():
 @pages.route("/jobs", methods=["GET", "POST"])
 @permission_required("org.jobs.view")
 def jobs():
-    from sqlalchemy import select
 
     confirm = ConfirmForm()
     if confirm.validate_on_submit():
@@ -275,7 +269,7 @@ def settings():
                 me, name=form.name.data or "", default_locale=form.default_locale.data or ""
             )
         except DomainError as exc:
-            _field_error(form, exc)
+            show_error(form, exc)
         else:
             flash(_("The settings were saved."), "success")
             return redirect(url_for(ep("settings")))
@@ -353,10 +347,3 @@ def approval_cancel(approval_id: int):
         else:
             flash(_("The request was withdrawn."), "success")
     return redirect(url_for(ep("approvals"), side="outbox"))
-
-
-def _field_error(form: Any, exc: DomainError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*list(field.errors), str(exc.message)]
-    flash(str(exc.message), "danger")

@@ -77,7 +77,7 @@ def _no_escalation(actor: User | None, permissions: set[str]) -> None:
         )
 
 
-def save_role(
+def save_role(  # noqa: C901
     actor: User,
     *,
     role: Role | None,

@@ -70,7 +70,7 @@ def parse_paid_at(value: Any, zone: dt.tzinfo | None = None) -> dt.datetime:
         raise ValueError("out of range") from None
 
 
-def check_event(index: int, raw: Any, now: dt.datetime) -> Event:
+def check_event(index: int, raw: Any, now: dt.datetime) -> Event:  # noqa: C901
     """The checks of one event that need no database: every problem named by field and reason."""
     event = Event(index=index, raw=raw)
     if not isinstance(raw, dict):

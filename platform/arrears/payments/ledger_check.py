@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from arrears.cases.ledger import COMPONENTS
 from arrears.cases.models import Case, Posting, PostingKind
 from arrears.extensions import db
+from arrears.payments.models import Repayment, RepaymentStatus
 
 
 def disagreements(org_id: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """Cases whose postings do not sum to their balances and credit, and payments whose postings do
     not sum to their amount (none, when the ledger is right). ``org_id`` None: the tenant in scope."""
-    from sqlalchemy import func, or_
-
-    from arrears.payments.models import Repayment, RepaymentStatus
 
     # joined and grouped by the case's key, not a grouped subquery joined back: without fresh
     # statistics the planner ran such a subquery once per outer row (15 minutes at 100,000 rows)

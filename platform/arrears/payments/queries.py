@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
+import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
@@ -41,7 +42,8 @@ from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
 from arrears.orgs import queries as org_queries
 from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
-from arrears.payments.records import RepaymentFilter, postings_of, query
+from arrears.payments.records import RepaymentFilter, of_case, postings_of, query
+from arrears.payments.repayments import allocation_order
 from arrears.tenancy import cross_tenant
 from arrears.tenancy.models import OrgKind
 from arrears.work import queries as work_queries
@@ -434,8 +436,6 @@ class CaseMoney:
 def case_money(actor: User, case: Case, *, with_ledger: bool = False) -> CaseMoney | None:
     """A case's repayments the reader sees (the owner: all; an agency: those credited to it) and,
     for the owner, its ledger. None for a reader without ``repayments.view``."""
-    from arrears.payments.records import of_case
-    from arrears.payments.repayments import allocation_order
 
     if not actor.can("repayments.view"):
         return None
@@ -515,7 +515,6 @@ def _export_rows(actor: User, f: RepaymentFilter) -> Iterator[list[Any]]:
 def export_xlsx(actor: User, f: RepaymentFilter, out: IO[bytes], *, progress: Any = None) -> int:
     """Write the owner's repayment records matching ``f`` to ``out`` as .xlsx (amounts as numbers,
     never floats on the way: xlsxwriter takes the Decimal); audited. Returns how many."""
-    import xlsxwriter
 
     require(actor, "repayments.view")
     require(actor, "cases.export")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
+import xlsxwriter
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -61,8 +63,10 @@ from arrears.extensions import db
 from arrears.kernel import audit, clock
 from arrears.kernel.db import among
 from arrears.kernel.transaction import transaction
+from arrears.payments import repayments
 from arrears.payments.checks import case_ids_by_loan
 from arrears.payments.models import Repayment, RepaymentSource, RepaymentStatus
+from arrears.payments.repayments import apply_all, queue_apply
 from arrears.payments.statement_columns import (
     CENT,
     COLUMNS,
@@ -382,7 +386,6 @@ def _record(
 ) -> list[tuple[Line, dict[str, Any]]]:
     """``repayments.record`` the lines as statement events, a chunk per transaction (recording is
     idempotent: a chunk recorded before a crash is a duplicate when the work runs again)."""
-    from arrears.payments import repayments
 
     out: list[tuple[Line, dict[str, Any]]] = []
     for offset in range(0, len(lines), CHUNK):
@@ -405,7 +408,6 @@ def _record(
 def apply_now(org: Organisation) -> dict[str, Any]:
     """Apply the owner's received repayments inline (``repayments.apply_all``): exactly once, as the
     apply job."""
-    from arrears.payments.repayments import apply_all
 
     done = apply_all(org, max_rounds=APPLY_ROUNDS)
     return {"applied": done["applied"], "amount": done["amount"]}
@@ -734,8 +736,6 @@ def import_statement(
                 "amount": str(sum((Decimal(r[0]) for r in confirmed), Decimal("0.00"))),
             }
         elif new_ids:
-            from arrears.payments.repayments import queue_apply
-
             with transaction():
                 queue_apply(org, actor_id=actor_id)
         with transaction():
@@ -818,7 +818,6 @@ def describe(value: Any) -> str:
 
 def write_workbook(result: dict[str, Any], out: IO[bytes]) -> None:
     """The result as .xlsx: a summary sheet, then one sheet per category with its rows."""
-    import xlsxwriter
 
     workbook = xlsxwriter.Workbook(out, {"in_memory": True})
     bold = workbook.add_format({"bold": True})
@@ -890,7 +889,6 @@ def _period_text(period: Any) -> str:
 
 
 def workbook_bytes(result: dict[str, Any]) -> bytes:
-    import io
 
     buffer = io.BytesIO()
     write_workbook(result, buffer)

@@ -18,12 +18,14 @@ from arrears.auth.principal import require, started_by
 from arrears.columns import utcnow
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
-from arrears.integrations.storage import StorageNotFound, get_storage
+from arrears.integrations.storage import StorageNotFound, get_storage, tenant_key
 from arrears.kernel import audit
 from arrears.kernel.jobs.models import JobRecord, JobStatus
+from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
+from arrears.orgs.loaders import get_job_for
 from arrears.payments.reconcile import (
     DEFAULT_PREFIX,
     JOB,
@@ -42,7 +44,6 @@ from arrears.tenancy.models import Organisation, OrgKind
 
 def result_keys(org_id: int, job_id: str) -> tuple[str, str]:
     """Where a reconciliation job keeps its full result (.json) and its workbook (.xlsx)."""
-    from arrears.integrations.storage import tenant_key
 
     return (
         tenant_key(org_id, "reconciliations", f"{job_id}.json"),
@@ -51,7 +52,6 @@ def result_keys(org_id: int, job_id: str) -> tuple[str, str]:
 
 
 def store_result(org_id: int, job_id: str, result: dict[str, Any]) -> dict[str, str]:
-    from arrears.integrations.storage import get_storage
 
     json_key, xlsx_key = result_keys(org_id, job_id)
     storage = get_storage()
@@ -70,7 +70,6 @@ def store_result(org_id: int, job_id: str, result: dict[str, Any]) -> dict[str, 
 
 def load_result(job: JobRecord) -> dict[str, Any] | None:
     """The full result of a finished reconciliation job, from storage (None when there is none)."""
-    from arrears.integrations.storage import StorageNotFound, get_storage
 
     key = (job.result or {}).get("result_key")
     if not key:
@@ -85,8 +84,6 @@ def load_result(job: JobRecord) -> dict[str, Any] | None:
 def start_upload(actor: User, data: bytes, filename: str) -> JobRecord:
     """The console: keep the uploaded statement and reconcile it as a job (a progress bar; inline
     without Redis). The file is checked first (readable, a header, the required columns)."""
-    from arrears.integrations.storage import get_storage, tenant_key
-    from arrears.kernel.jobs.queue import enqueue
 
     require(actor, "repayments.audit")
     if actor.org.kind != OrgKind.ASSET_OWNER:
@@ -123,7 +120,6 @@ def history() -> Any:
 
 
 def job_for(actor: User, job_id: Any) -> JobRecord:
-    from arrears.orgs.loaders import get_job_for
 
     record = get_job_for(actor, job_id)
     if record.func != JOB:
@@ -179,7 +175,6 @@ def set_statement_source(actor: User, prefix: str | None) -> str | None:
 
 
 def source_folder(org: Organisation) -> str | None:
-    from arrears.integrations.storage import tenant_key
 
     prefix = source_prefix(org)
     if prefix is None:
@@ -189,7 +184,6 @@ def source_folder(org: Organisation) -> str | None:
 
 def done_key(org_id: int, source_key: str) -> str:
     """The marker a reconciled file of the drop leaves (so it is reconciled once)."""
-    from arrears.integrations.storage import tenant_key
 
     digest = hashlib.sha256(source_key.encode()).hexdigest()[:40]
     return tenant_key(org_id, "reconciliations", "done", f"{digest}.json")
@@ -200,7 +194,6 @@ STATEMENT_SUFFIXES = (".xlsx", ".csv", ".txt")
 
 def new_statements(org: Organisation) -> list[str]:
     """Files of the drop not reconciled yet, nor being reconciled now."""
-    from arrears.integrations.storage import get_storage
 
     folder = source_folder(org)
     if folder is None:
@@ -225,7 +218,6 @@ def new_statements(org: Organisation) -> list[str]:
 
 def queue_new_statements(org: Organisation) -> list[str]:
     """Queue a reconciliation job for every new file of the drop (each recorded with its job)."""
-    from arrears.kernel.jobs.queue import enqueue
 
     keys = new_statements(org)
     for key in keys:
@@ -241,8 +233,6 @@ def queue_new_statements(org: Organisation) -> list[str]:
 
 
 def mark_done(org_id: int, source_key: str, job_id: str) -> None:
-    from arrears.integrations.storage import get_storage
-
     get_storage().put(
         done_key(org_id, source_key),
         json.dumps({"source_key": source_key, "job_id": job_id, "at": utcnow().isoformat()}).encode(),

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases import ledger
-from arrears.cases.models import Case, PostingKind
+from arrears.cases.models import Case, Posting, PostingKind
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
 from arrears.kernel import clock
@@ -91,7 +91,6 @@ def of_case(actor: User, case: Case) -> list[Repayment]:
 
 def postings_of(repayment_ids: Iterable[int]) -> dict[int, dict[str, Decimal]]:
     """What each payment took off each component (its payment postings)."""
-    from arrears.cases.models import Posting
 
     ids = list(repayment_ids)
     if not ids:

@@ -36,6 +36,7 @@ from sqlalchemy import (
     DateTime,
     Numeric,
     String,
+    bindparam,
     func,
     literal_column,
     select,
@@ -54,15 +55,18 @@ from arrears.allocation.models import (
     ResultStatus,
     RunStatus,
 )
+from arrears.allocation.placements import release
 from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases import ledger
-from arrears.cases.models import Case, CaseHolder, CaseStatus, PostingKind
+from arrears.cases.models import Case, CaseHolder, CaseStatus, Posting, PostingKind
 from arrears.columns import utcnow
 from arrears.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit, clock, hooks
-from arrears.kernel.db import among, is_postgres
+from arrears.kernel.clock import business_date
+from arrears.kernel.db import among, insert_pages, is_postgres
+from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
@@ -72,6 +76,7 @@ from arrears.payments.models import ORIGINS, Repayment, RepaymentSource, Repayme
 from arrears.tenancy import cross_tenant, current_org_id
 from arrears.tenancy.models import Organisation, OrgKind
 from arrears.work.models import Promise, PromiseStatus
+from arrears.work.notes import promise_verdict, refresh_sort_keys
 
 MAX_ITEMS = 1000  # events per request
 CHUNK = 2000  # rows an apply transaction claims
@@ -106,7 +111,7 @@ class Recorded:
         }
 
 
-def record(
+def record(  # noqa: C901
     org: Organisation,
     raw_items: Sequence[Any],
     *,
@@ -220,8 +225,6 @@ def _insert_events(
     table = Repayment.__table__
     out: dict[str, int] = {}
     if is_postgres():
-        from arrears.kernel.db import insert_pages
-
         for rid, txn in insert_pages(
             table,
             rows,
@@ -244,7 +247,6 @@ def _insert_events(
 
 def queue_apply(org: Organisation, *, actor_id: int | None = None) -> str:
     """Queue the job that applies the owner's received repayments (after the commit)."""
-    from arrears.kernel.jobs.queue import enqueue
 
     record_ = enqueue(
         apply_job,
@@ -527,8 +529,6 @@ def _write_rows(
             ],
             {"paid_amount": Numeric(18, 2), "status": String(32), "evaluated_at": DateTime(timezone=True)},
         )
-        from arrears.work.notes import refresh_sort_keys
-
         refresh_sort_keys(sorted({int(str(p["case_id"])) for p in promise_rows.values()}))
 
 
@@ -561,7 +561,6 @@ def _update_many(table: Any, rows: list[dict[str, Any]], types: dict[str, Any]) 
             {n: [r[n] for r in rows] for n in ["id", *names]},
         )
         return
-    from sqlalchemy import bindparam
 
     stmt = update(table).where(table.c.id == bindparam("_id")).values({n: bindparam(f"_{n}") for n in names})
     db.session.connection().execute(stmt, [{f"_{k}": v for k, v in r.items()} for r in rows])
@@ -754,9 +753,7 @@ def _match_reports(applied: list[Claimed]) -> None:
 
 def _close_paid_off(owner_id: int, case_ids: list[int], now: dt.datetime) -> None:
     """Paid off: the placement ends (退案) and the collector lets go of the case."""
-    from arrears.allocation.placements import _release
-
-    _release(
+    release(
         owner_id,
         among(PlacementCase.case_id, case_ids),
         status=PlacementCaseStatus.ENDED,
@@ -831,7 +828,6 @@ def _locked(repayment_id: int) -> Repayment:
 
 
 def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
-    from arrears.cases.models import Posting
 
     case = db.session.scalar(
         select(Case)
@@ -867,9 +863,6 @@ def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
     if case.status == CaseStatus.CLOSED and case.outstanding > 0:
         case.status = CaseStatus.ACTIVE
     if row.promise_id:
-        from arrears.kernel.clock import business_date
-        from arrears.work.notes import _verdict, refresh_sort_keys
-
         promise = db.session.scalar(select(Promise).where(Promise.id == row.promise_id).with_for_update())
         if promise is not None:
             promise.paid_amount = max(Decimal(promise.paid_amount) - row.amount, ledger.ZERO)
@@ -878,7 +871,7 @@ def _unapply(actor: User, row: Repayment, now: dt.datetime) -> None:
             if promise.due_on >= business_date(owner):
                 promise.status, promise.evaluated_at = PromiseStatus.PENDING, None
             elif promise.status != PromiseStatus.PENDING:
-                promise.status = _verdict(promise.amount, promise.paid_amount)
+                promise.status = promise_verdict(promise.amount, promise.paid_amount)
             refresh_sort_keys([case.id])
     db.session.flush()
 

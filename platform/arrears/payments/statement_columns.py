@@ -192,7 +192,7 @@ def _places(number: Decimal) -> int:
     return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
-def parse_amount(value: Any) -> Decimal:
+def parse_amount(value: Any) -> Decimal:  # noqa: C901
     """Money to the cent as Decimal, never through a float's arithmetic: a number cell (a float)
     through its shortest text (``repr``), or Excel's 15 significant digits when that drops binary
     noise; text with separators, ¥, 元, full-width digits. More than two decimals is refused."""
@@ -262,7 +262,7 @@ def _from_parts(groups: Sequence[str | None], order: str) -> dt.datetime:
     return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=zone)
 
 
-def parse_paid_at(value: Any, zone: dt.tzinfo) -> dt.datetime:
+def parse_paid_at(value: Any, zone: dt.tzinfo) -> dt.datetime:  # noqa: C901
     """The payment time (aware, UTC): an Excel date or serial day number, or text such as
     ``2026-10-29 10:10:00``, ``2026/10/29 10:10``, ``2026年10月29日 10时10分``, ``20261029101000``,
     ISO 8601 with a zone. A date alone is midnight; no zone: the owner's."""

@@ -32,6 +32,7 @@ from arrears.columns import utcnow
 from arrears.extensions import db
 from arrears.kernel import clock
 from arrears.kernel.clock import business_date
+from arrears.kernel.jobs.queue import redis_connection
 from arrears.kernel.transaction import on_commit
 from arrears.payments.events import RepaymentReversed, RepaymentsApplied
 from arrears.payments.models import Repayment, RepaymentStatus
@@ -227,7 +228,6 @@ def roll_for(actor: User, p: Periods | None = None) -> dict[str, Any]:
     ``ROLL_TTL_S`` seconds per organisation when Redis is there (a tenant of a million cases needs a
     scan of its open cases for the rates); applying or reversing a repayment forgets it
     (``forget_roll``)."""
-    from arrears.kernel.jobs.queue import redis_connection
 
     p = p or periods(actor)
     conn = redis_connection()
@@ -266,7 +266,6 @@ def _decode_roll(data: dict[str, Any]) -> dict[str, Any]:
 
 def forget_roll(org_ids: Any) -> None:
     """Drop the cached honour rolls of these organisations (after money was recovered)."""
-    from arrears.kernel.jobs.queue import redis_connection
 
     conn = redis_connection()
     if conn is None:

@@ -15,6 +15,8 @@ pooled connection never carries one tenant's setting into another's request.
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from sqlalchemy import event, text
@@ -108,8 +110,6 @@ def grant_app_role(connection: Connection, role: str) -> None:
     """Create the application role if missing (when allowed) and grant it what it needs, no more.
 
     Idempotent; runs after every ``flask db upgrade`` so new tables are covered."""
-    import logging
-    import re
 
     log = logging.getLogger("alembic.env")
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):

@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from arrears.errors import DomainError
+from arrears.extensions import db
 
 _MESSAGES = {
     400: _l("The request could not be understood."),
@@ -79,7 +80,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         app.logger.exception("unhandled error")
-        from arrears.extensions import db
 
         db.session.rollback()
         if wants_json():

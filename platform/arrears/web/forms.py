@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
@@ -20,6 +23,16 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from arrears.errors import DomainError
+
+
+def show_error(form: Any, exc: DomainError) -> None:
+    """A domain error on a console form: under the field it names (when the form has it) and flashed."""
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*list(field.errors), str(exc.message)]
+    flash(str(exc.message), "danger")
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -23,7 +23,9 @@ from marshmallow import Schema, ValidationError
 
 from arrears import tenancy
 from arrears.auth.models import ApiTokenAudience
+from arrears.auth.sessions import authenticate_token
 from arrears.errors import AuthenticationFailed, ValidationFailed
+from arrears.extensions import csrf
 from arrears.web.errors import json_error
 
 _PATH_PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>\w+)>")
@@ -60,7 +62,6 @@ class JsonApi:
 
     # --- authentication ---------------------------------------------------------------------------
     def _authenticate(self) -> Any:
-        from arrears.auth.sessions import authenticate_token
 
         g.api_user = None
         header = request.headers.get("Authorization", "")
@@ -229,7 +230,6 @@ class JsonApi:
         return jsonify(self.spec())
 
     def register(self, app: Flask) -> None:
-        from arrears.extensions import csrf
 
         csrf.exempt(self.blueprint)  # bearer tokens, no cookies: nothing for CSRF to protect
         app.register_blueprint(self.blueprint)

@@ -10,11 +10,11 @@ from flask_login import LoginManager
 
 from arrears import tenancy
 from arrears.auth.models import User
+from arrears.auth.sessions import load_session
 from arrears.tenancy.context import begin_request, end_request
 
 
 def _load_user(user_id: str) -> User | None:
-    from arrears.auth.sessions import load_session
 
     org_part, _, key = (user_id or "").partition(".")
     if not org_part.isdigit() or not key:

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import text
 
 from arrears.auth import sessions as auth_service
 from arrears.auth.models import ApiTokenAudience
@@ -143,7 +144,6 @@ def revoke_token(token_id: int):
 
 @web_bp.route("/healthz")
 def healthz():
-    from sqlalchemy import text
 
     db.session.execute(text("SELECT 1"))
     return jsonify({"status": "ok", "jobs": "inline" if is_eager() else "rq"})

@@ -36,6 +36,7 @@ from sqlalchemy import Select, select, true
 
 from arrears.auth.models import User
 from arrears.auth.principal import require
+from arrears.cases import ledger
 from arrears.cases.cases import owners_granting
 from arrears.cases.models import Case, CaseEvent
 from arrears.cases.scopes import case_scope, sees_everything
@@ -60,6 +61,7 @@ from arrears.work.models import (
     Reminder,
     ReminderKind,
 )
+from arrears.work.notes import worked_case
 
 LEVELS = ("team", "org", "owner")
 LEVEL_LABELS = {
@@ -225,7 +227,6 @@ def request_repayment(
     """还款申请: the collector reports a payment the debtor made, with evidence: attachments already on
     the case (``evidence_ids``) or files uploaded with it (``files``: name and bytes), stored in the
     same transaction as the application."""
-    from arrears.work.notes import worked_case
 
     case = worked_case(actor, case_id)
     _may_ask(actor, case, ApplicationKind.REPAYMENT)
@@ -261,7 +262,6 @@ def request_reduction(
     files: Sequence[tuple[str, bytes]] = (),
 ) -> Application:
     """减免申请: waive some of the penalty, interest or fee, never more than the case owes of each."""
-    from arrears.work.notes import worked_case
 
     case = worked_case(actor, case_id)
     _may_ask(actor, case, ApplicationKind.REDUCTION)
@@ -522,7 +522,6 @@ def _apply_reduction(application: Application, decider: User) -> None:
                 field=f"waive_{component}",
             )
     before = {c: str(getattr(case, c)) for c in (*COMPONENTS, "outstanding")}
-    from arrears.cases import ledger
 
     ledger.post_waiver(case, waivers, application_id=application.id, actor_id=decider.id)
     for component, value in waivers.items():

@@ -26,6 +26,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 from sqlalchemy import select
 
 from arrears.auth.models import User
@@ -38,6 +42,7 @@ from arrears.extensions import db
 from arrears.kernel import audit, documents
 from arrears.kernel.clock import business_date
 from arrears.kernel.jobs.models import JobRecord
+from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job, name_of
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import format_amount
@@ -320,10 +325,6 @@ def context_for(case: Case, owner: Organisation) -> dict[str, Any]:
 
 def render_pdf(subject: str, body: str, *, title: str = "") -> bytes:
     """An A4 letter: the subject as a heading, then the body's paragraphs (blank lines apart)."""
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
 
     font = documents.font()
     heading = ParagraphStyle("heading", fontName=font, fontSize=15, leading=22, alignment=1, wordWrap="CJK")
@@ -460,7 +461,6 @@ def start_bulk(actor: User, case_ids: Any, template_id: Any) -> JobRecord:
         )
     if owner_id is None:
         raise ValidationFailed(_("Choose one of the lender's letter templates."), field="template_id")
-    from arrears.kernel.jobs.queue import enqueue
 
     with transaction():
         record = enqueue(

@@ -12,31 +12,30 @@ from sqlalchemy import select
 from arrears.auth.models import User
 from arrears.cases.loaders import in_case_scope
 from arrears.cases.models import Case
+from arrears.cases.scopes import case_scope
 from arrears.errors import NotFound
 from arrears.extensions import db
+from arrears.orgs.approvals import may_decide
 from arrears.orgs.models import Approval
 from arrears.tenancy.loaders import one
-from arrears.work.models import Application
+from arrears.work.models import Application, Attachment, Call, LetterTemplate
 
 
 def get_attachment_for(actor: User, attachment_id: Any) -> Any:
     """A file on a case in the actor's scope. The walls already hide another agency's files on the
     same case (an attachment is the owner's and the uploading agency's, nobody else's)."""
-    from arrears.work.models import Attachment
 
     return one(Attachment, actor, attachment_id, in_case_scope(actor, Attachment.case_id))
 
 
 def get_call_for(actor: User, call_id: Any) -> Any:
     """A call on a case in the actor's scope (an agency sees only its own people's calls)."""
-    from arrears.work.models import Call
 
     return one(Call, actor, call_id, in_case_scope(actor, Call.case_id))
 
 
 def get_letter_template_for(actor: User, template_id: Any) -> Any:
     """An owner's own letter template (agencies read them only through ``work.letters``)."""
-    from arrears.work.models import LetterTemplate
 
     return one(LetterTemplate, actor, template_id, LetterTemplate.org_id == actor.org_id)
 
@@ -45,8 +44,6 @@ def get_application_for(actor: User, application_id: Any) -> Application:
     """An application (申请) on a case in the actor's case scope, or one waiting for the actor's
     decision at its current stage. Walls 2 and 3 already narrow it to the case's owner and the agency
     that made it (never another agency's on the same case)."""
-    from arrears.cases.scopes import case_scope
-    from arrears.orgs.approvals import may_decide
 
     application = one(Application, actor, application_id)
     if (

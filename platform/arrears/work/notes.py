@@ -182,7 +182,7 @@ def parse_day(value: Any, field: str) -> dt.date | None:
     return _date(value, field)
 
 
-def add_note(
+def add_note(  # noqa: C901, PLR0915
     actor: User,
     case_id: Any,
     *,
@@ -362,7 +362,7 @@ def confirm_promise(actor: User, promise_id: Any, paid_amount: Any) -> Promise:
         if promise.status not in (PromiseStatus.PENDING, PromiseStatus.BROKEN) or promise.confirmed_by_id:
             raise Conflict(_("This promise was settled already."), field="paid_amount")
         promise.paid_amount = paid
-        promise.status = _verdict(promise.amount, paid)
+        promise.status = promise_verdict(promise.amount, paid)
         promise.evaluated_at = utcnow()
         promise.confirmed_by_id = actor.id
         _close_promise_reminders([promise.id])
@@ -386,7 +386,7 @@ def confirm_promise(actor: User, promise_id: Any, paid_amount: Any) -> Promise:
     return promise
 
 
-def _verdict(amount: Decimal, paid: Decimal) -> PromiseStatus:
+def promise_verdict(amount: Decimal, paid: Decimal) -> PromiseStatus:
     if paid >= amount:
         return PromiseStatus.KEPT
     if paid > 0:
@@ -427,7 +427,7 @@ def evaluate_promises(org: Organisation) -> dict[str, int]:
         )
         now = utcnow()
         for promise in due:
-            promise.status = _verdict(promise.amount, promise.paid_amount)
+            promise.status = promise_verdict(promise.amount, promise.paid_amount)
             promise.evaluated_at = now
         broken = [p for p in due if p.status == PromiseStatus.BROKEN]
         _close_promise_reminders([p.id for p in due])

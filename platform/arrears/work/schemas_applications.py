@@ -6,19 +6,19 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from arrears.work.applications import view
+
 # Amounts are taken as sent (a string such as "120.50", or a number) and checked by the service, so a
 # bad amount is refused naming its field with the reason (negative, zero, more than two decimals).
 _AMOUNT = {"type": "string", "example": "120.50"}
 
 
 def _stage(application: Any) -> str | None:
-    from arrears.work.applications import view
 
     return view(application)["stage"]
 
 
 def _approval(application: Any, name: str) -> Any:
-    from arrears.work.applications import view
 
     return view(application)[name]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
+import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -242,7 +243,6 @@ def export_xlsx(
     """Write the ledger lines matching ``f`` to ``fileobj`` as .xlsx, with a totals row (amounts as
     numbers: xlsxwriter takes the Decimal); the debtor's name masked unless asked for and allowed.
     Audited. Returns how many lines."""
-    import xlsxwriter
 
     require(actor, "writeoffs.view")
     require(actor, "cases.export")

@@ -49,6 +49,7 @@ from sqlalchemy import (
 )
 
 from arrears.allocation.models import PlacementCase, PlacementCaseStatus
+from arrears.allocation.placements import release
 from arrears.auth.models import User
 from arrears.auth.principal import require
 from arrears.cases.models import Case, CaseHolder, CaseStatus
@@ -58,6 +59,7 @@ from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.clock import business_date
 from arrears.kernel.db import among
+from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import cents, parse_amount
@@ -66,6 +68,7 @@ from arrears.orgs import approvals
 from arrears.orgs.models import Approval, ApprovalStatus
 from arrears.payments.models import Repayment, RepaymentStatus
 from arrears.security import masking
+from arrears.tenancy.loaders import one
 from arrears.tenancy.models import Organisation, OrgKind
 from arrears.writeoffs.models import (
     ProposalStatus,
@@ -109,7 +112,6 @@ def _owner(actor: User) -> Organisation:
 
 
 def get_rule_for(actor: User, rule_id: Any) -> WriteOffRule:
-    from arrears.tenancy.loaders import one
 
     if actor.org.kind != OrgKind.ASSET_OWNER or not actor.can("writeoffs.view"):
         raise NotFound(_("Not found."))
@@ -117,7 +119,6 @@ def get_rule_for(actor: User, rule_id: Any) -> WriteOffRule:
 
 
 def get_write_off_for(actor: User, write_off_id: Any) -> WriteOff:
-    from arrears.tenancy.loaders import one
 
     if actor.org.kind != OrgKind.ASSET_OWNER or not actor.can("writeoffs.view"):
         raise NotFound(_("Not found."))
@@ -308,7 +309,6 @@ def _rule_condition(rule: WriteOffRule, today: dt.date, now: dt.datetime) -> Any
 
 def _matching(actor: User, f: CandidateFilter) -> tuple[Any, Any, dict[int, WriteOffRule]]:
     """(the statement of candidates, the expression of the first matching rule's id, the rules)."""
-    from arrears.kernel.clock import business_date
 
     org = _owner(actor)
     require(actor, "writeoffs.view")
@@ -376,7 +376,6 @@ def candidates_page(
     actor: User, f: CandidateFilter | None = None, *, page: int = 1, per_page: int = 50
 ) -> Page:
     """One page of candidates, with how many match and their outstanding in all."""
-    from arrears.kernel.clock import business_date
 
     f = f or CandidateFilter()
     page, per_page = max(1, page), max(1, min(per_page, 500))
@@ -419,7 +418,6 @@ def _may_decide(approval: Approval, actor: User, level: str) -> bool:
 def _batch_approved(approval: Approval, decider: User) -> None:
     """In the decision's transaction: the batch may post. The registration job is queued (sent after
     the commit); the proposals stay pending until it writes their lines."""
-    from arrears.kernel.jobs.queue import enqueue
 
     record = enqueue(
         register_job,
@@ -651,9 +649,7 @@ def _register_lines(owner: Organisation, lines: list[dict[str, Any]], now: dt.da
 
 def _release_cases(owner_id: int, case_ids: list[int], now: dt.datetime) -> None:
     """Written off without recovery by the agency: the placement ends, the collector lets go."""
-    from arrears.allocation.placements import _release
-
-    _release(
+    release(
         owner_id,
         among(PlacementCase.case_id, case_ids),
         status=PlacementCaseStatus.ENDED,
@@ -670,7 +666,6 @@ def _release_cases(owner_id: int, case_ids: list[int], now: dt.datetime) -> None
 
 def queue_registration(approval: Approval, actor: User | None = None) -> str:
     """Queue the registration again (the page's retry when a job failed): harmless when done."""
-    from arrears.kernel.jobs.queue import enqueue
 
     with transaction():
         record = enqueue(

@@ -14,17 +14,20 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from arrears.auth.models import User
-from arrears.auth.principal import started_by
-from arrears.cases.imports.engine import ImportAborted, Report, run_import
+from arrears.auth.principal import require, started_by
+from arrears.cases.imports.engine import ImportAborted, Report, rows_table, run_import, run_table
 from arrears.cases.imports.reader import Limits
 from arrears.cases.models import ImportBatch, ImportMapping, ImportStatus
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
-from arrears.integrations.storage import get_storage
+from arrears.integrations.storage import get_storage, tenant_key
 from arrears.kernel import audit
 from arrears.kernel.jobs.housekeeping import retained_files
+from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
+from arrears.kernel.transaction import transaction
+from arrears.security import masking
 from arrears.tenancy import cross_tenant, tenant
 from arrears.tenancy.models import Organisation, OrgKind
 
@@ -85,8 +88,6 @@ def new_batch(
     db.session.add(batch)
     db.session.flush()
     if store:
-        from arrears.integrations.storage import get_storage, tenant_key
-
         batch.storage_key = tenant_key(org.id, "imports", f"{batch.id}-{batch.sha256[:16]}.bin")
         get_storage().put(batch.storage_key, data if isinstance(data, bytes) else data.read_bytes())
     db.session.commit()
@@ -171,7 +172,6 @@ def run_batch(
 
 def masked_errors(errors: list[dict[str, Any]], mapping: dict[str, str]) -> list[dict[str, Any]]:
     """Errors as anyone may see them: values of personal-data columns masked."""
-    from arrears.security import masking
 
     field_of = {header: key for key, header in mapping.items()}
     return [{**e, "value": masking.cell(field_of.get(e["column"]), e["value"])} for e in errors]
@@ -179,8 +179,6 @@ def masked_errors(errors: list[dict[str, Any]], mapping: dict[str, str]) -> list
 
 def batch_details(actor: User, batch: ImportBatch) -> dict[str, Any]:
     """The clear errors and rejected rows of a batch, for users who may see personal data; audited."""
-    from arrears.auth.principal import require
-    from arrears.kernel.transaction import transaction
 
     require(actor, "pii.unmask")
     with transaction():
@@ -227,8 +225,6 @@ def import_cases(
 
 
 def save_mapping(actor: User, name: str, columns: dict[str, str]) -> ImportMapping:
-    from arrears.auth.principal import require
-    from arrears.kernel.transaction import transaction
 
     require(actor, "cases.import")
     name = (name or "").strip()
@@ -250,8 +246,6 @@ def saved_mappings() -> list[ImportMapping]:
 
 def start_batch_job(actor: User, batch: ImportBatch, *, dry_run: bool, columns: dict[str, str]) -> str:
     """Run a stored batch as a job (a progress bar in the console; inline when there is no Redis)."""
-    from arrears.kernel.jobs.queue import enqueue
-    from arrears.kernel.transaction import transaction
 
     with transaction():
         record = enqueue(
@@ -293,9 +287,6 @@ MAX_API_ITEMS = 1000
 def upsert_records(actor: User, items: list[dict[str, Any]], *, dry_run: bool = False) -> dict[str, Any]:
     """The data interface (M-N1): a batch of case records, keyed like the import columns, upserted by
     loan number with the import's validation; one result per item. One transaction."""
-    from arrears.auth.principal import require
-    from arrears.cases.imports.engine import rows_table, run_table
-    from arrears.kernel.transaction import transaction
 
     require(actor, "cases.import")
     if not isinstance(items, list) or not items:

@@ -30,6 +30,7 @@ from sqlalchemy import select, text, update
 from arrears.cases.imports import normalize as n
 from arrears.cases.imports.fields import FIELD_BY_KEY, FIELDS, auto_mapping, header_key, is_summary_row
 from arrears.cases.imports.reader import FileRefused, Limits, Table, open_table
+from arrears.cases.ledger import post_adjustments
 from arrears.cases.models import Case, CaseEvent, CaseStatus, Debtor, DebtorContact
 from arrears.columns import utcnow
 from arrears.extensions import db
@@ -431,7 +432,7 @@ class _Writer:
 
     # --- the pipeline -----------------------------------------------------------------------------
     @contextmanager
-    def pipeline(self) -> Iterator[Callable[[list[Parsed]], None]]:
+    def pipeline(self) -> Iterator[Callable[[list[Parsed]], None]]:  # noqa: C901
         """Yields ``submit(rows)``: prepares the rows here and has them written in order.
 
         On PostgreSQL a writer thread (running in a copy of this thread's context: the same app
@@ -736,7 +737,6 @@ class _Writer:
             db.session.execute(update(Case), updates)
             _insert_pages(CaseEvent.__table__, events)
             # the lender's file moved the balances of loans that have a ledger: adjustment postings
-            from arrears.cases.ledger import post_adjustments
 
             post_adjustments(
                 self.org_id,

@@ -175,7 +175,7 @@ _CENT = Decimal("0.01")
 _MONEY_NOISE = re.compile(r"[,，¥￥元]|RMB|CNY|人民币", re.IGNORECASE)
 
 
-def amount(value: Any) -> Decimal:
+def amount(value: Any) -> Decimal:  # noqa: C901
     """Money as Decimal to the cent: numbers, or text with separators, ¥ and 元, full-width digits."""
     if isinstance(value, bool):
         raise CellError("amount format")

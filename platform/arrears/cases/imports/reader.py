@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openpyxl
+from python_calamine import CalamineWorkbook
+
 from arrears.cases.imports.fields import header_score
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -152,7 +155,6 @@ def _xlsx(source: bytes | Path, limits: Limits, header: HeaderRule = CASE_HEADER
 
 
 def _xlsx_calamine(source: bytes | Path, limits: Limits, header: HeaderRule = CASE_HEADER) -> Table:
-    from python_calamine import CalamineWorkbook
 
     try:
         if isinstance(source, bytes):
@@ -187,7 +189,6 @@ def _xlsx_calamine(source: bytes | Path, limits: Limits, header: HeaderRule = CA
 def _xlsx_openpyxl(  # pragma: no cover - fallback
     source: bytes | Path, limits: Limits, header: HeaderRule = CASE_HEADER
 ) -> Table:
-    import openpyxl
 
     workbook = openpyxl.load_workbook(
         io.BytesIO(source) if isinstance(source, bytes) else source, read_only=True, data_only=True

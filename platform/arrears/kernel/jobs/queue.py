@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from arrears.extensions import db
 from arrears.kernel.jobs.models import JobRecord
 from arrears.kernel.jobs.registry import name_of
+from arrears.kernel.jobs.runner import run
 from arrears.tenancy import TenancyError, current
 
 log = logging.getLogger(__name__)
@@ -176,8 +177,6 @@ def run_eager_jobs() -> None:
     session = db.session()
     while session.info.get(_READY):
         job_id, tenant_id = session.info[_READY].pop(0)
-        from arrears.kernel.jobs.runner import run
-
         try:
             run(job_id, tenant_id)
         except Exception:  # the record says FAILED; the request that queued it goes on
