@@ -102,6 +102,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SESSION_IDLE_MINUTES": idle_minutes,
         "SESSION_REFRESH_EACH_REQUEST": True,
         "PREFERRED_URL_SCHEME": "https" if production else "http",
+        # Strict-Transport-Security on HTTPS answers (behind a TLS proxy: TRUSTED_PROXIES); 0 sends none
+        "HSTS_SECONDS": _int(env, "HSTS_SECONDS", 31_536_000 if production else 0),
         # login throttling: failures allowed per window, per account and per client address
         "LOGIN_MAX_FAILURES_ACCOUNT": _int(env, "LOGIN_MAX_FAILURES_ACCOUNT", 5),
         "LOGIN_MAX_FAILURES_IP": _int(env, "LOGIN_MAX_FAILURES_IP", 20),

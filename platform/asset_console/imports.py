@@ -8,7 +8,6 @@ import io
 import json
 from typing import Any
 
-import xlsxwriter
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from arrears.cases.models import ImportBatch, ImportStatus
 from arrears.errors import DomainError
 from arrears.extensions import db
 from arrears.integrations.storage import get_storage
+from arrears.kernel import sheets
 from arrears.kernel.jobs.models import JobRecord
 from arrears.security import masking
 from arrears.web.current import current_actor
@@ -168,7 +168,7 @@ def import_errors(batch_id: int):
     for error in report.get("errors", []):
         reasons.setdefault(error["row"], []).append(f"{error['column']}: {error['reason']}")
     buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    workbook = sheets.Workbook(buffer, {"in_memory": True})
     sheet = workbook.add_worksheet("rejected")
     sheet.write_row(0, 0, [_("Row"), *report.get("headers", []), _("Why it was rejected")])
     for i, row in enumerate(report.get("rejected_originals", []), 1):

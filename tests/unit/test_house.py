@@ -136,3 +136,14 @@ def test_imports_inside_functions_say_why() -> None:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if "noqa: PLC0415" in line:
                 assert re.search(r"noqa: PLC0415\s+\(.+\)", line), f"{path}:{number}"
+
+
+def test_every_spreadsheet_is_written_through_kernel_sheets() -> None:
+    """One writer for .xlsx and .csv cells (formula injection: kernel.sheets); no other."""
+    pattern = re.compile(r"xlsxwriter\.Workbook\(|csv\.writer\(|csv\.DictWriter\(|openpyxl\.Workbook\(")
+    found = [
+        str(path.relative_to(PLATFORM))
+        for path in PLATFORM.rglob("*.py")
+        if pattern.search(path.read_text()) and path.name != "sheets.py"
+    ]
+    assert found == []

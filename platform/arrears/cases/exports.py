@@ -3,13 +3,11 @@ the exporter may unmask, always audited."""
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import IO, Any
 
-import xlsxwriter
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -19,7 +17,7 @@ from arrears.cases.cases import CaseFilter, bucket, filtered, page
 from arrears.cases.models import Case
 from arrears.cases.schemas import debtor_view
 from arrears.extensions import db
-from arrears.kernel import audit, exports
+from arrears.kernel import audit, exports, sheets
 from arrears.kernel.clock import business_date
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
@@ -110,7 +108,7 @@ def export_cases(  # noqa: C901
     headers = [str(label) for _, label in COLUMNS]
     count = 0
     if fmt == "xlsx":
-        workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False})
+        workbook = sheets.Workbook(out, {"constant_memory": True, "in_memory": False})
         sheet = workbook.add_worksheet("cases")
         date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
         money_format = workbook.add_format({"num_format": "#,##0.00"})
@@ -132,7 +130,7 @@ def export_cases(  # noqa: C901
         workbook.close()
     elif fmt == "csv":
         text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")  # BOM: Excel opens it right
-        writer = csv.writer(text)
+        writer = sheets.csv_writer(text)
         writer.writerow(headers)
         for row in _rows(org, f, unmask):
             writer.writerow(["" if v is None else v for v in row])

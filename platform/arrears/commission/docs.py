@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from reportlab.lib import colors
@@ -45,7 +44,7 @@ from arrears.commission.models import (
     TierBasis,
 )
 from arrears.extensions import db
-from arrears.kernel import audit, documents
+from arrears.kernel import audit, documents, sheets
 from arrears.kernel.money import format_amount
 from arrears.orgs import queries as org_queries
 from arrears.payments.models import Repayment
@@ -243,7 +242,7 @@ class _Book:
 
     def __init__(self, out: IO[bytes]) -> None:
 
-        self.workbook = xlsxwriter.Workbook(out, {"in_memory": False})
+        self.workbook = sheets.Workbook(out, {"in_memory": False})
         self.money = self.workbook.add_format({"num_format": "#,##0.00"})
         self.rate = self.workbook.add_format({"num_format": "0.00####%"})
         self.when = self.workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})

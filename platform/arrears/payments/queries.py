@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
-import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
@@ -36,7 +35,7 @@ from arrears.cases.models import Case, Posting, PostingKind
 from arrears.cases.scopes import case_scope
 from arrears.errors import NotFound, PermissionDenied
 from arrears.extensions import db
-from arrears.kernel import audit, clock, exports
+from arrears.kernel import audit, clock, exports, sheets
 from arrears.kernel.jobs import args as jobs
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.transaction import transaction
@@ -518,7 +517,7 @@ def export_xlsx(actor: User, f: RepaymentFilter, out: IO[bytes], *, progress: An
 
     require(actor, "repayments.view")
     require(actor, "cases.export")
-    workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "in_memory": False})
+    workbook = sheets.Workbook(out, {"constant_memory": True, "in_memory": False})
     sheet = workbook.add_worksheet("repayments")
     when = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     money = workbook.add_format({"num_format": "#,##0.00"})

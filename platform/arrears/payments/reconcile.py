@@ -45,7 +45,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
-import xlsxwriter
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -60,7 +59,7 @@ from arrears.cases.models import Case
 from arrears.columns import utcnow
 from arrears.errors import NotFound
 from arrears.extensions import db
-from arrears.kernel import audit, clock
+from arrears.kernel import audit, clock, sheets
 from arrears.kernel.db import among
 from arrears.kernel.transaction import transaction
 from arrears.payments import repayments
@@ -819,7 +818,7 @@ def describe(value: Any) -> str:
 def write_workbook(result: dict[str, Any], out: IO[bytes]) -> None:
     """The result as .xlsx: a summary sheet, then one sheet per category with its rows."""
 
-    workbook = xlsxwriter.Workbook(out, {"in_memory": True})
+    workbook = sheets.Workbook(out, {"in_memory": True})
     bold = workbook.add_format({"bold": True})
     money = workbook.add_format({"num_format": "#,##0.00"})
     when = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})

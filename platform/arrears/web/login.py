@@ -46,6 +46,8 @@ def init_app(app: Flask, login_manager: LoginManager) -> None:
     def _clear_tenant(exc: BaseException | None) -> None:
         end_request(g.pop("tenant_token", None))
 
+    hsts = app.config.get("HSTS_SECONDS", 0)
+
     @app.after_request
     def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -56,6 +58,10 @@ def init_app(app: Flask, login_manager: LoginManager) -> None:
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self'; frame-ancestors 'none'",
         )
-        if request.blueprint and not request.path.startswith(("/api/", "/field/", "/static/")):
+        # every answer may carry personal data (pages, API and field answers, files, errors): no
+        # cache keeps it, a shared proxy's least of all; only the static assets may be cached
+        if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
+        if hsts and request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={hsts}; includeSubDomains")
         return response

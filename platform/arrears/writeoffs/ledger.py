@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-import xlsxwriter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
@@ -22,7 +21,7 @@ from arrears.auth.principal import require, started_by
 from arrears.cases.models import Case, Debtor
 from arrears.errors import NotFound, ValidationFailed
 from arrears.extensions import db
-from arrears.kernel import audit, exports
+from arrears.kernel import audit, exports, sheets
 from arrears.kernel.jobs import args as jobs
 from arrears.kernel.jobs.runner import JobContext
 from arrears.kernel.money import cents
@@ -249,7 +248,7 @@ def export_xlsx(
     f = f or LedgerFilter()
     unmasked = unmask and actor.can("pii.unmask")
     totals = ledger_totals(actor, f)
-    workbook = xlsxwriter.Workbook(fileobj, {"constant_memory": True, "in_memory": False})
+    workbook = sheets.Workbook(fileobj, {"constant_memory": True, "in_memory": False})
     sheet = workbook.add_worksheet("write-offs")
     day = workbook.add_format({"num_format": "yyyy-mm-dd"})
     money = workbook.add_format({"num_format": "#,##0.00"})
