@@ -104,9 +104,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "PREFERRED_URL_SCHEME": "https" if production else "http",
         # Strict-Transport-Security on HTTPS answers (behind a TLS proxy: TRUSTED_PROXIES); 0 sends none
         "HSTS_SECONDS": _int(env, "HSTS_SECONDS", 31_536_000 if production else 0),
-        # login throttling: failures allowed per window, per account and per client address
+        # sign-in throttling (auth.throttle): failures allowed before the back-off starts, per
+        # account and address (and per trusted device), per account from untrusted clients, per
+        # address; then the wait doubles from LOGIN_BACKOFF_SECONDS up to the cap
         "LOGIN_MAX_FAILURES_ACCOUNT": _int(env, "LOGIN_MAX_FAILURES_ACCOUNT", 5),
-        "LOGIN_MAX_FAILURES_IP": _int(env, "LOGIN_MAX_FAILURES_IP", 20),
+        "LOGIN_MAX_FAILURES_UNTRUSTED": _int(env, "LOGIN_MAX_FAILURES_UNTRUSTED", 20),
+        "LOGIN_MAX_FAILURES_IP": _int(env, "LOGIN_MAX_FAILURES_IP", 50),
+        "LOGIN_BACKOFF_SECONDS": _int(env, "LOGIN_BACKOFF_SECONDS", 30),
         "LOGIN_THROTTLE_WINDOW_SECONDS": _int(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 900),
         "API_TOKEN_DEFAULT_DAYS": _int(env, "API_TOKEN_DEFAULT_DAYS", 90),
         "API_TOKEN_MAX_DAYS": _int(env, "API_TOKEN_MAX_DAYS", 365),

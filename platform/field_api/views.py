@@ -29,10 +29,10 @@ field = JsonApi(
     status=201,
 )
 def login(body: dict[str, Any]) -> Any:
-    token, raw, user = auth_service.field_login(
-        body["email"], body["password"], body["device_name"], request.remote_addr or ""
+    token, raw, user, device = auth_service.field_login(
+        body["email"], body["password"], body["device_name"], request.remote_addr or "", body.get("device")
     )
-    return {"token": raw, "expires_at": token.expires_at, "user": user}
+    return {"token": raw, "expires_at": token.expires_at, "user": user, "device": device}
 
 
 @field.route("/logout", methods=("POST",), summary="Revoke the token of this device", status=204)

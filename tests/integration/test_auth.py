@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import text
@@ -46,27 +47,65 @@ def test_disabled_user_gets_the_generic_answer_too(app: Flask, world: World, dat
     )
 
 
-def test_throttling_per_account_with_redis(app: Flask, world: World) -> None:
+def _wait_over(app: Flask) -> None:
+    """Every counter's last failure moved back a day (the back-off over, the counts kept)."""
+    import redis
+
+    conn = redis.Redis.from_url(app.config["REDIS_URL"])
+    for key in conn.scan_iter(f"{app.config['REDIS_KEY_PREFIX']}:login:*"):
+        conn.hincrbyfloat(key, "last", -86_000)
+
+
+def test_failures_on_one_account_from_one_client_back_off(app: Flask, world: World) -> None:
     c = app.test_client()
     for _ in range(5):
         assert login(c, world.bank.admin_email, "Wrong-Password-1").status_code == 401
-    # The right password no longer helps until the window passes.
+    # the right password waits too, for the back-off, and is told how long
     blocked = login(c, world.bank.admin_email, PASSWORD)
-    assert blocked.status_code == 429
+    assert blocked.status_code == 429 and 1 <= int(blocked.headers["Retry-After"]) <= 30
     assert "Too many failed attempts" in blocked.get_data(as_text=True)
-    # Other accounts from elsewhere are unaffected.
+    # other accounts are unaffected
     assert login(app.test_client(), world.lender.admin_email).status_code == 302
-    import redis
+    # the wait ends by itself, and the next failure doubles it
+    _wait_over(app)
+    assert login(c, world.bank.admin_email, "Wrong-Password-1").status_code == 401
+    assert 31 <= int(login(c, world.bank.admin_email, PASSWORD).headers["Retry-After"]) <= 60
+    _wait_over(app)
+    assert login(c, world.bank.admin_email, PASSWORD).status_code == 302
 
-    keys = list(
-        redis.Redis.from_url(app.config["REDIS_URL"]).scan_iter(
-            f"{app.config['REDIS_KEY_PREFIX']}:login-failures:*"
+
+def test_nobody_can_lock_the_owner_out_of_their_own_browser(app: Flask, world: World) -> None:
+    owner = app.test_client()
+    assert login(owner, world.bank.admin_email).status_code == 302  # the browser is trusted now
+    assert owner.get_cookie("arrears_device") is not None
+    # an attacker fails on the account from many addresses, and sprays from the owner's office
+    for i in range(40):
+        app.test_client().post(
+            "/login",
+            data={"email": world.bank.admin_email, "password": f"Guess-{i}"},
+            environ_base={"REMOTE_ADDR": f"198.51.100.{i}"},
         )
-    )
-    assert keys, "the counters live in Redis"
+    app.config["LOGIN_MAX_FAILURES_IP"] = 3
+    for i in range(5):
+        login(app.test_client(), f"guess{i}@nowhere.example", "Wrong-Password-1")  # 127.0.0.1
+    # a browser that never signed in to the account waits; the owner's own does not
+    assert login(app.test_client(), world.bank.admin_email).status_code == 429
+    device = owner.get_cookie("arrears_device")
+    assert device is not None
+
+    def owners_browser() -> Any:
+        browser = app.test_client()
+        browser.set_cookie("arrears_device", device.value, domain="localhost")
+        return browser
+
+    assert login(owners_browser(), world.bank.admin_email).status_code == 302
+    # a stolen device cookie is no way around the back-off: it counts its own failures
+    for _ in range(5):
+        assert login(owners_browser(), world.bank.admin_email, "Wrong-Password-1").status_code == 401
+    assert login(owners_browser(), world.bank.admin_email).status_code == 429
 
 
-def test_throttling_per_address(app: Flask, world: World) -> None:
+def test_spraying_from_one_address_backs_off_untrusted_clients(app: Flask, world: World) -> None:
     app.config["LOGIN_MAX_FAILURES_IP"] = 3
     c = app.test_client()
     for i in range(3):
@@ -74,7 +113,27 @@ def test_throttling_per_address(app: Flask, world: World) -> None:
     assert login(c, world.bank.admin_email, PASSWORD).status_code == 429
 
 
-def test_throttling_without_redis_uses_the_database(eager_app: Flask) -> None:
+def test_the_field_login_backs_off_and_trusts_its_device(app: Flask, world: World) -> None:
+    email = world.east.emails["field_visitor"]
+    client = app.test_client()
+
+    def field(password: str, device: str | None = None, ip: str = "203.0.113.9") -> Any:
+        body = {"email": email, "password": password, "device_name": "phone", "device": device}
+        return client.post("/field/v1/login", json=body, environ_base={"REMOTE_ADDR": ip})
+
+    first = field(PASSWORD)
+    assert first.status_code == 201
+    device = first.get_json()["device"]
+    for i in range(30):
+        field("Wrong-Password-1", ip=f"192.0.2.{i}")
+    refused = field(PASSWORD, ip="192.0.2.200")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert refused.get_json()["error"]["code"] == "too_many_attempts"
+    assert field(PASSWORD, device=device, ip="192.0.2.201").status_code == 201
+    assert field(PASSWORD, device="forged." + device[7:], ip="192.0.2.202").status_code == 429
+
+
+def test_throttling_without_redis_uses_the_database(eager_app: Flask, database: Database) -> None:
     from tests.builders.tenants import build_world
 
     world = build_world()
@@ -82,6 +141,48 @@ def test_throttling_without_redis_uses_the_database(eager_app: Flask) -> None:
     for _ in range(5):
         assert login(c, world.bank.admin_email, "Wrong-Password-1").status_code == 401
     assert login(c, world.bank.admin_email, PASSWORD).status_code == 429
+    assert database.scalar("SELECT max(failures) FROM auth_throttle") == 5
+    with database.owner_engine.begin() as conn:
+        conn.execute(text("UPDATE auth_throttle SET last_failure_at = last_failure_at - interval '1 hour'"))
+    assert login(c, world.bank.admin_email, PASSWORD).status_code == 302
+
+
+def test_production_behind_a_proxy_throttles_the_forwarded_address(app: Flask, tmp_path: Any) -> None:
+    from arrears.app import create_app
+    from arrears.config import load_config
+    from tests.builders.tenants import build_world
+
+    world = build_world()
+    production = load_config(
+        str(tmp_path),
+        {
+            "ARREARS_ENV": "production",
+            "SECRET_KEY": "s" * 40,
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "REDIS_URL": app.config["REDIS_URL"],
+            "PII_KEYS": app.config["PII_KEYS"],
+            "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
+            "TRUSTED_PROXIES": "1",
+        },
+    )
+    prod = create_app(
+        {**production, "SERVER_NAME": "localhost", "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"]}
+    )
+    prod.config["WTF_CSRF_ENABLED"] = False  # the form's token is not what this test is about
+
+    def sign_in(client: Any, password: str, address: str) -> Any:
+        headers = {"X-Forwarded-For": address, "X-Forwarded-Proto": "https"}
+        return client.post(
+            "/login", data={"email": world.bank.admin_email, "password": password}, headers=headers
+        )
+
+    attacker = prod.test_client()
+    for _ in range(5):
+        assert sign_in(attacker, "Wrong-Password-1", "203.0.113.77").status_code == 401
+    again = sign_in(attacker, PASSWORD, "203.0.113.77")
+    assert again.status_code == 429 and "Retry-After" in again.headers
+    ok = sign_in(prod.test_client(), PASSWORD, "203.0.113.78")
+    assert ok.status_code == 302  # another address: the pair counter is the attacker's only
 
 
 def test_failed_and_successful_logins_are_audited(app: Flask, world: World, database: Database) -> None:

@@ -183,14 +183,14 @@ class UserSession(CreatedAtMixin, TenantScoped, db.Model):  # type: ignore[name-
 
 
 class AuthThrottle(db.Model):  # type: ignore[name-defined]
-    """Failed-login counters when Redis is absent (the embedded default). Not tenant data: keyed by
-    a hash of the account name or the client address."""
+    """Sign-in failure counters when Redis is absent (the embedded default, ``auth.throttle``). Not
+    tenant data: keyed by a hash of the account name, the client address or a device id."""
 
     __tablename__ = "auth_throttle"
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    window_started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class ApiTokenAudience(enum.StrEnum):

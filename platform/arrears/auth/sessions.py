@@ -37,28 +37,34 @@ def generic_failure() -> AuthenticationFailed:
     return AuthenticationFailed(_("Invalid e-mail address or password."))
 
 
-def check_credentials(email: str, password: str, ip: str) -> User:
-    """Verify e-mail and password, throttled per account and per address. Returns the user,
-    loaded inside its tenant; raises ``Throttled`` or the generic ``AuthenticationFailed``."""
+def check_credentials(email: str, password: str, ip: str, devices: Any = ()) -> tuple[User, str]:
+    """Verify e-mail and password, throttled (``auth.throttle``: per account and address, per
+    account from untrusted clients, per address, per trusted device; ``devices`` are the device
+    tokens the client holds). Returns the user, loaded inside its tenant, and the device token the
+    client keeps for this account; raises ``Throttled`` or the generic ``AuthenticationFailed``."""
     email = (email or "").strip().lower()
-    if throttle.is_blocked(email, ip):
+    attempt = throttle.Attempt(email, ip, throttle.trusted_device(email, devices))
+    wait = throttle.retry_after(attempt)
+    if wait:
         with cross_tenant("audit a throttled login attempt"), transaction():
             _audit_failure(email, None, "throttled")
-        raise Throttled(_("Too many failed attempts. Try again in a few minutes."))
+        raise Throttled(
+            _("Too many failed attempts. Try again in %(n)d seconds.", n=wait), details={"retry_after": wait}
+        )
     with cross_tenant("authentication looks an account up by e-mail"):
         user = db.session.scalar(select(User).where(func.lower(User.email) == email)) if email else None
     ok = verify_password(user.password_hash if user else None, password or "")
     if user is None or not ok or not user.is_active:
         with cross_tenant("audit a failed login attempt"), transaction():
-            throttle.register_failure(email, ip)
+            throttle.register_failure(attempt)
             _audit_failure(email, user, "bad_credentials" if user is None or not ok else "inactive")
         raise generic_failure()
     with tenant(user.org_id, user.org.kind, user.id), transaction():
-        throttle.register_success(email, ip)
+        throttle.register_success(attempt)
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         user.last_login_at = utcnow()
-    return user
+    return user, throttle.issue_device(email, attempt.device)
 
 
 def _audit_failure(email: str, user: User | None, reason: str) -> None:
@@ -218,9 +224,13 @@ def revoke_current_token(user: User, raw: str) -> None:
         revoke_token(user, token)
 
 
-def field_login(email: str, password: str, device_name: str, ip: str) -> tuple[ApiToken, str, User]:
-    """The field app signs in: check the credentials, then issue a field token for the device."""
-    user = check_credentials(email, password, ip)
+def field_login(
+    email: str, password: str, device_name: str, ip: str, device: str | None = None
+) -> tuple[ApiToken, str, User, str]:
+    """The field app signs in: check the credentials, then issue a field token for the device.
+    ``device``: the device token the app kept from its last sign-in (``auth.throttle``); the fourth
+    value is the one to keep now."""
+    user, device_token = check_credentials(email, password, ip, [device] if device else ())
     with tenant(user.org_id, user.org.kind, user.id):
         if not user.can("field.visit"):
             # Only said once the password was right, so it tells nothing to a guesser.
@@ -233,7 +243,7 @@ def field_login(email: str, password: str, device_name: str, ip: str) -> tuple[A
             device_name=device_name.strip(),
             days=min(30, int(current_app.config["API_TOKEN_MAX_DAYS"])),
         )
-    return token, raw, user
+    return token, raw, user, device_token
 
 
 def get_token_for(actor: User, token_id: Any) -> ApiToken:
@@ -265,16 +275,39 @@ def end_sessions(user: User) -> None:
     )
 
 
-def change_password(user: User, *, current_password: str, new_password: str) -> User:
-    """The user changes their own password: every session (this one too) and field login ends."""
+def revoke_tokens(user: User, *, actor: User, reason: str) -> int:
+    """Revoke every API and field token ``user`` holds (an administrator's reset, a disabled account,
+    or the user asking for it with a new password); the caller's transaction commits. Returns how
+    many were revoked."""
+    result: Any = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    revoked = int(result.rowcount or 0)
+    if revoked:
+        audit.record(
+            "token.revoked_all", actor=actor, target=user, details={"tokens": revoked, "reason": reason}
+        )
+    return revoked
+
+
+def change_password(
+    user: User, *, current_password: str, new_password: str, revoke_api_tokens: bool = False
+) -> User:
+    """The user changes their own password: every session (this one too) and field login ends; with
+    ``revoke_api_tokens`` their API tokens too (the integrations that use them stop)."""
     if not verify_password(user.password_hash, current_password):
         raise ValidationFailed(_("The current password is wrong."), field="current_password")
-    check_policy(new_password, user.email)
+    check_policy(new_password, user.email, (user.name, user.org.name, user.org.slug))
     if verify_password(user.password_hash, new_password):
         raise ValidationFailed(_("The new password must differ from the current one."), field="new_password")
     with transaction():
         user.password_hash = hash_password(new_password)
         user.password_changed_at = utcnow()
         end_sessions(user)
+        if revoke_api_tokens:
+            revoke_tokens(user, actor=user, reason="password changed")
         audit.record("user.password_changed", actor=user, target=user)
     return user

@@ -144,7 +144,7 @@ def user_password(user_id: int):
     form = PasswordResetForm()
     if form.validate_on_submit():
         user_service.reset_password(actor, user, new_password=form.new_password.data or "")
-        flash(_("The password was set; the user's sessions were ended."), "success")
+        flash(_("The password was set; the user's sessions and API tokens were ended."), "success")
     else:
         flash(_("The password must have at least %(n)d characters.", n=MIN_LENGTH), "danger")
     return redirect(url_for(ep("user_edit"), user_id=user.id))

@@ -48,6 +48,12 @@ class LoginRequestSchema(Schema):
     email = fields.Email(required=True)
     password = fields.String(required=True)
     device_name = fields.String(required=True, validate=lambda s: 0 < len(s.strip()) <= 120)
+    device = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "The device token of the last sign-in on this device, if any."},
+    )
 
 
 class TokenResponseSchema(Schema):
@@ -55,6 +61,12 @@ class TokenResponseSchema(Schema):
     token_type = fields.Constant("Bearer")
     expires_at = fields.DateTime()
     user = fields.Nested(MeSchema)
+    device = fields.String(
+        metadata={
+            "description": "Keep it and send it with the next sign-in: failures from elsewhere never "
+            "slow this device's sign-in."
+        }
+    )
 
 
 def dump(schema: Schema, obj: Any) -> Any:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from arrears.auth.models import Role, User, UserStatus
 from arrears.auth.passwords import check_policy, hash_password
 from arrears.auth.principal import require
-from arrears.auth.sessions import end_sessions
+from arrears.auth.sessions import end_sessions, revoke_tokens
 from arrears.columns import utcnow
 from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
@@ -75,7 +75,7 @@ def create_user(
     name = (name or "").strip()
     if not name:
         raise ValidationFailed(_("The name is required."), field="name")
-    check_policy(password, email)
+    check_policy(password, email, (name, org.name, org.slug))
     with transaction():
         if _email_taken(email):
             raise Conflict(_("A user with this e-mail address exists already."), field="email")
@@ -156,6 +156,7 @@ def set_status(actor: User, user: User, status: UserStatus) -> User:
         user.status = status
         if status == UserStatus.DISABLED:
             end_sessions(user)
+            revoke_tokens(user, actor=actor, reason="account disabled")
         audit.record(
             "user.disabled" if status == UserStatus.DISABLED else "user.enabled", actor=actor, target=user
         )
@@ -164,12 +165,14 @@ def set_status(actor: User, user: User, status: UserStatus) -> User:
 
 def reset_password(actor: User, user: User, *, new_password: str) -> User:
     require(actor, "org.users.manage")
-    check_policy(new_password, user.email)
+    check_policy(new_password, user.email, (user.name, user.org.name, user.org.slug))
     with transaction():
         check_assignable(actor, list(user.roles))
         user.password_hash = hash_password(new_password)
         user.password_changed_at = utcnow()
         end_sessions(user)
+        # whoever knew the old password may have made tokens with it: they go too
+        revoke_tokens(user, actor=actor, reason="password reset")
         audit.record("user.password_reset", actor=actor, target=user)
     return user
 

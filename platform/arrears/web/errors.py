@@ -45,11 +45,19 @@ def _translated(status: int) -> str:
     return str(_MESSAGES.get(status, _MESSAGES[500]))
 
 
+def _domain_json(exc: DomainError) -> Any:
+    response = json_error(exc.status, exc.code, str(exc.message), field=exc.field, details=exc.details)
+    retry = exc.details.get("retry_after") if isinstance(exc.details, dict) else None
+    if exc.status == 429 and retry:
+        response.headers["Retry-After"] = str(retry)
+    return response
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
         if wants_json():
-            return json_error(exc.status, exc.code, str(exc.message), field=exc.field, details=exc.details)
+            return _domain_json(exc)
         if exc.status == 404:
             return render_template("errors/error.html", status=404, message=str(exc.message)), 404
         flash(str(exc.message), "danger")

@@ -49,6 +49,10 @@ class LoginForm(FlaskForm):
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[DataRequired()])
     new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=10, max=256)])
+    revoke_api_tokens = BooleanField(
+        _l("Also revoke my API tokens"),
+        description=_l("The integrations using them stop until they get a new token."),
+    )
     submit = SubmitField(_l("Change password"))
 
 

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import text
+from werkzeug.wrappers import Response as BaseResponse
 
 from arrears.auth import sessions as auth_service
+from arrears.auth import throttle
 from arrears.auth.models import ApiTokenAudience
 from arrears.auth.sessions import get_token_for
 from arrears.errors import AuthenticationFailed, DomainError, Throttled
@@ -19,6 +32,7 @@ from arrears.web.console import home_endpoint_for
 from arrears.web.forms import ConfirmForm, LoginForm, PasswordChangeForm, TokenForm
 
 web_bp = Blueprint("web", __name__)
+_DEVICES_KEPT = 5  # accounts a browser is trusted for (people sharing a desk)
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -43,14 +57,19 @@ def login():
         return redirect(url_for(home_endpoint_for(current_user)))
     form = LoginForm()
     status = 200
+    retry = None
     if form.validate_on_submit():
         try:
-            user = auth_service.check_credentials(
-                form.email.data or "", form.password.data or "", request.remote_addr or ""
+            user, device = auth_service.check_credentials(
+                form.email.data or "",
+                form.password.data or "",
+                request.remote_addr or "",
+                _device_tokens(),
             )
         except (AuthenticationFailed, Throttled) as exc:
             flash(str(exc.message), "danger")
             status = exc.status
+            retry = (exc.details or {}).get("retry_after") if isinstance(exc, Throttled) else None
         else:
             key = auth_service.start_session(
                 user, ip=request.remote_addr or "", user_agent=request.user_agent.string
@@ -59,10 +78,33 @@ def login():
             user.session_key = key
             login_user(user)
             session.permanent = True  # lifetime = idle timeout, refreshed on each request
-            return redirect(_safe_next(request.args.get("next")) or url_for(home_endpoint_for(user)))
+            response = redirect(_safe_next(request.args.get("next")) or url_for(home_endpoint_for(user)))
+            _keep_device(response, device)
+            return response
     elif request.method == "POST":
         status = 400
-    return render_template("auth/login.html", form=form, eager=is_eager()), status
+    response = make_response(render_template("auth/login.html", form=form, eager=is_eager()), status)
+    if status == 429 and retry:
+        response.headers["Retry-After"] = str(retry)
+    return response
+
+
+def _device_tokens() -> list[str]:
+    """The device tokens this browser keeps (one per account that signed in here, ``auth.throttle``)."""
+    raw = request.cookies.get(throttle.DEVICE_COOKIE, "")
+    return [token for token in raw.split(" ") if token][:_DEVICES_KEPT]
+
+
+def _keep_device(response: BaseResponse, device: str) -> None:
+    kept = [device, *(t for t in _device_tokens() if t != device)][:_DEVICES_KEPT]
+    response.set_cookie(
+        throttle.DEVICE_COOKIE,
+        " ".join(kept),
+        max_age=throttle.DEVICE_MAX_AGE,
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        httponly=True,
+        samesite="Lax",
+    )
 
 
 @web_bp.route("/logout", methods=["POST"])
@@ -92,6 +134,7 @@ def profile():
                 current_user._get_current_object(),
                 current_password=form.current_password.data or "",
                 new_password=form.new_password.data or "",
+                revoke_api_tokens=bool(form.revoke_api_tokens.data),
             )
         except DomainError as exc:
             flash(str(exc.message), "danger")
