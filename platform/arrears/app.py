@@ -30,10 +30,10 @@ from arrears.kernel.jobs import queue
 from arrears.orgs import api as orgs_api
 from arrears.payments import api as payments_api
 from arrears.reports import api as reports_api
-from arrears.security import pii
+from arrears.security import logs, pii
 from arrears.tenancy import criteria, rls
+from arrears.web import guards, web_bp
 from arrears.web import login as web_login
-from arrears.web import web_bp
 from arrears.web.api import api
 from arrears.web.console import ep as console_ep
 from arrears.web.errors import init_app as init_errors
@@ -82,6 +82,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _configure_logging(app: Flask) -> None:
+    logs.install()  # every record redacted as it is made: no personal data in any log
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -100,6 +101,7 @@ def register_extensions(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["ep"] = console_ep  # a view of the console at hand (web.console.ep)
     web_login.init_app(app, login_manager)
+    guards.install(app)  # before any rule is added: bounded <int:> ids, the request guards
     criteria.install()
     transaction.install()
     hooks.install(HOOKS)

@@ -74,10 +74,15 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "TESTING": mode == "testing",
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a database error never repeats the statement's values (personal data)
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "DATABASE_MIGRATION_URL": migration_url,
         "DATABASE_APP_ROLE": env.get("DATABASE_APP_ROLE", "arrears_app"),
         "REDIS_URL": env.get("REDIS_URL", ""),
+        # without a reachable Redis, run jobs inside the request that committed them (development,
+        # the embedded default); off in production: the job waits in the job table until Redis
+        # answers again and the sweep sends it (a 200,000-row import never runs in a web request)
+        "JOBS_INLINE": _bool(env.get("JOBS_INLINE"), not production),
         "RQ_QUEUES": [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q.strip()],
         "REDIS_KEY_PREFIX": env.get("REDIS_KEY_PREFIX", "arrears"),
         "JOB_TIMEOUT": _int(env, "JOB_TIMEOUT", 3600),

@@ -66,7 +66,7 @@ def test_user_form_errors_name_the_field(app: Flask, world: World, database: Dat
         "/asset/users/new",
         {"email": "weak@bank.example", "name": "Weak", "password": "aaaaaaaaaaaa", "team_id": 0},
     )
-    assert "The password is too simple." in weak.get_data(as_text=True)
+    assert "The password is too easy to guess" in weak.get_data(as_text=True)
     assert database.scalar("SELECT count(*) FROM users") == before
 
 

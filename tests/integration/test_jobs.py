@@ -10,6 +10,7 @@ import uuid
 
 from flask import Flask
 from rq import Queue
+from sqlalchemy import text
 
 from arrears.auth.sessions import get_user_by_email
 from arrears.extensions import db
@@ -129,3 +130,33 @@ def test_schedule_is_declared_as_data() -> None:
         assert (entry.cron is None) != (entry.interval is None)
         if entry.cron:
             assert croniter.is_valid(entry.cron)
+
+
+def test_in_production_a_job_without_redis_waits_and_runs_when_redis_returns(
+    app: Flask, world: World, database: Database
+) -> None:
+    from arrears.kernel.jobs.housekeeping import sweep_jobs
+
+    live = app.config["REDIS_URL"]
+    app.config.update(JOBS_INLINE=False, REDIS_URL="redis://127.0.0.1:1/0")  # nobody answers there
+    app.extensions.pop("arrears.redis", None)
+    assert app.test_client().get("/healthz").get_json()["jobs"] == "waiting"
+    admin = get_user_by_email(world.bank.admin_email)
+    with tenant(world.bank.org_id):
+        record = enqueue(tenant_census, name="census", created_by=admin)
+        job_id = record.id
+        db.session.commit()  # the request's commit: nothing runs inside it
+    status = "SELECT status FROM jobs WHERE id = :i"
+    assert database.scalar(status, i=job_id) == "queued"
+    # Redis answers again: the sweep sends what waited, a worker runs it
+    app.config["REDIS_URL"] = live
+    app.extensions.pop("arrears.redis", None)
+    with database.owner_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE jobs SET created_at = created_at - interval '11 minutes' WHERE id = :i"),
+            {"i": job_id},
+        )
+    assert sweep_jobs()["resent"] == 1
+    worker = _worker(app, database)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert database.scalar(status, i=job_id) == "finished"

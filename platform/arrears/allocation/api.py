@@ -48,13 +48,14 @@ from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.orgs import approvals
 from arrears.orgs.loaders import get_approval_for
+from arrears.web import params
 from arrears.web.api import api
 
 TAGS = ["placements"]
 
 
 def _limit(default: int = 100, most: int = 1000) -> int:
-    return max(1, min(request.args.get("limit", default, type=int) or default, most))
+    return params.limit(default=default, most=most)
 
 
 # --- placements ----------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def get_placement(placement: Placement) -> Any:
     permission="cases.view",
 )
 def placement_cases(placement: Placement) -> Any:
-    after = request.args.get("after", 0, type=int) or 0
+    after = params.integer("after", default=0) or 0
     stmt = placements.cases_of(placement)
     rows = db.session.execute(stmt.where(PlacementCase.id > after).limit(_limit(500, 5000)))
     return [pc for pc, _case in rows]
@@ -309,7 +310,7 @@ def run_results(run: AllocationRun) -> Any:
     limit = _limit(500, 5000)
     stmt = select(AllocationResult).where(
         AllocationResult.run_id == run.id,
-        AllocationResult.case_id > (request.args.get("after", 0, type=int) or 0),
+        AllocationResult.case_id > (params.integer("after", default=0) or 0),
     )
     status = request.args.get("status")
     if status:

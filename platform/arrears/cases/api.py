@@ -3,11 +3,9 @@ clear only with the right, audited), and the batch upsert by loan number."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from flask import g, request
-from flask_babel import gettext as _
 
 from arrears.cases import cases as case_service
 from arrears.cases.imports import batches as import_service
@@ -20,8 +18,8 @@ from arrears.cases.schemas import (
     case_view,
 )
 from arrears.cases.scopes import case_scope
-from arrears.errors import ValidationFailed
 from arrears.extensions import db
+from arrears.web import params
 from arrears.web.api import api
 
 
@@ -32,20 +30,11 @@ def _unmask(user: Any, case: Any) -> bool:
 def _case_filter() -> case_service.CaseFilter:
     args = request.args
 
-    def number(name: str, kind: Any) -> Any:
-        raw = args.get(name)
-        if raw in (None, ""):
-            return None
-        try:
-            return kind(raw)
-        except (ValueError, ArithmeticError):
-            raise ValidationFailed(_("%(name)s must be a number.", name=name), field=name)
-
     return case_service.CaseFilter(
-        dpd_min=number("dpd_min", int),
-        dpd_max=number("dpd_max", int),
-        amount_min=number("amount_min", Decimal),
-        amount_max=number("amount_max", Decimal),
+        dpd_min=params.integer("dpd_min", low=-100_000, high=100_000),
+        dpd_max=params.integer("dpd_max", low=-100_000, high=100_000),
+        amount_min=params.amount("amount_min"),
+        amount_max=params.amount("amount_max"),
         product=args.get("product"),
         province=args.get("province"),
         city=args.get("city"),
@@ -64,7 +53,7 @@ def _case_filter() -> case_service.CaseFilter:
 )
 def list_cases() -> Any:
     user = g.api_user
-    limit = request.args.get("limit", 50, type=int) or 50
+    limit = params.limit(default=50, most=500)
     may = case_service.unmask_filter(user)
     rows, cursor = case_service.page(
         user.org,

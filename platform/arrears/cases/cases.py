@@ -34,6 +34,7 @@ from arrears.extensions import db
 from arrears.integrations.storage import StorageNotFound, get_storage, tenant_key
 from arrears.kernel import audit
 from arrears.kernel.clock import business_date
+from arrears.kernel.db import literal_like
 from arrears.kernel.transaction import transaction
 from arrears.orgs.models import Partnership, PartnershipStatus
 from arrears.security import masking
@@ -146,8 +147,7 @@ def filtered(org: Organisation, f: CaseFilter) -> Select[Any]:  # noqa: C901
         except ValueError:
             raise ValidationFailed(_("Unknown status: %(value)s", value=f.status), field="status")
     for tag in f.tags:  # tags are a JSON list of strings: match the quoted element
-        escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(cast(Case.tags, Text).like(f'%"{escaped}"%', escape="\\"))
+        stmt = stmt.where(cast(Case.tags, Text).like(f'%"{literal_like(tag)}"%', escape="\\"))
     if f.q:
         stmt = stmt.where(search_condition(f.q, loan_prefix=f.loan_prefix))
     if f.bucket:
@@ -188,10 +188,10 @@ def search_condition(q: str, *, loan_prefix: bool = False) -> Any:
     ``loan_prefix``, its start), or part of the name."""
 
     text = normalize.text(q)
-    conditions = [Case.loan_no == text, Debtor.name.like(f"%{text}%")]
+    literal = literal_like(text)  # taken literally: a search for "%" is not a scan of every row
+    conditions = [Case.loan_no == text, Debtor.name.like(f"%{literal}%", escape="\\")]
     if loan_prefix:
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(Case.loan_no.like(f"{escaped}%", escape="\\"))
+        conditions.append(Case.loan_no.like(f"{literal}%", escape="\\"))
     with contextlib.suppress(normalize.CellError):
         conditions.append(Debtor.id_number_bidx == keyring().blind_index("id", normalize.id_number(text)))
     with contextlib.suppress(normalize.CellError):

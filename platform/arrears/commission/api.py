@@ -33,6 +33,7 @@ from arrears.commission.schemas import (
 )
 from arrears.errors import ValidationFailed
 from arrears.extensions import db
+from arrears.web import params
 from arrears.web.api import api
 from arrears.web.jsonapi import load_json
 
@@ -43,17 +44,11 @@ _statement_fields = CommissionStatementSchema().fields
 
 
 def _int_arg(name: str, default: int, most: int) -> int:
-    raw = request.args.get(name, "")
-    return max(1, min(int(raw), most)) if raw.isdigit() and len(raw) < 10 else default
+    return params.limit(name, default=default, most=most)
 
 
 def _id_arg(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise ValidationFailed(_("%(name)s must be a number.", name=name), field=name)
-    return int(raw)
+    return params.identifier(name)
 
 
 def _choice(name: str, choices: list[str]) -> str | None:

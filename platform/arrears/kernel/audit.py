@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from arrears.columns import BigId, UTCDateTime, utcnow
 from arrears.extensions import db
+from arrears.kernel.db import literal_like
 from arrears.tenancy import current_org_id
 from arrears.tenancy.models import TenantScoped
 
@@ -94,7 +95,7 @@ def query(
     if action:
         stmt = stmt.where(AuditEvent.action.startswith(action))
     if actor:
-        stmt = stmt.where(AuditEvent.actor_email.ilike(f"%{actor.strip()}%"))
+        stmt = stmt.where(AuditEvent.actor_email.ilike(f"%{literal_like(actor.strip())}%", escape="\\"))
     if target_type:
         stmt = stmt.where(AuditEvent.target_type == target_type)
     if since:

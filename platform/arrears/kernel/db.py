@@ -167,3 +167,10 @@ def among(column: Any, ids: Sequence[Any], type_: Any = None) -> Any:
 def is_postgres() -> bool:
     """Whether the session's database is PostgreSQL (else the embedded SQLite)."""
     return db.session.get_bind().dialect.name == "postgresql"
+
+
+def literal_like(term: str) -> str:
+    """``term`` taken literally inside a LIKE pattern (use with ``escape="\\"``): ``%``, ``_`` and
+    the backslash lose their meaning, so a search for ``%`` finds a percent sign instead of
+    scanning every row."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

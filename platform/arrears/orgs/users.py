@@ -15,6 +15,7 @@ from arrears.columns import utcnow
 from arrears.errors import Conflict, PermissionDenied, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
+from arrears.kernel.db import literal_like
 from arrears.kernel.transaction import transaction
 from arrears.orgs.models import Team
 from arrears.orgs.roles import check_assignable
@@ -180,6 +181,8 @@ def reset_password(actor: User, user: User, *, new_password: str) -> User:
 def list_users(search: str | None = None) -> list[User]:
     stmt = select(User).order_by(User.name)
     if search:
-        like = f"%{search.strip().lower()}%"
-        stmt = stmt.where(func.lower(User.name).like(like) | func.lower(User.email).like(like))
+        like = f"%{literal_like(search.strip().lower())}%"
+        stmt = stmt.where(
+            func.lower(User.name).like(like, escape="\\") | func.lower(User.email).like(like, escape="\\")
+        )
     return list(db.session.scalars(stmt))

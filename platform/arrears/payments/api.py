@@ -4,7 +4,6 @@ each view loads through the tenancy loaders and calls one service."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import g, jsonify, request
@@ -30,6 +29,7 @@ from arrears.payments.schemas import (
     RepaymentSchema,
     ReversalInSchema,
 )
+from arrears.web import params
 from arrears.web.api import api
 
 TAGS = ["repayments"]
@@ -66,24 +66,14 @@ def post_repayments() -> Any:
 def _filters() -> records.RepaymentFilter:
     args = request.args
 
-    def day(name: str) -> dt.date | None:
-        raw = args.get(name)
-        if not raw:
-            return None
-        try:
-            return dt.date.fromisoformat(raw)
-        except ValueError:
-            raise ValidationFailed(_("Give a date as YYYY-MM-DD."), field=name) from None
-
-    agency = args.get("agency_id")
     return records.RepaymentFilter(
         status=args.get("status") or None,
         source=args.get("source") or None,
         loan_no=args.get("loan_no") or None,
         transaction_id=args.get("transaction_id") or None,
-        agency_id=int(agency) if agency and agency.isdigit() else None,
-        paid_from=day("paid_from"),
-        paid_to=day("paid_to"),
+        agency_id=params.identifier("agency_id"),
+        paid_from=params.day("paid_from"),
+        paid_to=params.day("paid_to"),
     )
 
 
@@ -96,12 +86,11 @@ def _filters() -> records.RepaymentFilter:
     tags=TAGS,
 )
 def list_repayments() -> Any:
-    raw = request.args.get("limit", "100")
-    limit = min(max(int(raw), 1), 500) if raw.isdigit() else 100
+    limit = params.limit(default=100, most=500)
     stmt = records.query(g.api_user, _filters()).order_by(None).order_by(Repayment.id.desc())
-    before = request.args.get("before")
-    if before and before.isdigit():
-        stmt = stmt.where(Repayment.id < int(before))
+    before = params.identifier("before")
+    if before is not None:
+        stmt = stmt.where(Repayment.id < before)
     rows = list(db.session.scalars(stmt.limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]

@@ -245,7 +245,7 @@ def load_json(schema: Schema) -> Any:
             _("Send the body as application/json."), details={"content_type": request.mimetype}
         )
     try:
-        data = json.loads(raw) if raw.strip() else None
+        data = g.json_body if "json_body" in g else (json.loads(raw) if raw.strip() else None)
     except json.JSONDecodeError as exc:
         err = ValidationFailed(
             _(

@@ -27,7 +27,7 @@ from arrears.auth.models import ApiTokenAudience
 from arrears.auth.sessions import get_token_for
 from arrears.errors import AuthenticationFailed, DomainError, Throttled
 from arrears.extensions import db
-from arrears.kernel.jobs.queue import is_eager
+from arrears.kernel.jobs.queue import is_eager, jobs_mode
 from arrears.web.console import home_endpoint_for
 from arrears.web.forms import ConfirmForm, LoginForm, PasswordChangeForm, TokenForm
 
@@ -189,4 +189,4 @@ def revoke_token(token_id: int):
 def healthz():
 
     db.session.execute(text("SELECT 1"))
-    return jsonify({"status": "ok", "jobs": "inline" if is_eager() else "rq"})
+    return jsonify({"status": "ok", "jobs": jobs_mode()})

@@ -13,6 +13,7 @@ from arrears.cases.loaders import get_case_for
 from arrears.cases.models import Case
 from arrears.errors import NotFound, ValidationFailed
 from arrears.tenancy.models import OrgKind
+from arrears.web import params
 from arrears.web.api import api
 from arrears.work import applications
 from arrears.work.loaders import get_application_for
@@ -86,7 +87,7 @@ def list_applications() -> Any:
     box = request.args.get("box", "mine")
     if box not in applications.BOXES:
         raise ValidationFailed(_("box is one of mine, inbox."), field="box")
-    limit = max(1, min(request.args.get("limit", 200, type=int) or 200, 1000))
+    limit = params.limit(default=200, most=1000)
     if box == "inbox":
         return applications.inbox(g.api_user, limit=limit)
     return applications.mine(g.api_user, limit=limit)

@@ -34,6 +34,7 @@ from arrears.cases.scopes import case_scope, led_team_ids, sees_everything
 from arrears.errors import PermissionDenied
 from arrears.extensions import db
 from arrears.kernel.clock import day_start
+from arrears.kernel.db import literal_like
 from arrears.orgs.models import Approval, ApprovalStatus
 from arrears.orgs.queries import StagePath, org_names, person_names, stage_path
 from arrears.security import masking
@@ -78,8 +79,7 @@ IN_HOUSE = "inhouse"
 
 
 def _loan_prefix(column: Any, text: str) -> Any:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.like(f"{escaped}%", escape="\\")
+    return column.like(f"{literal_like(text)}%", escape="\\")
 
 
 def _holder(column: Any, holder: str | None) -> Any | None:

@@ -4,14 +4,12 @@ scoped loader and calls one service."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import g, request
-from flask_babel import gettext as _
 
-from arrears.errors import ValidationFailed
 from arrears.extensions import db
+from arrears.web import params
 from arrears.web.api import api
 from arrears.writeoffs import ledger as writeoff_ledger
 from arrears.writeoffs import proposals, writeoffs
@@ -33,18 +31,7 @@ TAGS = ["write-off"]
 
 
 def _int_arg(name: str, default: int, most: int) -> int:
-    raw = request.args.get(name, "")
-    return max(1, min(int(raw), most)) if raw.isdigit() else default
-
-
-def _day(name: str) -> dt.date | None:
-    raw = request.args.get(name)
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise ValidationFailed(_("Give a date as YYYY-MM-DD."), field=name) from None
+    return params.limit(name, default=default, most=most)
 
 
 @api.route(
@@ -85,9 +72,8 @@ def create_writeoff_rule(body: dict[str, Any]) -> Any:
 )
 def writeoff_candidates() -> Any:
     args = request.args
-    rule = args.get("rule_id", "")
     f = writeoffs.CandidateFilter(
-        rule_id=int(rule) if rule.isdigit() else None,
+        rule_id=params.identifier("rule_id"),
         loan_no=args.get("loan_no") or None,
         product=args.get("product") or None,
         sort="amount" if args.get("sort") == "amount" else "dpd",
@@ -149,13 +135,11 @@ def propose_writeoffs(body: dict[str, Any]) -> Any:
     permission="writeoffs.view",
 )
 def list_writeoff_proposals() -> Any:
-    approval = request.args.get("approval_id", "")
-    after = request.args.get("after", "")
     return proposals.proposals(
         g.api_user,
         status=request.args.get("status") or None,
-        approval_id=int(approval) if approval.isdigit() else None,
-        after=int(after) if after.isdigit() else 0,
+        approval_id=params.identifier("approval_id"),
+        after=params.integer("after", default=0) or 0,
         limit=_int_arg("limit", 100, 1000),
     )
 
@@ -169,12 +153,11 @@ def list_writeoff_proposals() -> Any:
     permission="writeoffs.view",
 )
 def list_writeoffs() -> Any:
-    agency = request.args.get("agency_id", "")
     f = writeoff_ledger.LedgerFilter(
-        date_from=_day("date_from"),
-        date_to=_day("date_to"),
+        date_from=params.day("date_from"),
+        date_to=params.day("date_to"),
         status=request.args.get("status") or None,
-        agency_id=int(agency) if agency.isdigit() else None,
+        agency_id=params.identifier("agency_id"),
         loan_no=request.args.get("loan_no") or None,
     )
     page = writeoff_ledger.ledger_page(

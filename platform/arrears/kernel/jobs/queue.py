@@ -1,4 +1,5 @@
-"""The shared queue: rq on Redis, or inline (eager) execution when Redis is absent.
+"""The shared queue: rq on Redis, or inline (eager) execution when Redis is absent and
+``JOBS_INLINE`` allows it (development; in production a job waits in the job table instead).
 
 ``enqueue(...)`` writes a ``JobRecord`` in the caller's transaction and sends the job only after that
 transaction commits (a rolled-back use case sends nothing). The rq payload is just the record id and
@@ -68,8 +69,16 @@ def redis_connection() -> Redis | None:
     return state["client"] if state["ok"] else None
 
 
+def jobs_mode() -> str:
+    """``rq`` (Redis answers), ``inline`` (no Redis, ``JOBS_INLINE``: jobs run in the request that
+    committed them) or ``waiting`` (no Redis in production: jobs wait in the job table)."""
+    if redis_connection() is not None:
+        return "rq"
+    return "inline" if current_app.config.get("JOBS_INLINE", True) else "waiting"
+
+
 def is_eager() -> bool:
-    return redis_connection() is None
+    return jobs_mode() == "inline"
 
 
 def get_queue(name: str | None = None) -> Queue:
@@ -135,9 +144,15 @@ def _send(session: Session) -> None:
     if not pending:
         return
     conn = redis_connection()
+    inline = conn is None and bool(current_app.config.get("JOBS_INLINE", True))
     for job_id, tenant_id, queue_name, retries, intervals in pending:
-        if conn is None:
+        if inline:
             session.info.setdefault(_READY, []).append((job_id, tenant_id))
+            continue
+        if conn is None:
+            # production without Redis: the record is committed and stays QUEUED; the sweep sends
+            # it once Redis answers (never inside this request)
+            log.warning("Redis is unreachable: job %s waits in the job table", job_id)
             continue
         try:
             send(conn, job_id, tenant_id, queue_name, retries, intervals)
