@@ -100,3 +100,19 @@ def test_search_terms_are_taken_literally(api: Any, app: Flask, world: World) ->
     for wildcard in ("%", "_", "%%", "\\"):
         found = api.get(f"/cases?q={wildcard}").get_json()
         assert found["items"] == [], wildcard  # no name holds a percent sign: nothing, not everything
+
+
+def test_a_wrong_method_says_which_are_allowed(api: Any, app: Flask, world: World) -> None:
+    answer = api.post("/me", {})
+    assert answer.status_code == 405 and "GET" in answer.headers["Allow"]
+    assert answer.get_json()["error"]["code"] == "method_not_allowed"
+    page = signed_in(app, world.bank.admin_email).delete("/asset/cases")
+    assert page.status_code == 405 and "GET" in page.headers["Allow"]
+
+
+def test_a_run_naming_the_200000_cases_its_schema_allows(api: Any, database: Database) -> None:
+    """PostgreSQL takes at most 65,535 parameters: the ids go as one array."""
+    ids = list(range(1, 200_001))
+    answer = api.post("/allocation-runs", {"level": "dispatch", "case_ids": ids, "rules": []})
+    assert answer.status_code == 201, answer.get_data(as_text=True)[:300]
+    assert answer.get_json()["case_count"] == 0  # none of them is the owner's: nothing to dispatch

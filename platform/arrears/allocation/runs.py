@@ -75,7 +75,7 @@ from arrears.errors import Conflict, NotFound, ValidationFailed
 from arrears.extensions import db
 from arrears.kernel import audit
 from arrears.kernel.clock import business_date
-from arrears.kernel.db import insert_rows
+from arrears.kernel.db import among, insert_rows
 from arrears.kernel.jobs.queue import enqueue
 from arrears.kernel.jobs.registry import job
 from arrears.kernel.jobs.runner import JobContext
@@ -137,7 +137,7 @@ def _candidates(org: Organisation, level: AllocationLevel, scope: CaseFilter, id
     else:
         stmt = stmt.where(Case.org_id == org.id, Case.agency_org_id.is_(None), unassigned())
     if ids is not None:
-        stmt = stmt.where(Case.id.in_(ids))
+        stmt = stmt.where(among(Case.id, ids))  # one parameter: a run may name 200,000 cases
     return stmt
 
 

@@ -8,7 +8,7 @@ from flask import Flask, flash, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from arrears.errors import DomainError
 from arrears.extensions import db
@@ -53,6 +53,19 @@ def _domain_json(exc: DomainError) -> Any:
     return response
 
 
+def _http_response(app: Flask, exc: HTTPException) -> Any:
+    status = exc.code or 500
+    if wants_json():
+        code = (exc.name or "error").lower().replace(" ", "_")
+        response = json_error(status, code, _translated(status))
+    else:
+        page = render_template("errors/error.html", status=status, message=_translated(status))
+        response = app.make_response((page, status))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods))  # RFC 9110 §15.5.6
+    return response
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
@@ -79,11 +92,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        status = exc.code or 500
-        if wants_json():
-            code = (exc.name or "error").lower().replace(" ", "_")
-            return json_error(status, code, _translated(status))
-        return render_template("errors/error.html", status=status, message=_translated(status)), status
+        return _http_response(app, exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
