@@ -57,9 +57,13 @@ def test_a_search_and_an_import_leave_no_personal_data_in_any_log(
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     levels = (root.level, logging.getLogger("werkzeug").level)
+    access = logging.getLogger("werkzeug")
+    disabled = access.disabled  # Alembic's fileConfig (the migrations) disables existing loggers
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    logging.getLogger("werkzeug").setLevel(logging.INFO)
+    access.setLevel(logging.INFO)
+    access.disabled = False
+    access.addHandler(handler)  # whether or not an earlier test stopped it propagating
     try:
         env = {
             **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
@@ -97,9 +101,11 @@ def test_a_search_and_an_import_leave_no_personal_data_in_any_log(
             logging.getLogger("arrears.test").exception("import row failed")
     finally:
         root.removeHandler(handler)
+        access.removeHandler(handler)
         handler.close()
         root.setLevel(levels[0])
-        logging.getLogger("werkzeug").setLevel(levels[1])
+        access.setLevel(levels[1])
+        access.disabled = disabled
     written = log_file.read_text(encoding="utf-8") + cli.stdout + cli.stderr
     assert "GET /api/v1/cases?q=…" in written  # the access log was there, without the search
     assert "could not reach debtor [" in written and "ValueError: bad cell [" in written

@@ -22,7 +22,7 @@ import json
 import math
 from typing import Any
 
-from flask import Flask, Request, g, request
+from flask import Flask, Request, current_app, g, request
 from flask_babel import gettext as _
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
@@ -66,10 +66,12 @@ def _refuse(status: int, code: str, message: str, field: str) -> ValidationFaile
     return error
 
 
-def _scalar_problem(value: Any) -> str | None:
-    """Why a JSON scalar cannot be taken (``None``: it can)."""
+def _scalar_problem(value: Any, numbers: bool) -> str | None:
+    """Why a JSON scalar cannot be taken (``None``: it can); ``numbers``: judge numbers too."""
     if isinstance(value, str) and "\x00" in value:
         return _("The text holds a NUL character.")
+    if not numbers:
+        return None
     if isinstance(value, int) and not isinstance(value, bool) and not MIN_INT <= value <= MAX_ID:
         return _("The number is out of range.")
     if isinstance(value, float) and not math.isfinite(value):
@@ -77,7 +79,7 @@ def _scalar_problem(value: Any) -> str | None:
     return None
 
 
-def _check_value(value: Any, path: str, depth: int = 0) -> None:
+def _check_value(value: Any, path: str, depth: int = 0, numbers: bool = True) -> None:
     if depth > MAX_JSON_DEPTH:
         raise _too_deep()
     if isinstance(value, dict):
@@ -85,11 +87,11 @@ def _check_value(value: Any, path: str, depth: int = 0) -> None:
         for key, item in items:
             if "\x00" in key:
                 raise ValidationFailed(_("The text holds a NUL character."), field=path or "body")
-            _check_value(item, f"{path}.{key}" if path else key, depth + 1)
+            _check_value(item, f"{path}.{key}" if path else key, depth + 1, numbers)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_value(item, f"{path}[{index}]", depth + 1)
-    elif (problem := _scalar_problem(value)) is not None:
+            _check_value(item, f"{path}[{index}]", depth + 1, numbers)
+    elif (problem := _scalar_problem(value, numbers)) is not None:
         raise ValidationFailed(problem, field=path or "body")
 
 
@@ -112,7 +114,9 @@ def check_request() -> None:
         raise _too_deep() from None
     except json.JSONDecodeError:
         return  # the view's loader names the syntax error
-    _check_value(data, "")
+    view = current_app.view_functions.get(request.endpoint or "")
+    # a batch that judges each item itself (repayments) rejects a bad number item by item
+    _check_value(data, "", numbers=not getattr(view, "reads_own_numbers", False))
     g.json_body = data  # parsed once: ``jsonapi.load_json`` takes it from here
 
 

@@ -142,6 +142,8 @@ class JsonApi:
                         permission,
                     )
                 )
+            # a view that reads its body itself judges each number of it (web.guards leaves them)
+            wrapped.reads_own_numbers = not load_body  # type: ignore[attr-defined]
             self.blueprint.add_url_rule(rule, view.__name__, wrapped, methods=list(methods))
             return wrapped
 
