@@ -25,6 +25,7 @@ from arrears.config import load_config
 from arrears.extensions import babel, bootstrap, csrf, db, login_manager, migrate
 from arrears.hooks import HOOKS
 from arrears.i18n import select_locale, select_timezone
+from arrears.kernel import db as db_kernel
 from arrears.kernel import hooks, transaction
 from arrears.kernel.jobs import queue
 from arrears.orgs import api as orgs_api
@@ -103,6 +104,7 @@ def register_extensions(app: Flask) -> None:
     web_login.init_app(app, login_manager)
     guards.install(app)  # before any rule is added: bounded <int:> ids, the request guards
     criteria.install()
+    db_kernel.install_timeouts()
     transaction.install()
     hooks.install(HOOKS)
     rls.install(_current_session)

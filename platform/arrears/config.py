@@ -86,6 +86,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "RQ_QUEUES": [q.strip() for q in env.get("RQ_QUEUES", "default").split(",") if q.strip()],
         "REDIS_KEY_PREFIX": env.get("REDIS_KEY_PREFIX", "arrears"),
         "JOB_TIMEOUT": _int(env, "JOB_TIMEOUT", 3600),
+        # seconds one SQL statement may run: in a web request, and in a job unless its kind says
+        # otherwise (@job(statement_timeout=...)); PostgreSQL stops it after that (0: no limit)
+        "REQUEST_STATEMENT_TIMEOUT": _int(env, "REQUEST_STATEMENT_TIMEOUT", 15),
+        "JOB_STATEMENT_TIMEOUT": _int(env, "JOB_STATEMENT_TIMEOUT", 1800),
         # Tests only (read only when ARREARS_ENV=testing, else 0): seconds the repayments' apply job
         # waits between claiming its rows and committing, so a test can kill a worker mid-transaction.
         "REPAYMENTS_TEST_APPLY_PAUSE": _int(env, "REPAYMENTS_TEST_APPLY_PAUSE", 0)

@@ -8,12 +8,16 @@ a table under row-level security; the INSERT is checked by its policy like any o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Enum, any_, bindparam, insert
+from flask import current_app, has_request_context
+from sqlalchemy import JSON, BigInteger, Connection, Enum, any_, bindparam, event, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from arrears.extensions import db
 from arrears.security.pii import EncryptedText, keyring
@@ -174,3 +178,43 @@ def literal_like(term: str) -> str:
     the backslash lose their meaning, so a search for ``%`` finds a percent sign instead of
     scanning every row."""
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- statement timeouts ----------------------------------------------------------------------------------
+
+_TIMEOUT: ContextVar[int | None] = ContextVar("arrears_statement_timeout", default=None)
+
+
+@contextmanager
+def statement_timeout(seconds: int | None) -> Iterator[None]:
+    """The transactions begun inside run their statements for at most ``seconds`` (0 or ``None``:
+    no limit beyond the request's). The job runner wraps each job in the timeout of its kind."""
+    token = _TIMEOUT.set(seconds or 0)
+    try:
+        yield
+    finally:
+        _TIMEOUT.reset(token)
+
+
+def _set_timeout(session: Session, transaction: Any, connection: Connection) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    seconds = _TIMEOUT.get()
+    if seconds is None and has_request_context():
+        seconds = int(current_app.config.get("REQUEST_STATEMENT_TIMEOUT", 0))
+    if seconds:
+        connection.execute(_TIMEOUT_SQL, {"ms": str(int(seconds) * 1000)})
+
+
+_TIMEOUT_SQL = text("SELECT set_config('statement_timeout', :ms, true)")
+_timeouts_installed = False
+
+
+def install_timeouts() -> None:
+    """Every transaction of a web request, and of a job, gets its statement timeout (PostgreSQL
+    stops a statement that runs longer, so one tenant's heavy search cannot hold a connection and
+    a core for minutes while the others wait)."""
+    global _timeouts_installed
+    if not _timeouts_installed:
+        event.listen(Session, "after_begin", _set_timeout)
+        _timeouts_installed = True

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, flash, jsonify, redirect, render_template, request
+from flask import Flask, current_app, flash, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from psycopg.errors import QueryCanceled
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from arrears.errors import DomainError
@@ -66,39 +68,49 @@ def _http_response(app: Flask, exc: HTTPException) -> Any:
     return response
 
 
+def _domain(exc: DomainError) -> Any:
+    if wants_json():
+        return _domain_json(exc)
+    if exc.status == 404:
+        return render_template("errors/error.html", status=404, message=str(exc.message)), 404
+    flash(str(exc.message), "danger")
+    if request.method == "POST":
+        return redirect(request.referrer or request.path)
+    return render_template("errors/error.html", status=exc.status, message=str(exc.message)), exc.status
+
+
+def _csrf(exc: CSRFError) -> Any:
+    message = _("The form expired or was not sent from this site. Reload the page and try again.")
+    if wants_json():
+        return json_error(400, "csrf_failed", message)
+    return render_template("errors/error.html", status=400, message=message), 400
+
+
+def _unexpected(exc: Exception) -> Any:
+    current_app.logger.exception("unhandled error")
+    db.session.rollback()
+    if wants_json():
+        return json_error(500, "internal_error", _translated(500))
+    return render_template("errors/error.html", status=500, message=_translated(500)), 500
+
+
+def _database(exc: OperationalError) -> Any:
+    """A statement stopped by its timeout (``kernel.db.install_timeouts``) is a 503 that says what
+    to do, not a 500; any other database failure is unexpected."""
+    if not isinstance(exc.orig, QueryCanceled):
+        return _unexpected(exc)
+    db.session.rollback()
+    message = _(
+        "This took too long and was stopped. Narrow it down (a filter, a shorter period) and try again."
+    )
+    if wants_json():
+        return json_error(503, "too_slow", message)
+    return render_template("errors/error.html", status=503, message=message), 503
+
+
 def init_app(app: Flask) -> None:
-    @app.errorhandler(DomainError)
-    def _domain(exc: DomainError):
-        if wants_json():
-            return _domain_json(exc)
-        if exc.status == 404:
-            return render_template("errors/error.html", status=404, message=str(exc.message)), 404
-        flash(str(exc.message), "danger")
-        return (
-            redirect(request.referrer or request.path)
-            if request.method == "POST"
-            else (
-                render_template("errors/error.html", status=exc.status, message=str(exc.message)),
-                exc.status,
-            )
-        )
-
-    @app.errorhandler(CSRFError)
-    def _csrf(exc: CSRFError):
-        message = _("The form expired or was not sent from this site. Reload the page and try again.")
-        if wants_json():
-            return json_error(400, "csrf_failed", message)
-        return render_template("errors/error.html", status=400, message=message), 400
-
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
-        return _http_response(app, exc)
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        app.logger.exception("unhandled error")
-
-        db.session.rollback()
-        if wants_json():
-            return json_error(500, "internal_error", _translated(500))
-        return render_template("errors/error.html", status=500, message=_translated(500)), 500
+    app.register_error_handler(DomainError, _domain)
+    app.register_error_handler(CSRFError, _csrf)
+    app.register_error_handler(HTTPException, lambda exc: _http_response(app, exc))
+    app.register_error_handler(OperationalError, _database)
+    app.register_error_handler(Exception, _unexpected)

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 _JOBS: dict[str, Callable[..., Any]] = {}
+_TIMEOUTS: dict[str, int] = {}  # seconds a statement of the job may take (JOB_STATEMENT_TIMEOUT else)
 _NAME_ATTR = "__job_name__"
 
 
@@ -57,9 +58,11 @@ def job(
     per_tenant: bool = False,
     kwargs: dict[str, Any] | None = None,
     queue: str | None = None,
+    statement_timeout: int | None = None,
 ) -> Callable[[F], F]:
     """Register ``fn`` as the job ``name``; with ``periodic``, also as that schedule entry (exactly
-    one of ``cron`` and ``every`` seconds)."""
+    one of ``cron`` and ``every`` seconds). ``statement_timeout``: the seconds one SQL statement of
+    this job may run (``JOB_STATEMENT_TIMEOUT`` when not given)."""
     if periodic is not None and (cron is None) == (every is None):
         raise ValueError(f"periodic entry {periodic!r}: give exactly one of cron and every")
 
@@ -68,6 +71,8 @@ def job(
         if known is not None and known.__qualname__ != fn.__qualname__:
             raise ValueError(f"two jobs are named {name!r}: {known.__module__} and {fn.__module__}")
         _JOBS[name] = fn
+        if statement_timeout is not None:
+            _TIMEOUTS[name] = statement_timeout
         setattr(fn, _NAME_ATTR, name)
         if periodic is not None:
             SCHEDULE[:] = [entry for entry in SCHEDULE if entry.name != periodic]
@@ -93,6 +98,11 @@ def name_of(fn: Callable[..., Any]) -> str:
     if name is None:
         raise ValueError(f"{fn!r} is not a job: decorate it with @job(name)")
     return str(name)
+
+
+def statement_timeout_of(name: str) -> int | None:
+    """The statement timeout the job ``name`` declared, if it did."""
+    return _TIMEOUTS.get(name)
 
 
 def resolve(name: str) -> Callable[..., Any]:

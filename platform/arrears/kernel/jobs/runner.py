@@ -18,8 +18,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from arrears.extensions import db
+from arrears.kernel.db import statement_timeout
 from arrears.kernel.jobs.models import JobRecord, JobStatus
-from arrears.kernel.jobs.registry import resolve
+from arrears.kernel.jobs.registry import resolve, statement_timeout_of
 from arrears.tenancy import tenant
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,12 @@ def run(job_id: str, tenant_id: int) -> Any:
         name, kwargs = record.func, dict(record.kwargs)
         ctx = JobContext(job_id=record.id, tenant_id=tenant_id, created_by_id=record.created_by_id)
         db.session.commit()
+        seconds = statement_timeout_of(name) or int(app.config.get("JOB_STATEMENT_TIMEOUT", 0))
         try:
             func = resolve(name)
-            result = func(ctx, **kwargs)
-            db.session.commit()
+            with statement_timeout(seconds):
+                result = func(ctx, **kwargs)
+                db.session.commit()
         except Exception:
             db.session.rollback()
             error = traceback.format_exc(limit=20)
