@@ -236,6 +236,19 @@ def api_token(email: str, days: int = 30) -> str:
     return raw
 
 
+def cli_env(app: Flask, database: Database) -> dict[str, str]:
+    """Environment for a ``flask --app wsgi ...`` command against this test's database, without
+    Redis (jobs inline), with the app's personal-data keys."""
+    return {
+        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
+        "DATABASE_URL": database.app_url,
+        "ARREARS_ENV": "testing",
+        "SECRET_KEY": "x" * 32,
+        "PII_KEYS": app.config["PII_KEYS"],
+        "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
+    }
+
+
 def worker_env(app: Flask, database: Database) -> dict[str, str]:
     """Environment for a ``flask --app wsgi worker`` process serving this test's app."""
     return {

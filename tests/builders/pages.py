@@ -1,9 +1,12 @@
-"""Through the consoles' pages: a form posted with its CSRF token, and a placement run of bank's cases
-previewed, sent, approved by the checker and applied in the asset console."""
+"""Through the consoles' pages: a form posted with its CSRF token, a case file uploaded and its
+column mapping confirmed, and a placement run of bank's cases previewed, sent, approved by the
+checker and applied in the asset console."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 from typing import Any
 
 from flask import Flask
@@ -65,3 +68,26 @@ def placed_run(app: Flask, world: World, database: Database, **extra: Any) -> tu
     assert applied.status_code == 302
     assert database.scalar("SELECT status FROM allocation_runs WHERE id = :r", r=run_id) == "applied"
     return c, run_id
+
+
+def upload_cases(c: FlaskClient, data: bytes, filename: str, mapping: str = "auto") -> Any:
+    """Upload a case file in the asset console (the answer redirects to its mapping page)."""
+    token = csrf_token(c, "/asset/imports")
+    return c.post(
+        "/asset/imports",
+        data={"csrf_token": token, "mapping": mapping, "file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+def submit_mapping(c: FlaskClient, mapping_url: str, action: str, save_as: str = "") -> Any:
+    """Confirm the mapping page's proposed columns with ``action`` (``check`` or ``import``)."""
+    page = c.get(mapping_url).get_data(as_text=True)
+    selects = {}
+    for block in page.split("<select")[1:]:
+        name = re.search(r'name="(col_[a-z_]+)"', block)
+        chosen = re.search(r'<option value="([^"]*)" selected', block.split("</select>")[0])
+        if name and chosen:
+            selects[name.group(1)] = chosen.group(1)
+    data = {"csrf_token": csrf_token(c, mapping_url), "action": action, "mapping_name": save_as, **selects}
+    return c.post(mapping_url, data=data)

@@ -5,35 +5,14 @@ from __future__ import annotations
 
 import io
 import pathlib
-import re
 
 import openpyxl
 from flask import Flask
 
+from tests.builders.pages import submit_mapping, upload_cases
 from tests.conftest import SHARED, Database, csrf_token, signed_in
 
 DATA = SHARED / "data" / "imports"
-
-
-def _upload(c, path: pathlib.Path, mapping: str = "auto"):  # type: ignore[no-untyped-def]
-    token = csrf_token(c, "/asset/imports")
-    return c.post(
-        "/asset/imports",
-        data={"csrf_token": token, "mapping": mapping, "file": (io.BytesIO(path.read_bytes()), path.name)},
-        content_type="multipart/form-data",
-    )
-
-
-def _run(c, mapping_url: str, action: str, save_as: str = ""):  # type: ignore[no-untyped-def]
-    page = c.get(mapping_url).get_data(as_text=True)
-    selects = {}
-    for block in page.split("<select")[1:]:
-        name = re.search(r'name="(col_[a-z_]+)"', block)
-        chosen = re.search(r'<option value="([^"]*)" selected', block.split("</select>")[0])
-        if name and chosen:
-            selects[name.group(1)] = chosen.group(1)
-    data = {"csrf_token": csrf_token(c, mapping_url), "action": action, "mapping_name": save_as, **selects}
-    return c.post(mapping_url, data=data)
 
 
 def test_upload_confirm_check_then_import(eager_app: Flask, database: Database) -> None:
@@ -41,12 +20,12 @@ def test_upload_confirm_check_then_import(eager_app: Flask, database: Database) 
 
     world = build_world()
     c = signed_in(eager_app, world.bank.admin_email)
-    uploaded = _upload(c, DATA / "cases_with_errors.xlsx")
+    uploaded = upload_cases(c, (DATA / "cases_with_errors.xlsx").read_bytes(), "cases_with_errors.xlsx")
     assert uploaded.status_code == 302 and "/mapping" in uploaded.headers["Location"]
     mapping_url = uploaded.headers["Location"]
     page = c.get(mapping_url).get_data(as_text=True)
     assert "Loan No" in page and "ER202611000001" in page  # headers and first rows shown
-    checked = _run(c, mapping_url, "check", save_as="Lender template")
+    checked = submit_mapping(c, mapping_url, "check", save_as="Lender template")
     assert checked.status_code == 302
     report = c.get(checked.headers["Location"]).get_data(as_text=True)
     assert "check only: nothing was written" in report and "duplicate loan number in file" in report
@@ -69,7 +48,7 @@ def test_upload_confirm_check_then_import(eager_app: Flask, database: Database) 
     assert masked[1][3].startswith("370") and "*" in masked[1][3]  # ID number column, masked
     assert rows[1][3] == "370102199401261782"  # the admin's download was in clear (and logged)
     assert database.scalar("SELECT count(*) FROM audit_events WHERE action = 'pii.unmasked'") == 1
-    imported = _run(c, mapping_url, "import")
+    imported = submit_mapping(c, mapping_url, "import")
     c.get(imported.headers["Location"])
     assert database.scalar("SELECT count(*) FROM cases") == 13
     # the saved template is offered at the next upload

@@ -8,7 +8,7 @@ import pathlib
 
 from flask import Flask
 
-from arrears.config import load_config
+from tests.builders.production import production_config
 from tests.conftest import Database, api_token, signed_in
 
 
@@ -38,17 +38,7 @@ def _a_static_file(app: Flask) -> str:
 def test_production_behind_a_tls_proxy_sends_hsts(app: Flask, tmp_path: pathlib.Path) -> None:
     from arrears.app import create_app
 
-    production = load_config(
-        str(tmp_path),
-        {
-            "ARREARS_ENV": "production",
-            "SECRET_KEY": "s" * 40,
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "PII_KEYS": app.config["PII_KEYS"],
-            "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
-            "TRUSTED_PROXIES": "1",
-        },
-    )
+    production = production_config(app, tmp_path)
     assert production["HSTS_SECONDS"] >= 31_536_000 and production["SESSION_COOKIE_SECURE"]
     behind_proxy = create_app({**production, "SERVER_NAME": "localhost", "TESTING": True})
     client = behind_proxy.test_client()

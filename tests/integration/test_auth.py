@@ -53,7 +53,7 @@ def _wait_over(app: Flask) -> None:
 
     conn = redis.Redis.from_url(app.config["REDIS_URL"])
     for key in conn.scan_iter(f"{app.config['REDIS_KEY_PREFIX']}:login:*"):
-        conn.hincrbyfloat(key, "last", -86_000)
+        conn.hincrby(key, "last", -86_000_000)  # milliseconds
 
 
 def test_failures_on_one_account_from_one_client_back_off(app: Flask, world: World) -> None:
@@ -149,22 +149,11 @@ def test_throttling_without_redis_uses_the_database(eager_app: Flask, database: 
 
 def test_production_behind_a_proxy_throttles_the_forwarded_address(app: Flask, tmp_path: Any) -> None:
     from arrears.app import create_app
-    from arrears.config import load_config
+    from tests.builders.production import production_config
     from tests.builders.tenants import build_world
 
     world = build_world()
-    production = load_config(
-        str(tmp_path),
-        {
-            "ARREARS_ENV": "production",
-            "SECRET_KEY": "s" * 40,
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": app.config["REDIS_URL"],
-            "PII_KEYS": app.config["PII_KEYS"],
-            "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
-            "TRUSTED_PROXIES": "1",
-        },
-    )
+    production = production_config(app, tmp_path, REDIS_URL=app.config["REDIS_URL"])
     prod = create_app(
         {**production, "SERVER_NAME": "localhost", "REDIS_KEY_PREFIX": app.config["REDIS_KEY_PREFIX"]}
     )

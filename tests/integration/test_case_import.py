@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from arrears.extensions import db
 from arrears.models import Organisation
 from arrears.tenancy import tenant
 from tests.builders.tenants import World
-from tests.conftest import SHARED, Database
+from tests.conftest import SHARED, Database, cli_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = SHARED / "data" / "imports"
@@ -248,14 +247,7 @@ def test_missing_required_columns_are_named(app: Flask, world: World) -> None:
 def test_cli_import_prints_the_report_and_exits_by_readability(
     app: Flask, world: World, database: Database, tmp_path: pathlib.Path
 ) -> None:
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
-        "DATABASE_URL": database.app_url,
-        "ARREARS_ENV": "testing",
-        "SECRET_KEY": "x" * 32,
-        "PII_KEYS": app.config["PII_KEYS"],
-        "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
-    }
+    env = cli_env(app, database)
     cmd = [sys.executable, "-m", "flask", "--app", "wsgi", "cases", "import", "--org", "bank"]
     ok = subprocess.run(
         [*cmd, str(DATA / "cases_with_errors.xlsx"), "--json"],

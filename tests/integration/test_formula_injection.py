@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import pathlib
 import re
 import subprocess
@@ -23,7 +22,8 @@ from arrears.extensions import db
 from arrears.kernel import sheets
 from arrears.models import Organisation
 from arrears.payments import reconcile
-from tests.conftest import Database, csrf_token, signed_in
+from tests.builders.pages import submit_mapping, upload_cases
+from tests.conftest import Database, cli_env, signed_in
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]
@@ -122,22 +122,9 @@ def test_import_rejected_rows_and_case_exports_write_text_not_formulas(
 
     world = build_world()
     c = signed_in(eager_app, world.bank.admin_email)
-    token = csrf_token(c, "/asset/imports")
-    uploaded = c.post(
-        "/asset/imports",
-        data={"csrf_token": token, "mapping": "auto", "file": (io.BytesIO(_hostile_cases_csv()), "h.csv")},
-        content_type="multipart/form-data",
-    )
+    uploaded = upload_cases(c, _hostile_cases_csv(), "h.csv")
     assert uploaded.status_code == 302, uploaded.get_data(as_text=True)[:500]
-    mapping_url = uploaded.headers["Location"]
-    page = c.get(mapping_url).get_data(as_text=True)
-    selects = {}
-    for block in page.split("<select")[1:]:
-        name = re.search(r'name="(col_[a-z_]+)"', block)
-        chosen = re.search(r'<option value="([^"]*)" selected', block.split("</select>")[0])
-        if name and chosen:
-            selects[name.group(1)] = chosen.group(1)
-    done = c.post(mapping_url, data={"csrf_token": csrf_token(c, mapping_url), "action": "import", **selects})
+    done = submit_mapping(c, uploaded.headers["Location"], "import")
     assert done.status_code == 302
     report = c.get(done.headers["Location"]).get_data(as_text=True)
     imported = database.scalar("SELECT count(*) FROM cases WHERE loan_no LIKE 'FX%'")
@@ -160,14 +147,7 @@ def test_import_rejected_rows_and_case_exports_write_text_not_formulas(
     assert not [cell for cell in cells if sheets.formula_like(cell)]
     assert any(cell.startswith("'=*") for cell in cells)
 
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
-        "DATABASE_URL": database.app_url,
-        "ARREARS_ENV": "testing",
-        "SECRET_KEY": "x" * 32,
-        "PII_KEYS": eager_app.config["PII_KEYS"],
-        "PII_INDEX_KEY": eager_app.config["PII_INDEX_KEY"],
-    }
+    env = cli_env(eager_app, database)
     out = tmp_path / "cases.csv"
     slug = database.scalar("SELECT slug FROM organisations WHERE id = :i", i=world.bank.org_id)
     cli = subprocess.run(

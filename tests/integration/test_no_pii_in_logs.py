@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import pathlib
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from flask import Flask
 from arrears.security.logs import redact
 from tests.builders.servers import serve
 from tests.builders.tenants import World
-from tests.conftest import SHARED, Database, api_token
+from tests.conftest import SHARED, Database, api_token, cli_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FILE = SHARED / "data" / "imports" / "cases_utf8_bom.csv"
@@ -65,14 +64,7 @@ def test_a_search_and_an_import_leave_no_personal_data_in_any_log(
     access.disabled = False
     access.addHandler(handler)  # whether or not an earlier test stopped it propagating
     try:
-        env = {
-            **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
-            "DATABASE_URL": database.app_url,
-            "ARREARS_ENV": "testing",
-            "SECRET_KEY": "x" * 32,
-            "PII_KEYS": app.config["PII_KEYS"],
-            "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
-        }
+        env = cli_env(app, database)
         slug = database.scalar("SELECT slug FROM organisations WHERE id = :i", i=world.bank.org_id)
         cli = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "wsgi", "cases", "import", "--org", slug, str(FILE)],

@@ -12,7 +12,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -42,7 +41,7 @@ from arrears.models import (
 from arrears.payments import ledger_check, reconcile, reconcile_runs
 from arrears.tenancy import tenant
 from tests.builders.tenants import World, build_world
-from tests.conftest import SHARED, Database, api_token, csrf_token, signed_in
+from tests.conftest import SHARED, Database, api_token, cli_env, csrf_token, signed_in
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DATA = SHARED / "data" / "imports"
@@ -498,14 +497,7 @@ def test_cli_reconcile_and_import_print_json_and_write_the_workbook(
 @pytest.mark.slow
 def test_cli_without_redis_applies_inline(app: Flask, world: World, database: Database) -> None:
     lender_cases(world)
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
-        "DATABASE_URL": database.app_url,
-        "ARREARS_ENV": "testing",
-        "SECRET_KEY": "x" * 32,
-        "PII_KEYS": app.config["PII_KEYS"],
-        "PII_INDEX_KEY": app.config["PII_INDEX_KEY"],
-    }
+    env = cli_env(app, database)
     done = subprocess.run(
         [*FLASK, "repayments", "import", "--org", "lender", str(STATEMENT), "--json"],
         cwd=ROOT,

@@ -82,20 +82,29 @@ def _counters(attempt: Attempt) -> list[_Counter]:
     ]
 
 
-def _wait(failures: int, free: int) -> float:
+def _wait_ms(failures: int, free: int) -> int:
+    """Milliseconds to wait after the last failure."""
     if failures < free:
-        return 0.0
+        return 0
     cfg = current_app.config
-    base, cap = float(cfg["LOGIN_BACKOFF_SECONDS"]), float(cfg["LOGIN_THROTTLE_WINDOW_SECONDS"])
-    return min(cap, base * 2 ** min(failures - free, 30))
+    base, cap = int(cfg["LOGIN_BACKOFF_SECONDS"]), int(cfg["LOGIN_THROTTLE_WINDOW_SECONDS"])
+    return 1000 * min(cap, base * 2 ** min(failures - free, 30))
 
 
 def _redis_key(key: str) -> str:
     return f"{current_app.config['REDIS_KEY_PREFIX']}:login:{key}"
 
 
-def _read(keys: list[str]) -> dict[str, tuple[int, float]]:
-    """{key: (failures, time of the last failure as a POSIX timestamp)} of the counters that exist."""
+def _ms(moment: dt.datetime) -> int:
+    """A moment as POSIX milliseconds."""
+    return (moment - _EPOCH) // dt.timedelta(milliseconds=1)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _read(keys: list[str]) -> dict[str, tuple[int, int]]:
+    """{key: (failures, the last failure in POSIX milliseconds)} of the counters that exist."""
     conn = redis_connection()
     if conn is not None:
         try:
@@ -105,7 +114,7 @@ def _read(keys: list[str]) -> dict[str, tuple[int, float]]:
             found = {}
             for key, (n, last) in zip(keys, pipe.execute(), strict=True):
                 if n is not None and last is not None:
-                    found[key] = (int(n), float(last))
+                    found[key] = (int(n), int(last))
             return found
         except RedisError:
             pass
@@ -114,7 +123,7 @@ def _read(keys: list[str]) -> dict[str, tuple[int, float]]:
     for key in keys:
         row = db.session.get(AuthThrottle, key)
         if row is not None and row.last_failure_at > horizon:
-            found[key] = (row.failures, row.last_failure_at.timestamp())
+            found[key] = (row.failures, _ms(row.last_failure_at))
     return found
 
 
@@ -126,13 +135,13 @@ def retry_after(attempt: Attempt) -> int:
     """Seconds until this attempt may be tried (0: now)."""
     counters = _counters(attempt)
     state = _read([c.key for c in counters])
-    now = _now().timestamp()
-    wait = 0.0
+    now = _ms(_now())
+    wait = 0
     for counter in counters:
         if counter.key in state:
             failures, last = state[counter.key]
-            wait = max(wait, last + _wait(failures, counter.free) - now)
-    return max(0, int(wait + 0.999))
+            wait = max(wait, last + _wait_ms(failures, counter.free) - now)
+    return -(-wait // 1000)  # whole seconds, rounded up
 
 
 def register_failure(attempt: Attempt) -> None:
@@ -144,7 +153,7 @@ def register_failure(attempt: Attempt) -> None:
             pipe = conn.pipeline()
             for key in keys:
                 pipe.hincrby(_redis_key(key), "n", 1)
-                pipe.hset(_redis_key(key), "last", now.timestamp())
+                pipe.hset(_redis_key(key), "last", _ms(now))
                 pipe.expire(_redis_key(key), FORGET_AFTER)
             pipe.execute()
             return
@@ -171,12 +180,6 @@ def register_success(attempt: Attempt) -> None:
         except RedisError:
             pass
     db.session.execute(delete(AuthThrottle).where(AuthThrottle.key.in_(keys)))
-
-
-def failures(email: str, ip: str) -> int:
-    """The failures counted for this account from this address (the pair counter)."""
-    key = f"pair:{account_hash(email)}:{ip or '-'}"
-    return _read([key]).get(key, (0, 0.0))[0]
 
 
 # --- device tokens -----------------------------------------------------------------------------------

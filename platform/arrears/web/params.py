@@ -10,21 +10,18 @@ never a 500.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import request
 from flask_babel import gettext as _
 
 from arrears.errors import ValidationFailed
+from arrears.web.guards import MAX_ID
 
-MAX_ID = 2**63 - 1
 MAX_AMOUNT = Decimal("9999999999999999.99")  # NUMERIC(18, 2)
 EARLIEST = dt.date(1900, 1, 1)
 LATEST = dt.date(2200, 12, 31)
-
-T = TypeVar("T")
 
 
 def _raw(name: str, args: Any) -> str | None:
@@ -89,27 +86,3 @@ def day(name: str, *, args: Any = None) -> dt.date | None:
     if not EARLIEST <= value <= LATEST:
         raise ValidationFailed(_("%(name)s is out of range.", name=name), field=name)
     return value
-
-
-def choice(name: str, options: Iterable[T], *, default: T | None = None, args: Any = None) -> T | str | None:
-    """One of ``options`` (compared as text)."""
-    raw = _raw(name, args)
-    if raw is None:
-        return default
-    allowed = {str(option): option for option in options}
-    if raw not in allowed:
-        raise ValidationFailed(
-            _("%(name)s must be one of: %(options)s.", name=name, options=", ".join(sorted(allowed))),
-            field=name,
-        )
-    return allowed[raw]
-
-
-def text(name: str, *, most: int = 200, args: Any = None) -> str | None:
-    """Free text (a search, a loan number): at most ``most`` characters."""
-    raw = _raw(name, args)
-    if raw is not None and len(raw) > most:
-        raise ValidationFailed(
-            _("%(name)s is too long (at most %(n)d characters).", name=name, n=most), field=name
-        )
-    return raw
